@@ -1,0 +1,251 @@
+//! Finding the local collector and posting events to it.
+//!
+//! The running collector writes `collector.json` in the state root; hooks and
+//! workers read it (or `SWARM_OBS_COLLECTOR`, or `[collector] address` in
+//! `config.toml`) to learn where to post. Posting is best effort within a time
+//! budget: the event log on disk is the spool, and the collector catches up from it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Config, Event, StateRoot, Timestamp};
+
+/// Environment variable naming the collector (`host:port`, `http://host:port`, or
+/// `off` to post nowhere).
+pub const COLLECTOR_ENV: &str = "SWARM_OBS_COLLECTOR";
+
+/// Environment variable holding the collector's bearer token.
+pub const TOKEN_ENV: &str = "SWARM_OBS_TOKEN";
+
+/// The port the collector listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 4780;
+
+/// The contents of `collector.json`: where the running collector listens.
+///
+/// ```
+/// use swarm_obs::CollectorInfo;
+/// let info: CollectorInfo = serde_json::from_str(
+///     r#"{"addr":"127.0.0.1:4780","pid":42,"started_at":"2026-01-05T14:32:15.000Z"}"#,
+/// ).unwrap();
+/// assert_eq!(info.addr, "127.0.0.1:4780");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorInfo {
+    /// `host:port` the collector's HTTP server is bound to.
+    pub addr: String,
+    /// The collector's process id.
+    pub pid: u32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// The token clients must send, when the collector requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl CollectorInfo {
+    /// Reads `collector.json`; `None` when it is missing or unreadable.
+    pub fn read(path: &Path) -> Option<Self> {
+        let bytes = std::fs::read(path).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Where to post events, and with which token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectorAddress {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:4780`.
+    pub base_url: String,
+    /// Bearer token, if the collector requires one.
+    pub token: Option<String>,
+}
+
+/// A collector address could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid collector address {0:?}: expected host:port or http://host:port")]
+pub struct AddressError(String);
+
+impl CollectorAddress {
+    /// Parses `host:port`, `http://host:port` or `http://host:port/`.
+    ///
+    /// ```
+    /// use swarm_obs::CollectorAddress;
+    /// let a = CollectorAddress::parse("127.0.0.1:4780").unwrap();
+    /// assert_eq!(a.base_url, "http://127.0.0.1:4780");
+    /// assert!(CollectorAddress::parse("https://x:1").is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Self, AddressError> {
+        let s = s.trim();
+        let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+        let valid = !hostport.is_empty()
+            && !hostport.contains(['/', ' ', '@', '?', '#'])
+            && hostport
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !valid {
+            return Err(AddressError(s.chars().take(100).collect()));
+        }
+        Ok(Self {
+            base_url: format!("http://{hostport}"),
+            token: None,
+        })
+    }
+
+    /// Finds the collector: `SWARM_OBS_COLLECTOR` (where `off` or empty means none),
+    /// else `collector.json` in the state root, else `[collector] address` in the
+    /// config. The token comes from `SWARM_OBS_TOKEN`, `collector.json` or the config.
+    pub fn discover(root: &StateRoot, config: &Config) -> Option<Self> {
+        let env_token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty());
+        let mut found = match std::env::var(COLLECTOR_ENV) {
+            Ok(v) if v.is_empty() || v.eq_ignore_ascii_case("off") => return None,
+            Ok(v) => Self::parse(&v).ok()?,
+            Err(_) => match CollectorInfo::read(&root.collector_file()) {
+                Some(info) => {
+                    let mut a = Self::parse(&info.addr).ok()?;
+                    a.token = info.token;
+                    a
+                }
+                None => Self::parse(config.collector.address.as_deref()?).ok()?,
+            },
+        };
+        found.token = env_token
+            .or(found.token)
+            .or_else(|| config.collector.token.clone());
+        Some(found)
+    }
+
+    /// The URL of an endpoint path such as `/v1/events`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+}
+
+/// Posting to the collector failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// No answer within the budget, or no connection.
+    #[error("collector at {url} unreachable: {message}")]
+    Unreachable {
+        /// The endpoint.
+        url: String,
+        /// What the transport said.
+        message: String,
+    },
+    /// The collector answered with an error status.
+    #[error("collector at {url} refused the events: HTTP {status}")]
+    Rejected {
+        /// The endpoint.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+/// Posts events to a collector over HTTP with a total time budget per request.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use swarm_obs::{CollectorAddress, CollectorClient, Event, Kind};
+/// let addr = CollectorAddress::parse("127.0.0.1:4780").unwrap();
+/// let client = CollectorClient::new(addr, Duration::from_millis(50));
+/// client.post(&[Event::new("backend", Kind::Log, "hello")]).ok();
+/// ```
+#[derive(Debug)]
+pub struct CollectorClient {
+    address: CollectorAddress,
+    agent: ureq::Agent,
+    events_url: String,
+}
+
+impl CollectorClient {
+    /// A client whose every request, connect to last byte, takes at most `budget`.
+    pub fn new(address: CollectorAddress, budget: Duration) -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(budget))
+            .http_status_as_error(false)
+            // Loopback traffic must never wander off to a proxy from the environment.
+            .proxy(None)
+            .user_agent(concat!("swarm-obs/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let events_url = address.url("/v1/events");
+        Self {
+            address,
+            agent: config.into(),
+            events_url,
+        }
+    }
+
+    /// The address posted to.
+    pub fn address(&self) -> &CollectorAddress {
+        &self.address
+    }
+
+    /// Posts a batch of events as NDJSON to `/v1/events`.
+    pub fn post(&self, events: &[Event]) -> Result<(), PostError> {
+        let mut body = Vec::with_capacity(events.len() * 512);
+        for ev in events {
+            body.extend_from_slice(ev.to_json_line().as_bytes());
+        }
+        self.post_ndjson(&body)
+    }
+
+    /// Posts already-serialised NDJSON lines to `/v1/events`.
+    pub fn post_ndjson(&self, body: &[u8]) -> Result<(), PostError> {
+        let mut req = self
+            .agent
+            .post(&self.events_url)
+            .header("content-type", "application/x-ndjson");
+        if let Some(t) = &self.address.token {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        match req.send(body) {
+            Ok(resp) if resp.status().is_success() => Ok(()),
+            Ok(resp) => Err(PostError::Rejected {
+                url: self.events_url.clone(),
+                status: resp.status().as_u16(),
+            }),
+            Err(e) => Err(PostError::Unreachable {
+                url: self.events_url.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Writes `collector.json` atomically (temp file, then rename), mode 0600 because
+/// it may hold the token.
+pub fn write_collector_info(path: &Path, info: &CollectorInfo) -> std::io::Result<PathBuf> {
+    let json = serde_json::to_vec_pretty(info).map_err(std::io::Error::other)?;
+    crate::write_atomic(path, &json)?;
+    Ok(path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_strictly() {
+        for ok in ["127.0.0.1:4780", "http://127.0.0.1:4780/", "localhost:1", "[::1]:4780"] {
+            assert!(CollectorAddress::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:99999", "https://h:1", "h:1/x", ":80"] {
+            assert!(CollectorAddress::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn collector_json_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path());
+        let info = CollectorInfo {
+            addr: "127.0.0.1:4781".into(),
+            pid: 7,
+            started_at: Timestamp::now(),
+            token: Some("t0k".into()),
+        };
+        write_collector_info(&root.collector_file(), &info).unwrap();
+        assert_eq!(CollectorInfo::read(&root.collector_file()), Some(info));
+    }
+}

@@ -1,0 +1,171 @@
+//! `config.toml`: optional settings shared by every part of swarm-obs.
+//!
+//! ```toml
+//! [collector]
+//! address = "127.0.0.1:4780"   # where hooks and workers post events
+//! token = "…"                  # sent as a bearer token when set
+//!
+//! [redaction]
+//! max_string_bytes = 4096
+//! max_payload_bytes = 65536
+//! secret_keys = ["pin"]
+//! token_prefixes = ["glpat-"]
+//!
+//! [hook]
+//! stdin_timeout_ms = 500
+//! post_budget_ms = 50
+//! ```
+//!
+//! Unknown keys are errors, so a typo is reported with its line instead of being
+//! silently ignored.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::RedactConfig;
+
+/// The whole configuration file. Every table and key is optional.
+///
+/// ```
+/// let cfg = swarm_obs::Config::parse("[hook]\npost_budget_ms = 20\n").unwrap();
+/// assert_eq!(cfg.hook.post_budget_ms, 20);
+/// assert_eq!(cfg.hook.stdin_timeout_ms, 500);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the collector is.
+    pub collector: CollectorConfig,
+    /// Redaction patterns and size caps.
+    pub redaction: RedactConfig,
+    /// The Claude Code hook's time budgets.
+    pub hook: HookConfig,
+}
+
+/// The `[collector]` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// `host:port` or `http://host:port` of the collector, used when neither
+    /// `SWARM_OBS_COLLECTOR` nor `collector.json` says otherwise.
+    pub address: Option<String>,
+    /// Bearer token for a collector that requires one.
+    pub token: Option<String>,
+}
+
+/// The `[hook]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HookConfig {
+    /// How long the hook waits for its JSON input before recording an error.
+    pub stdin_timeout_ms: u64,
+    /// Total time the hook may spend posting to the collector.
+    pub post_budget_ms: u64,
+}
+
+impl Default for HookConfig {
+    fn default() -> Self {
+        Self {
+            stdin_timeout_ms: 500,
+            post_budget_ms: 50,
+        }
+    }
+}
+
+/// The configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading the file failed.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a wrong key or value.
+    #[error("invalid config file {path}, line {line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error, 0 when unknown.
+        line: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_at(text, Path::new("config.toml"))
+    }
+
+    fn parse_at(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                message: e.message().trim().to_owned(),
+            }
+        })
+    }
+
+    /// Loads `path`; a missing file is the default configuration.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse_at(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_file_parses() {
+        let cfg = Config::parse(
+            r#"
+[collector]
+address = "127.0.0.1:9999"
+token = "t"
+[redaction]
+max_string_bytes = 100
+secret_keys = ["pin"]
+[hook]
+stdin_timeout_ms = 100
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.collector.address.as_deref(), Some("127.0.0.1:9999"));
+        assert_eq!(cfg.redaction.max_string_bytes, 100);
+        assert_eq!(cfg.redaction.max_payload_bytes, 64 * 1024);
+        assert_eq!(cfg.hook.stdin_timeout_ms, 100);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = Config::parse("[hook]\n\npost_budget = 5\n").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("post_budget"), "{e}");
+        let e = Config::parse("[redaction]\nmax_string_bytes = \"big\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("invalid type"), "{e}");
+        let e = Config::parse("[hook\n").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_default() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Config::load(&dir.path().join("nope.toml")).unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,48 @@
+//! # swarm-obs
+//!
+//! Live visibility for a swarm of workers and Claude Code agents: a log file, a tail,
+//! and an optional UI, made fast and impossible to lose data through.
+//!
+//! Every part reads and writes one [`Event`] model, appended as JSON lines to daily
+//! files under the state root ([`StateRoot`]) by the [`EventLog`], and offered to the
+//! local collector by a [`CollectorClient`].
+//!
+//! ```
+//! use swarm_obs::{Event, EventLog, Kind, StateRoot};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! # unsafe { std::env::set_var("SWARM_OBS_HOME", dir.path()) };
+//! let log = EventLog::new(StateRoot::resolve());
+//! let event = Event::new("backend", Kind::Start, "Started TASK_123");
+//! log.append(&event).unwrap();
+//! println!("{}", event.human_line(0)); // [2026-01-05 14:32:15] [START] [backend] Started TASK_123
+//! ```
+//!
+//! Secrets are redacted and sizes capped with a [`Redactor`] before anything is
+//! written or sent.
+#![warn(missing_docs)]
+
+mod atomic_file;
+mod collector;
+mod config;
+mod event;
+mod event_log;
+mod host;
+mod id;
+mod redact;
+mod state;
+mod timestamp;
+
+pub use atomic_file::write_atomic;
+pub use collector::{
+    AddressError, COLLECTOR_ENV, CollectorAddress, CollectorClient, CollectorInfo, DEFAULT_PORT,
+    PostError, TOKEN_ENV, write_collector_info,
+};
+pub use config::{CollectorConfig, Config, ConfigError, HookConfig};
+pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
+pub use event_log::{EventLog, EventLogError, EventReader, MAX_LINE_BYTES, ReadStats};
+pub use host::hostname;
+pub use id::{EventId, EventIdError};
+pub use redact::{REDACTED, RedactConfig, Redactor};
+pub use state::{HOME_ENV, StateRoot, file_stem};
+pub use timestamp::{Timestamp, TimestampError};
