@@ -1,0 +1,140 @@
+//! # swarm-hook
+//!
+//! The Claude Code hook of swarm-obs. Claude Code runs it on every hook event with
+//! the event as JSON on stdin; it appends the event to the local event log first,
+//! then offers it to the local collector within a tight budget.
+//!
+//! Its contract with Claude Code: it never writes to stdout (which may be fed to the
+//! model), always exits 0 (exit 2 would block the action, any other code shows a
+//! "hook error"), and finishes quickly whatever the input: bad input becomes an
+//! `error` event and one line on stderr.
+//!
+//! ```json
+//! { "hooks": { "PreToolUse": [ { "hooks": [ { "type": "command", "command": "swarm-hook" } ] } ] } }
+//! ```
+
+pub mod input;
+pub mod mapping;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use swarm_obs::{CollectorAddress, CollectorClient, Config, Event, EventLog, Kind, Redactor, StateRoot};
+
+use crate::input::{Input, InputLimits, read_input};
+use crate::mapping::{Labels, hook_event};
+
+/// Environment variable that names the source instead of the project directory.
+pub const SOURCE_ENV: &str = "SWARM_OBS_SOURCE";
+
+/// What one run of the hook did, for tests and the caller's exit path.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The event recorded (or that would have been).
+    pub event: Event,
+    /// Whether it reached the event log.
+    pub logged: bool,
+    /// Whether the collector accepted it.
+    pub posted: bool,
+}
+
+/// Runs the hook on `stdin`, reporting problems on `stderr`. Never panics on input.
+pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) -> Outcome {
+    let started = Instant::now();
+    let root = StateRoot::resolve();
+    let config = Config::load(&root.config_file()).unwrap_or_else(|e| {
+        let _ = writeln!(stderr, "swarm-hook: {e}; using defaults");
+        Config::default()
+    });
+    let limits = InputLimits {
+        deadline: Duration::from_millis(config.hook.stdin_timeout_ms),
+        ..InputLimits::default()
+    };
+    let (input, drain) = read_input(stdin, limits);
+    let redactor = Redactor::new(config.redaction.clone());
+    let labels = Labels {
+        source: std::env::var(SOURCE_ENV).ok().filter(|s| !s.trim().is_empty()),
+        fallback_project: std::env::current_dir()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "claude-code".to_owned()),
+    };
+
+    let (event, problem) = match input {
+        Input::Object(bytes) => match serde_json::from_slice::<Map<String, Value>>(&bytes) {
+            Ok(map) => (hook_event(map, &labels, &redactor), None),
+            Err(e) => {
+                let reason = format!("input is not valid JSON: {e}");
+                invalid_input_event(&labels, &redactor, &reason, &bytes, bytes.len())
+            }
+        },
+        Input::Invalid { reason, head, bytes } => {
+            invalid_input_event(&labels, &redactor, &reason, &head, bytes)
+        }
+    };
+
+    let log = EventLog::new(root.clone());
+    let logged = match log.append(&event) {
+        Ok(path) => {
+            if let Some(reason) = &problem {
+                let _ = writeln!(
+                    stderr,
+                    "swarm-hook: {reason}; recorded as an error event in {}",
+                    path.display()
+                );
+            }
+            true
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "swarm-hook: event not recorded: {e}");
+            false
+        }
+    };
+
+    let posted = match CollectorAddress::discover(&root, &config) {
+        Some(addr) => {
+            let client = CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms));
+            match client.post(std::slice::from_ref(&event)) {
+                Ok(()) => true,
+                // Unreachable is normal when no collector runs: the event is on disk and
+                // the collector catches up from the log. A refusal is worth a line.
+                Err(e @ swarm_obs::PostError::Rejected { .. }) => {
+                    let _ = writeln!(stderr, "swarm-hook: {e}");
+                    false
+                }
+                Err(_) => false,
+            }
+        }
+        None => false,
+    };
+
+    // Bad input may have stopped reading early: let the writer finish, within the
+    // input deadline, so it does not see a broken pipe.
+    if problem.is_some() && !drain.finished() {
+        drain.wait(started + limits.deadline.max(Duration::from_millis(100)));
+    }
+    Outcome {
+        event,
+        logged,
+        posted,
+    }
+}
+
+fn invalid_input_event(
+    labels: &Labels,
+    redactor: &Redactor,
+    reason: &str,
+    head: &[u8],
+    bytes: usize,
+) -> (Event, Option<String>) {
+    let source = labels.source.clone().unwrap_or_else(|| labels.fallback_project.clone());
+    let mut ev = Event::new(source, Kind::Error, format!("swarm-hook: invalid hook input: {reason}"));
+    let head = String::from_utf8_lossy(&head[..head.len().min(256)]).into_owned();
+    let mut payload = serde_json::json!({ "input_head": head, "input_bytes": bytes, "reason": reason });
+    redactor.redact_value(&mut payload);
+    ev.payload = Some(payload);
+    ev.hook = Some("InvalidInput".to_owned());
+    (ev, Some(format!("invalid hook input: {reason}")))
+}
