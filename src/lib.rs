@@ -21,9 +21,16 @@ pub fn fixtures_dir() -> PathBuf {
 /// Panics with the command to run when the build fails.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = BUILT.get_or_init(build_bins).as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let dir = BUILT
+        .get_or_init(build_bins)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.is_file(), "binary {} not found after building the workspace", path.display());
+    assert!(
+        path.is_file(),
+        "binary {} not found after building the workspace",
+        path.display()
+    );
     path
 }
 
@@ -38,14 +45,250 @@ fn build_bins() -> Result<PathBuf, String> {
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root())
-        .args(["build", "--quiet", "--workspace", "--bins", "--examples"]);
+    cmd.current_dir(workspace_root()).args([
+        "build",
+        "--quiet",
+        "--workspace",
+        "--bins",
+        "--examples",
+    ]);
     if release {
         cmd.arg("--release");
     }
     let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err(format!("`cargo build --workspace --bins` failed ({status})"));
+        return Err(format!(
+            "`cargo build --workspace --bins` failed ({status})"
+        ));
     }
     Ok(profile_dir)
+}
+
+/// A private state root for one test, removed on drop.
+pub struct TestHome {
+    dir: tempfile::TempDir,
+}
+
+impl TestHome {
+    /// A fresh, empty state root.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("swarm-obs-test-")
+                .tempdir()
+                .expect("create a temporary state root"),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Every event in its event files, in file order.
+    pub fn events(&self) -> Vec<swarm_obs::Event> {
+        let root = swarm_obs::StateRoot::new(self.path());
+        swarm_obs::EventLog::files(&root)
+            .expect("list event files")
+            .iter()
+            .flat_map(|f| swarm_obs::EventReader::open(f, 0).expect("open event file"))
+            .collect()
+    }
+
+    /// Every line of its event files, raw.
+    pub fn event_lines(&self) -> Vec<String> {
+        let root = swarm_obs::StateRoot::new(self.path());
+        swarm_obs::EventLog::files(&root)
+            .expect("list event files")
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .expect("read event file")
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// A `swarm-hook` command bound to this state root, with no collector
+    /// configured and the source left to the payload.
+    pub fn hook(&self) -> Command {
+        let mut cmd = Command::new(bin("swarm-hook"));
+        cmd.env("SWARM_OBS_HOME", self.path())
+            .env_remove("SWARM_OBS_COLLECTOR")
+            .env_remove("SWARM_OBS_SOURCE")
+            .env_remove("SWARM_OBS_TOKEN");
+        cmd
+    }
+}
+
+impl Default for TestHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs a command with `stdin` bytes written on a separate thread (so a child that
+/// stops reading cannot deadlock the test) and collects its output.
+pub fn run_with_stdin(cmd: &mut Command, stdin: Vec<u8>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let mut pipe = child.stdin.take().expect("child stdin");
+    let writer = std::thread::spawn(move || {
+        // A child may rightly stop reading early; a broken pipe is not a test failure.
+        let _ = pipe.write_all(&stdin);
+    });
+    let out = child.wait_with_output().expect("wait for child");
+    let _ = writer.join();
+    out
+}
+
+/// One HTTP request a [`TestListener`] received.
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    /// `POST /v1/events HTTP/1.1`
+    pub request_line: String,
+    /// Header lines, lowercased names.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl ReceivedRequest {
+    /// The value of a header, by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// How a [`TestListener`] answers.
+#[derive(Debug, Clone, Copy)]
+pub enum ListenerMode {
+    /// Reads each request and answers with this status.
+    Answer(u16),
+    /// Accepts and reads, then never answers (a hung collector).
+    Hang,
+}
+
+/// A real HTTP/1.1 listener on 127.0.0.1 that records what it receives; stopped
+/// (thread joined, sockets closed) on drop.
+pub struct TestListener {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    received: std::sync::mpsc::Receiver<ReceivedRequest>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestListener {
+    /// Binds an ephemeral loopback port and starts serving.
+    pub fn start(mode: ListenerMode) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, received) = std::sync::mpsc::channel();
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let Some(req) = read_request(&mut conn) else {
+                    continue;
+                };
+                let _ = tx.send(req);
+                match mode {
+                    ListenerMode::Answer(status) => {
+                        use std::io::Write;
+                        let resp = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                        );
+                        let _ = conn.write_all(resp.as_bytes());
+                    }
+                    ListenerMode::Hang => held.push(conn),
+                }
+            }
+        });
+        Self {
+            addr,
+            stop,
+            received,
+            thread: Some(thread),
+        }
+    }
+
+    /// `127.0.0.1:port`
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The next request received, waiting up to `timeout`.
+    pub fn next_request(&self, timeout: std::time::Duration) -> Option<ReceivedRequest> {
+        self.received.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for TestListener {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_request(conn: &mut std::net::TcpStream) -> Option<ReceivedRequest> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next()?.to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = data[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    Some(ReceivedRequest {
+        request_line,
+        headers,
+        body,
+    })
 }

@@ -125,7 +125,10 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
                 match scanner.feed(&chunk) {
                     Scan::Complete(end) => {
                         data.truncate(offset + end);
-                        let start = data.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+                        let start = data
+                            .iter()
+                            .position(|b| !b.is_ascii_whitespace())
+                            .unwrap_or(0);
                         data.drain(..start);
                         return (Input::Object(data), drain);
                     }
@@ -135,7 +138,10 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
                         } else {
                             format!("starts with byte 0x{c:02x}")
                         };
-                        return (invalid(format!("input is not a JSON object ({what})"), &data), drain);
+                        return (
+                            invalid(format!("input is not a JSON object ({what})"), &data),
+                            drain,
+                        );
                     }
                     Scan::More => {}
                 }
@@ -149,7 +155,10 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
                 let reason = if data.iter().all(u8::is_ascii_whitespace) {
                     "input is empty".to_owned()
                 } else {
-                    format!("input ends inside a JSON object (truncated after {} bytes)", data.len())
+                    format!(
+                        "input ends inside a JSON object (truncated after {} bytes)",
+                        data.len()
+                    )
                 };
                 return (invalid(reason, &data), drain);
             }
@@ -253,7 +262,9 @@ mod tests {
         let text = br#"{"a":"} \" {","b":[{"c":"\\"}]}"#;
         for split in 0..text.len() {
             let (scan, offset) = scan_all(&[&text[..split], &text[split..]]);
-            let Scan::Complete(end) = scan else { panic!("split {split}: {scan:?}") };
+            let Scan::Complete(end) = scan else {
+                panic!("split {split}: {scan:?}")
+            };
             assert_eq!(offset + end, text.len(), "split {split}");
         }
         assert_eq!(scan_all(&[b"\n [1]"]).0, Scan::NotAnObject(b'['));

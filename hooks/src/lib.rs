@@ -20,7 +20,9 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use swarm_obs::{CollectorAddress, CollectorClient, Config, Event, EventLog, Kind, Redactor, StateRoot};
+use swarm_obs::{
+    CollectorAddress, CollectorClient, Config, Event, EventLog, Kind, Redactor, StateRoot,
+};
 
 use crate::input::{Input, InputLimits, read_input};
 use crate::mapping::{Labels, hook_event};
@@ -54,7 +56,9 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
     let (input, drain) = read_input(stdin, limits);
     let redactor = Redactor::new(config.redaction.clone());
     let labels = Labels {
-        source: std::env::var(SOURCE_ENV).ok().filter(|s| !s.trim().is_empty()),
+        source: std::env::var(SOURCE_ENV)
+            .ok()
+            .filter(|s| !s.trim().is_empty()),
         fallback_project: std::env::current_dir()
             .ok()
             .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -70,9 +74,11 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
                 invalid_input_event(&labels, &redactor, &reason, &bytes, bytes.len())
             }
         },
-        Input::Invalid { reason, head, bytes } => {
-            invalid_input_event(&labels, &redactor, &reason, &head, bytes)
-        }
+        Input::Invalid {
+            reason,
+            head,
+            bytes,
+        } => invalid_input_event(&labels, &redactor, &reason, &head, bytes),
     };
 
     let log = EventLog::new(root.clone());
@@ -95,7 +101,8 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
 
     let posted = match CollectorAddress::discover(&root, &config) {
         Some(addr) => {
-            let client = CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms));
+            let client =
+                CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms));
             match client.post(std::slice::from_ref(&event)) {
                 Ok(()) => true,
                 // Unreachable is normal when no collector runs: the event is on disk and
@@ -129,10 +136,18 @@ fn invalid_input_event(
     head: &[u8],
     bytes: usize,
 ) -> (Event, Option<String>) {
-    let source = labels.source.clone().unwrap_or_else(|| labels.fallback_project.clone());
-    let mut ev = Event::new(source, Kind::Error, format!("swarm-hook: invalid hook input: {reason}"));
+    let source = labels
+        .source
+        .clone()
+        .unwrap_or_else(|| labels.fallback_project.clone());
+    let mut ev = Event::new(
+        source,
+        Kind::Error,
+        format!("swarm-hook: invalid hook input: {reason}"),
+    );
     let head = String::from_utf8_lossy(&head[..head.len().min(256)]).into_owned();
-    let mut payload = serde_json::json!({ "input_head": head, "input_bytes": bytes, "reason": reason });
+    let mut payload =
+        serde_json::json!({ "input_head": head, "input_bytes": bytes, "reason": reason });
     redactor.redact_value(&mut payload);
     ev.payload = Some(payload);
     ev.hook = Some("InvalidInput".to_owned());

@@ -151,7 +151,10 @@ fn message(hook: &str, p: &Map<String, Value>) -> String {
                 .get("background_tasks")
                 .and_then(Value::as_array)
                 .map_or(0, |tasks| {
-                    tasks.iter().filter(|t| t.get("status").and_then(Value::as_str) == Some("running")).count()
+                    tasks
+                        .iter()
+                        .filter(|t| t.get("status").and_then(Value::as_str) == Some("running"))
+                        .count()
                 });
             let mut text = match first_line(s("last_assistant_message")) {
                 "" => who,
@@ -219,15 +222,27 @@ fn tool_target(tool: &str, input: Option<&Value>) -> String {
             t => format!("{} ({t})", s("description")),
         },
         "TodoWrite" => {
-            let n = input.get("todos").and_then(Value::as_array).map_or(0, Vec::len);
+            let n = input
+                .get("todos")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             format!("{n} todos")
         }
-        _ => ["command", "file_path", "path", "url", "query", "pattern", "description", "prompt"]
-            .iter()
-            .map(|k| s(k))
-            .find(|v| !v.is_empty())
-            .unwrap_or("")
-            .to_owned(),
+        _ => [
+            "command",
+            "file_path",
+            "path",
+            "url",
+            "query",
+            "pattern",
+            "description",
+            "prompt",
+        ]
+        .iter()
+        .map(|k| s(k))
+        .find(|v| !v.is_empty())
+        .unwrap_or("")
+        .to_owned(),
     };
     first_line(&text).to_owned()
 }
@@ -253,7 +268,10 @@ fn prompt_summary(prompt: &str) -> String {
 
 fn first_line(s: &str) -> &str {
     let s = s.trim();
-    s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
 }
 
 /// Collapses whitespace runs to one space and cuts to `max` characters with `…`.
@@ -262,7 +280,11 @@ fn one_line(s: &str, max: usize) -> String {
     let mut count = 0;
     let mut last_space = false;
     for c in s.chars() {
-        let c = if c.is_whitespace() || c.is_control() { ' ' } else { c };
+        let c = if c.is_whitespace() || c.is_control() {
+            ' '
+        } else {
+            c
+        };
         if c == ' ' && last_space {
             continue;
         }
@@ -284,7 +306,11 @@ mod tests {
     use serde_json::json;
 
     fn ev(v: Value) -> Event {
-        hook_event(v.as_object().unwrap().clone(), &Labels::default(), &Redactor::default())
+        hook_event(
+            v.as_object().unwrap().clone(),
+            &Labels::default(),
+            &Redactor::default(),
+        )
     }
 
     #[test]
@@ -294,20 +320,29 @@ mod tests {
         assert_eq!(ev(stop).msg, "Stop: all done");
         let again = json!({"hook_event_name": "Stop", "stop_hook_active": true});
         assert_eq!(ev(again).kind, Kind::Hook);
-        let fail = ev(json!({"hook_event_name": "PostToolUseFailure", "tool_name": "Bash",
-            "tool_input": {"command": "ls x"}, "error": "Exit code 2\nls: no"}));
+        let fail = ev(
+            json!({"hook_event_name": "PostToolUseFailure", "tool_name": "Bash",
+            "tool_input": {"command": "ls x"}, "error": "Exit code 2\nls: no"}),
+        );
         assert_eq!((fail.kind, fail.level), (Kind::Error, Level::Error));
         assert_eq!(fail.msg, "PostToolUseFailure Bash: ls x — Exit code 2");
-        let perm = ev(json!({"hook_event_name": "Notification", "notification_type": "permission_prompt", "message": "m"}));
+        let perm = ev(
+            json!({"hook_event_name": "Notification", "notification_type": "permission_prompt", "message": "m"}),
+        );
         assert_eq!((perm.kind, perm.level), (Kind::Attention, Level::Warn));
-        let idle = ev(json!({"hook_event_name": "Notification", "notification_type": "idle_prompt", "message": "m"}));
+        let idle = ev(
+            json!({"hook_event_name": "Notification", "notification_type": "idle_prompt", "message": "m"}),
+        );
         assert_eq!(idle.kind, Kind::Hook);
     }
 
     #[test]
     fn unknown_events_and_missing_fields_are_fine() {
         let e = ev(json!({"hook_event_name": "BrandNewEvent", "reason": "why not"}));
-        assert_eq!((e.kind, e.msg.as_str()), (Kind::Hook, "BrandNewEvent: why not"));
+        assert_eq!(
+            (e.kind, e.msg.as_str()),
+            (Kind::Hook, "BrandNewEvent: why not")
+        );
         let e = ev(json!({}));
         assert_eq!(e.hook.as_deref(), Some("Unknown"));
         let e = ev(json!({"hook_event_name": 42, "tool_name": ["x"], "duration_ms": "soon"}));
@@ -319,7 +354,12 @@ mod tests {
     fn messages_are_one_short_line_without_secrets() {
         let e = ev(json!({"hook_event_name": "PreToolUse", "tool_name": "Bash",
             "tool_input": {"command": format!("GH_TOKEN=ghp_{} git push\n{}", "a".repeat(36), "x ".repeat(500))}}));
-        assert!(e.msg.starts_with("PreToolUse Bash: GH_TOKEN=[REDACTED] git push"), "{}", e.msg);
+        assert!(
+            e.msg
+                .starts_with("PreToolUse Bash: GH_TOKEN=[REDACTED] git push"),
+            "{}",
+            e.msg
+        );
         assert!(e.msg.chars().count() <= MSG_CHARS);
         assert!(!e.payload.unwrap().to_string().contains("ghp_"));
         assert_eq!(one_line("a \n\t b", 10), "a b");
@@ -330,10 +370,20 @@ mod tests {
     fn source_names_the_project_and_subagent() {
         let e = ev(json!({"cwd": "/home/dev/proj/", "agent_id": "a1", "agent_type": "Explore"}));
         assert_eq!(e.source, "proj/Explore");
-        let labels = Labels { source: Some("mine".into()), fallback_project: "x".into() };
-        let e = hook_event(json!({"cwd": "/a/b"}).as_object().unwrap().clone(), &labels, &Redactor::default());
+        let labels = Labels {
+            source: Some("mine".into()),
+            fallback_project: "x".into(),
+        };
+        let e = hook_event(
+            json!({"cwd": "/a/b"}).as_object().unwrap().clone(),
+            &labels,
+            &Redactor::default(),
+        );
         assert_eq!(e.source, "mine");
-        let labels = Labels { source: None, fallback_project: "fallback".into() };
+        let labels = Labels {
+            source: None,
+            fallback_project: "fallback".into(),
+        };
         let e = hook_event(Map::new(), &labels, &Redactor::default());
         assert_eq!(e.source, "fallback");
     }

@@ -227,10 +227,23 @@ mod tests {
 
     #[test]
     fn addresses_parse_strictly() {
-        for ok in ["127.0.0.1:4780", "http://127.0.0.1:4780/", "localhost:1", "[::1]:4780"] {
+        for ok in [
+            "127.0.0.1:4780",
+            "http://127.0.0.1:4780/",
+            "localhost:1",
+            "[::1]:4780",
+        ] {
             assert!(CollectorAddress::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:99999", "https://h:1", "h:1/x", ":80"] {
+        for bad in [
+            "",
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "127.0.0.1:99999",
+            "https://h:1",
+            "h:1/x",
+            ":80",
+        ] {
             assert!(CollectorAddress::parse(bad).is_err(), "{bad}");
         }
     }

@@ -104,9 +104,9 @@ impl Config {
 
     fn parse_at(text: &str, path: &Path) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e.span().map_or(0, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
             ConfigError::Parse {
                 path: path.to_owned(),
                 line,
@@ -155,9 +155,13 @@ stdin_timeout_ms = 100
 
     #[test]
     fn errors_name_line_and_key() {
-        let e = Config::parse("[hook]\n\npost_budget = 5\n").unwrap_err().to_string();
+        let e = Config::parse("[hook]\n\npost_budget = 5\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3") && e.contains("post_budget"), "{e}");
-        let e = Config::parse("[redaction]\nmax_string_bytes = \"big\"\n").unwrap_err().to_string();
+        let e = Config::parse("[redaction]\nmax_string_bytes = \"big\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("invalid type"), "{e}");
         let e = Config::parse("[hook\n").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
@@ -166,6 +170,9 @@ stdin_timeout_ms = 100
     #[test]
     fn missing_file_is_default() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Config::load(&dir.path().join("nope.toml")).unwrap(), Config::default());
+        assert_eq!(
+            Config::load(&dir.path().join("nope.toml")).unwrap(),
+            Config::default()
+        );
     }
 }

@@ -382,8 +382,14 @@ mod tests {
         let good = sample().to_json_line();
         for (bad, want) in [
             (good.replace(r#""v":1"#, r#""v":2"#), "version 2"),
-            (good.replace(r#""source":"backend""#, r#""source":"""#), "`source`"),
-            (good.replace(r#""kind":"progress""#, r#""kind":"bogus""#), "unknown variant"),
+            (
+                good.replace(r#""source":"backend""#, r#""source":"""#),
+                "`source`",
+            ),
+            (
+                good.replace(r#""kind":"progress""#, r#""kind":"bogus""#),
+                "unknown variant",
+            ),
             (good.replace(r#""ts":"2026"#, r#""ts":"x2026"#), "RFC 3339"),
             ("{}".to_string(), "missing field"),
             ("[1,2]".to_string(), "invalid type"),
@@ -396,7 +402,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_tolerated() {
-        let line = sample().to_json_line().replacen('{', r#"{"future":true,"#, 1);
+        let line = sample()
+            .to_json_line()
+            .replacen('{', r#"{"future":true,"#, 1);
         assert!(Event::from_json(&line).is_ok());
     }
 }

@@ -28,7 +28,9 @@ pub const MAX_LINE_BYTES: usize = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
     /// Creating the events directory failed.
-    #[error("cannot create event directory {path}: {source} (check that the state root is writable, or set SWARM_OBS_HOME)")]
+    #[error(
+        "cannot create event directory {path}: {source} (check that the state root is writable, or set SWARM_OBS_HOME)"
+    )]
     CreateDir {
         /// The directory.
         path: PathBuf,
@@ -324,9 +326,15 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&p1).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&p1).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
             let events = p1.parent().unwrap();
-            assert_eq!(fs::metadata(events).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                fs::metadata(events).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
         }
         assert_eq!(EventLog::files(log.root()).unwrap(), vec![p1, p2]);
     }

@@ -178,17 +178,28 @@ mod tests {
             let handles: Vec<_> = (0..8)
                 .map(|_| s.spawn(|| (0..5_000).map(|_| EventId::new()).collect::<Vec<_>>()))
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
         });
         assert_eq!(all.iter().collect::<HashSet<_>>().len(), all.len());
     }
 
     #[test]
     fn parse_rejects_non_uuids() {
-        for s in ["", "nope", "0192f5e4-6c1a-7c3e-8a4b-1d2e3f40516", "0192f5e4x6c1a-7c3e-8a4b-1d2e3f405162", "0192f5e4-6c1a-7c3e-8a4b-1d2e3f40516g"] {
+        for s in [
+            "",
+            "nope",
+            "0192f5e4-6c1a-7c3e-8a4b-1d2e3f40516",
+            "0192f5e4x6c1a-7c3e-8a4b-1d2e3f405162",
+            "0192f5e4-6c1a-7c3e-8a4b-1d2e3f40516g",
+        ] {
             assert!(s.parse::<EventId>().is_err(), "{s}");
         }
-        let upper = "0192F5E4-6C1A-7C3E-8A4B-1D2E3F405162".parse::<EventId>().unwrap();
+        let upper = "0192F5E4-6C1A-7C3E-8A4B-1D2E3F405162"
+            .parse::<EventId>()
+            .unwrap();
         assert_eq!(upper.to_string(), "0192f5e4-6c1a-7c3e-8a4b-1d2e3f405162");
     }
 }

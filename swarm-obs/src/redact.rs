@@ -75,9 +75,12 @@ pub struct Redactor {
     config: RedactConfig,
 }
 
+/// Which bytes may follow a token's prefix.
+type TokenBytes = fn(&u8) -> bool;
+
 /// Prefixes of token shapes, each with the characters a token may hold and the
 /// fewest it must have after the prefix.
-const TOKEN_SHAPES: &[(&str, fn(&u8) -> bool, usize)] = &[
+const TOKEN_SHAPES: &[(&str, TokenBytes, usize)] = &[
     ("sk-ant-", is_token_byte, 16),
     ("sk-", is_token_byte, 20),
     ("github_pat_", is_token_byte, 30),
@@ -129,7 +132,13 @@ impl Redactor {
     pub fn is_secret_key(&self, key: &str) -> bool {
         let k: String = key
             .chars()
-            .map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() })
+            .map(|c| {
+                if c == '-' {
+                    '_'
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
             .collect();
         k.ends_with("_KEY")
             || k.ends_with("_TOKEN")
@@ -137,15 +146,30 @@ impl Redactor {
             || k.ends_with("PASSWORD")
             || matches!(
                 k.as_str(),
-                "AUTHORIZATION" | "TOKEN" | "SECRET" | "APIKEY" | "PASSWD" | "COOKIE" | "SET_COOKIE"
+                "AUTHORIZATION"
+                    | "TOKEN"
+                    | "SECRET"
+                    | "APIKEY"
+                    | "PASSWD"
+                    | "COOKIE"
+                    | "SET_COOKIE"
             )
-            || self.config.secret_keys.iter().any(|s| s.eq_ignore_ascii_case(key))
+            || self
+                .config
+                .secret_keys
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(key))
     }
 
     /// Redacts secrets in a JSON value in place and applies the string, array and
     /// depth caps. Does not apply the total payload cap: see [`Redactor::payload`].
     pub fn redact_value(&self, v: &mut Value) {
-        self.walk(v, 0, self.config.max_string_bytes, self.config.max_array_items);
+        self.walk(
+            v,
+            0,
+            self.config.max_string_bytes,
+            self.config.max_array_items,
+        );
     }
 
     fn walk(&self, v: &mut Value, depth: usize, max_str: usize, max_items: usize) {
@@ -297,7 +321,10 @@ impl Redactor {
             }
             for prefix in &self.config.token_prefixes {
                 if !prefix.is_empty() && rest.starts_with(prefix.as_bytes()) {
-                    let n = rest[prefix.len()..].iter().take_while(|c| is_token_byte(c)).count();
+                    let n = rest[prefix.len()..]
+                        .iter()
+                        .take_while(|c| is_token_byte(c))
+                        .count();
                     if n >= 1 {
                         return Some((i, i + prefix.len() + n));
                     }
@@ -425,18 +452,42 @@ mod tests {
     #[test]
     fn token_shapes_are_redacted() {
         let cases = [
-            ("key sk-ant-api03-AbCdEf0123456789_xyz-XYZ end", "key [REDACTED] end"),
+            (
+                "key sk-ant-api03-AbCdEf0123456789_xyz-XYZ end",
+                "key [REDACTED] end",
+            ),
             ("sk-proj-0123456789abcdefghij0123", "[REDACTED]"),
-            ("tok=ghp_0123456789abcdefghijABCDEFGHIJ0123", "tok=[REDACTED]"),
-            ("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "[REDACTED]"),
+            (
+                "tok=ghp_0123456789abcdefghijABCDEFGHIJ0123",
+                "tok=[REDACTED]",
+            ),
+            (
+                "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+                "[REDACTED]",
+            ),
             ("aws AKIAIOSFODNN7EXAMPLE here", "aws [REDACTED] here"),
             ("slack xoxb-1234567890-abcdef", "slack [REDACTED]"),
-            ("-H 'Authorization: Bearer abc.def.ghi'", "-H 'Authorization: [REDACTED]'"),
+            (
+                "-H 'Authorization: Bearer abc.def.ghi'",
+                "-H 'Authorization: [REDACTED]'",
+            ),
             ("bearer eyJhbGciOiJIUzI1NiJ9.e30.x", "bearer [REDACTED]"),
-            ("postgres://app:hunter2@db:5432/x", "postgres://app:[REDACTED]@db:5432/x"),
-            ("export OPENAI_API_KEY=abc123; ls", "export OPENAI_API_KEY=[REDACTED]; ls"),
-            ("DB_PASSWORD='s3cret pw' run", "DB_PASSWORD='[REDACTED]' run"),
-            (r#"{"client_secret": "abc"}"#, r#"{"client_secret": "[REDACTED]"}"#),
+            (
+                "postgres://app:hunter2@db:5432/x",
+                "postgres://app:[REDACTED]@db:5432/x",
+            ),
+            (
+                "export OPENAI_API_KEY=abc123; ls",
+                "export OPENAI_API_KEY=[REDACTED]; ls",
+            ),
+            (
+                "DB_PASSWORD='s3cret pw' run",
+                "DB_PASSWORD='[REDACTED]' run",
+            ),
+            (
+                r#"{"client_secret": "abc"}"#,
+                r#"{"client_secret": "[REDACTED]"}"#,
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(r().redact_str(input), want, "input: {input}");
@@ -493,7 +544,10 @@ mod tests {
             max_string_bytes: 10,
             ..RedactConfig::default()
         });
-        assert_eq!(r.redact_str("0123456789abc"), "0123456789…[truncated 3 bytes]");
+        assert_eq!(
+            r.redact_str("0123456789abc"),
+            "0123456789…[truncated 3 bytes]"
+        );
         // A cut inside a multi-byte character moves back to a boundary.
         assert_eq!(r.redact_str("ééééééé"), "ééééé…[truncated 4 bytes]");
         // A secret straddling the cut is redacted, not half shown.

@@ -37,7 +37,11 @@ impl StateRoot {
     /// `~/.local/state/swarm-obs` (on macOS `~/Library/Application Support/swarm-obs`),
     /// else `./.swarm-obs` when no home directory is known.
     pub fn resolve() -> Self {
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         if let Some(dir) = env(HOME_ENV) {
             return Self::new(dir);
         }
@@ -85,7 +89,8 @@ impl StateRoot {
 
     /// `heartbeats/<source>.json`, the source made safe as a file name.
     pub fn heartbeat_file(&self, source: &str) -> PathBuf {
-        self.heartbeats_dir().join(format!("{}.json", file_stem(source)))
+        self.heartbeats_dir()
+            .join(format!("{}.json", file_stem(source)))
     }
 
     /// `collector.db`

@@ -76,7 +76,15 @@ impl Timestamp {
         let in_day = ms.rem_euclid(86_400_000);
         let (y, m, d) = civil_from_days(days);
         let secs = (in_day / 1000) as u32;
-        (y, m, d, secs / 3600, secs / 60 % 60, secs % 60, (in_day % 1000) as u32)
+        (
+            y,
+            m,
+            d,
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60,
+            (in_day % 1000) as u32,
+        )
     }
 }
 

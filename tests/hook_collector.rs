@@ -1,0 +1,131 @@
+//! `swarm-hook` offering events to a collector: a real local HTTP listener receives
+//! the POST; a hung one costs no more than the budget; the event is on disk first.
+
+use std::time::{Duration, Instant};
+
+use swarm_obs::{CollectorInfo, Event, Timestamp};
+use swarm_obs_suite::{ListenerMode, TestHome, TestListener, fixtures_dir, run_with_stdin};
+
+fn stop_fixture() -> Vec<u8> {
+    std::fs::read(fixtures_dir().join("Stop.json")).unwrap()
+}
+
+#[test]
+fn the_event_is_posted_to_the_collector_named_by_env() {
+    let listener = TestListener::start(ListenerMode::Answer(202));
+    let home = TestHome::new();
+    let out = run_with_stdin(
+        home.hook()
+            .env("SWARM_OBS_COLLECTOR", format!("http://{}", listener.addr()))
+            .env("SWARM_OBS_TOKEN", "s3cret"),
+        stop_fixture(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let req = listener
+        .next_request(Duration::from_secs(5))
+        .expect("no POST arrived");
+    assert_eq!(req.request_line, "POST /v1/events HTTP/1.1");
+    assert_eq!(req.header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(req.header("authorization"), Some("Bearer s3cret"));
+    let posted = Event::from_json_bytes(req.body.trim_ascii_end()).expect("body is one event");
+    let on_disk = home.events();
+    assert_eq!(
+        on_disk,
+        vec![posted],
+        "the posted event is the one on disk, same id"
+    );
+}
+
+#[test]
+fn the_collector_is_found_through_collector_json() {
+    let listener = TestListener::start(ListenerMode::Answer(200));
+    let home = TestHome::new();
+    let info = CollectorInfo {
+        addr: listener.addr(),
+        pid: std::process::id(),
+        started_at: Timestamp::now(),
+        token: None,
+    };
+    swarm_obs::write_collector_info(
+        &swarm_obs::StateRoot::new(home.path()).collector_file(),
+        &info,
+    )
+    .unwrap();
+    let out = run_with_stdin(&mut home.hook(), stop_fixture());
+    assert_eq!(out.status.code(), Some(0));
+    let req = listener
+        .next_request(Duration::from_secs(5))
+        .expect("no POST arrived");
+    assert_eq!(req.header("authorization"), None);
+    assert_eq!(
+        Event::from_json_bytes(req.body.trim_ascii_end())
+            .unwrap()
+            .id,
+        home.events()[0].id
+    );
+}
+
+#[test]
+fn a_hung_collector_costs_only_the_budget() {
+    let listener = TestListener::start(ListenerMode::Hang);
+    let home = TestHome::new();
+    let started = Instant::now();
+    let out = run_with_stdin(
+        home.hook().env("SWARM_OBS_COLLECTOR", listener.addr()),
+        stop_fixture(),
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    assert!(
+        listener.next_request(Duration::from_secs(5)).is_some(),
+        "the hook never connected"
+    );
+    // The budget is 50 ms; a hook without one would wait for the collector forever.
+    assert!(
+        took < Duration::from_millis(1500),
+        "hook took {took:?} against a hung collector"
+    );
+    assert_eq!(home.events().len(), 1, "the event is on disk regardless");
+}
+
+#[test]
+fn a_refused_post_is_one_stderr_line_and_exit_0() {
+    let listener = TestListener::start(ListenerMode::Answer(400));
+    let home = TestHome::new();
+    let out = run_with_stdin(
+        home.hook().env("SWARM_OBS_COLLECTOR", listener.addr()),
+        stop_fixture(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HTTP 400") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert_eq!(home.events().len(), 1);
+}
+
+#[test]
+fn no_collector_listening_is_silent() {
+    // Bind and drop to find a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let home = TestHome::new();
+    let out = run_with_stdin(
+        home.hook()
+            .env("SWARM_OBS_COLLECTOR", format!("127.0.0.1:{port}")),
+        stop_fixture(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    assert_eq!(home.events().len(), 1);
+}

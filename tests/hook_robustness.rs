@@ -1,0 +1,222 @@
+//! `swarm-hook` under bad input, stdin that never closes, broken disks and many
+//! concurrent writers: it always exits 0, never writes to stdout, and records what
+//! happened.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use swarm_obs::{Kind, Timestamp};
+use swarm_obs_suite::{TestHome, fixtures_dir, run_with_stdin};
+
+fn assert_quiet_success(out: &std::process::Output, what: &str) {
+    assert_eq!(out.status.code(), Some(0), "{what}: exit code");
+    assert!(
+        out.stdout.is_empty(),
+        "{what}: stdout must stay empty, got {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn bad_input_becomes_an_error_event_and_exit_0() {
+    let mut fifty_mb = b"{\"hook_event_name\":\"PostToolUse\",\"tool_response\":\"".to_vec();
+    fifty_mb.extend(std::iter::repeat_n(b'x', 50 << 20));
+    let stop = std::fs::read(fixtures_dir().join("Stop.json")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not json", b"hello world\n".to_vec(), "not a JSON object"),
+        ("empty", Vec::new(), "input is empty"),
+        ("whitespace", b"  \n\n".to_vec(), "input is empty"),
+        (
+            "binary",
+            (0..=255u8).cycle().take(10_000).collect(),
+            "not a JSON object",
+        ),
+        ("50 MB", fifty_mb, "cap"),
+        ("truncated", stop[..stop.len() / 2].to_vec(), "truncated"),
+        ("array", b"[1,2,3]".to_vec(), "not a JSON object"),
+        ("broken object", b"{\"a\": nope}".to_vec(), "not valid JSON"),
+        (
+            "invalid utf-8 in strings",
+            b"{\"a\": \"\xff\xfe\"}".to_vec(),
+            "not valid JSON",
+        ),
+    ];
+    for (what, input, reason) in cases {
+        let home = TestHome::new();
+        let out = run_with_stdin(&mut home.hook(), input);
+        assert_quiet_success(&out, what);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{what}: one stderr line, got {stderr:?}"
+        );
+        assert!(
+            stderr.contains("invalid hook input") && stderr.contains(reason),
+            "{what}: {stderr}"
+        );
+        let events = home.events();
+        assert_eq!(events.len(), 1, "{what}");
+        assert_eq!(events[0].kind, Kind::Error, "{what}");
+        assert!(events[0].msg.contains(reason), "{what}: {}", events[0].msg);
+        // The error event itself stays small whatever came in.
+        assert!(events[0].to_json_line().len() < 4096, "{what}");
+    }
+}
+
+fn wait_with_limit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn stdin_that_never_closes_does_not_hold_the_hook() {
+    let home = TestHome::new();
+    // A complete object, stdin left open: the hook finishes as soon as it has read it.
+    let mut child = home
+        .hook()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(&std::fs::read(fixtures_dir().join("PreToolUse.json")).unwrap())
+        .unwrap();
+    let status = wait_with_limit(&mut child, Duration::from_secs(1));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "hook did not return within 1 s with stdin open"
+    );
+    drop(stdin);
+    assert_eq!(home.events().len(), 1);
+    assert_eq!(home.events()[0].hook.as_deref(), Some("PreToolUse"));
+
+    // Nothing at all, stdin left open: the input deadline (500 ms) ends the wait.
+    let home = TestHome::new();
+    let mut child = home
+        .hook()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let status = wait_with_limit(&mut child, Duration::from_secs(1));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "hook did not give up on silent stdin within 1 s"
+    );
+    drop(stdin);
+    let events = home.events();
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0].msg.contains("no input within"),
+        "{}",
+        events[0].msg
+    );
+}
+
+#[test]
+fn an_unwritable_state_root_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let mut cmd = Command::new(swarm_obs_suite::bin("swarm-hook"));
+    cmd.env("SWARM_OBS_HOME", file.join("state"))
+        .env_remove("SWARM_OBS_COLLECTOR");
+    let out = run_with_stdin(
+        &mut cmd,
+        std::fs::read(fixtures_dir().join("Stop.json")).unwrap(),
+    );
+    assert_quiet_success(&out, "unwritable");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("event not recorded") && stderr.contains("a-file"),
+        "{stderr}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_reported_not_fatal() {
+    let home = TestHome::new();
+    let events = home.path().join("events");
+    std::fs::create_dir_all(&events).unwrap();
+    // Today's and tomorrow's files point at /dev/full, so the write fails with ENOSPC.
+    let now = Timestamp::now().unix_ms();
+    for day in [now, now + 86_400_000] {
+        let name = format!("{}.jsonl", Timestamp::from_unix_ms(day).day());
+        std::os::unix::fs::symlink("/dev/full", events.join(name)).unwrap();
+    }
+    let out = run_with_stdin(
+        &mut home.hook(),
+        std::fs::read(fixtures_dir().join("Stop.json")).unwrap(),
+    );
+    assert_quiet_success(&out, "full disk");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot append") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sixty_four_concurrent_hooks_lose_and_tear_nothing() {
+    const PROCS: usize = 64;
+    const EACH: usize = 100;
+    let home = TestHome::new();
+    let hook = swarm_obs_suite::bin("swarm-hook");
+    std::thread::scope(|s| {
+        for p in 0..PROCS {
+            let (home, hook) = (&home, &hook);
+            s.spawn(move || {
+                for i in 0..EACH {
+                    // Every tenth line is far over PIPE_BUF, to exercise the locked path.
+                    let filler = if i % 10 == 0 { "y".repeat(3000) } else { String::new() };
+                    let input = serde_json::json!({
+                        "session_id": format!("s{p}"), "cwd": "/w/proj", "hook_event_name": "PreToolUse",
+                        "tool_name": "Bash", "tool_use_id": format!("{p}-{i}"),
+                        "tool_input": {"command": format!("echo {p} {i}"), "a": filler, "b": filler, "c": filler},
+                    });
+                    let mut cmd = Command::new(hook);
+                    cmd.env("SWARM_OBS_HOME", home.path()).env_remove("SWARM_OBS_COLLECTOR");
+                    let out = run_with_stdin(&mut cmd, serde_json::to_vec(&input).unwrap());
+                    assert_eq!(out.status.code(), Some(0));
+                }
+            });
+        }
+    });
+    let lines = home.event_lines();
+    assert_eq!(lines.len(), PROCS * EACH, "lines lost or split");
+    let mut ids = HashSet::new();
+    let mut uses = HashSet::new();
+    let mut long = 0;
+    for line in &lines {
+        let ev = swarm_obs::Event::from_json(line)
+            .unwrap_or_else(|e| panic!("torn line: {e}: {line:.200}"));
+        assert!(ids.insert(ev.id), "duplicate id {}", ev.id);
+        assert!(
+            uses.insert(ev.tool_use_id.clone().unwrap()),
+            "duplicate event"
+        );
+        long += usize::from(line.len() > 4096);
+    }
+    assert_eq!(uses.len(), PROCS * EACH);
+    assert!(long >= PROCS * EACH / 10, "only {long} long lines");
+}
