@@ -1,1 +1,33 @@
-fn main() {}
+//! `swarm-obs`: every command a person types.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Live visibility for a swarm of workers and Claude Code agents.
+#[derive(Debug, Parser)]
+#[command(name = "swarm-obs", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a captured Claude Code session through swarm-hook and show the events.
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("swarm-obs: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
