@@ -1,1 +1,134 @@
-fn main() {}
+//! Wall time of one `swarm-hook` process per Claude Code event, as a ratio to a
+//! do-nothing binary that reads stdin, measured in the same run.
+//!
+//! Budgets (DESIGN.md): median ≤ 2× the baseline with the collector up; with the
+//! collector hung, back within 100 ms with the event on disk.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use swarm_obs_suite::{ListenerMode, TestHome, TestListener, bin, example, fixtures_dir};
+
+/// Spawns `program`, feeds it `input`, waits; returns the wall time.
+fn spawn_once(program: &Path, envs: &[(&str, String)], input: &[u8]) -> Duration {
+    let start = Instant::now();
+    let mut child = Command::new(program)
+        .env_remove("SWARM_OBS_COLLECTOR")
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait().expect("wait");
+    start.elapsed()
+}
+
+/// Runs one criterion benchmark and keeps every single-run time for a median.
+fn measure(
+    c: &mut Criterion,
+    name: &str,
+    program: &Path,
+    envs: &[(&str, String)],
+    input: &[u8],
+) -> Duration {
+    let samples = Mutex::new(Vec::new());
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = spawn_once(program, envs, input);
+                samples.lock().unwrap().push(t);
+                total += t;
+            }
+            total
+        })
+    });
+    let mut all = samples.into_inner().unwrap();
+    all.sort();
+    all[all.len() / 2]
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let hook: PathBuf = bin("swarm-hook");
+    let noop = example("noop_stdin");
+    let input = std::fs::read(fixtures_dir().join("PreToolUse.json")).expect("fixture");
+    let home = TestHome::new();
+    let home_env = ("SWARM_OBS_HOME", home.path().display().to_string());
+
+    let baseline = measure(
+        &mut c,
+        "baseline: noop binary reading stdin",
+        &noop,
+        &[],
+        &input,
+    );
+    let absent = measure(
+        &mut c,
+        "swarm-hook, no collector",
+        &hook,
+        std::slice::from_ref(&home_env),
+        &input,
+    );
+    let listener = TestListener::start(ListenerMode::Answer(202));
+    let up = measure(
+        &mut c,
+        "swarm-hook, collector listening",
+        &hook,
+        &[home_env.clone(), ("SWARM_OBS_COLLECTOR", listener.addr())],
+        &input,
+    );
+    drop(listener);
+    let hung = TestListener::start(ListenerMode::Hang);
+    let hung_median = measure(
+        &mut c,
+        "swarm-hook, collector hung",
+        &hook,
+        &[home_env, ("SWARM_OBS_COLLECTOR", hung.addr())],
+        &input,
+    );
+    drop(hung);
+    c.final_summary();
+
+    let ratio = |d: Duration| d.as_secs_f64() / baseline.as_secs_f64();
+    println!();
+    println!("swarm-hook wall time per event (median), against the baseline in this run:");
+    println!(
+        "  baseline (noop reading stdin)   {:>9.3} ms   1.00x",
+        baseline.as_secs_f64() * 1e3
+    );
+    println!(
+        "  no collector                    {:>9.3} ms   {:.2}x  (budget 2x)",
+        absent.as_secs_f64() * 1e3,
+        ratio(absent)
+    );
+    println!(
+        "  collector listening             {:>9.3} ms   {:.2}x  (budget 2x)",
+        up.as_secs_f64() * 1e3,
+        ratio(up)
+    );
+    println!(
+        "  collector hung                  {:>9.3} ms   {:.2}x  (budget 100 ms)",
+        hung_median.as_secs_f64() * 1e3,
+        ratio(hung_median)
+    );
+    println!(
+        "  events written during the run: {}",
+        home.event_lines().len()
+    );
+}

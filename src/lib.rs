@@ -34,6 +34,20 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The path of an example of the root package (`noop_stdin`, `worker`), built like
+/// [`bin`].
+pub fn example(name: &str) -> PathBuf {
+    let bin_dir = bin("swarm-hook");
+    let dir = bin_dir.parent().expect("binary directory").join("examples");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "example {} not found after building the workspace",
+        path.display()
+    );
+    path
+}
+
 fn build_bins() -> Result<PathBuf, String> {
     // Test executables live in target/<profile>/deps; binaries one level up.
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;

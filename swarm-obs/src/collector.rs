@@ -5,8 +5,10 @@
 //! `config.toml`) to learn where to post. Posting is best effort within a time
 //! budget: the event log on disk is the spool, and the collector catches up from it.
 
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +117,13 @@ impl CollectorAddress {
         Some(found)
     }
 
+    /// `host:port`, as it appears in the base URL.
+    pub fn host_port(&self) -> &str {
+        self.base_url
+            .strip_prefix("http://")
+            .unwrap_or(&self.base_url)
+    }
+
     /// The URL of an endpoint path such as `/v1/events`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
@@ -142,7 +151,12 @@ pub enum PostError {
     },
 }
 
-/// Posts events to a collector over HTTP with a total time budget per request.
+/// Posts events to a collector over HTTP/1.1 with a total time budget per request.
+///
+/// The client speaks just enough HTTP for a loopback collector — one request per
+/// connection, the status line read back — on plain std sockets: no resolver
+/// thread, no connection pool, so a one-shot hook pays only for the connect and
+/// the round trip, and the budget bounds everything from connect to status line.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -154,24 +168,17 @@ pub enum PostError {
 #[derive(Debug)]
 pub struct CollectorClient {
     address: CollectorAddress,
-    agent: ureq::Agent,
+    budget: Duration,
     events_url: String,
 }
 
 impl CollectorClient {
-    /// A client whose every request, connect to last byte, takes at most `budget`.
+    /// A client whose every request, connect to status line, takes at most `budget`.
     pub fn new(address: CollectorAddress, budget: Duration) -> Self {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(budget))
-            .http_status_as_error(false)
-            // Loopback traffic must never wander off to a proxy from the environment.
-            .proxy(None)
-            .user_agent(concat!("swarm-obs/", env!("CARGO_PKG_VERSION")))
-            .build();
         let events_url = address.url("/v1/events");
         Self {
             address,
-            agent: config.into(),
+            budget,
             events_url,
         }
     }
@@ -192,25 +199,94 @@ impl CollectorClient {
 
     /// Posts already-serialised NDJSON lines to `/v1/events`.
     pub fn post_ndjson(&self, body: &[u8]) -> Result<(), PostError> {
-        let mut req = self
-            .agent
-            .post(&self.events_url)
-            .header("content-type", "application/x-ndjson");
-        if let Some(t) = &self.address.token {
-            req = req.header("authorization", &format!("Bearer {t}"));
-        }
-        match req.send(body) {
-            Ok(resp) if resp.status().is_success() => Ok(()),
-            Ok(resp) => Err(PostError::Rejected {
-                url: self.events_url.clone(),
-                status: resp.status().as_u16(),
-            }),
-            Err(e) => Err(PostError::Unreachable {
+        let status = self
+            .request("POST", "/v1/events", "application/x-ndjson", body)
+            .map_err(|e| PostError::Unreachable {
                 url: self.events_url.clone(),
                 message: e.to_string(),
-            }),
+            })?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(PostError::Rejected {
+                url: self.events_url.clone(),
+                status,
+            })
         }
     }
+
+    /// Sends one request and returns the response status.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> io::Result<u16> {
+        let deadline = Instant::now() + self.budget;
+        let left = || {
+            deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "time budget spent"))
+        };
+        let host = self.address.host_port();
+        let addrs: Vec<SocketAddr> = host.to_socket_addrs()?.collect();
+        let mut stream = None;
+        let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, left()?) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_err = e,
+            }
+        }
+        let mut stream = stream.ok_or(last_err)?;
+        stream.set_nodelay(true)?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {host}\r\nuser-agent: swarm-obs/{}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
+            env!("CARGO_PKG_VERSION"),
+            body.len()
+        );
+        if let Some(t) = &self.address.token {
+            head.push_str(&format!("authorization: Bearer {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        // One buffer, one write for small requests: no Nagle pause between head and body.
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        stream.set_write_timeout(Some(left()?))?;
+        stream.write_all(&request)?;
+        let mut buf = [0u8; 256];
+        let mut got = 0;
+        while !buf[..got].contains(&b'\n') && got < buf.len() {
+            stream.set_read_timeout(Some(left()?))?;
+            let n = stream.read(&mut buf[got..])?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        parse_status_line(&buf[..got])
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP response"))
+    }
+}
+
+/// The status code of `HTTP/1.x NNN reason`.
+fn parse_status_line(b: &[u8]) -> Option<u16> {
+    let line = b.split(|&c| c == b'\n').next()?;
+    let mut parts = line.split(|&c| c == b' ');
+    let version = parts.next()?;
+    if !version.starts_with(b"HTTP/1.") {
+        return None;
+    }
+    let code = parts.next()?;
+    if code.len() != 3 {
+        return None;
+    }
+    std::str::from_utf8(code).ok()?.parse().ok()
 }
 
 /// Writes `collector.json` atomically (temp file, then rename), mode 0600 because
@@ -245,6 +321,21 @@ mod tests {
             ":80",
         ] {
             assert!(CollectorAddress::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_lines_parse_strictly() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 202 Accepted\r\n"), Some(202));
+        assert_eq!(parse_status_line(b"HTTP/1.0 400 Bad\r\nx: y"), Some(400));
+        for bad in [
+            &b""[..],
+            b"garbage",
+            b"HTTP/2 200",
+            b"HTTP/1.1 2000 x",
+            b"SSH-2.0-x",
+        ] {
+            assert_eq!(parse_status_line(bad), None);
         }
     }
 
