@@ -306,3 +306,177 @@ fn read_request(conn: &mut std::net::TcpStream) -> Option<ReceivedRequest> {
         body,
     })
 }
+
+/// Whether system-dependent tests must run (CI sets `SWARM_OBS_REQUIRE_SYSTEM_TESTS=1`).
+pub fn system_tests_required() -> bool {
+    std::env::var("SWARM_OBS_REQUIRE_SYSTEM_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Returns `false` (after a loud message) when a program a test needs is missing,
+/// or panics when system tests are required.
+pub fn have_programs(test: &str, programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| {
+            !std::env::var_os("PATH")
+                .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(p).is_file()))
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "{test}: SKIPPED — missing {} (Debian: xvfb dunst libnotify-bin dbus-x11)",
+        missing.join(", ")
+    );
+    if system_tests_required() {
+        panic!("{msg}, and SWARM_OBS_REQUIRE_SYSTEM_TESTS=1 makes it mandatory");
+    }
+    eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+    false
+}
+
+/// A private desktop: a D-Bus session bus, an Xvfb display, the dunst notification
+/// server, and dbus-monitor recording every `Notify` call. All stopped on drop.
+pub struct DesktopSession {
+    dir: tempfile::TempDir,
+    bus: String,
+    display: String,
+    children: Vec<std::process::Child>,
+}
+
+impl DesktopSession {
+    /// The programs it needs.
+    pub const PROGRAMS: &[&str] = &["dbus-daemon", "dbus-monitor", "Xvfb", "dunst", "dunstctl"];
+
+    /// Starts everything and waits until dunst answers.
+    pub fn start() -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bus = format!("unix:path={}", dir.path().join("bus").display());
+        let mut s = Self {
+            dir,
+            bus: bus.clone(),
+            display: String::new(),
+            children: Vec::new(),
+        };
+        let dbus = Command::new("dbus-daemon")
+            .args([
+                "--session",
+                "--nofork",
+                "--nopidfile",
+                &format!("--address={bus}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-daemon");
+        s.children.push(dbus);
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-screen",
+                "0",
+                "800x600x24",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let mut line = String::new();
+        BufReader::new(xvfb.stdout.take().expect("Xvfb stdout"))
+            .read_line(&mut line)
+            .expect("Xvfb display number");
+        s.display = format!(":{}", line.trim());
+        s.children.push(xvfb);
+        let dunst = s
+            .command("dunst")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dunst");
+        s.children.push(dunst);
+        let monitor = s
+            .command("dbus-monitor")
+            .arg("interface='org.freedesktop.Notifications',member='Notify'")
+            .stdout(std::fs::File::create(s.dir.path().join("monitor.txt")).expect("monitor file"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-monitor");
+        s.children.push(monitor);
+        for _ in 0..100 {
+            let ok = s
+                .command("dunstctl")
+                .arg("is-paused")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("dunst did not come up on {}", s.bus);
+    }
+
+    /// A command with this desktop's `DISPLAY` and `DBUS_SESSION_BUS_ADDRESS`.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        self.apply(&mut c);
+        c
+    }
+
+    /// Points a command at this desktop.
+    pub fn apply(&self, c: &mut Command) {
+        c.env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus);
+    }
+
+    /// Notifications dunst has shown (closing them first so they enter its history),
+    /// oldest first, as `(summary, body, category)`.
+    pub fn shown(&self) -> Vec<(String, String, String)> {
+        let _ = self.command("dunstctl").arg("close-all").status();
+        let out = self
+            .command("dunstctl")
+            .arg("history")
+            .output()
+            .expect("dunstctl history");
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("dunstctl history is JSON");
+        let field = |n: &serde_json::Value, k: &str| n[k]["data"].as_str().unwrap_or("").to_owned();
+        let mut list: Vec<(i64, (String, String, String))> = v["data"][0]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|n| {
+                        let id = n["id"]["data"].as_i64().unwrap_or(0);
+                        (
+                            id,
+                            (field(n, "summary"), field(n, "body"), field(n, "category")),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        list.sort_by_key(|(id, _)| *id);
+        list.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// Everything dbus-monitor recorded of `Notify` calls.
+    pub fn monitor_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("monitor.txt")).unwrap_or_default()
+    }
+}
+
+impl Drop for DesktopSession {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

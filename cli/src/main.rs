@@ -16,12 +16,15 @@ struct Cli {
 enum Command {
     /// Replay a captured Claude Code session through swarm-hook and show the events.
     Demo(cmd::demo::Args),
+    /// Send a test notification through the configured backend and sound rules.
+    Notify(cmd::notify::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Notify(args) => cmd::notify::run(args),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@
 //! { "hooks": { "PreToolUse": [ { "hooks": [ { "type": "command", "command": "swarm-hook" } ] } ] } }
 //! ```
 
+pub mod deliver;
 pub mod input;
 pub mod mapping;
 
@@ -24,6 +25,9 @@ use swarm_obs::{
     CollectorAddress, CollectorClient, Config, Event, EventLog, Kind, Redactor, StateRoot,
 };
 
+use swarm_obs::notify::{self, NotifyGate, SoundRules, Verdict};
+
+pub use crate::deliver::Delivery;
 use crate::input::{Input, InputLimits, read_input};
 use crate::mapping::{Labels, hook_event};
 
@@ -39,6 +43,8 @@ pub struct Outcome {
     pub logged: bool,
     /// Whether the collector accepted it.
     pub posted: bool,
+    /// The notification handed to delivery, if any.
+    pub notified: Option<Delivery>,
 }
 
 /// Runs the hook on `stdin`, reporting problems on `stderr`. Never panics on input.
@@ -117,6 +123,8 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         None => false,
     };
 
+    let notified = notify(&root, &config, &event, stderr);
+
     // Bad input may have stopped reading early: let the writer finish, within the
     // input deadline, so it does not see a broken pipe.
     if problem.is_some() && !drain.finished() {
@@ -126,7 +134,47 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         event,
         logged,
         posted,
+        notified,
     }
+}
+
+/// Applies the sound rules and the shared gate; hands delivery to a detached
+/// process so the hook never waits for a notification server.
+fn notify(
+    root: &StateRoot,
+    config: &Config,
+    event: &Event,
+    stderr: &mut dyn Write,
+) -> Option<Delivery> {
+    if config.notify.backend == "off" {
+        return None;
+    }
+    let note = SoundRules::new(config.notify.clone()).notification(event)?;
+    let gate = NotifyGate::new(notify::gate_file(root), &config.notify);
+    let job = match gate.check(&note, event.ts.unix_ms()) {
+        Ok(Verdict::Show) => Delivery::Show(note),
+        Ok(Verdict::Suppressed {
+            summary_at_ms: Some(due),
+        }) => Delivery::SummaryAt(due),
+        Ok(Verdict::Suppressed {
+            summary_at_ms: None,
+        }) => return None,
+        Err(e) => {
+            let _ = writeln!(
+                stderr,
+                "swarm-hook: notification state {}: {e}",
+                gate.path().display()
+            );
+            Delivery::Show(note)
+        }
+    };
+    if let Err(e) = deliver::spawn_detached(&job) {
+        let _ = writeln!(
+            stderr,
+            "swarm-hook: cannot start notification delivery: {e}"
+        );
+    }
+    Some(job)
 }
 
 fn invalid_input_event(

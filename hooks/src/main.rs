@@ -9,7 +9,14 @@ fn main() {
         let _ = writeln!(std::io::stderr(), "swarm-hook: internal error: {info}");
     }));
     let _ = std::panic::catch_unwind(|| {
-        swarm_hook::run(std::io::stdin(), &mut std::io::stderr());
+        if std::env::args_os()
+            .nth(1)
+            .is_some_and(|a| a == swarm_hook::deliver::DELIVER_ARG)
+        {
+            swarm_hook::deliver::run_delivery();
+        } else {
+            swarm_hook::run(std::io::stdin(), &mut std::io::stderr());
+        }
     });
     std::process::exit(0);
 }

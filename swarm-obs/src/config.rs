@@ -41,6 +41,8 @@ pub struct Config {
     pub redaction: RedactConfig,
     /// The Claude Code hook's time budgets.
     pub hook: HookConfig,
+    /// Desktop notifications and sound rules.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// The `[collector]` table.

@@ -29,6 +29,7 @@ mod event;
 mod event_log;
 mod host;
 mod id;
+pub mod notify;
 mod redact;
 mod state;
 mod timestamp;

@@ -1,0 +1,67 @@
+//! `swarm-obs notify`: send a test notification through the configured backend and
+//! sound rules.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use swarm_obs::notify::{SoundRules, backend_for};
+use swarm_obs::{Config, Event, Kind, StateRoot};
+
+/// Arguments of `swarm-obs notify`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  swarm-obs notify --kind done \"build finished\"\n  swarm-obs notify --kind error --source backend \"TASK_123 failed\""
+)]
+pub struct Args {
+    /// Kind of notification: start, done, error, attention or info.
+    #[arg(long, default_value = "done")]
+    kind: String,
+    /// Source named in the title.
+    #[arg(long, default_value = "swarm-obs")]
+    source: String,
+    /// The message.
+    message: String,
+}
+
+/// Sends the notification now, bypassing the debounce, and says how it went.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let root = StateRoot::resolve();
+    let config = Config::load(&root.config_file()).context("cannot use the configuration")?;
+    let (kind, hook) = match args.kind.as_str() {
+        "start" => (Kind::Start, None),
+        "done" => (Kind::Done, None),
+        "error" => (Kind::Error, None),
+        "attention" => (Kind::Attention, None),
+        "info" => (Kind::Hook, Some("SubagentStop")),
+        other => bail!("unknown kind {other:?}: expected start, done, error, attention or info"),
+    };
+    let mut event = Event::new(args.source, kind, args.message);
+    event.hook = hook.map(str::to_owned);
+    let rules = SoundRules::new(config.notify.clone());
+    let Some(note) = rules.notification(&event) else {
+        println!(
+            "The sound rules in {} turn {} notifications off.",
+            root.config_file().display(),
+            args.kind
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let backend = backend_for(&config.notify);
+    backend.send(&note).with_context(|| {
+        format!(
+            "the {} backend could not show the notification",
+            backend.name()
+        )
+    })?;
+    let sound = note
+        .linux_sound
+        .as_deref()
+        .or(note.sound.as_deref())
+        .unwrap_or("no sound");
+    println!(
+        "Sent {:?} through the {} backend ({sound}).",
+        note.title,
+        backend.name()
+    );
+    Ok(ExitCode::SUCCESS)
+}
