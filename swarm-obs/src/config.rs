@@ -105,16 +105,30 @@ impl Config {
     }
 
     fn parse_at(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let error = |line: usize, message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let config: Self = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |s| {
                 text[..s.start.min(text.len())].matches('\n').count() + 1
             });
-            ConfigError::Parse {
-                path: path.to_owned(),
-                line,
-                message: e.message().trim().to_owned(),
-            }
-        })
+            error(line, e.message().trim().to_owned())
+        })?;
+        config.notify.validate().map_err(|message| {
+            // Point at the line holding the offending key: the last dotted part of
+            // the first `quoted` name in the message.
+            let key = message.split('`').nth(1).unwrap_or("");
+            let needle = key.split([' ', '=']).next().unwrap_or("");
+            let needle = needle.rsplit('.').next().unwrap_or("");
+            let line = text
+                .lines()
+                .position(|l| !needle.is_empty() && l.contains(needle))
+                .map_or(0, |i| i + 1);
+            error(line, message)
+        })?;
+        Ok(config)
     }
 
     /// Loads `path`; a missing file is the default configuration.
