@@ -74,11 +74,11 @@ fn the_collector_is_found_through_collector_json() {
 fn a_hung_collector_costs_only_the_budget() {
     let listener = TestListener::start(ListenerMode::Hang);
     let home = TestHome::new();
+    // Built (and the binary located) before the clock starts.
+    let mut hook = home.hook();
+    hook.env("SWARM_OBS_COLLECTOR", listener.addr());
     let started = Instant::now();
-    let out = run_with_stdin(
-        home.hook().env("SWARM_OBS_COLLECTOR", listener.addr()),
-        stop_fixture(),
-    );
+    let out = run_with_stdin(&mut hook, stop_fixture());
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
