@@ -27,6 +27,8 @@ mod collector;
 mod config;
 mod event;
 mod event_log;
+mod health;
+mod heartbeat;
 mod host;
 mod id;
 mod redact;
@@ -41,6 +43,13 @@ pub use collector::{
 pub use config::{CollectorConfig, Config, ConfigError, HookConfig};
 pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
 pub use event_log::{EventLog, EventLogError, EventReader, MAX_LINE_BYTES, ReadStats};
+pub use health::{
+    LocalProcesses, ProcessStatus, ProcessTable, WorkerReport, WorkerState, classify,
+    classify_with_grace, default_grace, read_heartbeats,
+};
+pub use heartbeat::{
+    DEFAULT_INTERVAL, Heartbeat, HeartbeatError, HeartbeatHandle, HeartbeatState, HeartbeatWriter,
+};
 pub use host::hostname;
 pub use id::{EventId, EventIdError};
 pub use redact::{REDACTED, RedactConfig, Redactor};
