@@ -31,7 +31,11 @@ mod health;
 mod heartbeat;
 mod host;
 mod id;
+mod init;
+mod layer;
+mod log_writer;
 mod redact;
+mod shipper;
 mod state;
 mod timestamp;
 
@@ -52,6 +56,16 @@ pub use heartbeat::{
 };
 pub use host::hostname;
 pub use id::{EventId, EventIdError};
+pub use init::{InitError, SwarmBuilder, SwarmGuard, init};
+pub use layer::SwarmLayer;
+pub use log_writer::Overflow;
 pub use redact::{REDACTED, RedactConfig, Redactor};
+pub use shipper::{Shipper, ShipperConfig, ShipperQueue, ShipperStats};
 pub use state::{HOME_ENV, StateRoot, file_stem};
 pub use timestamp::{Timestamp, TimestampError};
+
+/// Re-exports for the macros; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use tracing;
+}
