@@ -20,11 +20,23 @@ pub fn fixtures_dir() -> PathBuf {
 ///
 /// Panics with the command to run when the build fails.
 pub fn bin(name: &str) -> PathBuf {
+    built(built_dir(), name)
+}
+
+/// The path of an example of the root package (`worker`), built like [`bin`].
+pub fn example(name: &str) -> PathBuf {
+    built(&built_dir().join("examples"), name)
+}
+
+fn built_dir() -> &'static Path {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = BUILT
+    BUILT
         .get_or_init(build_bins)
         .as_ref()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn built(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),

@@ -652,6 +652,32 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_is_recorded_as_an_error_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_layer, guard) = builder(dir.path()).panic_hook(true).build().unwrap();
+        let joined = std::thread::Builder::new()
+            .name("doomed".into())
+            .spawn(|| panic!("boom at step 3"))
+            .unwrap()
+            .join();
+        assert!(joined.is_err());
+        drop(guard);
+        let evs = events(dir.path());
+        let ev = evs
+            .iter()
+            .find(|e| e.msg == "panic: boom at step 3")
+            .expect("the panic was recorded");
+        assert_eq!((ev.kind, ev.level), (Kind::Error, Level::Error));
+        assert_eq!(ev.fields["thread"], "doomed");
+        assert!(
+            ev.fields["panic.location"]
+                .as_str()
+                .unwrap()
+                .contains("init.rs")
+        );
+    }
+
+    #[test]
     fn a_bad_filter_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let e = builder(dir.path())
