@@ -20,29 +20,28 @@ pub fn fixtures_dir() -> PathBuf {
 ///
 /// Panics with the command to run when the build fails.
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = BUILT
-        .get_or_init(build_bins)
-        .as_ref()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "binary {} not found after building the workspace",
-        path.display()
-    );
-    path
+    built(built_dir(), name)
 }
 
 /// The path of an example of the root package (`noop_stdin`, `worker`), built like
 /// [`bin`].
 pub fn example(name: &str) -> PathBuf {
-    let bin_dir = bin("swarm-hook");
-    let dir = bin_dir.parent().expect("binary directory").join("examples");
+    built(&built_dir().join("examples"), name)
+}
+
+fn built_dir() -> &'static Path {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(build_bins)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn built(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
-        "example {} not found after building the workspace",
+        "binary {} not found after building the workspace",
         path.display()
     );
     path

@@ -27,10 +27,16 @@ mod collector;
 mod config;
 mod event;
 mod event_log;
+mod health;
+mod heartbeat;
 mod host;
 mod id;
+mod init;
+mod layer;
+mod log_writer;
 pub mod notify;
 mod redact;
+mod shipper;
 mod state;
 mod timestamp;
 
@@ -42,8 +48,25 @@ pub use collector::{
 pub use config::{CollectorConfig, Config, ConfigError, HookConfig};
 pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
 pub use event_log::{EventLog, EventLogError, EventReader, MAX_LINE_BYTES, ReadStats};
+pub use health::{
+    LocalProcesses, ProcessStatus, ProcessTable, WorkerReport, WorkerState, classify,
+    classify_with_grace, default_grace, read_heartbeats,
+};
+pub use heartbeat::{
+    DEFAULT_INTERVAL, Heartbeat, HeartbeatError, HeartbeatHandle, HeartbeatState, HeartbeatWriter,
+};
 pub use host::hostname;
 pub use id::{EventId, EventIdError};
+pub use init::{InitError, SwarmBuilder, SwarmGuard, init};
+pub use layer::SwarmLayer;
+pub use log_writer::Overflow;
 pub use redact::{REDACTED, RedactConfig, Redactor};
+pub use shipper::{Shipper, ShipperConfig, ShipperQueue, ShipperStats};
 pub use state::{HOME_ENV, StateRoot, file_stem};
 pub use timestamp::{Timestamp, TimestampError};
+
+/// Re-exports for the macros; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use tracing;
+}
