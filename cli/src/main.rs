@@ -16,12 +16,15 @@ struct Cli {
 enum Command {
     /// Replay a captured Claude Code session through swarm-hook and show the events.
     Demo(cmd::demo::Args),
+    /// Run the collector: ingest, store and stream events over HTTP.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(code) => code,
