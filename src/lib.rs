@@ -440,6 +440,34 @@ impl Collector {
         serde_json::from_str(&text).expect("collector answered JSON")
     }
 
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let mut resp = self
+            .request("GET", "/metrics")
+            .call()
+            .expect("GET /metrics");
+        assert_eq!(resp.status(), 200, "GET /metrics");
+        resp.body_mut().read_to_string().expect("read /metrics")
+    }
+
+    /// Every stored event id, newest first, paging through `/v1/events`.
+    pub fn stored_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        // Bounded: a million events is far beyond any test.
+        for _ in 0..1000 {
+            let page = self.get_json(&format!("/v1/events?limit=1000&cursor={cursor}"));
+            for e in page["events"].as_array().expect("events array") {
+                ids.push(e["id"].as_str().expect("event id").to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => break,
+            }
+        }
+        ids
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -491,7 +519,9 @@ pub struct SseStream {
 }
 
 impl SseStream {
-    /// Opens `GET path` on `addr` with extra request headers (`Last-Event-ID: …`).
+    /// Opens `GET path` on `addr` with extra request headers (`Last-Event-ID: …`)
+    /// and waits for the response head, so the viewer is subscribed on return.
+    /// Panics if the answer is not `200`.
     pub fn open(addr: &str, path: &str, headers: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader, Write};
         let mut stream = std::net::TcpStream::connect(addr).expect("connect to the collector");
@@ -506,6 +536,7 @@ impl SseStream {
             .expect("send the SSE request");
         let reader = stream.try_clone().expect("clone the SSE socket");
         let (tx, messages) = std::sync::mpsc::channel();
+        let (head_tx, head_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(reader);
             let mut line = String::new();
@@ -522,11 +553,7 @@ impl SseStream {
                 let l = line.trim_end_matches(['\r', '\n']);
                 if head {
                     if l.starts_with("HTTP/1.1") && !l.contains(" 200") {
-                        let _ = tx.send(SseMessage {
-                            event: Some("http-error".into()),
-                            data: l.to_owned(),
-                            id: None,
-                        });
+                        let _ = head_tx.send(Err(l.to_owned()));
                         return;
                     }
                     if l.eq_ignore_ascii_case("transfer-encoding: chunked") {
@@ -534,6 +561,7 @@ impl SseStream {
                     }
                     if l.is_empty() {
                         head = false;
+                        let _ = head_tx.send(Ok(()));
                     }
                     continue;
                 }
@@ -557,7 +585,11 @@ impl SseStream {
                 }
             }
         });
-        Self { messages, stream }
+        match head_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(Ok(())) => Self { messages, stream },
+            Ok(Err(status)) => panic!("GET {path}: {status}"),
+            Err(_) => panic!("GET {path}: no response head within 60 s"),
+        }
     }
 
     /// The next message, waiting up to `timeout`.

@@ -17,22 +17,11 @@ fn events(n: usize, source: &str) -> Vec<Event> {
         .collect()
 }
 
-/// Ids of stored events (newest first), through the query API.
-fn stored_ids(c: &Collector, query: &str) -> Vec<String> {
-    let page = c.get_json(&format!("/v1/events?limit=1000{query}"));
-    page["events"]
-        .as_array()
-        .expect("events array")
-        .iter()
-        .map(|e| e["id"].as_str().expect("id").to_owned())
-        .collect()
-}
-
 /// Polls until `count` events are stored (or the generous bound passes).
 fn wait_for_count(c: &Collector, count: usize) -> Vec<String> {
     let deadline = Instant::now() + WAIT;
     loop {
-        let ids = stored_ids(c, "");
+        let ids = c.stored_ids();
         if ids.len() >= count || Instant::now() > deadline {
             return ids;
         }
@@ -60,7 +49,7 @@ fn the_real_hook_posts_into_the_real_collector() {
     // Posting it again is recognised as a duplicate.
     let answer = c.post_events(&on_disk);
     assert!(answer.contains("\"duplicates\":1"), "{answer}");
-    assert_eq!(stored_ids(&c, "").len(), 1);
+    assert_eq!(c.stored_ids().len(), 1);
     let sessions = c.get_json("/v1/sessions");
     assert_eq!(
         sessions["sessions"].as_array().unwrap().len(),
@@ -88,14 +77,8 @@ fn post_and_catch_up_never_duplicate() {
     let c = Collector::start(&home);
     c.post_events(&batch[..10]);
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(stored_ids(&c, "").len(), 300);
-    let metrics = c
-        .request("GET", "/metrics")
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    assert_eq!(c.stored_ids().len(), 300);
+    let metrics = c.metrics();
     assert!(
         metrics.contains("swarm_obs_events_duplicate_total 10"),
         "{metrics}"
@@ -205,17 +188,11 @@ fn bad_bodies_are_refused_clearly_and_the_collector_keeps_running() {
     assert_eq!(c.get_json("/healthz")["status"], "ok");
     c.post_events(&[Event::new("ok", Kind::Log, "still fine")]);
     assert_eq!(
-        stored_ids(&c, "").len(),
+        c.stored_ids().len(),
         1,
         "nothing from a refused body is stored"
     );
-    let metrics = c
-        .request("GET", "/metrics")
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = c.metrics();
     assert!(
         metrics.contains("swarm_obs_requests_rejected_total 10"),
         "{metrics}"
@@ -451,7 +428,7 @@ fn a_token_is_required_when_configured() {
     // and so does the real hook, which finds the token in collector.json too.
     c.post_events(&[Event::new("t", Kind::Log, "authorised")]);
     assert_eq!(c.get_json("/healthz")["status"], "ok");
-    assert_eq!(stored_ids(&c, "").len(), 1);
+    assert_eq!(c.stored_ids().len(), 1);
 
     // A non-loopback address without a token is refused before binding.
     let out = std::process::Command::new(swarm_obs_suite::bin("swarm-obs"))
@@ -463,4 +440,79 @@ fn a_token_is_required_when_configured() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs --token"), "{stderr}");
+}
+
+#[test]
+fn a_killed_collector_loses_nothing_that_reached_the_log() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let home = TestHome::new();
+    let root = StateRoot::new(home.path());
+    let mut c = Collector::start(&home);
+    let addr = swarm_obs::CollectorAddress::parse(c.addr()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    // Four real hooks, invoked again and again (each finds the collector itself).
+    for _ in 0..4 {
+        let mut cmd = home.hook();
+        let stop = stop.clone();
+        let fixture = std::fs::read(fixtures_dir().join("PostToolUse.json")).unwrap();
+        writers.push(std::thread::spawn(move || {
+            for _ in 0..500 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let out = run_with_stdin(&mut cmd, fixture.clone());
+                assert_eq!(out.status.code(), Some(0));
+            }
+        }));
+    }
+    // Four workers: append to the log first, then post, as the library's shipper does.
+    for w in 0..4 {
+        let log = EventLog::new(root.clone());
+        let client = swarm_obs::CollectorClient::new(addr.clone(), Duration::from_millis(200));
+        let stop = stop.clone();
+        writers.push(std::thread::spawn(move || {
+            for i in 0..5000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let ev = Event::new(format!("worker-{w}"), Kind::Progress, format!("step {i}"));
+                log.append(&ev).unwrap();
+                let _ = client.post(std::slice::from_ref(&ev));
+            }
+        }));
+    }
+    let lines = || home.event_lines().len();
+    let deadline = Instant::now() + WAIT;
+    while lines() < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.kill();
+    let killed_at = lines();
+    while lines() < killed_at + 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let c = Collector::start(&home);
+    while lines() < killed_at + 600 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let on_disk: HashSet<String> = home.events().iter().map(|e| e.id.to_string()).collect();
+    assert!(
+        on_disk.len() > killed_at,
+        "writers kept going while the collector was down"
+    );
+    let deadline = Instant::now() + WAIT;
+    let mut stored = c.stored_ids();
+    while stored.len() < on_disk.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        stored = c.stored_ids();
+    }
+    let unique: HashSet<String> = stored.iter().cloned().collect();
+    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
+    assert_eq!(unique, on_disk, "the store and the event log differ");
 }
