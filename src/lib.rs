@@ -479,3 +479,325 @@ impl Drop for DesktopSession {
         }
     }
 }
+/// An HTTP client for tests: no proxy, statuses returned rather than raised, and
+/// a generous overall time limit so a hung server fails the test instead of
+/// stalling it.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// A real `swarm-obs serve` process on an ephemeral loopback port, with its state
+/// root in a [`TestHome`]; killed on drop.
+///
+/// ```no_run
+/// use swarm_obs_suite::{Collector, TestHome};
+/// let home = TestHome::new();
+/// let collector = Collector::start(&home);
+/// let resp = swarm_obs_suite::http().get(collector.url("/healthz")).call().unwrap();
+/// assert_eq!(resp.status(), 200);
+/// ```
+pub struct Collector {
+    child: std::process::Child,
+    addr: String,
+    token: Option<String>,
+}
+
+impl Collector {
+    /// Starts a collector for `home` and waits until it answers `/healthz`.
+    pub fn start(home: &TestHome) -> Self {
+        Self::start_with(home, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …).
+    pub fn start_with(home: &TestHome, args: &[&str]) -> Self {
+        use std::time::{Duration, Instant};
+        let root = swarm_obs::StateRoot::new(home.path());
+        let info_path = root.collector_file();
+        let _ = std::fs::remove_file(&info_path);
+        let child = Command::new(bin("swarm-obs"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--home"])
+            .arg(home.path())
+            .args(args)
+            .env_remove("SWARM_OBS_TOKEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn swarm-obs serve");
+        let mut me = Self {
+            child,
+            addr: String::new(),
+            token: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = me.child.try_wait().expect("poll the collector") {
+                panic!("swarm-obs serve exited early with {status}");
+            }
+            if let Some(info) = swarm_obs::CollectorInfo::read(&info_path)
+                && info.pid == me.child.id()
+            {
+                me.addr = info.addr;
+                me.token = info.token;
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "swarm-obs serve did not write collector.json within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let resp = me
+            .request("GET", "/healthz")
+            .call()
+            .expect("GET /healthz on the new collector");
+        assert_eq!(resp.status(), 200, "collector not healthy");
+        me
+    }
+
+    /// `127.0.0.1:port`
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The collector's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `http://127.0.0.1:port<path>`
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A request to `path`, carrying the token from `collector.json` if there is one.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let url = self.url(path);
+        let agent = http();
+        let mut req = match method {
+            "GET" => agent.get(&url),
+            "DELETE" => agent.delete(&url),
+            other => panic!("use post() for {other}"),
+        };
+        if let Some(t) = &self.token {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        req
+    }
+
+    /// POSTs `body` with `content_type` to `path`; returns the status and body text.
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+        let mut req = http()
+            .post(self.url(path))
+            .header("content-type", content_type);
+        if let Some(t) = &self.token {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.send(body).expect("POST to the collector");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (status, text)
+    }
+
+    /// POSTs events as NDJSON to `/v1/events`, asserting they were accepted.
+    pub fn post_events(&self, events: &[swarm_obs::Event]) -> String {
+        let body: String = events.iter().map(swarm_obs::Event::to_json_line).collect();
+        let (status, text) = self.post("/v1/events", "application/x-ndjson", body.as_bytes());
+        assert_eq!(status, 202, "POST /v1/events: {text}");
+        text
+    }
+
+    /// GETs `path` and parses the JSON answer, asserting status 200.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let mut resp = self
+            .request("GET", path)
+            .call()
+            .expect("GET from the collector");
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        assert_eq!(resp.status(), 200, "GET {path}: {text}");
+        serde_json::from_str(&text).expect("collector answered JSON")
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let mut resp = self
+            .request("GET", "/metrics")
+            .call()
+            .expect("GET /metrics");
+        assert_eq!(resp.status(), 200, "GET /metrics");
+        resp.body_mut().read_to_string().expect("read /metrics")
+    }
+
+    /// Every stored event id, newest first, paging through `/v1/events`.
+    pub fn stored_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        // Bounded: a million events is far beyond any test.
+        for _ in 0..1000 {
+            let page = self.get_json(&format!("/v1/events?limit=1000&cursor={cursor}"));
+            for e in page["events"].as_array().expect("events array") {
+                ids.push(e["id"].as_str().expect("event id").to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => break,
+            }
+        }
+        ids
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits (up to 30 s, then SIGKILL) for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        for _ in 0..3000 {
+            if let Some(status) = self.child.try_wait().expect("poll the collector") {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        panic!("swarm-obs serve did not exit within 30 s of SIGTERM");
+    }
+
+    /// SIGKILLs the collector and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One Server-Sent Events message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseMessage {
+    /// `id:`
+    pub id: Option<String>,
+    /// `event:`
+    pub event: Option<String>,
+    /// `data:` lines joined by newlines.
+    pub data: String,
+}
+
+/// An SSE connection read on its own thread; messages arrive on a channel so tests
+/// wait with a bound instead of blocking on the socket.
+pub struct SseStream {
+    messages: std::sync::mpsc::Receiver<SseMessage>,
+    stream: std::net::TcpStream,
+}
+
+impl SseStream {
+    /// Opens `GET path` on `addr` with extra request headers (`Last-Event-ID: …`)
+    /// and waits for the response head, so the viewer is subscribed on return.
+    /// Panics if the answer is not `200`.
+    pub fn open(addr: &str, path: &str, headers: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to the collector");
+        let mut req =
+            format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        stream
+            .write_all(req.as_bytes())
+            .expect("send the SSE request");
+        let reader = stream.try_clone().expect("clone the SSE socket");
+        let (tx, messages) = std::sync::mpsc::channel();
+        let (head_tx, head_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(reader);
+            let mut line = String::new();
+            // Response head: status line must be 200; skip headers.
+            let mut head = true;
+            let mut chunked = false;
+            let mut msg = SseMessage::default();
+            loop {
+                line.clear();
+                match lines.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let l = line.trim_end_matches(['\r', '\n']);
+                if head {
+                    if l.starts_with("HTTP/1.1") && !l.contains(" 200") {
+                        let _ = head_tx.send(Err(l.to_owned()));
+                        return;
+                    }
+                    if l.eq_ignore_ascii_case("transfer-encoding: chunked") {
+                        chunked = true;
+                    }
+                    if l.is_empty() {
+                        head = false;
+                        let _ = head_tx.send(Ok(()));
+                    }
+                    continue;
+                }
+                // Chunk-size lines of a chunked body are hex digits alone on a line.
+                if chunked && !l.is_empty() && l.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    continue;
+                }
+                if l.is_empty() {
+                    if msg != SseMessage::default() && tx.send(std::mem::take(&mut msg)).is_err() {
+                        return;
+                    }
+                } else if let Some(v) = l.strip_prefix("id:") {
+                    msg.id = Some(v.trim_start().to_owned());
+                } else if let Some(v) = l.strip_prefix("event:") {
+                    msg.event = Some(v.trim_start().to_owned());
+                } else if let Some(v) = l.strip_prefix("data:") {
+                    if !msg.data.is_empty() {
+                        msg.data.push('\n');
+                    }
+                    msg.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+        });
+        match head_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(Ok(())) => Self { messages, stream },
+            Ok(Err(status)) => panic!("GET {path}: {status}"),
+            Err(_) => panic!("GET {path}: no response head within 60 s"),
+        }
+    }
+
+    /// The next message, waiting up to `timeout`.
+    pub fn next(&self, timeout: std::time::Duration) -> Option<SseMessage> {
+        self.messages.recv_timeout(timeout).ok()
+    }
+
+    /// The next message that carries an event (skipping keep-alive comments).
+    pub fn next_event(&self, timeout: std::time::Duration) -> Option<SseMessage> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            let m = self.next(left)?;
+            if m.id.is_some() || m.event.is_some() {
+                return Some(m);
+            }
+        }
+    }
+}
+
+impl Drop for SseStream {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}

@@ -18,6 +18,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Send a test notification through the configured backend and sound rules.
     Notify(cmd::notify::Args),
+    /// Run the collector: ingest, store and stream events over HTTP.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -25,6 +27,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Notify(args) => cmd::notify::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(code) => code,

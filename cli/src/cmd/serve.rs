@@ -1,0 +1,55 @@
+//! `swarm-obs serve`: the local collector.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use swarm_obs::{DEFAULT_PORT, StateRoot, TOKEN_ENV};
+use swarm_obs_collector::Options;
+
+/// Arguments of `swarm-obs serve`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  swarm-obs serve\n  swarm-obs serve --addr 127.0.0.1:0\n  SWARM_OBS_TOKEN=s3cret swarm-obs serve --addr 0.0.0.0:4780\n\nThe address actually bound (and the token, if any) is written to collector.json in the state root, and removed on SIGINT/SIGTERM."
+)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port. A non-loopback address needs a token.
+    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
+    addr: SocketAddr,
+    /// Bearer token every request must carry (default: $SWARM_OBS_TOKEN).
+    #[arg(long)]
+    token: Option<String>,
+    /// State root holding the event log, collector.db and collector.json (default: $SWARM_OBS_HOME, else the platform state dir).
+    #[arg(long)]
+    home: Option<PathBuf>,
+    /// Delete events older than this many days.
+    #[arg(long, default_value_t = 7)]
+    retention_days: u32,
+    /// Keep the store under this many MiB by deleting the oldest events.
+    #[arg(long, default_value_t = 1024)]
+    max_store_mb: u64,
+    /// Largest request body accepted, in MiB.
+    #[arg(long, default_value_t = 16)]
+    max_body_mb: usize,
+}
+
+/// Runs the collector until SIGINT or SIGTERM.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let root = args.home.map_or_else(StateRoot::resolve, StateRoot::new);
+    let mut options = Options::new(root);
+    options.addr = args.addr;
+    options.token = args
+        .token
+        .or_else(|| std::env::var(TOKEN_ENV).ok())
+        .filter(|t| !t.is_empty());
+    options.retention.max_age_ms = i64::from(args.retention_days) * 24 * 3600 * 1000;
+    options.retention.max_bytes = args.max_store_mb.saturating_mul(1 << 20);
+    options.body_limit = args.max_body_mb.saturating_mul(1 << 20).max(1024);
+    options.catchup_interval = Duration::from_millis(250);
+    let home = options.root.dir().display().to_string();
+    swarm_obs_collector::run(options)
+        .with_context(|| format!("collector (state root {home}) failed"))?;
+    Ok(ExitCode::SUCCESS)
+}

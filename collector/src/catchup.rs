@@ -1,0 +1,102 @@
+//! Catch-up from the event log: a thread follows `events/*.jsonl` from the offsets
+//! persisted in the store, so an event whose POST failed (collector down, hook out
+//! of budget) still arrives. A torn last line is left until it is whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use swarm_obs::{EventLog, EventReader, StateRoot};
+
+use crate::store::{Store, StoreError};
+
+/// Events handed to the store per batch.
+const BATCH: usize = 5000;
+
+/// Starts following the event log of `root` every `interval`, until `stop` is set.
+pub fn spawn(
+    root: StateRoot,
+    store: Store,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, StoreError> {
+    let mut offsets = store.log_offsets()?;
+    std::thread::Builder::new()
+        .name("catch-up".into())
+        .spawn(move || {
+            let mut warned = false;
+            while !stop.load(Ordering::Relaxed) {
+                match pass(&root, &store, &mut offsets, &stop) {
+                    Ok(()) => warned = false,
+                    Err(StoreError::Closed) => return,
+                    Err(e) if !warned => {
+                        eprintln!("swarm-obs serve: catch-up from the event log: {e}");
+                        warned = true;
+                    }
+                    Err(_) => {}
+                }
+                sleep_unless_stopped(interval, &stop);
+            }
+        })
+        .map_err(|e| StoreError::Write(format!("cannot start the catch-up thread: {e}")))
+}
+
+pub(crate) fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
+    let step = Duration::from_millis(25);
+    let mut slept = Duration::ZERO;
+    while slept < total && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(step);
+        slept += step;
+    }
+}
+
+/// Reads every event file from its offset to its last complete line.
+fn pass(
+    root: &StateRoot,
+    store: &Store,
+    offsets: &mut HashMap<String, u64>,
+    stop: &AtomicBool,
+) -> Result<(), StoreError> {
+    let files = EventLog::files(root).map_err(|e| {
+        StoreError::Write(format!("cannot list {}: {e}", root.events_dir().display()))
+    })?;
+    for path in files {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        let Ok(len) = std::fs::metadata(&path).map(|m| m.len()) else {
+            continue;
+        };
+        let mut offset = offsets.get(&name).copied().unwrap_or(0);
+        if len < offset {
+            // The file was replaced or truncated: read it again; ids dedupe.
+            offset = 0;
+        }
+        if len == offset {
+            continue;
+        }
+        let Ok(mut reader) = EventReader::open(&path, offset) else {
+            continue;
+        };
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let batch: Vec<_> = reader.by_ref().take(BATCH).collect();
+            let new_offset = reader.offset();
+            if batch.is_empty() && new_offset == offset {
+                break;
+            }
+            let full = batch.len() == BATCH;
+            store.insert_from_log(batch, name.clone(), new_offset)?;
+            offsets.insert(name.clone(), new_offset);
+            offset = new_offset;
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

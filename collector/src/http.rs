@@ -1,0 +1,631 @@
+//! The HTTP surface: ingest, queries, live streams (SSE and WebSocket), health and
+//! metrics, behind an optional bearer-token check.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::Stream;
+use swarm_obs::Kind;
+use tokio::sync::{broadcast, watch};
+
+use crate::filter::Filter;
+use crate::hub::{Hub, Metrics, ViewerGuard};
+use crate::ingest::{Refusal, check_content_type, parse_events};
+use crate::store::{self, Store, Stored};
+
+/// Backfill sent to a new viewer unless it asks otherwise.
+const DEFAULT_BACKFILL: usize = 100;
+/// Backfill a viewer may ask for at most.
+const MAX_BACKFILL: usize = 1000;
+/// Events one query returns at most.
+const MAX_QUERY_LIMIT: usize = 1000;
+/// Rows read from the store per page while a resumed viewer catches up.
+const RESUME_PAGE: usize = 1000;
+/// Channels one WebSocket may subscribe to at most.
+const MAX_CHANNELS: usize = 256;
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// Live fan-out and metrics.
+    pub hub: Hub,
+    /// Bearer token every request must carry, when set.
+    pub token: Option<Arc<str>>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Turns true when the collector is shutting down; streams end then.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The router with every endpoint.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/events", get(query_events).post(post_events))
+        .route("/v1/sources", get(sources))
+        .route("/v1/sessions", get(sessions))
+        .route("/v1/stream", get(stream))
+        .route("/v1/ws", get(ws))
+        .fallback(|| async {
+            error(
+                404,
+                "no such endpoint; see /v1/events, /v1/stream, /v1/ws, /healthz, /metrics",
+            )
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state)
+}
+
+fn error(status: u16, message: impl Into<String>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::json!({ "error": message.into() });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timing.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(token) = &st.token {
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        // Browsers cannot set headers on EventSource or WebSocket: allow `?token=`.
+        let query = req.uri().query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("token="))
+                .map(str::to_owned)
+        });
+        let ok = bearer.is_some_and(|t| same(t.as_bytes(), token.as_bytes()))
+            || query.is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
+        if !ok {
+            return error(
+                401,
+                "missing or wrong bearer token: send `Authorization: Bearer <token>` (the token is in collector.json)",
+            );
+        }
+    }
+    next.run(req).await
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "pid": std::process::id(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+    .into_response()
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let [ingested, duplicates, rejected, viewers, lagged] = st.hub.metrics.snapshot();
+    let size = st.store.size_bytes();
+    let mut out = String::new();
+    for (name, kind, help, value) in [
+        (
+            "swarm_obs_events_ingested_total",
+            "counter",
+            "Events stored.",
+            ingested,
+        ),
+        (
+            "swarm_obs_events_duplicate_total",
+            "counter",
+            "Events ignored because their id was already stored.",
+            duplicates,
+        ),
+        (
+            "swarm_obs_requests_rejected_total",
+            "counter",
+            "Ingest requests refused with a 4xx status.",
+            rejected,
+        ),
+        (
+            "swarm_obs_viewers",
+            "gauge",
+            "Live viewers connected (SSE and WebSocket).",
+            viewers,
+        ),
+        (
+            "swarm_obs_viewer_lagged_events_total",
+            "counter",
+            "Events live viewers missed by falling behind.",
+            lagged,
+        ),
+        (
+            "swarm_obs_store_bytes",
+            "gauge",
+            "Size of the SQLite store on disk, write-ahead log included.",
+            size,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+async fn post_events(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let refuse = |r: Refusal| {
+        st.hub.metrics.add_rejected();
+        error(r.status, r.message)
+    };
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Err(r) = check_content_type(ctype) {
+        return refuse(r);
+    }
+    let too_big = || Refusal {
+        status: 413,
+        message: format!(
+            "request body over the {} byte cap; send smaller batches",
+            st.body_limit
+        ),
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > st.body_limit as u64) {
+        return refuse(too_big());
+    }
+    let bytes =
+        match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, st.body_limit)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) if e.to_string().contains("length limit") => return refuse(too_big()),
+            Ok(Err(e)) => {
+                return refuse(Refusal {
+                    status: 400,
+                    message: format!("cannot read the request body: {e}"),
+                });
+            }
+            Err(_) => {
+                return refuse(Refusal {
+                    status: 400,
+                    message: format!("request body not received within {BODY_TIMEOUT:?}"),
+                });
+            }
+        };
+    // Large batches are parsed off the executor so they cannot stall live streams.
+    let parsed = if bytes.len() > 64 << 10 {
+        match tokio::task::spawn_blocking(move || parse_events(&bytes)).await {
+            Ok(r) => r,
+            Err(e) => return error(500, format!("parsing the body failed: {e}")),
+        }
+    } else {
+        parse_events(&bytes)
+    };
+    let events = match parsed {
+        Ok(ev) => ev,
+        Err(r) => return refuse(r),
+    };
+    match st.store.insert(events).await {
+        Ok(ins) => (StatusCode::ACCEPTED, axum::Json(ins)).into_response(),
+        Err(e) => error(503, format!("{e}; the events are not stored, retry later")),
+    }
+}
+
+/// Runs a blocking store read off the executor.
+async fn read<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.read(f)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error(500, format!("query failed: {e}"))),
+        Err(e) => Err(error(500, format!("query failed: {e}"))),
+    }
+}
+
+fn count_param(
+    p: &HashMap<String, String>,
+    names: &[&str],
+    default: usize,
+    max: usize,
+) -> Result<usize, Box<Response>> {
+    for name in names {
+        if let Some(v) = p.get(*name).filter(|v| !v.is_empty()) {
+            return match v.parse::<usize>() {
+                Ok(n) => Ok(n.min(max)),
+                Err(_) => Err(Box::new(error(
+                    400,
+                    format!("invalid `{name}` {v:?}: expected a number up to {max}"),
+                ))),
+            };
+        }
+    }
+    Ok(default)
+}
+
+async fn query_events(
+    State(st): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
+    let filter = match Filter::from_params(&p) {
+        Ok(f) => f,
+        Err(e) => return error(400, e.to_string()),
+    };
+    let limit = match count_param(&p, &["limit"], 100, MAX_QUERY_LIMIT) {
+        Ok(n) => n.max(1),
+        Err(r) => return *r,
+    };
+    let cursor = match p.get("cursor").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(c) => match c.parse::<i64>() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                return error(
+                    400,
+                    format!(
+                        "invalid `cursor` {c:?}: pass back `next_cursor` from the previous page"
+                    ),
+                );
+            }
+        },
+    };
+    let rows = match read(&st.store, move |c| {
+        store::page_before(c, &filter, cursor, limit)
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let next = if rows.len() == limit {
+        rows.last().map(|s| format!("\"{}\"", s.seq))
+    } else {
+        None
+    };
+    let mut body = String::from("{\"events\":[");
+    for (i, s) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&s.json);
+    }
+    body.push_str("],\"next_cursor\":");
+    body.push_str(next.as_deref().unwrap_or("null"));
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn sources(State(st): State<AppState>) -> Response {
+    match read(&st.store, store::sources).await {
+        Ok(s) => axum::Json(serde_json::json!({ "sources": s })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn sessions(
+    State(st): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
+    let limit = match count_param(&p, &["limit"], 100, 1000) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    match read(&st.store, move |c| store::sessions(c, limit)).await {
+        Ok(s) => axum::Json(serde_json::json!({ "sessions": s })).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Resolves once shutdown begins (holding no lock across later awaits).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// What a live viewer is sent next.
+enum Item {
+    Event(Arc<Stored>),
+    Lagged(u64),
+}
+
+/// One live viewer's position: events from the store first (backfill or resume),
+/// then the broadcast, skipping what the store already gave.
+struct Follow {
+    store: Store,
+    rx: broadcast::Receiver<Arc<Stored>>,
+    filter: Filter,
+    pending: VecDeque<Arc<Stored>>,
+    /// Highest `seq` already covered; broadcast events at or below it are skipped.
+    cursor: i64,
+    /// Still paging through the store after `cursor` (a resume).
+    catching_up: bool,
+    shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+    _guard: ViewerGuard,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(s) = self.pending.pop_front() {
+                return Some(Item::Event(s));
+            }
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            if self.catching_up {
+                let after = self.cursor;
+                let rows = read(&self.store, move |c| {
+                    store::rows_after(c, after, RESUME_PAGE)
+                })
+                .await
+                .ok()?;
+                if rows.is_empty() {
+                    self.catching_up = false;
+                }
+                for s in rows {
+                    self.cursor = s.seq;
+                    if self.filter.matches(&s.event) {
+                        self.pending.push_back(Arc::new(s));
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                r = self.rx.recv() => match r {
+                    Ok(s) if s.seq <= self.cursor => {}
+                    Ok(s) => {
+                        self.cursor = s.seq;
+                        if self.filter.matches(&s.event) {
+                            return Some(Item::Event(s));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.metrics.add_lagged(n);
+                        return Some(Item::Lagged(n));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = stopped(&mut self.shutdown) => return None,
+            }
+        }
+    }
+}
+
+async fn stream(
+    State(st): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let filter = match Filter::from_params(&p) {
+        Ok(f) => f,
+        Err(e) => return error(400, e.to_string()),
+    };
+    let n = match count_param(&p, &["n", "backfill"], DEFAULT_BACKFILL, MAX_BACKFILL) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| p.get("last_event_id").cloned())
+        .filter(|v| !v.is_empty());
+    // Subscribe before reading the store, so nothing committed in between is lost.
+    let (rx, guard) = st.hub.subscribe();
+    let resume_from = match last_id {
+        Some(id) => match read(&st.store, move |c| store::seq_of(c, &id)).await {
+            Ok(seq) => seq,
+            Err(r) => return r,
+        },
+        None => None,
+    };
+    let mut follow = Follow {
+        store: st.store.clone(),
+        rx,
+        filter,
+        pending: VecDeque::new(),
+        cursor: 0,
+        catching_up: false,
+        shutdown: st.shutdown.clone(),
+        metrics: st.hub.metrics.clone(),
+        _guard: guard,
+    };
+    if let Some(seq) = resume_from {
+        follow.cursor = seq;
+        follow.catching_up = true;
+    } else {
+        // An unknown Last-Event-ID (expired by retention, say) falls back to backfill.
+        let filter = follow.filter.clone();
+        let backfill = read(&st.store, move |c| {
+            let max = store::max_seq(c)?;
+            let rows = if n == 0 {
+                Vec::new()
+            } else {
+                store::page_before(c, &filter, Some(max + 1), n)?
+            };
+            Ok((max, rows))
+        })
+        .await;
+        let (max, rows) = match backfill {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        follow.cursor = max;
+        follow.pending = rows.into_iter().rev().map(Arc::new).collect();
+    }
+    let events = futures_util::stream::unfold(follow, |mut f| async move {
+        let item = f.next().await?;
+        Some((Ok::<_, Infallible>(sse_event(&item)), f))
+    });
+    sse(events)
+}
+
+fn sse(events: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static) -> Response {
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn sse_event(item: &Item) -> SseEvent {
+    match item {
+        Item::Event(s) => SseEvent::default()
+            .id(s.event.id.to_string())
+            .event(s.event.kind.as_str())
+            .data(&s.json),
+        Item::Lagged(n) => SseEvent::default()
+            .event("lagged")
+            .data(format!("{{\"missed\":{n}}}")),
+    }
+}
+
+async fn ws(State(st): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(64 << 10)
+        .on_upgrade(move |socket| ws_session(st, socket))
+}
+
+/// Whether an event is on any of the subscribed channels.
+fn on_channels(channels: &HashSet<String>, ev: &swarm_obs::Event) -> bool {
+    channels.contains("all")
+        || channels.contains(&format!("source:{}", ev.source))
+        || channels.contains(&format!("kind:{}", ev.kind))
+        || ev
+            .session
+            .as_ref()
+            .is_some_and(|s| channels.contains(&format!("session:{s}")))
+}
+
+fn valid_channel(c: &str) -> bool {
+    c == "all"
+        || c.strip_prefix("source:").is_some_and(|s| !s.is_empty())
+        || c.strip_prefix("session:").is_some_and(|s| !s.is_empty())
+        || c.strip_prefix("kind:")
+            .is_some_and(|k| Kind::ALL.iter().any(|x| x.as_str() == k))
+}
+
+#[derive(serde::Deserialize)]
+struct WsRequest {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    channels: Vec<String>,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+/// Applies one client request to the subscription set and returns the reply.
+fn ws_request(channels: &mut HashSet<String>, text: &str) -> String {
+    let err = |m: String| serde_json::json!({ "type": "error", "message": m }).to_string();
+    let req: WsRequest = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            return err(format!(
+                "invalid request ({e}); send {{\"type\":\"subscribe\",\"channels\":[\"all\"]}}"
+            ));
+        }
+    };
+    let mut names = req.channels;
+    names.extend(req.channel);
+    if let Some(bad) = names.iter().find(|c| !valid_channel(c)) {
+        return err(format!(
+            "unknown channel {:?}; use all, source:<name>, session:<id> or kind:<kind>",
+            bad.chars().take(100).collect::<String>()
+        ));
+    }
+    let reply = match req.kind.as_str() {
+        "subscribe" => {
+            if channels.len() + names.len() > MAX_CHANNELS {
+                return err(format!("at most {MAX_CHANNELS} channels per connection"));
+            }
+            channels.extend(names);
+            "subscribed"
+        }
+        "unsubscribe" => {
+            for n in &names {
+                channels.remove(n);
+            }
+            "unsubscribed"
+        }
+        other => {
+            return err(format!(
+                "unknown request type {:?}; use subscribe or unsubscribe",
+                other.chars().take(100).collect::<String>()
+            ));
+        }
+    };
+    let mut list: Vec<&String> = channels.iter().collect();
+    list.sort();
+    serde_json::json!({ "type": reply, "channels": list }).to_string()
+}
+
+async fn ws_session(st: AppState, mut socket: WebSocket) {
+    let (mut rx, _guard) = st.hub.subscribe();
+    let mut shutdown = st.shutdown.clone();
+    let mut channels = HashSet::new();
+    loop {
+        let out = tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => ws_request(&mut channels, t.as_str()),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            r = rx.recv() => match r {
+                Ok(s) if on_channels(&channels, &s.event) => format!(
+                    "{{\"type\":\"event\",\"event\":\"{}\",\"data\":{},\"timestamp\":\"{}\"}}",
+                    s.event.kind, s.json, s.event.ts
+                ),
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    st.hub.metrics.add_lagged(n);
+                    format!("{{\"type\":\"lagged\",\"missed\":{n}}}")
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = stopped(&mut shutdown) => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+        };
+        if socket.send(Message::Text(out.into())).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ws_requests_validate_channels() {
+        let mut ch = HashSet::new();
+        let r = ws_request(
+            &mut ch,
+            r#"{"type":"subscribe","channels":["all","kind:error"]}"#,
+        );
+        assert!(r.contains("subscribed") && r.contains("kind:error"), "{r}");
+        let r = ws_request(&mut ch, r#"{"type":"subscribe","channel":"kind:nope"}"#);
+        assert!(r.contains("unknown channel"), "{r}");
+        let r = ws_request(&mut ch, r#"{"type":"unsubscribe","channel":"all"}"#);
+        assert!(r.contains("unsubscribed") && !r.contains("\"all\""), "{r}");
+        assert!(ws_request(&mut ch, "garbage").contains("invalid request"));
+    }
+}

@@ -1,0 +1,256 @@
+//! # swarm-obs-collector
+//!
+//! The local collector behind `swarm-obs serve`: hooks and workers post events to it,
+//! it stores them in SQLite (deduplicated by event id), follows the event log so no
+//! event whose POST failed is lost, and streams everything live to viewers over
+//! Server-Sent Events and WebSocket.
+//!
+//! ```no_run
+//! use swarm_obs::StateRoot;
+//! use swarm_obs_collector::Options;
+//!
+//! let options = Options::new(StateRoot::resolve());
+//! // Blocks until SIGINT or SIGTERM, then flushes the store and removes collector.json.
+//! swarm_obs_collector::run(options).unwrap();
+//! ```
+//!
+//! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON),
+//! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
+//! (WebSocket), `/healthz`, `/metrics`.
+#![warn(missing_docs)]
+
+mod catchup;
+pub mod filter;
+mod http;
+pub mod hub;
+pub mod ingest;
+pub mod store;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use swarm_obs::{CollectorInfo, DEFAULT_PORT, StateRoot, Timestamp, write_collector_info};
+use tokio::sync::watch;
+
+pub use store::{Retention, StoreError};
+
+/// How the collector runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Address to bind; port 0 picks a free port (see `collector.json` for the result).
+    pub addr: SocketAddr,
+    /// State root: event log to follow, `collector.db`, `collector.json`.
+    pub root: StateRoot,
+    /// Bearer token every request must carry; required for a non-loopback bind.
+    pub token: Option<String>,
+    /// Retention limits.
+    pub retention: Retention,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How often the event log is checked for new lines.
+    pub catchup_interval: Duration,
+    /// Events a live viewer may fall behind before it is told it lagged.
+    pub viewer_queue: usize,
+}
+
+impl Options {
+    /// Defaults: 127.0.0.1:4780, no token, 7 days and 1 GiB retention, 16 MiB bodies,
+    /// catch-up every 250 ms, 4096 events of viewer queue.
+    pub fn new(root: StateRoot) -> Self {
+        Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
+            root,
+            token: None,
+            retention: Retention {
+                max_age_ms: 7 * 24 * 3600 * 1000,
+                max_bytes: 1 << 30,
+            },
+            body_limit: 16 << 20,
+            catchup_interval: Duration::from_millis(250),
+            viewer_queue: 4096,
+        }
+    }
+}
+
+/// The collector could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A non-loopback address without a token.
+    #[error(
+        "refusing to listen on {0} without a token: a non-loopback address needs --token or SWARM_OBS_TOKEN"
+    )]
+    TokenRequired(SocketAddr),
+    /// Binding the address failed.
+    #[error(
+        "cannot listen on {addr}: {source} (is another collector running? try --addr 127.0.0.1:0)"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file or directory of the state root could not be written.
+    #[error(
+        "cannot write {path}: {source} (check that the state root is writable, or set SWARM_OBS_HOME)"
+    )]
+    File {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The async runtime or a signal handler could not start.
+    #[error("cannot start the collector runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs the collector until SIGINT or SIGTERM, then stops accepting, ends live
+/// streams, commits everything queued and removes `collector.json`.
+pub fn run(options: Options) -> Result<(), Error> {
+    if !options.addr.ip().is_loopback() && options.token.as_deref().is_none_or(str::is_empty) {
+        return Err(Error::TokenRequired(options.addr));
+    }
+    let dir = options.root.dir().to_owned();
+    std::fs::create_dir_all(&dir).map_err(|source| Error::File {
+        path: dir.clone(),
+        source,
+    })?;
+    let hub = hub::Hub::new(options.viewer_queue);
+    let store = store::Store::open(&options.root.collector_db(), hub.clone())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let follower = catchup::spawn(
+        options.root.clone(),
+        store.clone(),
+        options.catchup_interval,
+        stop.clone(),
+    )?;
+    let retainer = spawn_retention(store.clone(), options.retention, stop.clone());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("collector")
+        .build()
+        .map_err(Error::Runtime)?;
+    let served = runtime.block_on(serve(&options, store.clone(), hub));
+
+    // Stop the threads feeding the writer, then let it commit what is queued.
+    stop.store(true, Ordering::Relaxed);
+    let _ = follower.join();
+    let _ = retainer.join();
+    store.close();
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
+}
+
+async fn serve(options: &Options, store: store::Store, hub: hub::Hub) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: options.addr,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| Error::Bind {
+        addr: options.addr,
+        source,
+    })?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = http::AppState {
+        store,
+        hub,
+        token: options
+            .token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .map(Arc::from),
+        body_limit: options.body_limit,
+        shutdown: shutdown_rx.clone(),
+    };
+    let signals = signals().map_err(Error::Runtime)?;
+
+    let info_path = options.root.collector_file();
+    let info = CollectorInfo {
+        addr: local.to_string(),
+        pid: std::process::id(),
+        started_at: Timestamp::now(),
+        token: state.token.as_deref().map(str::to_owned),
+    };
+    write_collector_info(&info_path, &info).map_err(|source| Error::File {
+        path: info_path.clone(),
+        source,
+    })?;
+    eprintln!(
+        "swarm-obs serve: listening on http://{local} (state root {})",
+        options.root.dir().display()
+    );
+
+    let mut graceful = shutdown_rx.clone();
+    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|stop| *stop).await;
+    });
+    tokio::spawn(async move {
+        signals.await;
+        let _ = shutdown_tx.send(true);
+    });
+    // Connections that do not close within a grace period are dropped.
+    let mut deadline = shutdown_rx.clone();
+    let result = tokio::select! {
+        r = server => r.map_err(Error::Runtime),
+        _ = async move {
+            let _ = deadline.wait_for(|stop| *stop).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        } => Ok(()),
+    };
+    // Only remove the file if it is still ours (another collector may have replaced it).
+    if CollectorInfo::read(&info_path).is_some_and(|i| i.pid == info.pid) {
+        let _ = std::fs::remove_file(&info_path);
+    }
+    eprintln!("swarm-obs serve: stopped");
+    result
+}
+
+/// Resolves on the first SIGINT or SIGTERM (Ctrl-C elsewhere).
+fn signals() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+fn spawn_retention(
+    store: store::Store,
+    retention: Retention,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        // First pass soon after start, then every minute.
+        let mut wait = Duration::from_secs(5);
+        loop {
+            catchup::sleep_unless_stopped(wait, &stop);
+            if stop.load(Ordering::Relaxed) || store.retain(retention).is_err() {
+                return;
+            }
+            wait = Duration::from_secs(60);
+        }
+    })
+}

@@ -1,0 +1,659 @@
+//! The SQLite store: one writer thread that batches inserts into transactions, and a
+//! small pool of read connections (WAL lets readers run beside the writer).
+//!
+//! Every stored event gets a `seq`, its insertion order. Viewers resume and page by
+//! `seq`, not by event id, because catch-up from the event log may insert an event
+//! whose id is older than events already stored: ordering by insertion is what makes
+//! "no gap, no duplicate" hold.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde::Serialize;
+use swarm_obs::{Event, Level, Timestamp};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::filter::Filter;
+use crate::hub::Hub;
+
+/// Operations queued to the writer thread at most; senders wait beyond that.
+const WRITE_QUEUE: usize = 1024;
+/// Operations the writer folds into one transaction at most.
+const MAX_BATCH_OPS: usize = 512;
+/// Rows a filtered scan looks at before giving up on finding more matches.
+const SCAN_CAP: usize = 200_000;
+
+/// An event as stored: its insertion sequence number, the event, and its JSON.
+#[derive(Debug)]
+pub struct Stored {
+    /// Insertion order, unique and increasing.
+    pub seq: i64,
+    /// The event.
+    pub event: Event,
+    /// The event as compact JSON, serialised once for every viewer.
+    pub json: String,
+}
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused an operation.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The writer thread has stopped (the collector is shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+    /// A write was refused (disk full, say); the message says why.
+    #[error("storing events failed: {0}")]
+    Write(String),
+}
+
+/// How many events of one insert were new and how many were already stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Inserted {
+    /// Events stored now.
+    pub accepted: usize,
+    /// Events whose id was already stored.
+    pub duplicates: usize,
+}
+
+/// Retention limits applied in the background.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// Events older than this many milliseconds are deleted.
+    pub max_age_ms: i64,
+    /// The oldest events are deleted while the database is larger than this.
+    pub max_bytes: u64,
+}
+
+enum WriteOp {
+    Insert {
+        events: Vec<Event>,
+        offset: Option<(String, u64)>,
+        reply: Option<oneshot::Sender<Result<Inserted, String>>>,
+    },
+    Retain(Retention),
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    tx: Mutex<Option<mpsc::Sender<WriteOp>>>,
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ts INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    lvl INTEGER NOT NULL,
+    session TEXT,
+    agent TEXT,
+    agent_type TEXT,
+    hook TEXT,
+    tool TEXT,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE INDEX IF NOT EXISTS events_source ON events(source, ts);
+CREATE INDEX IF NOT EXISTS events_session ON events(session, ts);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind, ts);
+CREATE TABLE IF NOT EXISTS log_offsets (
+    file TEXT PRIMARY KEY,
+    offset INTEGER NOT NULL
+);
+";
+
+/// The numeric rank of a level, stored so `level>=warn` is an index-friendly compare.
+pub(crate) fn level_rank(l: Level) -> i64 {
+    match l {
+        Level::Trace => 0,
+        Level::Debug => 1,
+        Level::Info => 2,
+        Level::Warn => 3,
+        Level::Error => 4,
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // Incremental auto-vacuum only takes effect on a new database; it lets the size
+    // cap give space back to the file system.
+    conn.execute_batch(
+        "PRAGMA auto_vacuum = INCREMENTAL;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating) the database at `path` and starts the writer thread, which
+    /// publishes every newly stored event to `hub` after its transaction commits.
+    pub fn open(path: &Path, hub: Hub) -> Result<Self, StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = open(path).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        // Private like the event log: payloads may hold secrets.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(conn, rx, hub))
+            .map_err(|e| StoreError::Write(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                tx: Mutex::new(Some(tx)),
+                readers: Mutex::new(Vec::new()),
+                writer: Mutex::new(Some(writer)),
+            }),
+        })
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<WriteOp>, StoreError> {
+        self.inner
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StoreError::Closed)
+    }
+
+    /// Stores events (ignoring ids already stored) and waits until they are committed.
+    pub async fn insert(&self, events: Vec<Event>) -> Result<Inserted, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.sender()?
+            .send(WriteOp::Insert {
+                events,
+                offset: None,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(StoreError::Write)
+    }
+
+    /// From a plain thread: queues events read from event file `file` up to byte
+    /// `offset`; the offset is committed in the same transaction as the events.
+    pub fn insert_from_log(
+        &self,
+        events: Vec<Event>,
+        file: String,
+        offset: u64,
+    ) -> Result<(), StoreError> {
+        self.sender()?
+            .blocking_send(WriteOp::Insert {
+                events,
+                offset: Some((file, offset)),
+                reply: None,
+            })
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// From a plain thread: queues a retention pass.
+    pub fn retain(&self, retention: Retention) -> Result<(), StoreError> {
+        self.sender()?
+            .blocking_send(WriteOp::Retain(retention))
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Stops the writer after it has committed everything queued.
+    pub fn close(&self) {
+        self.inner
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    /// Bytes the database occupies on disk, its write-ahead log included.
+    pub fn size_bytes(&self) -> u64 {
+        let mut wal = self.inner.path.clone().into_os_string();
+        wal.push("-wal");
+        [self.inner.path.clone(), PathBuf::from(wal)]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Runs `f` on a read connection (blocking: call from a blocking thread).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: self.inner.path.clone(),
+            source,
+        };
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open(&self.inner.path).map_err(err)?,
+        };
+        let result = f(&conn).map_err(err);
+        let mut pool = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        result
+    }
+
+    /// The persisted read offsets of the event files, by file name.
+    pub fn log_offsets(&self) -> Result<HashMap<String, u64>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT file, offset FROM log_offsets")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            rows.map(|r| r.map(|(f, o)| (f, o.max(0) as u64))).collect()
+        })
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, hub: Hub) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut ops = vec![first];
+        while ops.len() < MAX_BATCH_OPS {
+            match rx.try_recv() {
+                Ok(op) => ops.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut published = Vec::new();
+        let mut replies = Vec::new();
+        let result = write_batch(&mut conn, ops, &mut published, &mut replies);
+        match result {
+            Ok(()) => {
+                hub.metrics.add_ingested(published.len() as u64);
+                for stored in published {
+                    hub.publish(Arc::new(stored));
+                }
+                for (reply, inserted) in replies {
+                    hub.metrics.add_duplicates(inserted.duplicates as u64);
+                    if let Some(r) = reply {
+                        let _ = r.send(Ok(inserted));
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("swarm-obs serve: storing events failed: {e}");
+                for (reply, _) in replies {
+                    if let Some(r) = reply {
+                        let _ = r.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+type Reply = Option<oneshot::Sender<Result<Inserted, String>>>;
+
+fn write_batch(
+    conn: &mut Connection,
+    ops: Vec<WriteOp>,
+    published: &mut Vec<Stored>,
+    replies: &mut Vec<(Reply, Inserted)>,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO events
+             (id, ts, source, kind, lvl, session, agent, agent_type, hook, tool, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        let mut offset_st = tx.prepare_cached(
+            "INSERT INTO log_offsets (file, offset) VALUES (?1, ?2)
+             ON CONFLICT(file) DO UPDATE SET offset = excluded.offset",
+        )?;
+        for op in ops {
+            match op {
+                WriteOp::Insert {
+                    events,
+                    offset,
+                    reply,
+                } => {
+                    let mut inserted = Inserted::default();
+                    for event in events {
+                        let json = serde_json::to_string(&event).unwrap_or_default();
+                        let n = insert.execute(params![
+                            event.id.to_string(),
+                            event.ts.unix_ms(),
+                            event.source,
+                            event.kind.as_str(),
+                            level_rank(event.level),
+                            event.session,
+                            event.agent,
+                            event.agent_type,
+                            event.hook,
+                            event.tool,
+                            json,
+                        ])?;
+                        if n == 1 {
+                            inserted.accepted += 1;
+                            published.push(Stored {
+                                seq: tx.last_insert_rowid(),
+                                event,
+                                json,
+                            });
+                        } else {
+                            inserted.duplicates += 1;
+                        }
+                    }
+                    if let Some((file, off)) = offset {
+                        offset_st.execute(params![file, off as i64])?;
+                    }
+                    replies.push((reply, inserted));
+                }
+                WriteOp::Retain(r) => retain(&tx, r)?,
+            }
+        }
+    }
+    tx.commit()
+}
+
+fn retain(conn: &Connection, r: Retention) -> rusqlite::Result<()> {
+    let cutoff = Timestamp::now().unix_ms().saturating_sub(r.max_age_ms);
+    conn.execute("DELETE FROM events WHERE ts < ?1", [cutoff])?;
+    // Over the size cap: drop the oldest tenth, a few times at most per pass.
+    for _ in 0..5 {
+        let used: i64 = conn.query_row(
+            "SELECT (page_count - freelist_count) * page_size
+             FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
+            [],
+            |row| row.get(0),
+        )?;
+        if used.max(0) as u64 <= r.max_bytes {
+            break;
+        }
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))?;
+        if n == 0 {
+            break;
+        }
+        conn.execute(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?1)",
+            [(n / 10).max(1)],
+        )?;
+    }
+    conn.execute_batch("PRAGMA incremental_vacuum(1000);")?;
+    Ok(())
+}
+
+fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Stored>> {
+    let seq: i64 = row.get(0)?;
+    let json: String = row.get(1)?;
+    // Rows were written by this store from valid events; one that no longer parses
+    // (a newer schema, a hand edit) is skipped rather than failing the query.
+    Ok(Event::from_json(&json)
+        .ok()
+        .map(|event| Stored { seq, event, json }))
+}
+
+/// Newest first: up to `limit` events matching `filter` with `seq < before`.
+pub fn page_before(
+    c: &Connection,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: usize,
+) -> rusqlite::Result<Vec<Stored>> {
+    let (mut clause, mut args) = filter.sql();
+    if let Some(b) = before {
+        clause.push_str(" AND seq < ?");
+        args.push(b.into());
+    }
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    let mut cursor: Option<i64> = None;
+    // Filters SQL cannot express (the regex) are applied here, page by page.
+    loop {
+        let mut sql = format!("SELECT seq, json FROM events WHERE {clause}");
+        let mut page_args = args.clone();
+        if let Some(c) = cursor {
+            sql.push_str(" AND seq < ?");
+            page_args.push(c.into());
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT 1000");
+        let mut st = c.prepare_cached(&sql)?;
+        let mut rows = st.query(params_from_iter(page_args))?;
+        let mut got = 0;
+        while let Some(row) = rows.next()? {
+            got += 1;
+            scanned += 1;
+            if let Some(s) = stored_from_row(row)? {
+                cursor = Some(s.seq);
+                if filter.matches_post_sql(&s.event) {
+                    out.push(s);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        if got < 1000 || scanned >= SCAN_CAP {
+            return Ok(out);
+        }
+    }
+}
+
+/// Oldest first: up to `limit` stored rows with `seq > after`, unfiltered, so a
+/// follower's cursor advances over rows it does not want too.
+pub fn rows_after(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Stored>> {
+    let mut st =
+        c.prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+    let mut rows = st.query(params![after, limit as i64])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        if let Some(s) = stored_from_row(row)? {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// The highest `seq` stored, 0 when empty.
+pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+}
+
+/// The `seq` of a stored event id.
+pub fn seq_of(c: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
+    c.query_row("SELECT seq FROM events WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+}
+
+/// One source, as `/v1/sources` reports it.
+#[derive(Debug, Serialize)]
+pub struct SourceSummary {
+    /// The source name.
+    pub source: String,
+    /// Events stored.
+    pub events: i64,
+    /// Events of kind `error` or level `error`.
+    pub errors: i64,
+    /// First event time.
+    pub first_seen: Timestamp,
+    /// Last event time.
+    pub last_seen: Timestamp,
+}
+
+/// Every source with counts and first/last times, most recently active first.
+pub fn sources(c: &Connection) -> rusqlite::Result<Vec<SourceSummary>> {
+    let mut st = c.prepare_cached(
+        "SELECT source, COUNT(*), SUM(kind = 'error' OR lvl >= 4), MIN(ts), MAX(ts)
+         FROM events GROUP BY source ORDER BY MAX(ts) DESC LIMIT 10000",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(SourceSummary {
+            source: r.get(0)?,
+            events: r.get(1)?,
+            errors: r.get(2)?,
+            first_seen: Timestamp::from_unix_ms(r.get(3)?),
+            last_seen: Timestamp::from_unix_ms(r.get(4)?),
+        })
+    })?;
+    rows.collect()
+}
+
+/// One agent (the main agent or a subagent) within a session.
+#[derive(Debug, Serialize)]
+pub struct AgentSummary {
+    /// Subagent id; absent for the main agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Subagent type; absent for the main agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_type: Option<String>,
+    /// Events.
+    pub events: i64,
+    /// Tool calls (PreToolUse events).
+    pub tool_calls: i64,
+    /// Errors.
+    pub errors: i64,
+    /// First event time.
+    pub first_seen: Timestamp,
+    /// Last event time.
+    pub last_seen: Timestamp,
+}
+
+/// One Claude Code session, as `/v1/sessions` reports it.
+#[derive(Debug, Serialize)]
+pub struct SessionSummary {
+    /// The session id.
+    pub session: String,
+    /// Sources that reported for it.
+    pub sources: Vec<String>,
+    /// Events.
+    pub events: i64,
+    /// Errors.
+    pub errors: i64,
+    /// Tool calls by tool name.
+    pub tools: HashMap<String, i64>,
+    /// The main agent and every subagent.
+    pub agents: Vec<AgentSummary>,
+    /// First event time.
+    pub first_seen: Timestamp,
+    /// Last event time.
+    pub last_seen: Timestamp,
+    /// `last_seen - first_seen` in milliseconds.
+    pub duration_ms: i64,
+}
+
+/// The `limit` most recently active sessions with agents, tool counts and errors.
+pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSummary>> {
+    let mut out: Vec<SessionSummary> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    {
+        let mut st = c.prepare_cached(
+            "SELECT session, COUNT(*), SUM(kind = 'error' OR lvl >= 4), MIN(ts), MAX(ts),
+                    GROUP_CONCAT(DISTINCT source)
+             FROM events WHERE session IS NOT NULL
+             GROUP BY session ORDER BY MAX(ts) DESC LIMIT ?1",
+        )?;
+        let mut rows = st.query([limit as i64])?;
+        while let Some(r) = rows.next()? {
+            let session: String = r.get(0)?;
+            let (first, last): (i64, i64) = (r.get(3)?, r.get(4)?);
+            let sources: Option<String> = r.get(5)?;
+            index.insert(session.clone(), out.len());
+            out.push(SessionSummary {
+                session,
+                sources: sources
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                events: r.get(1)?,
+                errors: r.get(2)?,
+                tools: HashMap::new(),
+                agents: Vec::new(),
+                first_seen: Timestamp::from_unix_ms(first),
+                last_seen: Timestamp::from_unix_ms(last),
+                duration_ms: last - first,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let first_ts = out
+        .iter()
+        .map(|s| s.first_seen.unix_ms())
+        .min()
+        .unwrap_or(0);
+    let mut st = c.prepare_cached(
+        "SELECT session, agent, MAX(agent_type), COUNT(*), SUM(hook = 'PreToolUse'),
+                SUM(kind = 'error' OR lvl >= 4), MIN(ts), MAX(ts)
+         FROM events WHERE session IS NOT NULL AND ts >= ?1
+         GROUP BY session, agent ORDER BY MIN(ts)",
+    )?;
+    let mut rows = st.query([first_ts])?;
+    while let Some(r) = rows.next()? {
+        let session: String = r.get(0)?;
+        if let Some(&i) = index.get(&session) {
+            out[i].agents.push(AgentSummary {
+                agent: r.get(1)?,
+                agent_type: r.get(2)?,
+                events: r.get(3)?,
+                tool_calls: r.get(4)?,
+                errors: r.get(5)?,
+                first_seen: Timestamp::from_unix_ms(r.get(6)?),
+                last_seen: Timestamp::from_unix_ms(r.get(7)?),
+            });
+        }
+    }
+    let mut st = c.prepare_cached(
+        "SELECT session, tool, COUNT(*) FROM events
+         WHERE session IS NOT NULL AND tool IS NOT NULL AND hook = 'PreToolUse' AND ts >= ?1
+         GROUP BY session, tool",
+    )?;
+    let mut rows = st.query([first_ts])?;
+    while let Some(r) = rows.next()? {
+        let session: String = r.get(0)?;
+        if let Some(&i) = index.get(&session) {
+            out[i].tools.insert(r.get(1)?, r.get(2)?);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,518 @@
+//! The collector as a real process: the real hook posting into it, ingest with
+//! deduplication, catch-up from the event log, bad bodies, live SSE and WebSocket
+//! viewers with backfill and resume, and the token check.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use swarm_obs::{Event, EventLog, Kind, StateRoot};
+use swarm_obs_suite::{Collector, SseStream, TestHome, fixtures_dir, run_with_stdin};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn events(n: usize, source: &str) -> Vec<Event> {
+    (0..n)
+        .map(|i| Event::new(source, Kind::Log, format!("event {i}")))
+        .collect()
+}
+
+/// Polls until `count` events are stored (or the generous bound passes).
+fn wait_for_count(c: &Collector, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ids = c.stored_ids();
+        if ids.len() >= count || Instant::now() > deadline {
+            return ids;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_real_hook_posts_into_the_real_collector() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let fixture = std::fs::read(fixtures_dir().join("Stop.json")).unwrap();
+    let out = run_with_stdin(&mut home.hook(), fixture);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let on_disk = home.events();
+    assert_eq!(on_disk.len(), 1);
+    // Whether it came by POST or by catch-up, it is stored exactly once.
+    let ids = wait_for_count(&c, 1);
+    assert_eq!(ids, vec![on_disk[0].id.to_string()]);
+    // Posting it again is recognised as a duplicate.
+    let answer = c.post_events(&on_disk);
+    assert!(answer.contains("\"duplicates\":1"), "{answer}");
+    assert_eq!(c.stored_ids().len(), 1);
+    let sessions = c.get_json("/v1/sessions");
+    assert_eq!(
+        sessions["sessions"].as_array().unwrap().len(),
+        1,
+        "{sessions}"
+    );
+}
+
+#[test]
+fn post_and_catch_up_never_duplicate() {
+    let home = TestHome::new();
+    let log = EventLog::new(StateRoot::new(home.path()));
+    let batch = events(300, "dup");
+    for ev in &batch {
+        log.append(ev).unwrap();
+    }
+    let mut c = Collector::start(&home);
+    c.post_events(&batch[..150]);
+    c.post_events(&batch);
+    let ids = wait_for_count(&c, 300);
+    assert_eq!(ids.len(), 300);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 300);
+    // After a restart the persisted offsets keep catch-up from reading twice.
+    c.terminate();
+    let c = Collector::start(&home);
+    c.post_events(&batch[..10]);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(c.stored_ids().len(), 300);
+    let metrics = c.metrics();
+    assert!(
+        metrics.contains("swarm_obs_events_duplicate_total 10"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn events_written_while_down_arrive_and_sigterm_cleans_up() {
+    let home = TestHome::new();
+    let root = StateRoot::new(home.path());
+    let mut c = Collector::start(&home);
+    let status = c.terminate();
+    assert!(status.success(), "{status}");
+    assert!(
+        !root.collector_file().exists(),
+        "collector.json left behind"
+    );
+
+    let log = EventLog::new(root.clone());
+    let batch = events(50, "offline");
+    for ev in &batch {
+        log.append(ev).unwrap();
+    }
+    // A torn last line (a writer mid-write) must wait until it is whole.
+    let late = Event::new("offline", Kind::Done, "finished late");
+    let line = late.to_json_line();
+    let path = root.event_file(&late.ts.day());
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(&line.as_bytes()[..30]).unwrap();
+
+    let c = Collector::start(&home);
+    let ids = wait_for_count(&c, 50);
+    assert_eq!(ids.len(), 50);
+    f.write_all(&line.as_bytes()[30..]).unwrap();
+    let ids = wait_for_count(&c, 51);
+    assert_eq!(ids.len(), 51);
+    assert_eq!(
+        ids[0],
+        late.id.to_string(),
+        "the completed line arrives last"
+    );
+}
+
+#[test]
+fn bad_bodies_are_refused_clearly_and_the_collector_keeps_running() {
+    let home = TestHome::new();
+    let mut c = Collector::start(&home);
+    let good = Event::new("ok", Kind::Log, "fine").to_json_line();
+    let nd = "application/x-ndjson";
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (nd, b"garbage".to_vec(), 400, "event 1 (line 1"),
+        (nd, Vec::new(), 400, "empty body"),
+        (
+            nd,
+            format!("{good}{good}{{\"v\":1").into_bytes(),
+            400,
+            "event 3 (line 3",
+        ),
+        (nd, good.as_bytes()[..40].to_vec(), 400, "event 1"),
+        (
+            nd,
+            good.replace("\"source\":\"ok\"", "\"source\":\"\"")
+                .into_bytes(),
+            400,
+            "`source`",
+        ),
+        (
+            "application/json",
+            format!("[{},{{}}]", good.trim()).into_bytes(),
+            400,
+            "array index 1",
+        ),
+        ("text/html", good.clone().into_bytes(), 415, "Content-Type"),
+        (nd, vec![0xff, 0xfe, 0x00], 400, "event 1"),
+    ];
+    for (ctype, body, status, want) in cases {
+        let (got, text) = c.post("/v1/events", ctype, &body);
+        assert_eq!(
+            got,
+            status,
+            "{ctype} {:?}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(text.contains(want), "{text} lacks {want:?}");
+    }
+    // 100 MB announced: refused with 413 before the body is read.
+    let mut s = std::net::TcpStream::connect(c.addr()).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "POST /v1/events HTTP/1.1\r\nhost: x\r\ncontent-type: {nd}\r\ncontent-length: 104857600\r\n\r\n{good}"
+    )
+    .unwrap();
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    drop(s);
+    // 20 MB actually sent, chunked, without a length: cut off at the 16 MiB cap.
+    let head = raw_chunked_post(c.addr(), 20 << 20);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+
+    assert!(c.is_running());
+    assert_eq!(c.get_json("/healthz")["status"], "ok");
+    c.post_events(&[Event::new("ok", Kind::Log, "still fine")]);
+    assert_eq!(
+        c.stored_ids().len(),
+        1,
+        "nothing from a refused body is stored"
+    );
+    let metrics = c.metrics();
+    assert!(
+        metrics.contains("swarm_obs_requests_rejected_total 10"),
+        "{metrics}"
+    );
+}
+
+/// Streams `size` bytes of spaces as a chunked POST from a separate thread (the
+/// server may stop reading) and returns the start of the response.
+fn raw_chunked_post(addr: &str, size: usize) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = write!(
+            w,
+            "POST /v1/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        let chunk = vec![b' '; 1 << 20];
+        for _ in 0..size / chunk.len() {
+            if write!(w, "{:x}\r\n", chunk.len()).is_err()
+                || w.write_all(&chunk).is_err()
+                || w.write_all(b"\r\n").is_err()
+            {
+                return;
+            }
+        }
+        let _ = w.write_all(b"0\r\n\r\n");
+    });
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).unwrap_or(0);
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = writer.join();
+    String::from_utf8_lossy(&head[..n]).into_owned()
+}
+
+fn ids_of(stream: &SseStream, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let m = stream
+                .next_event(WAIT)
+                .unwrap_or_else(|| panic!("SSE message {i} of {n} did not arrive"));
+            assert_ne!(m.event.as_deref(), Some("lagged"), "{m:?}");
+            m.id.expect("event id")
+        })
+        .collect()
+}
+
+#[test]
+fn sse_backfills_streams_live_and_resumes_without_gap_or_duplicate() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let first = events(150, "sse");
+    c.post_events(&first);
+    c.post_events(&events(5, "other"));
+
+    let s = SseStream::open(c.addr(), "/v1/stream?source=sse", &[]);
+    let want: Vec<String> = first[50..].iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(
+        ids_of(&s, 100),
+        want,
+        "backfill is the last 100, oldest first"
+    );
+
+    let live = events(10, "sse");
+    c.post_events(&live);
+    let got = ids_of(&s, 10);
+    assert_eq!(
+        got,
+        live.iter().map(|e| e.id.to_string()).collect::<Vec<_>>()
+    );
+    let last_seen = got.last().unwrap().clone();
+    drop(s);
+
+    // Missed while disconnected, including an event with an older id (as catch-up
+    // from the event log produces): all of it arrives once on resume.
+    let missed = events(20, "sse");
+    c.post_events(&missed);
+    let mut older = Event::new("sse", Kind::Log, "older id, stored late");
+    older.id = swarm_obs::EventId::at(swarm_obs::Timestamp::from_unix_ms(
+        first[0].ts.unix_ms() - 1000,
+    ));
+    c.post_events(std::slice::from_ref(&older));
+    let s = SseStream::open(
+        c.addr(),
+        "/v1/stream?source=sse",
+        &[("Last-Event-ID", &last_seen)],
+    );
+    let mut want: Vec<String> = missed.iter().map(|e| e.id.to_string()).collect();
+    want.push(older.id.to_string());
+    assert_eq!(ids_of(&s, 21), want);
+    let after = events(3, "sse");
+    c.post_events(&after);
+    assert_eq!(
+        ids_of(&s, 3),
+        after.iter().map(|e| e.id.to_string()).collect::<Vec<_>>()
+    );
+    assert!(
+        s.next_event(Duration::from_millis(300)).is_none(),
+        "no duplicate follows"
+    );
+
+    // Filters apply to live events too.
+    let errs = SseStream::open(c.addr(), "/v1/stream?n=0&level=error&q=disk", &[]);
+    let mut bad = Event::new("w", Kind::Error, "disk full");
+    bad.session = Some("s".into());
+    c.post_events(&[
+        Event::new("w", Kind::Error, "other"),
+        Event::new("w", Kind::Log, "disk ok"),
+        bad.clone(),
+    ]);
+    let m = errs.next_event(WAIT).expect("the matching event");
+    assert_eq!(m.id, Some(bad.id.to_string()));
+    assert_eq!(m.event.as_deref(), Some("error"));
+    let data: Event = Event::from_json(&m.data).unwrap();
+    assert_eq!(data, bad);
+}
+
+#[test]
+fn a_viewer_that_never_reads_does_not_stall_the_others() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    // The slow viewer: asks for a stream and never reads a byte.
+    let mut slow = std::net::TcpStream::connect(c.addr()).unwrap();
+    write!(slow, "GET /v1/stream?n=0 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let fast = SseStream::open(c.addr(), "/v1/stream?n=0", &[]);
+    // Enough data to fill every socket buffer between the slow viewer and the server.
+    let msg = "x".repeat(2000);
+    let total = 20_000;
+    let posted = Instant::now();
+    for chunk in 0..total / 500 {
+        let batch: Vec<Event> = (0..500)
+            .map(|i| Event::new("load", Kind::Log, format!("{chunk}/{i} {msg}")))
+            .collect();
+        c.post_events(&batch);
+    }
+    let marker = Event::new("load", Kind::Done, "the end");
+    c.post_events(std::slice::from_ref(&marker));
+    assert!(
+        posted.elapsed() < WAIT,
+        "ingest stalled behind a slow viewer"
+    );
+    // The fast viewer sees the end; anything it missed is reported, never silent.
+    let (mut seen, mut missed) = (0u64, 0u64);
+    loop {
+        let m = fast.next_event(WAIT).expect("the fast viewer stalled");
+        if m.event.as_deref() == Some("lagged") {
+            let v: serde_json::Value = serde_json::from_str(&m.data).unwrap();
+            missed += v["missed"].as_u64().unwrap();
+            continue;
+        }
+        seen += 1;
+        if m.id == Some(marker.id.to_string()) {
+            break;
+        }
+    }
+    assert_eq!(seen + missed, total as u64 + 1);
+    drop(slow);
+}
+
+#[test]
+fn websocket_viewers_subscribe_to_channels() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{}/v1/ws", c.addr())).expect("WebSocket handshake");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    ws.send(tungstenite::Message::text(
+        r#"{"type":"subscribe","channels":["kind:error","source:api"]}"#,
+    ))
+    .unwrap();
+    let read = |ws: &mut tungstenite::WebSocket<_>| -> serde_json::Value {
+        loop {
+            if let tungstenite::Message::Text(t) = ws.read().expect("WebSocket message") {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    };
+    let ack = read(&mut ws);
+    assert_eq!(ack["type"], "subscribed", "{ack}");
+    ws.send(tungstenite::Message::text(
+        r#"{"type":"subscribe","channels":["bogus"]}"#,
+    ))
+    .unwrap();
+    let err = read(&mut ws);
+    assert_eq!(err["type"], "error", "{err}");
+
+    let skipped = Event::new("worker", Kind::Log, "not subscribed");
+    let wanted = Event::new("worker", Kind::Error, "boom");
+    let by_source = Event::new("api", Kind::Log, "hello");
+    c.post_events(&[skipped, wanted.clone(), by_source.clone()]);
+    for want in [&wanted, &by_source] {
+        let m = read(&mut ws);
+        assert_eq!(m["type"], "event", "{m}");
+        assert_eq!(m["event"], want.kind.as_str());
+        assert_eq!(m["data"]["id"], want.id.to_string());
+        assert_eq!(m["timestamp"], want.ts.to_string());
+    }
+    ws.send(tungstenite::Message::text(
+        r#"{"type":"unsubscribe","channels":["kind:error"]}"#,
+    ))
+    .unwrap();
+    assert_eq!(read(&mut ws)["type"], "unsubscribed");
+    let _ = ws.close(None);
+}
+
+#[test]
+fn a_token_is_required_when_configured() {
+    let home = TestHome::new();
+    let c = Collector::start_with(&home, &["--token", "s3cret"]);
+    let info =
+        swarm_obs::CollectorInfo::read(&StateRoot::new(home.path()).collector_file()).unwrap();
+    assert_eq!(info.token.as_deref(), Some("s3cret"));
+    let agent = swarm_obs_suite::http();
+    for path in ["/healthz", "/v1/events", "/metrics", "/v1/stream"] {
+        let mut resp = agent.get(c.url(path)).call().unwrap();
+        assert_eq!(resp.status(), 401, "{path}");
+        assert!(
+            resp.body_mut()
+                .read_to_string()
+                .unwrap()
+                .contains("bearer token")
+        );
+        let resp = agent
+            .get(c.url(path))
+            .header("authorization", "Bearer wrong")
+            .call()
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{path}");
+    }
+    // With the token (Collector sends it from collector.json), everything works,
+    // and so does the real hook, which finds the token in collector.json too.
+    c.post_events(&[Event::new("t", Kind::Log, "authorised")]);
+    assert_eq!(c.get_json("/healthz")["status"], "ok");
+    assert_eq!(c.stored_ids().len(), 1);
+
+    // A non-loopback address without a token is refused before binding.
+    let out = std::process::Command::new(swarm_obs_suite::bin("swarm-obs"))
+        .args(["serve", "--addr", "0.0.0.0:0", "--home"])
+        .arg(home.path())
+        .env_remove("SWARM_OBS_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs --token"), "{stderr}");
+}
+
+#[test]
+fn a_killed_collector_loses_nothing_that_reached_the_log() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let home = TestHome::new();
+    let root = StateRoot::new(home.path());
+    let mut c = Collector::start(&home);
+    let addr = swarm_obs::CollectorAddress::parse(c.addr()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    // Four real hooks, invoked again and again (each finds the collector itself).
+    for _ in 0..4 {
+        let mut cmd = home.hook();
+        let stop = stop.clone();
+        let fixture = std::fs::read(fixtures_dir().join("PostToolUse.json")).unwrap();
+        writers.push(std::thread::spawn(move || {
+            for _ in 0..500 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let out = run_with_stdin(&mut cmd, fixture.clone());
+                assert_eq!(out.status.code(), Some(0));
+            }
+        }));
+    }
+    // Four workers: append to the log first, then post, as the library's shipper does.
+    for w in 0..4 {
+        let log = EventLog::new(root.clone());
+        let client = swarm_obs::CollectorClient::new(addr.clone(), Duration::from_millis(200));
+        let stop = stop.clone();
+        writers.push(std::thread::spawn(move || {
+            for i in 0..5000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let ev = Event::new(format!("worker-{w}"), Kind::Progress, format!("step {i}"));
+                log.append(&ev).unwrap();
+                let _ = client.post(std::slice::from_ref(&ev));
+            }
+        }));
+    }
+    let lines = || home.event_lines().len();
+    let deadline = Instant::now() + WAIT;
+    while lines() < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.kill();
+    let killed_at = lines();
+    while lines() < killed_at + 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let c = Collector::start(&home);
+    while lines() < killed_at + 600 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let on_disk: HashSet<String> = home.events().iter().map(|e| e.id.to_string()).collect();
+    assert!(
+        on_disk.len() > killed_at,
+        "writers kept going while the collector was down"
+    );
+    let deadline = Instant::now() + WAIT;
+    let mut stored = c.stored_ids();
+    while stored.len() < on_disk.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        stored = c.stored_ids();
+    }
+    let unique: HashSet<String> = stored.iter().cloned().collect();
+    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
+    assert_eq!(unique, on_disk, "the store and the event log differ");
+}
