@@ -17,6 +17,9 @@ use crate::{Event, EventLog, HeartbeatHandle, Kind, Redactor};
 const BATCH_EVENTS: usize = 4096;
 /// Bytes of JSON lines gathered before one write to the event log.
 const BATCH_BYTES: usize = 256 << 10;
+const DAY_MS: i64 = 86_400_000;
+/// How long the writer lets events gather after it wakes for one.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 /// The writer thread's name (the panic hook must not wait for it).
 pub(crate) const THREAD_NAME: &str = "swarm-obs-writer";
 
@@ -88,6 +91,7 @@ pub(crate) struct Sinks {
     json: Vec<u8>,
     json_events: usize,
     day: String,
+    day_ms: std::ops::Range<i64>,
     human: Vec<u8>,
 }
 
@@ -105,6 +109,7 @@ impl Sinks {
             json: Vec::new(),
             json_events: 0,
             day: String::new(),
+            day_ms: 0..0,
             human: Vec::new(),
         }
     }
@@ -125,10 +130,13 @@ impl Sinks {
             update_heartbeat(hb, &ev);
         }
         if self.events.is_some() || self.shipper.is_some() {
-            let day = ev.ts.day();
-            if day != self.day || self.json.len() >= BATCH_BYTES {
+            let ms = ev.ts.unix_ms();
+            if !self.day_ms.contains(&ms) || self.json.len() >= BATCH_BYTES {
                 self.flush_json();
-                self.day = day;
+                // The day's name is formatted once per day, not once per event.
+                let start = ms.div_euclid(DAY_MS) * DAY_MS;
+                self.day_ms = start..start + DAY_MS;
+                self.day = ev.ts.day();
             }
             // Serialising an event of strings, numbers and JSON values cannot fail.
             let _ = serde_json::to_writer(&mut self.json, &ev);
@@ -266,6 +274,11 @@ fn write_loop(rx: &Receiver<Msg>, sinks: &Mutex<Sinks>) {
     let mut acks = Vec::new();
     loop {
         let Ok(first) = rx.recv() else { return };
+        if matches!(first, Msg::Event(_)) {
+            // Let a batch gather: waking this thread costs the caller a system call,
+            // so under a stream of events it should happen once per batch, not per event.
+            std::thread::sleep(GATHER);
+        }
         let mut stop = false;
         let mut guard = lock(sinks);
         let mut next = Some(first);
