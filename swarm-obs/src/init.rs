@@ -1,8 +1,8 @@
 //! One call at start-up: [`init`] builds the layer, the writer, the heartbeat and the
 //! shipper, installs the subscriber and returns a [`SwarmGuard`] that shuts them down.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -309,15 +309,13 @@ impl SwarmBuilder {
             }
             None => None,
         };
-        let sinks = Arc::new(Mutex::new(sinks));
-        let (queue, pending) =
-            log_writer::channel(self.queue_capacity, self.overflow, sinks.clone());
+        let (queue, pending) = log_writer::channel(self.queue_capacity, self.overflow, sinks);
         let writer = pending.spawn().map_err(|source| InitError::Spawn {
             what: "log writer",
             source,
         })?;
         if self.panic_hook {
-            install_panic_hook(self.source.clone(), sinks);
+            install_panic_hook(self.source.clone(), queue.clone());
         }
         let layer = SwarmLayer::new(self.source, self.fields, queue.clone());
         let guard = SwarmGuard {
@@ -383,7 +381,7 @@ impl Drop for SwarmGuard {
 
 /// Records a panic as an `error` event, written synchronously before the previous
 /// hook runs (the process may abort right after).
-fn install_panic_hook(source: String, sinks: Arc<Mutex<Sinks>>) {
+fn install_panic_hook(source: String, queue: LogQueue) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info
@@ -403,9 +401,7 @@ fn install_panic_hook(source: String, sinks: Arc<Mutex<Sinks>>) {
         }
         // The writer thread itself may hold the lock while panicking: do not wait on it.
         if thread.name() != Some(log_writer::THREAD_NAME) {
-            let mut s = sinks.lock().unwrap_or_else(|p| p.into_inner());
-            s.add(ev);
-            s.flush();
+            queue.write_now(ev);
         }
         previous(info);
     }));
@@ -601,7 +597,6 @@ mod tests {
         let dropped = Arc::new(AtomicU64::new(0));
         let mut sinks = Sinks::new(Redactor::default(), dropped.clone());
         sinks.events = Some(EventLog::new(StateRoot::new(dir.path())));
-        let sinks = Arc::new(Mutex::new(sinks));
         // The writer is not running yet, so exactly `capacity` events fit.
         let (queue, pending) = log_writer::channel(100, Overflow::Drop, sinks);
         let layer = SwarmLayer::new("backend".into(), Map::new(), queue.clone());

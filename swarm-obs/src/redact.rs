@@ -270,6 +270,20 @@ impl Redactor {
             .unwrap_or_else(|| s.to_owned())
     }
 
+    /// Like [`redact_str`](Self::redact_str), in place: `s` is left untouched, and
+    /// nothing is allocated, when it holds no secret and fits the cap.
+    ///
+    /// ```
+    /// let mut s = String::from("token ghp_0123456789abcdefghijklmnopqrstuvwxyz");
+    /// swarm_obs::Redactor::default().redact_string(&mut s);
+    /// assert_eq!(s, "token [REDACTED]");
+    /// ```
+    pub fn redact_string(&self, s: &mut String) {
+        if let Some(new) = self.redact_capped(s, self.config.max_string_bytes) {
+            *s = new;
+        }
+    }
+
     /// `None` when `s` needs no change.
     fn redact_capped(&self, s: &str, max: usize) -> Option<String> {
         // Redact a window a little past the cap, then cut: a secret is never split
