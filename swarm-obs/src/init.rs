@@ -606,6 +606,23 @@ mod tests {
             }
         });
         assert_eq!(dropped.load(Ordering::Relaxed), 150);
+        // The heartbeat reports the same counter.
+        let root = StateRoot::new(dir.path());
+        let hb = HeartbeatWriter::start_with_counter(
+            &root,
+            "backend",
+            Duration::from_secs(3600),
+            dropped.clone(),
+        )
+        .unwrap();
+        assert_eq!(hb.handle().snapshot().dropped, 150);
+        hb.stop();
+        assert_eq!(
+            crate::Heartbeat::read(&root.heartbeat_file("backend"))
+                .unwrap()
+                .dropped,
+            150
+        );
         let mut writer = pending.spawn().unwrap();
         assert!(queue.flush());
         writer.stop(&queue);

@@ -1,7 +1,8 @@
 //! [`SwarmLayer`]: a `tracing` layer that turns events into swarm-obs [`Event`]s.
 //!
-//! On the caller's thread it only gathers fields and queues the event; redaction,
-//! serialisation and every write happen on the writer thread (see [`crate::init`]).
+//! On the caller's thread it gathers fields, redacts, and formats the JSON and human
+//! lines into reused buffers; a background thread does the writing (see
+//! [`crate::init`]).
 
 use std::fmt;
 
