@@ -690,6 +690,36 @@ mod tests {
     }
 
     #[test]
+    fn the_layer_composes_with_other_layers_and_filters() {
+        use tracing_subscriber::Layer;
+        let dir = tempfile::tempdir().unwrap();
+        let (layer, guard) = builder(dir.path()).build().unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        struct Count(Arc<AtomicU64>);
+        impl<S: tracing::Subscriber> Layer<S> for Count {
+            fn on_event(
+                &self,
+                _: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let subscriber = tracing_subscriber::registry()
+            .with(Count(seen.clone()))
+            .with(layer.with_filter(EnvFilter::new("warn")));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("only the other layer sees this");
+            tracing::warn!("both see this");
+        });
+        drop(guard);
+        assert_eq!(seen.load(Ordering::Relaxed), 2);
+        let evs = events(dir.path());
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].msg, "both see this");
+    }
+
+    #[test]
     fn a_bad_filter_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let e = builder(dir.path())
