@@ -656,6 +656,13 @@ mod tests {
         );
         assert!(guard.flush());
         assert_eq!(hb.snapshot().state, HeartbeatState::Idle);
+        let evs = events(dir.path());
+        let tasks: Vec<Option<&str>> = evs.iter().map(|e| e.task.as_deref()).collect();
+        assert_eq!(
+            tasks,
+            [Some("TASK_7"); 3],
+            "progress and done carry the task"
+        );
         drop(guard);
         let last =
             crate::Heartbeat::read(&StateRoot::new(dir.path()).heartbeat_file("backend")).unwrap();

@@ -94,8 +94,12 @@ impl Prepare {
 }
 
 /// Follows what the worker reports: `start!` sets the task, `progress!` the progress
-/// and action, `done!` makes it idle.
-fn update_heartbeat(hb: &HeartbeatHandle, ev: &Event) {
+/// and action, `done!` makes it idle. Progress and done events without a task of
+/// their own are given the current one, so a viewer can group them.
+fn update_heartbeat(hb: &HeartbeatHandle, ev: &mut Event) {
+    if matches!(ev.kind, Kind::Progress | Kind::Done) && ev.task.is_none() {
+        ev.task = hb.task();
+    }
     match ev.kind {
         Kind::Start => {
             hb.set_task(ev.task.as_deref().unwrap_or(&ev.msg));
