@@ -218,6 +218,25 @@ impl Event {
     /// A new event stamped now, with a fresh id, this host and this pid.
     /// The level follows the kind: `error` for errors, `warn` for attention, else `info`.
     pub fn new(source: impl Into<String>, kind: Kind, msg: impl Into<String>) -> Self {
+        Self::from_process(
+            source,
+            kind,
+            msg,
+            crate::host::hostname(),
+            std::process::id(),
+        )
+    }
+
+    /// Like [`new`](Self::new), naming the host and pid it came from: for producers
+    /// that know them already (asking the kernel for the pid costs a system call per
+    /// event).
+    pub fn from_process(
+        source: impl Into<String>,
+        kind: Kind,
+        msg: impl Into<String>,
+        host: &str,
+        pid: u32,
+    ) -> Self {
         let ts = Timestamp::now();
         Self {
             v: SCHEMA_VERSION,
@@ -231,8 +250,8 @@ impl Event {
                 _ => Level::Info,
             },
             msg: msg.into(),
-            host: Some(crate::host::hostname().to_owned()),
-            pid: Some(std::process::id()),
+            host: Some(host.to_owned()),
+            pid: Some(pid),
             task: None,
             progress: None,
             session: None,
@@ -309,24 +328,37 @@ impl Event {
     /// assert_eq!(ev.human_line(0), "[2026-01-05 14:32:15] [INFO] [backend] Started TASK_123");
     /// ```
     pub fn human_line(&self, offset_secs: i32) -> String {
-        let mut line = format!(
-            "[{}] [{}] [{}] ",
-            self.ts.human(offset_secs),
-            self.label(),
-            self.source
-        );
+        let mut line = String::with_capacity(64 + self.source.len() + self.msg.len());
+        self.push_human_line(&mut line, offset_secs);
+        line
+    }
+
+    /// Appends [`human_line`](Self::human_line) to `out`, for writers that gather many
+    /// lines in one buffer.
+    pub fn push_human_line(&self, out: &mut String, offset_secs: i32) {
+        out.push('[');
+        self.ts.push_human(out, offset_secs);
+        out.push_str("] [");
+        out.push_str(self.label());
+        out.push_str("] [");
+        out.push_str(&self.source);
+        out.push_str("] ");
         if let Some(p) = self.progress
             && self.kind == Kind::Progress
         {
-            line.push_str(&format!("({}/{}) ", p.done, p.total));
+            use std::fmt::Write;
+            let _ = write!(out, "({}/{}) ", p.done, p.total);
         }
-        push_one_line(&mut line, &self.msg);
-        line
+        push_one_line(out, &self.msg);
     }
 }
 
 /// Appends `text` with line breaks and other control characters made visible.
 fn push_one_line(out: &mut String, text: &str) {
+    if !text.chars().any(char::is_control) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '\n' => out.push('⏎'),

@@ -225,6 +225,11 @@ impl HeartbeatHandle {
         });
     }
 
+    /// The current task, if one is set.
+    pub fn task(&self) -> Option<String> {
+        non_empty(&self.lock_text().task)
+    }
+
     /// Sets what the worker is doing within its task.
     pub fn set_action(&self, action: &str) {
         let mut text = self.lock_text();

@@ -101,16 +101,17 @@ fn next_random(state: &mut u64) -> u64 {
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (v >> 96) as u32,
-            (v >> 80) as u16,
-            (v >> 64) as u16,
-            (v >> 48) as u16,
-            v & 0xFFFF_FFFF_FFFF
-        )
+        // Hex by hand: every event line carries an id.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut b = [b'-'; 36];
+        let mut nibble = 32;
+        for (pos, c) in b.iter_mut().enumerate() {
+            if !matches!(pos, 8 | 13 | 18 | 23) {
+                nibble -= 1;
+                *c = HEX[((self.0 >> (nibble * 4)) & 0xF) as usize];
+            }
+        }
+        f.write_str(std::str::from_utf8(&b).unwrap_or_default())
     }
 }
 

@@ -1,8 +1,8 @@
 //! One call at start-up: [`init`] builds the layer, the writer, the heartbeat and the
 //! shipper, installs the subscriber and returns a [`SwarmGuard`] that shuts them down.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -309,15 +309,13 @@ impl SwarmBuilder {
             }
             None => None,
         };
-        let sinks = Arc::new(Mutex::new(sinks));
-        let (queue, pending) =
-            log_writer::channel(self.queue_capacity, self.overflow, sinks.clone());
+        let (queue, pending) = log_writer::channel(self.queue_capacity, self.overflow, sinks);
         let writer = pending.spawn().map_err(|source| InitError::Spawn {
             what: "log writer",
             source,
         })?;
         if self.panic_hook {
-            install_panic_hook(self.source.clone(), sinks);
+            install_panic_hook(self.source.clone(), queue.clone());
         }
         let layer = SwarmLayer::new(self.source, self.fields, queue.clone());
         let guard = SwarmGuard {
@@ -383,7 +381,7 @@ impl Drop for SwarmGuard {
 
 /// Records a panic as an `error` event, written synchronously before the previous
 /// hook runs (the process may abort right after).
-fn install_panic_hook(source: String, sinks: Arc<Mutex<Sinks>>) {
+fn install_panic_hook(source: String, queue: LogQueue) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info
@@ -403,9 +401,7 @@ fn install_panic_hook(source: String, sinks: Arc<Mutex<Sinks>>) {
         }
         // The writer thread itself may hold the lock while panicking: do not wait on it.
         if thread.name() != Some(log_writer::THREAD_NAME) {
-            let mut s = sinks.lock().unwrap_or_else(|p| p.into_inner());
-            s.add(ev);
-            s.flush();
+            queue.write_now(ev);
         }
         previous(info);
     }));
@@ -601,7 +597,6 @@ mod tests {
         let dropped = Arc::new(AtomicU64::new(0));
         let mut sinks = Sinks::new(Redactor::default(), dropped.clone());
         sinks.events = Some(EventLog::new(StateRoot::new(dir.path())));
-        let sinks = Arc::new(Mutex::new(sinks));
         // The writer is not running yet, so exactly `capacity` events fit.
         let (queue, pending) = log_writer::channel(100, Overflow::Drop, sinks);
         let layer = SwarmLayer::new("backend".into(), Map::new(), queue.clone());
@@ -611,6 +606,23 @@ mod tests {
             }
         });
         assert_eq!(dropped.load(Ordering::Relaxed), 150);
+        // The heartbeat reports the same counter.
+        let root = StateRoot::new(dir.path());
+        let hb = HeartbeatWriter::start_with_counter(
+            &root,
+            "backend",
+            Duration::from_secs(3600),
+            dropped.clone(),
+        )
+        .unwrap();
+        assert_eq!(hb.handle().snapshot().dropped, 150);
+        hb.stop();
+        assert_eq!(
+            crate::Heartbeat::read(&root.heartbeat_file("backend"))
+                .unwrap()
+                .dropped,
+            150
+        );
         let mut writer = pending.spawn().unwrap();
         assert!(queue.flush());
         writer.stop(&queue);
@@ -644,6 +656,13 @@ mod tests {
         );
         assert!(guard.flush());
         assert_eq!(hb.snapshot().state, HeartbeatState::Idle);
+        let evs = events(dir.path());
+        let tasks: Vec<Option<&str>> = evs.iter().map(|e| e.task.as_deref()).collect();
+        assert_eq!(
+            tasks,
+            [Some("TASK_7"); 3],
+            "progress and done carry the task"
+        );
         drop(guard);
         let last =
             crate::Heartbeat::read(&StateRoot::new(dir.path()).heartbeat_file("backend")).unwrap();
@@ -675,6 +694,36 @@ mod tests {
                 .unwrap()
                 .contains("init.rs")
         );
+    }
+
+    #[test]
+    fn the_layer_composes_with_other_layers_and_filters() {
+        use tracing_subscriber::Layer;
+        let dir = tempfile::tempdir().unwrap();
+        let (layer, guard) = builder(dir.path()).build().unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        struct Count(Arc<AtomicU64>);
+        impl<S: tracing::Subscriber> Layer<S> for Count {
+            fn on_event(
+                &self,
+                _: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let subscriber = tracing_subscriber::registry()
+            .with(Count(seen.clone()))
+            .with(layer.with_filter(EnvFilter::new("warn")));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("only the other layer sees this");
+            tracing::warn!("both see this");
+        });
+        drop(guard);
+        assert_eq!(seen.load(Ordering::Relaxed), 2);
+        let evs = events(dir.path());
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].msg, "both see this");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! [`SwarmLayer`]: a `tracing` layer that turns events into swarm-obs [`Event`]s.
 //!
-//! On the caller's thread it only gathers fields and queues the event; redaction,
-//! serialisation and every write happen on the writer thread (see [`crate::init`]).
+//! On the caller's thread it gathers fields, redacts, and formats the JSON and human
+//! lines into reused buffers; a background thread does the writing (see
+//! [`crate::init`]).
 
 use std::fmt;
 
@@ -49,6 +50,9 @@ const MESSAGE: &str = "message";
 /// ```
 pub struct SwarmLayer {
     source: String,
+    // Fork leaves no writer thread in the child, so a cached pid is never stale
+    // where it is used.
+    pid: u32,
     static_fields: Map<String, Value>,
     queue: LogQueue,
 }
@@ -68,6 +72,7 @@ impl SwarmLayer {
     pub(crate) fn new(source: String, static_fields: Map<String, Value>, queue: LogQueue) -> Self {
         Self {
             source,
+            pid: std::process::id(),
             static_fields,
             queue,
         }
@@ -93,7 +98,9 @@ impl SwarmLayer {
             Kind::Log
         });
         let msg = msg.unwrap_or_else(|| fields_as_text(&fields));
-        let mut ev = Event::new(self.source.clone(), kind, msg).with_level(level);
+        let mut ev =
+            Event::from_process(self.source.clone(), kind, msg, crate::hostname(), self.pid)
+                .with_level(level);
         ev.task = match fields.remove(TASK) {
             Some(Value::String(s)) => Some(s),
             Some(other) => Some(other.to_string()),

@@ -3,6 +3,25 @@
 //! Live visibility for a swarm of workers and Claude Code agents: a log file, a tail,
 //! and an optional UI, made fast and impossible to lose data through.
 //!
+//! A worker needs one call at start-up:
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # unsafe { std::env::set_var("SWARM_OBS_HOME", dir.path()) };
+//! let _guard = swarm_obs::init("backend").install().expect("swarm-obs starts");
+//! swarm_obs::start!("TASK_123");                     // [START] Started TASK_123
+//! swarm_obs::progress!(3, 5, "Analysing file X");    // [PROGRESS] (3/5) Analysing file X
+//! tracing::info!(rows = 42, "Loaded the index");     // any tracing event, fields kept
+//! swarm_obs::done!("Finished TASK_123");             // [DONE] Finished TASK_123
+//! ```
+//!
+//! That gives the process a heartbeat file (`heartbeats/backend.json`, judged by
+//! [`read_heartbeats`] as alive, late, down, dead or stopped), human lines in
+//! `logs/backend.log`, JSON events in `events/*.jsonl`, and live shipping to a local
+//! collector when one runs. The guard flushes everything and writes a final `stopped`
+//! heartbeat when dropped. [`SwarmBuilder`] has the options, and
+//! [`SwarmBuilder::build`] returns the [`SwarmLayer`] for a subscriber of your own.
+//!
 //! Every part reads and writes one [`Event`] model, appended as JSON lines to daily
 //! files under the state root ([`StateRoot`]) by the [`EventLog`], and offered to the
 //! local collector by a [`CollectorClient`].

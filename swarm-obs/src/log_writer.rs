@@ -1,22 +1,29 @@
-//! The writer behind [`SwarmLayer`](crate::SwarmLayer): a bounded queue that callers
-//! push events into, and one background thread that redacts them and writes the event
-//! log, the text log and stderr in batches, then hands the batch to the shipper.
+//! The writer behind [`SwarmLayer`](crate::SwarmLayer).
+//!
+//! The calling thread redacts and formats each event into thread-local buffers and
+//! appends the bytes to a shared, bounded batch; one background thread swaps the batch
+//! out and writes the event log, the text log and stderr with a few large writes, then
+//! hands the JSON lines to the shipper. Formatting on the caller keeps every
+//! allocation on the thread that made it: handing heap objects to another thread to
+//! free makes the allocator itself the bottleneck.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::shipper::ShipperQueue;
 use crate::{Event, EventLog, HeartbeatHandle, Kind, Redactor};
 
-/// Events written per batch before acknowledging flushes and checking for more.
-const BATCH_EVENTS: usize = 4096;
-/// Bytes of JSON lines gathered before one write to the event log.
-const BATCH_BYTES: usize = 256 << 10;
+const DAY_MS: i64 = 86_400_000;
+/// How long the writer lets events gather after it wakes for one: waking it costs
+/// the caller a system call, so under a stream of events that should happen once
+/// per batch, not once per event.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+/// Batch buffers grown past this by a burst are shrunk back after the write.
+const KEEP_BUFFER_BYTES: usize = 4 << 20;
 /// The writer thread's name (the panic hook must not wait for it).
 pub(crate) const THREAD_NAME: &str = "swarm-obs-writer";
 
@@ -31,50 +38,7 @@ pub enum Overflow {
     Block,
 }
 
-pub(crate) enum Msg {
-    Event(Box<Event>),
-    Flush(SyncSender<()>),
-    Stop,
-}
-
-/// The caller's side of the queue: cheap to clone, never blocks in `Overflow::Drop` mode.
-#[derive(Clone, Debug)]
-pub(crate) struct LogQueue {
-    tx: SyncSender<Msg>,
-    overflow: Overflow,
-    dropped: Arc<AtomicU64>,
-}
-
-impl LogQueue {
-    pub(crate) fn push(&self, event: Event) {
-        let msg = Msg::Event(Box::new(event));
-        let lost = match self.overflow {
-            Overflow::Drop => matches!(
-                self.tx.try_send(msg),
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
-            ),
-            Overflow::Block => self.tx.send(msg).is_err(),
-        };
-        if lost {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Waits until every event queued before this call is written; false when the
-    /// writer has stopped.
-    pub(crate) fn flush(&self) -> bool {
-        let (tx, rx) = mpsc::sync_channel(1);
-        // A control message must not be dropped, so it waits for room in either mode.
-        self.tx.send(Msg::Flush(tx)).is_ok() && rx.recv().is_ok()
-    }
-
-    pub(crate) fn dropped(&self) -> &Arc<AtomicU64> {
-        &self.dropped
-    }
-}
-
-/// Where the writer thread writes, shared with the panic hook so a dying process can
-/// write its last event synchronously.
+/// Where events go and how they are prepared; filled in by the builder.
 #[derive(Debug)]
 pub(crate) struct Sinks {
     pub(crate) events: Option<EventLog>,
@@ -85,10 +49,6 @@ pub(crate) struct Sinks {
     pub(crate) heartbeat: Option<HeartbeatHandle>,
     pub(crate) shipper: Option<ShipperQueue>,
     pub(crate) dropped: Arc<AtomicU64>,
-    json: Vec<u8>,
-    json_events: usize,
-    day: String,
-    human: Vec<u8>,
 }
 
 impl Sinks {
@@ -102,18 +62,24 @@ impl Sinks {
             heartbeat: None,
             shipper: None,
             dropped,
-            json: Vec::new(),
-            json_events: 0,
-            day: String::new(),
-            human: Vec::new(),
         }
     }
+}
 
-    /// Redacts `ev`, updates the heartbeat and adds it to the pending writes.
-    pub(crate) fn add(&mut self, mut ev: Event) {
-        if let Some(m) = self.redactor_msg(&ev.msg) {
-            ev.msg = m;
-        }
+/// How the caller prepares events: shared, read-only.
+#[derive(Debug)]
+struct Prepare {
+    json: bool,
+    human: bool,
+    offset_secs: i32,
+    redactor: Redactor,
+    heartbeat: Option<HeartbeatHandle>,
+}
+
+impl Prepare {
+    /// Redacts `ev` and updates the heartbeat from it.
+    fn redact(&self, ev: &mut Event) {
+        self.redactor.redact_string(&mut ev.msg);
         if !ev.fields.is_empty() {
             let mut v = serde_json::Value::Object(std::mem::take(&mut ev.fields));
             self.redactor.redact_value(&mut v);
@@ -122,68 +88,18 @@ impl Sinks {
             }
         }
         if let Some(hb) = &self.heartbeat {
-            update_heartbeat(hb, &ev);
+            update_heartbeat(hb, ev);
         }
-        if self.events.is_some() || self.shipper.is_some() {
-            let day = ev.ts.day();
-            if day != self.day || self.json.len() >= BATCH_BYTES {
-                self.flush_json();
-                self.day = day;
-            }
-            // Serialising an event of strings, numbers and JSON values cannot fail.
-            let _ = serde_json::to_writer(&mut self.json, &ev);
-            self.json.push(b'\n');
-            self.json_events += 1;
-        }
-        if self.text.is_some() || self.stderr {
-            self.human
-                .extend_from_slice(ev.human_line(self.offset_secs).as_bytes());
-            self.human.push(b'\n');
-        }
-    }
-
-    fn redactor_msg(&self, msg: &str) -> Option<String> {
-        let r = self.redactor.redact_str(msg);
-        (r != msg).then_some(r)
-    }
-
-    /// Writes everything pending.
-    pub(crate) fn flush(&mut self) {
-        self.flush_json();
-        if !self.human.is_empty() {
-            if let Some(text) = &mut self.text {
-                // Text lines mirror the event log; a failed write there loses nothing
-                // the event log does not still hold.
-                let _ = text.write(&self.human);
-            }
-            if self.stderr {
-                let _ = io::stderr().lock().write_all(&self.human);
-            }
-            self.human.clear();
-        }
-    }
-
-    fn flush_json(&mut self) {
-        if self.json.is_empty() {
-            return;
-        }
-        let n = self.json_events;
-        if let Some(log) = &self.events
-            && log.append_line(&self.day, &self.json).is_err()
-        {
-            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        match &self.shipper {
-            Some(ship) => ship.offer(std::mem::take(&mut self.json), n),
-            None => self.json.clear(),
-        }
-        self.json_events = 0;
     }
 }
 
 /// Follows what the worker reports: `start!` sets the task, `progress!` the progress
-/// and action, `done!` makes it idle.
-fn update_heartbeat(hb: &HeartbeatHandle, ev: &Event) {
+/// and action, `done!` makes it idle. Progress and done events without a task of
+/// their own are given the current one, so a viewer can group them.
+fn update_heartbeat(hb: &HeartbeatHandle, ev: &mut Event) {
+    if matches!(ev.kind, Kind::Progress | Kind::Done) && ev.task.is_none() {
+        ev.task = hb.task();
+    }
     match ev.kind {
         Kind::Start => {
             hb.set_task(ev.task.as_deref().unwrap_or(&ev.msg));
@@ -204,90 +120,330 @@ fn update_heartbeat(hb: &HeartbeatHandle, ev: &Event) {
     }
 }
 
+/// JSON lines of one UTC day.
+#[derive(Debug, Default)]
+struct DayChunk {
+    day: String,
+    day_ms: std::ops::Range<i64>,
+    json: Vec<u8>,
+    events: usize,
+}
+
+/// Lines waiting for the writer.
+#[derive(Debug, Default)]
+struct Batch {
+    chunks: Vec<DayChunk>,
+    human: String,
+    events: usize,
+}
+
+impl Batch {
+    fn push(&mut self, ts_ms: i64, day: impl FnOnce() -> String, json: &[u8], human: &str) {
+        if !json.is_empty() {
+            if !self
+                .chunks
+                .last()
+                .is_some_and(|c| c.day_ms.contains(&ts_ms))
+            {
+                let start = ts_ms.div_euclid(DAY_MS) * DAY_MS;
+                self.chunks.push(DayChunk {
+                    day: day(),
+                    day_ms: start..start + DAY_MS,
+                    json: Vec::new(),
+                    events: 0,
+                });
+            }
+            if let Some(c) = self.chunks.last_mut() {
+                c.json.extend_from_slice(json);
+                c.events += 1;
+            }
+        }
+        self.human.push_str(human);
+        self.events += 1;
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    batch: Batch,
+    writer_waiting: bool,
+    flush_requested: u64,
+    flush_done: u64,
+    stop: bool,
+    stopped: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    // The writer waits here for work; callers wait on `room` (blocking mode) and
+    // flushers on `flushed`.
+    work: Condvar,
+    room: Condvar,
+    flushed: Condvar,
+    capacity: usize,
+    overflow: Overflow,
+    dropped: Arc<AtomicU64>,
+    prepare: Prepare,
+    outputs: Mutex<Outputs>,
+}
+
+/// The files and queues the writer thread writes to.
+#[derive(Debug)]
+struct Outputs {
+    events: Option<EventLog>,
+    text: Option<RotatingFile>,
+    stderr: bool,
+    shipper: Option<ShipperQueue>,
+}
+
+impl Outputs {
+    /// Writes a batch; lines that could not reach the event log are counted in `dropped`.
+    fn write(&mut self, batch: &mut Batch, dropped: &AtomicU64) {
+        for chunk in &mut batch.chunks {
+            if let Some(log) = &self.events
+                && log.append_line(&chunk.day, &chunk.json).is_err()
+            {
+                dropped.fetch_add(chunk.events as u64, Ordering::Relaxed);
+            }
+            if let Some(ship) = &self.shipper {
+                ship.offer(std::mem::take(&mut chunk.json), chunk.events);
+            }
+        }
+        batch.chunks.clear();
+        if !batch.human.is_empty() {
+            if let Some(text) = &mut self.text {
+                // Text lines mirror the event log; a failed write there loses nothing
+                // the event log does not still hold.
+                let _ = text.write(batch.human.as_bytes());
+            }
+            if self.stderr {
+                let _ = io::stderr().lock().write_all(batch.human.as_bytes());
+            }
+            batch.human.clear();
+            if batch.human.capacity() > KEEP_BUFFER_BYTES {
+                batch.human.shrink_to(KEEP_BUFFER_BYTES / 4);
+            }
+        }
+        batch.events = 0;
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch for one event's JSON and human lines.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, String)> =
+        const { std::cell::RefCell::new((Vec::new(), String::new())) };
+}
+
+/// The caller's side of the queue: cheap to clone, never blocks in `Overflow::Drop` mode.
+#[derive(Clone, Debug)]
+pub(crate) struct LogQueue {
+    shared: Arc<Shared>,
+}
+
+impl LogQueue {
+    pub(crate) fn push(&self, mut ev: Event) {
+        let s = &*self.shared;
+        s.prepare.redact(&mut ev);
+        let append = |json: &[u8], human: &str| {
+            let mut st = lock(&s.state);
+            loop {
+                if st.stopped {
+                    break false;
+                }
+                if st.batch.events < s.capacity {
+                    st.batch.push(ev.ts.unix_ms(), || ev.ts.day(), json, human);
+                    if st.writer_waiting {
+                        st.writer_waiting = false;
+                        s.work.notify_one();
+                    }
+                    break true;
+                }
+                match s.overflow {
+                    Overflow::Drop => break false,
+                    Overflow::Block => {
+                        st = s.room.wait(st).unwrap_or_else(|p| p.into_inner());
+                    }
+                }
+            }
+        };
+        let fmt_and_append = |(json, human): &mut (Vec<u8>, String)| {
+            json.clear();
+            human.clear();
+            if s.prepare.json {
+                // Serialising an event of strings, numbers and JSON values cannot fail.
+                let _ = serde_json::to_writer(&mut *json, &ev);
+                json.push(b'\n');
+            }
+            if s.prepare.human {
+                ev.push_human_line(human, s.prepare.offset_secs);
+                human.push('\n');
+            }
+            append(json, human)
+        };
+        let added = SCRATCH
+            .try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut scratch) => fmt_and_append(&mut scratch),
+                // Re-entered (an event logged while formatting one): fresh buffers.
+                Err(_) => fmt_and_append(&mut (Vec::new(), String::new())),
+            })
+            // Thread-local storage is gone while the thread exits: fresh buffers.
+            .unwrap_or_else(|_| fmt_and_append(&mut (Vec::new(), String::new())));
+        if !added {
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes `ev` now, on this thread, past the queue: for the panic hook, whose
+    /// process may be about to die. Lines still queued are written first.
+    pub(crate) fn write_now(&self, mut ev: Event) {
+        let s = &*self.shared;
+        s.prepare.redact(&mut ev);
+        let mut batch = std::mem::take(&mut lock(&s.state).batch);
+        let mut json = Vec::new();
+        let mut human = String::new();
+        if s.prepare.json {
+            let _ = serde_json::to_writer(&mut json, &ev);
+            json.push(b'\n');
+        }
+        if s.prepare.human {
+            ev.push_human_line(&mut human, s.prepare.offset_secs);
+            human.push('\n');
+        }
+        batch.push(ev.ts.unix_ms(), || ev.ts.day(), &json, &human);
+        lock(&s.outputs).write(&mut batch, &s.dropped);
+        s.room.notify_all();
+    }
+
+    /// Waits until every event queued before this call is written; false when the
+    /// writer has stopped.
+    pub(crate) fn flush(&self) -> bool {
+        let s = &*self.shared;
+        let mut st = lock(&s.state);
+        st.flush_requested += 1;
+        let ticket = st.flush_requested;
+        s.work.notify_one();
+        while st.flush_done < ticket && !st.stopped {
+            st = s.flushed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.flush_done >= ticket
+    }
+
+    pub(crate) fn dropped(&self) -> &Arc<AtomicU64> {
+        &self.shared.dropped
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only buffers and files are behind these locks; a panic mid-write leaves them usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The queue and the writer thread not yet started (tests fill the queue first).
 pub(crate) struct PendingWriter {
-    rx: Receiver<Msg>,
-    sinks: Arc<Mutex<Sinks>>,
+    shared: Arc<Shared>,
 }
 
 /// Creates the queue of `capacity` events feeding `sinks`.
 pub(crate) fn channel(
     capacity: usize,
     overflow: Overflow,
-    sinks: Arc<Mutex<Sinks>>,
+    sinks: Sinks,
 ) -> (LogQueue, PendingWriter) {
-    let dropped = lock(&sinks).dropped.clone();
-    let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        work: Condvar::new(),
+        room: Condvar::new(),
+        flushed: Condvar::new(),
+        capacity: capacity.max(1),
+        overflow,
+        dropped: sinks.dropped,
+        prepare: Prepare {
+            json: sinks.events.is_some() || sinks.shipper.is_some(),
+            human: sinks.text.is_some() || sinks.stderr,
+            offset_secs: sinks.offset_secs,
+            redactor: sinks.redactor,
+            heartbeat: sinks.heartbeat,
+        },
+        outputs: Mutex::new(Outputs {
+            events: sinks.events,
+            text: sinks.text,
+            stderr: sinks.stderr,
+            shipper: sinks.shipper,
+        }),
+    });
     (
         LogQueue {
-            tx,
-            overflow,
-            dropped,
+            shared: shared.clone(),
         },
-        PendingWriter { rx, sinks },
+        PendingWriter { shared },
     )
-}
-
-fn lock(sinks: &Mutex<Sinks>) -> std::sync::MutexGuard<'_, Sinks> {
-    // The sinks hold only buffers and files; a panic mid-write leaves them usable.
-    sinks.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl PendingWriter {
     pub(crate) fn spawn(self) -> io::Result<WriterThread> {
+        let shared = self.shared.clone();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
-            .spawn(move || write_loop(&self.rx, &self.sinks))?;
+            .spawn(move || write_loop(&shared))?;
         Ok(WriterThread {
             thread: Some(thread),
         })
     }
 }
 
-/// The running writer thread; [`LogQueue::flush`] and a `Stop` message end it.
+/// The running writer thread.
 #[derive(Debug)]
 pub(crate) struct WriterThread {
     thread: Option<JoinHandle<()>>,
 }
 
 impl WriterThread {
-    /// Writes everything queued, then ends the thread.
+    /// Writes everything queued, then ends the thread; later events are dropped
+    /// and counted.
     pub(crate) fn stop(&mut self, queue: &LogQueue) {
         if let Some(t) = self.thread.take() {
-            // Sent like an event in blocking mode: after everything this thread queued.
-            if queue.tx.send(Msg::Stop).is_ok() {
-                let _ = t.join();
+            {
+                let mut st = lock(&queue.shared.state);
+                st.stop = true;
+                queue.shared.work.notify_one();
             }
+            let _ = t.join();
         }
     }
 }
 
-fn write_loop(rx: &Receiver<Msg>, sinks: &Mutex<Sinks>) {
-    let mut acks = Vec::new();
+fn write_loop(s: &Shared) {
+    let mut spare = Batch::default();
     loop {
-        let Ok(first) = rx.recv() else { return };
-        let mut stop = false;
-        let mut guard = lock(sinks);
-        let mut next = Some(first);
-        let mut n = 0;
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Event(ev) => guard.add(*ev),
-                Msg::Flush(ack) => acks.push(ack),
-                Msg::Stop => stop = true,
-            }
-            n += 1;
-            // After a stop, drain what other threads queued before it.
-            if n < BATCH_EVENTS || stop {
-                next = rx.try_recv().ok();
-            }
+        let mut st = lock(&s.state);
+        while st.batch.events == 0 && st.flush_done == st.flush_requested && !st.stop {
+            st.writer_waiting = true;
+            st = s.work.wait(st).unwrap_or_else(|p| p.into_inner());
         }
-        guard.flush();
-        drop(guard);
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
+        st.writer_waiting = false;
+        if st.flush_done == st.flush_requested && !st.stop {
+            // Woken by an event: let more gather before writing.
+            drop(st);
+            std::thread::sleep(GATHER);
+            st = lock(&s.state);
         }
-        if stop {
+        std::mem::swap(&mut st.batch, &mut spare);
+        let ticket = st.flush_requested;
+        let stop = st.stop;
+        drop(st);
+        s.room.notify_all();
+        lock(&s.outputs).write(&mut spare, &s.dropped);
+        let mut st = lock(&s.state);
+        st.flush_done = ticket;
+        if stop && st.batch.events == 0 {
+            st.stopped = true;
+        }
+        let stopped = st.stopped;
+        drop(st);
+        s.flushed.notify_all();
+        if stopped {
+            s.room.notify_all();
             return;
         }
     }

@@ -130,30 +130,37 @@ impl Redactor {
     /// assert!(!r.is_secret_key("input_tokens"));
     /// ```
     pub fn is_secret_key(&self, key: &str) -> bool {
-        let k: String = key
-            .chars()
-            .map(|c| {
-                if c == '-' {
-                    '_'
-                } else {
-                    c.to_ascii_uppercase()
-                }
-            })
-            .collect();
-        k.ends_with("_KEY")
-            || k.ends_with("_TOKEN")
-            || k.ends_with("_SECRET")
-            || k.ends_with("PASSWORD")
-            || matches!(
-                k.as_str(),
-                "AUTHORIZATION"
-                    | "TOKEN"
-                    | "SECRET"
-                    | "APIKEY"
-                    | "PASSWD"
-                    | "COOKIE"
-                    | "SET_COOKIE"
-            )
+        // Compared byte by byte with `-` read as `_` and ASCII case folded, without
+        // allocating: this runs for every field of every event a worker logs.
+        let k = key.as_bytes();
+        let norm = |c: u8| {
+            if c == b'-' {
+                b'_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        };
+        let ends = |suffix: &[u8]| {
+            k.len() >= suffix.len()
+                && k[k.len() - suffix.len()..]
+                    .iter()
+                    .zip(suffix)
+                    .all(|(&a, &b)| norm(a) == b)
+        };
+        const NAMES: [&[u8]; 7] = [
+            b"AUTHORIZATION",
+            b"TOKEN",
+            b"SECRET",
+            b"APIKEY",
+            b"PASSWD",
+            b"COOKIE",
+            b"SET_COOKIE",
+        ];
+        ends(b"_KEY")
+            || ends(b"_TOKEN")
+            || ends(b"_SECRET")
+            || ends(b"PASSWORD")
+            || NAMES.iter().any(|n| k.len() == n.len() && ends(n))
             || self
                 .config
                 .secret_keys
@@ -261,6 +268,20 @@ impl Redactor {
     pub fn redact_str(&self, s: &str) -> String {
         self.redact_capped(s, self.config.max_string_bytes)
             .unwrap_or_else(|| s.to_owned())
+    }
+
+    /// Like [`redact_str`](Self::redact_str), in place: `s` is left untouched, and
+    /// nothing is allocated, when it holds no secret and fits the cap.
+    ///
+    /// ```
+    /// let mut s = String::from("token ghp_0123456789abcdefghijklmnopqrstuvwxyz");
+    /// swarm_obs::Redactor::default().redact_string(&mut s);
+    /// assert_eq!(s, "token [REDACTED]");
+    /// ```
+    pub fn redact_string(&self, s: &mut String) {
+        if let Some(new) = self.redact_capped(s, self.config.max_string_bytes) {
+            *s = new;
+        }
     }
 
     /// `None` when `s` needs no change.

@@ -60,8 +60,23 @@ impl Timestamp {
     /// assert_eq!(ts.human(3600), "2026-01-05 15:32:15");
     /// ```
     pub fn human(self, offset_secs: i32) -> String {
+        let mut out = String::with_capacity(19);
+        self.push_human(&mut out, offset_secs);
+        out
+    }
+
+    /// Appends [`human`](Self::human)'s form to `out` without allocating.
+    pub fn push_human(self, out: &mut String, offset_secs: i32) {
         let (y, mo, d, h, mi, s, _) = self.civil(offset_secs);
-        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+        let mut b = *b"0000-00-00 00:00:00";
+        if !put_digits(&mut b[0..4], y) {
+            out.push_str(&format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"));
+            return;
+        }
+        for (at, v) in [(5, mo), (8, d), (11, h), (14, mi), (17, s)] {
+            put_digits(&mut b[at..at + 2], i64::from(v));
+        }
+        out.push_str(std::str::from_utf8(&b).unwrap_or_default());
     }
 
     /// The time elapsed from `self` to `later`, zero if `later` is earlier.
@@ -100,8 +115,32 @@ impl From<SystemTime> for Timestamp {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (y, mo, d, h, mi, s, ms) = self.civil(0);
-        write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+        // Formatted by hand: every event line carries a timestamp, and the general
+        // formatting machinery costs several times more.
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        if !put_digits(&mut b[0..4], y) {
+            return write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z");
+        }
+        for (at, v) in [(5, mo), (8, d), (11, h), (14, mi), (17, s)] {
+            put_digits(&mut b[at..at + 2], i64::from(v));
+        }
+        put_digits(&mut b[20..23], i64::from(ms));
+        f.write_str(std::str::from_utf8(&b).unwrap_or_default())
     }
+}
+
+/// Writes `v` as zero-padded decimal filling `out`; false (leaving `out` alone) when
+/// it does not fit or is negative.
+fn put_digits(out: &mut [u8], v: i64) -> bool {
+    if v < 0 || v >= 10i64.pow(out.len() as u32) {
+        return false;
+    }
+    let mut v = v;
+    for c in out.iter_mut().rev() {
+        *c = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    true
 }
 
 impl std::str::FromStr for Timestamp {
