@@ -191,6 +191,11 @@ async fn serve(options: &Options, store: store::Store, hub: hub::Hub) -> Result<
     );
 
     let mut graceful = shutdown_rx.clone();
+    // Small responses must not wait for delayed ACKs (Nagle), or keep-alive clients
+    // see 40 ms stalls.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
         let _ = graceful.wait_for(|stop| *stop).await;
     });
