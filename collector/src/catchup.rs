@@ -90,7 +90,7 @@ fn pass(
                 break;
             }
             let full = batch.len() == BATCH;
-            store.insert_from_log(batch, name.clone(), new_offset)?;
+            store.queue(batch, Some((name.clone(), new_offset)))?;
             offsets.insert(name.clone(), new_offset);
             offset = new_offset;
             if !full {

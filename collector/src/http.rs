@@ -20,6 +20,7 @@ use swarm_obs::Kind;
 use tokio::sync::{broadcast, watch};
 
 use crate::filter::Filter;
+use crate::heartbeats::{MAX_HEARTBEAT_BYTES, Watch};
 use crate::hub::{Hub, Metrics, ViewerGuard};
 use crate::ingest::{Refusal, check_content_type, parse_events};
 use crate::store::{self, Store, Stored};
@@ -44,6 +45,8 @@ pub struct AppState {
     pub store: Store,
     /// Live fan-out and metrics.
     pub hub: Hub,
+    /// Heartbeats and worker verdicts.
+    pub watch: Arc<Watch>,
     /// Bearer token every request must carry, when set.
     pub token: Option<Arc<str>>,
     /// Largest request body accepted, in bytes.
@@ -62,10 +65,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions", get(sessions))
         .route("/v1/stream", get(stream))
         .route("/v1/ws", get(ws))
+        .route("/v1/heartbeats", axum::routing::post(post_heartbeat))
+        .route("/v1/workers", get(workers))
         .fallback(|| async {
             error(
                 404,
-                "no such endpoint; see /v1/events, /v1/stream, /v1/ws, /healthz, /metrics",
+                "no such endpoint; see /v1/events, /v1/stream, /v1/ws, /v1/workers, /healthz, /metrics",
             )
         })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -226,6 +231,38 @@ async fn post_events(State(st): State<AppState>, headers: HeaderMap, body: Body)
         Ok(ins) => (StatusCode::ACCEPTED, axum::Json(ins)).into_response(),
         Err(e) => error(503, format!("{e}; the events are not stored, retry later")),
     }
+}
+
+async fn post_heartbeat(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Err(r) = check_content_type(ctype) {
+        return error(r.status, r.message);
+    }
+    let bytes = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        axum::body::to_bytes(body, MAX_HEARTBEAT_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        _ => {
+            return error(
+                413,
+                format!("heartbeat body unreadable or over {MAX_HEARTBEAT_BYTES} bytes"),
+            );
+        }
+    };
+    match st.watch.record(&bytes) {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => error(400, e),
+    }
+}
+
+async fn workers(State(st): State<AppState>) -> Response {
+    let workers = st.watch.workers(swarm_obs::Timestamp::now());
+    axum::Json(serde_json::json!({ "workers": workers })).into_response()
 }
 
 /// Runs a blocking store read off the executor.

@@ -201,18 +201,18 @@ impl Store {
             .map_err(StoreError::Write)
     }
 
-    /// From a plain thread: queues events read from event file `file` up to byte
-    /// `offset`; the offset is committed in the same transaction as the events.
-    pub fn insert_from_log(
+    /// From a plain thread: queues events without waiting for the commit. With
+    /// `offset` (an event file's name and the byte offset the events were read up
+    /// to), the offset is committed in the same transaction as the events.
+    pub fn queue(
         &self,
         events: Vec<Event>,
-        file: String,
-        offset: u64,
+        offset: Option<(String, u64)>,
     ) -> Result<(), StoreError> {
         self.sender()?
             .blocking_send(WriteOp::Insert {
                 events,
-                offset: Some((file, offset)),
+                offset,
                 reply: None,
             })
             .map_err(|_| StoreError::Closed)
