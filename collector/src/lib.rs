@@ -138,6 +138,7 @@ pub fn run(options: Options) -> Result<(), Error> {
         options.root.clone(),
         store.clone(),
         options.catchup_interval,
+        options.retention.max_age_ms,
         stop.clone(),
     )?;
     let retainer = spawn_retention(store.clone(), options.retention, stop.clone());
