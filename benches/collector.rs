@@ -154,6 +154,45 @@ fn live_latency(c: &Collector, viewers: usize, samples: usize) -> Vec<Duration> 
     lat
 }
 
+/// Real `swarm-hook` invocations, each timed from spawn until a viewer has the
+/// event, against spawning a do-nothing binary that reads stdin (the baseline the
+/// hook's own budget uses).
+fn hook_to_viewer(
+    c: &Collector,
+    home: &TestHome,
+    samples: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let fixture =
+        std::fs::read(swarm_obs_suite::fixtures_dir().join("PreToolUse.json")).expect("fixture");
+    let hook_bin = swarm_obs_suite::bin("swarm-hook");
+    let noop = hook_bin
+        .parent()
+        .expect("target dir")
+        .join("examples/noop_stdin");
+    let viewer = SseStream::open(c.addr(), "/v1/stream?n=0&kind=hook", &[]);
+    let mut hook = Vec::with_capacity(samples);
+    let mut spawn = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        let out = swarm_obs_suite::run_with_stdin(
+            &mut std::process::Command::new(&noop),
+            fixture.clone(),
+        );
+        assert!(out.status.success());
+        spawn.push(t.elapsed());
+        let t = Instant::now();
+        let out = swarm_obs_suite::run_with_stdin(&mut home.hook(), fixture.clone());
+        assert!(out.status.success());
+        viewer
+            .next_event(Duration::from_secs(30))
+            .expect("the hook's event reached the viewer");
+        hook.push(t.elapsed());
+    }
+    hook.sort();
+    spawn.sort();
+    (hook, spawn)
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -203,6 +242,16 @@ fn main() {
             p99.as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
         );
     }
+
+    let (hook, spawn) = hook_to_viewer(&c, &home, 100 / scale);
+    println!(
+        "swarm-hook invoked → event on an SSE viewer: p50 {:?} p99 {:?} = {:.2}× / {:.2}× the p50 spawn of a do-nothing stdin reader ({:?})",
+        percentile(&hook, 0.5),
+        percentile(&hook, 0.99),
+        percentile(&hook, 0.5).as_secs_f64() / percentile(&spawn, 0.5).as_secs_f64(),
+        percentile(&hook, 0.99).as_secs_f64() / percentile(&spawn, 0.5).as_secs_f64(),
+        percentile(&spawn, 0.5),
+    );
 
     // 100 sources × 1,000 events stored, then 100 viewers each backfilling 1,000.
     let agent = http();

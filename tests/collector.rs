@@ -90,6 +90,20 @@ fn events_written_while_down_arrive_and_sigterm_cleans_up() {
     let home = TestHome::new();
     let root = StateRoot::new(home.path());
     let mut c = Collector::start(&home);
+    #[cfg(unix)]
+    for name in [
+        "collector.db",
+        "collector.db-wal",
+        "collector.db-shm",
+        "collector.json",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} is {mode:o}");
+    }
     let status = c.terminate();
     assert!(status.success(), "{status}");
     assert!(

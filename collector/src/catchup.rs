@@ -98,7 +98,8 @@ fn pass(
                 .into_iter()
                 .filter(|e| e.ts.unix_ms() >= oldest)
                 .collect();
-            store.queue(batch, Some((name.clone(), new_offset)))?;
+            // Waiting for the commit keeps `offsets` true: a failed batch is read again.
+            store.insert_blocking(batch, Some((name.clone(), new_offset)))?;
             offsets.insert(name.clone(), new_offset);
             offset = new_offset;
             if !full {

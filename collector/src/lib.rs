@@ -127,7 +127,11 @@ pub fn run(options: Options) -> Result<(), Error> {
         return Err(Error::TokenRequired(options.addr));
     }
     let dir = options.root.dir().to_owned();
-    std::fs::create_dir_all(&dir).map_err(|source| Error::File {
+    let mut mkdir = std::fs::DirBuilder::new();
+    mkdir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
+    mkdir.create(&dir).map_err(|source| Error::File {
         path: dir.clone(),
         source,
     })?;
@@ -141,7 +145,7 @@ pub fn run(options: Options) -> Result<(), Error> {
         options.retention.max_age_ms,
         stop.clone(),
     )?;
-    let retainer = spawn_retention(store.clone(), options.retention, stop.clone());
+    let maintainer = spawn_maintenance(store.clone(), options.retention, stop.clone());
     let watch = Arc::new(heartbeats::Watch::new(options.heartbeat_grace));
     let watcher = spawn_watch(
         watch.clone(),
@@ -161,7 +165,7 @@ pub fn run(options: Options) -> Result<(), Error> {
     // Stop the threads feeding the writer, then let it commit what is queued.
     stop.store(true, Ordering::Relaxed);
     let _ = follower.join();
-    let _ = retainer.join();
+    let _ = maintainer.join();
     let _ = watcher.join();
     store.close();
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -267,20 +271,26 @@ fn signals() -> std::io::Result<impl Future<Output = ()>> {
     }
 }
 
-fn spawn_retention(
+/// Store upkeep off the ingest path: a WAL checkpoint every second, retention
+/// soon after start and then every minute.
+fn spawn_maintenance(
     store: store::Store,
     retention: Retention,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        // First pass soon after start, then every minute.
-        let mut wait = Duration::from_secs(5);
-        loop {
-            catchup::sleep_unless_stopped(wait, &stop);
-            if stop.load(Ordering::Relaxed) || store.retain(retention).is_err() {
-                return;
+        let mut next_retention = std::time::Instant::now() + Duration::from_secs(5);
+        while !stop.load(Ordering::Relaxed) {
+            catchup::sleep_unless_stopped(Duration::from_secs(1), &stop);
+            if let Err(e) = store.checkpoint() {
+                eprintln!("swarm-obs serve: checkpoint of the store failed: {e}");
             }
-            wait = Duration::from_secs(60);
+            if std::time::Instant::now() >= next_retention {
+                if store.retain(retention).is_err() {
+                    return;
+                }
+                next_retention += Duration::from_secs(60);
+            }
         }
     })
 }
@@ -295,8 +305,12 @@ fn spawn_watch(
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             let alerts = watch.tick(&root, Timestamp::now());
-            if !alerts.is_empty() && store.queue(alerts, None).is_err() {
-                return;
+            if !alerts.is_empty() {
+                match store.insert_blocking(alerts, None) {
+                    Ok(_) => {}
+                    Err(StoreError::Closed) => return,
+                    Err(e) => eprintln!("swarm-obs serve: storing heartbeat alerts failed: {e}"),
+                }
             }
             catchup::sleep_unless_stopped(interval, &stop);
         }
