@@ -36,7 +36,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::filter::Filter;
 use crate::heartbeats::{MAX_HEARTBEAT_BYTES, Watch};
-use crate::hub::{Hub, Metrics, ViewerGuard};
+use crate::hub::{Hub, MAX_VIEWERS, Metrics, ViewerGuard};
 use crate::ingest::{Refusal, check_content_type, parse_events};
 use crate::store::{self, Store, Stored};
 
@@ -481,7 +481,9 @@ async fn stream(
         .or_else(|| p.get("last_event_id").cloned())
         .filter(|v| !v.is_empty());
     // Subscribe before reading the store, so nothing committed in between is lost.
-    let (rx, guard) = st.hub.subscribe();
+    let Some((rx, guard)) = st.hub.subscribe() else {
+        return too_many_viewers();
+    };
     let resume_from = match last_id {
         Some(id) => match read(&st.store, move |c| store::seq_of(c, &id)).await {
             Ok(seq) => seq,
@@ -548,10 +550,20 @@ fn sse_event(item: &Item) -> SseEvent {
     }
 }
 
+fn too_many_viewers() -> Response {
+    error(
+        503,
+        format!("{MAX_VIEWERS} viewers are connected already; retry later"),
+    )
+}
+
 async fn ws(State(st): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    let Some(viewer) = st.hub.subscribe() else {
+        return too_many_viewers();
+    };
     upgrade
         .max_message_size(64 << 10)
-        .on_upgrade(move |socket| ws_session(st, socket))
+        .on_upgrade(move |socket| ws_session(st, socket, viewer))
 }
 
 /// Whether an event is on any of the subscribed channels.
@@ -628,8 +640,11 @@ fn ws_request(channels: &mut HashSet<String>, text: &str) -> String {
     serde_json::json!({ "type": reply, "channels": list }).to_string()
 }
 
-async fn ws_session(st: AppState, mut socket: WebSocket) {
-    let (mut rx, _guard) = st.hub.subscribe();
+async fn ws_session(
+    st: AppState,
+    mut socket: WebSocket,
+    (mut rx, _guard): (broadcast::Receiver<Arc<Stored>>, ViewerGuard),
+) {
     let mut shutdown = st.shutdown.clone();
     let mut channels = HashSet::new();
     loop {
