@@ -552,7 +552,7 @@ impl Collector {
             std::thread::sleep(Duration::from_millis(20));
         }
         let resp = me
-            .request("GET", "/healthz")
+            .get("/healthz")
             .call()
             .expect("GET /healthz on the new collector");
         assert_eq!(resp.status(), 200, "collector not healthy");
@@ -574,19 +574,9 @@ impl Collector {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// A request to `path`, carrying the token from `collector.json` if there is one.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
-        let url = self.url(path);
-        let agent = http();
-        let mut req = match method {
-            "GET" => agent.get(&url),
-            "DELETE" => agent.delete(&url),
-            other => panic!("use post() for {other}"),
-        };
+    /// A GET of `path`, carrying the token from `collector.json` if there is one.
+    pub fn get(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let mut req = http().get(self.url(path));
         if let Some(t) = &self.token {
             req = req.header("authorization", &format!("Bearer {t}"));
         }
@@ -617,10 +607,7 @@ impl Collector {
 
     /// GETs `path` and parses the JSON answer, asserting status 200.
     pub fn get_json(&self, path: &str) -> serde_json::Value {
-        let mut resp = self
-            .request("GET", path)
-            .call()
-            .expect("GET from the collector");
+        let mut resp = self.get(path).call().expect("GET from the collector");
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         assert_eq!(resp.status(), 200, "GET {path}: {text}");
         serde_json::from_str(&text).expect("collector answered JSON")
@@ -628,10 +615,7 @@ impl Collector {
 
     /// The `/metrics` text.
     pub fn metrics(&self) -> String {
-        let mut resp = self
-            .request("GET", "/metrics")
-            .call()
-            .expect("GET /metrics");
+        let mut resp = self.get("/metrics").call().expect("GET /metrics");
         assert_eq!(resp.status(), 200, "GET /metrics");
         resp.body_mut().read_to_string().expect("read /metrics")
     }

@@ -90,6 +90,20 @@ fn events_written_while_down_arrive_and_sigterm_cleans_up() {
     let home = TestHome::new();
     let root = StateRoot::new(home.path());
     let mut c = Collector::start(&home);
+    #[cfg(unix)]
+    for name in [
+        "collector.db",
+        "collector.db-wal",
+        "collector.db-shm",
+        "collector.json",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} is {mode:o}");
+    }
     let status = c.terminate();
     assert!(status.success(), "{status}");
     assert!(
@@ -515,4 +529,113 @@ fn a_killed_collector_loses_nothing_that_reached_the_log() {
     let unique: HashSet<String> = stored.iter().cloned().collect();
     assert_eq!(unique.len(), stored.len(), "an event was stored twice");
     assert_eq!(unique, on_disk, "the store and the event log differ");
+}
+
+#[test]
+fn queries_filter_page_and_summarise() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let hook = |agent: Option<&str>, hook: &str, tool: Option<&str>, kind: Kind| {
+        let mut e = Event::new("proj", kind, format!("{hook} {}", tool.unwrap_or("")));
+        e.session = Some("sess-1".into());
+        e.agent = agent.map(str::to_owned);
+        e.agent_type = agent.map(|_| "general-purpose".to_owned());
+        e.hook = Some(hook.into());
+        e.tool = tool.map(str::to_owned);
+        e
+    };
+    let session = vec![
+        hook(None, "SessionStart", None, Kind::Start),
+        hook(None, "PreToolUse", Some("Bash"), Kind::Hook),
+        hook(None, "PreToolUse", Some("Read"), Kind::Hook),
+        hook(Some("sub-1"), "PreToolUse", Some("Bash"), Kind::Hook),
+        hook(
+            Some("sub-1"),
+            "PostToolUseFailure",
+            Some("Bash"),
+            Kind::Error,
+        ),
+        hook(None, "Stop", None, Kind::Done),
+    ];
+    c.post_events(&session);
+    c.post_events(&events(250, "worker"));
+
+    // Filters.
+    let count = |q: &str| {
+        c.get_json(&format!("/v1/events?limit=1000&{q}"))["events"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count("source=proj"), 6);
+    assert_eq!(count("session=sess-1&agent=main"), 4);
+    assert_eq!(count("agent=sub-1"), 2);
+    assert_eq!(count("kind=error"), 1);
+    assert_eq!(count("level=error"), 1);
+    assert_eq!(count("q=Read%7CBash&source=proj"), 4);
+    assert_eq!(count("q=event%2024[0-9]"), 10);
+    let first = session[0].ts;
+    assert_eq!(count(&format!("source=proj&until={first}")), 0);
+    assert_eq!(count(&format!("source=proj&since={first}")), 6);
+    for bad in [
+        "kind=nope",
+        "level=loud",
+        "q=(",
+        "since=yesterday",
+        "limit=x",
+        "cursor=x",
+    ] {
+        let mut resp = c.get(&format!("/v1/events?{bad}")).call().unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+        let text = resp.body_mut().read_to_string().unwrap();
+        let name = bad.split('=').next().unwrap();
+        assert!(text.contains(&format!("`{name}`")), "{bad}: {text}");
+    }
+
+    // Pages of 100 cover everything once, newest first.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let page = c.get_json(&format!(
+            "/v1/events?source=worker&limit=100&cursor={cursor}"
+        ));
+        seen.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["msg"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(n) => cursor = n.to_owned(),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..250).rev().map(|i| format!("event {i}")).collect();
+    assert_eq!(seen, want);
+
+    let sources = c.get_json("/v1/sources");
+    let proj = sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "proj")
+        .unwrap();
+    assert_eq!(proj["events"], 6);
+    assert_eq!(proj["errors"], 1);
+
+    let sessions = c.get_json("/v1/sessions");
+    let s = &sessions["sessions"][0];
+    assert_eq!(s["session"], "sess-1");
+    assert_eq!(s["events"], 6);
+    assert_eq!(s["errors"], 1);
+    assert_eq!(s["tools"]["Bash"], 2);
+    assert_eq!(s["tools"]["Read"], 1);
+    let agents = s["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 2, "{s}");
+    let sub = agents.iter().find(|a| a["agent"] == "sub-1").unwrap();
+    assert_eq!(sub["agent_type"], "general-purpose");
+    assert_eq!(sub["tool_calls"], 1);
+    assert_eq!(sub["errors"], 1);
+    assert!(s["duration_ms"].as_i64().unwrap() >= 0);
 }

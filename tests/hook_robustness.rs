@@ -45,6 +45,12 @@ fn bad_input_becomes_an_error_event_and_exit_0() {
     ];
     for (what, input, reason) in cases {
         let home = TestHome::new();
+        // A generous input deadline, so a loaded machine still reaches the size cap.
+        std::fs::write(
+            home.path().join("config.toml"),
+            "[hook]\nstdin_timeout_ms = 10000\n",
+        )
+        .unwrap();
         let out = run_with_stdin(&mut home.hook(), input);
         assert_quiet_success(&out, what);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -106,8 +112,13 @@ fn stdin_that_never_closes_does_not_hold_the_hook() {
     assert_eq!(home.events().len(), 1);
     assert_eq!(home.events()[0].hook.as_deref(), Some("PreToolUse"));
 
-    // Nothing at all, stdin left open: the input deadline (500 ms) ends the wait.
+    // Nothing at all, stdin left open: the input deadline (set to 300 ms) ends the wait.
     let home = TestHome::new();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[hook]\nstdin_timeout_ms = 300\n",
+    )
+    .unwrap();
     let mut child = home
         .hook()
         .stdin(Stdio::piped())
@@ -181,6 +192,13 @@ fn sixty_four_concurrent_hooks_lose_and_tear_nothing() {
     const PROCS: usize = 64;
     const EACH: usize = 100;
     let home = TestHome::new();
+    // This test is about concurrent appends; a loaded machine must not turn a
+    // starved stdin writer into an input-deadline error.
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[hook]\nstdin_timeout_ms = 10000\n",
+    )
+    .unwrap();
     let hook = swarm_obs_suite::bin("swarm-hook");
     std::thread::scope(|s| {
         for p in 0..PROCS {

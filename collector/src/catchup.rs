@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use swarm_obs::{EventLog, EventReader, StateRoot};
+use swarm_obs::{EventLog, EventReader, StateRoot, Timestamp};
 
 use crate::store::{Store, StoreError};
 
@@ -16,10 +16,12 @@ use crate::store::{Store, StoreError};
 const BATCH: usize = 5000;
 
 /// Starts following the event log of `root` every `interval`, until `stop` is set.
+/// Events older than `max_age_ms` are skipped: retention would delete them at once.
 pub fn spawn(
     root: StateRoot,
     store: Store,
     interval: Duration,
+    max_age_ms: i64,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, StoreError> {
     let mut offsets = store.log_offsets()?;
@@ -28,7 +30,7 @@ pub fn spawn(
         .spawn(move || {
             let mut warned = false;
             while !stop.load(Ordering::Relaxed) {
-                match pass(&root, &store, &mut offsets, &stop) {
+                match pass(&root, &store, &mut offsets, max_age_ms, &stop) {
                     Ok(()) => warned = false,
                     Err(StoreError::Closed) => return,
                     Err(e) if !warned => {
@@ -57,8 +59,10 @@ fn pass(
     root: &StateRoot,
     store: &Store,
     offsets: &mut HashMap<String, u64>,
+    max_age_ms: i64,
     stop: &AtomicBool,
 ) -> Result<(), StoreError> {
+    let oldest = Timestamp::now().unix_ms().saturating_sub(max_age_ms);
     let files = EventLog::files(root).map_err(|e| {
         StoreError::Write(format!("cannot list {}: {e}", root.events_dir().display()))
     })?;
@@ -90,7 +94,12 @@ fn pass(
                 break;
             }
             let full = batch.len() == BATCH;
-            store.insert_from_log(batch, name.clone(), new_offset)?;
+            let batch: Vec<_> = batch
+                .into_iter()
+                .filter(|e| e.ts.unix_ms() >= oldest)
+                .collect();
+            // Waiting for the commit keeps `offsets` true: a failed batch is read again.
+            store.insert_blocking(batch, Some((name.clone(), new_offset)))?;
             offsets.insert(name.clone(), new_offset);
             offset = new_offset;
             if !full {

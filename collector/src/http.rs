@@ -1,5 +1,20 @@
 //! The HTTP surface: ingest, queries, live streams (SSE and WebSocket), health and
 //! metrics, behind an optional bearer-token check.
+//!
+//! | endpoint | what |
+//! |---|---|
+//! | `POST /v1/events` | one event, a JSON array or NDJSON (`application/json`, `application/x-ndjson`); `202 {"accepted":n,"duplicates":m}`; 400 names the event and line, 413 over the body cap, 415 for other content types |
+//! | `GET /v1/events` | stored events, newest first; filters below, `limit` (≤ 1000, default 100), `cursor` (the previous page's `next_cursor`) |
+//! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind |
+//! | `GET /v1/ws` | WebSocket: send `{"type":"subscribe"\|"unsubscribe","channels":["all","source:<name>","session:<id>","kind:<kind>"]}`; receive `{"type":"event","event":<kind>,"data":<event>,"timestamp":<ts>}` |
+//! | `GET /v1/sources`, `GET /v1/sessions` | per source; per Claude Code session with agents, tool counts, errors, first/last seen, duration |
+//! | `POST /v1/heartbeats`, `GET /v1/workers` | heartbeats from other hosts; every worker with its verdict |
+//! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
+//!
+//! Filters (queries and SSE): `source`, `session`, `agent` (`main` = the main
+//! agent), `kind`, `level` (minimum), `q` (regex over message, source and tool),
+//! `since`, `until` (RFC 3339). With a token, every request needs
+//! `Authorization: Bearer <token>` (or `?token=` where headers cannot be set).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -20,7 +35,8 @@ use swarm_obs::Kind;
 use tokio::sync::{broadcast, watch};
 
 use crate::filter::Filter;
-use crate::hub::{Hub, Metrics, ViewerGuard};
+use crate::heartbeats::{MAX_HEARTBEAT_BYTES, Watch};
+use crate::hub::{Hub, MAX_VIEWERS, Metrics, ViewerGuard};
 use crate::ingest::{Refusal, check_content_type, parse_events};
 use crate::store::{self, Store, Stored};
 
@@ -44,6 +60,8 @@ pub struct AppState {
     pub store: Store,
     /// Live fan-out and metrics.
     pub hub: Hub,
+    /// Heartbeats and worker verdicts.
+    pub watch: Arc<Watch>,
     /// Bearer token every request must carry, when set.
     pub token: Option<Arc<str>>,
     /// Largest request body accepted, in bytes.
@@ -62,10 +80,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions", get(sessions))
         .route("/v1/stream", get(stream))
         .route("/v1/ws", get(ws))
+        .route("/v1/heartbeats", axum::routing::post(post_heartbeat))
+        .route("/v1/workers", get(workers))
         .fallback(|| async {
             error(
                 404,
-                "no such endpoint; see /v1/events, /v1/stream, /v1/ws, /healthz, /metrics",
+                "no such endpoint; see /v1/events, /v1/stream, /v1/ws, /v1/workers, /healthz, /metrics",
             )
         })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -226,6 +246,38 @@ async fn post_events(State(st): State<AppState>, headers: HeaderMap, body: Body)
         Ok(ins) => (StatusCode::ACCEPTED, axum::Json(ins)).into_response(),
         Err(e) => error(503, format!("{e}; the events are not stored, retry later")),
     }
+}
+
+async fn post_heartbeat(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Err(r) = check_content_type(ctype) {
+        return error(r.status, r.message);
+    }
+    let bytes = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        axum::body::to_bytes(body, MAX_HEARTBEAT_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        _ => {
+            return error(
+                413,
+                format!("heartbeat body unreadable or over {MAX_HEARTBEAT_BYTES} bytes"),
+            );
+        }
+    };
+    match st.watch.record(&bytes) {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => error(400, e),
+    }
+}
+
+async fn workers(State(st): State<AppState>) -> Response {
+    let workers = st.watch.workers(swarm_obs::Timestamp::now());
+    axum::Json(serde_json::json!({ "workers": workers })).into_response()
 }
 
 /// Runs a blocking store read off the executor.
@@ -429,7 +481,9 @@ async fn stream(
         .or_else(|| p.get("last_event_id").cloned())
         .filter(|v| !v.is_empty());
     // Subscribe before reading the store, so nothing committed in between is lost.
-    let (rx, guard) = st.hub.subscribe();
+    let Some((rx, guard)) = st.hub.subscribe() else {
+        return too_many_viewers();
+    };
     let resume_from = match last_id {
         Some(id) => match read(&st.store, move |c| store::seq_of(c, &id)).await {
             Ok(seq) => seq,
@@ -496,10 +550,20 @@ fn sse_event(item: &Item) -> SseEvent {
     }
 }
 
+fn too_many_viewers() -> Response {
+    error(
+        503,
+        format!("{MAX_VIEWERS} viewers are connected already; retry later"),
+    )
+}
+
 async fn ws(State(st): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    let Some(viewer) = st.hub.subscribe() else {
+        return too_many_viewers();
+    };
     upgrade
         .max_message_size(64 << 10)
-        .on_upgrade(move |socket| ws_session(st, socket))
+        .on_upgrade(move |socket| ws_session(st, socket, viewer))
 }
 
 /// Whether an event is on any of the subscribed channels.
@@ -576,8 +640,11 @@ fn ws_request(channels: &mut HashSet<String>, text: &str) -> String {
     serde_json::json!({ "type": reply, "channels": list }).to_string()
 }
 
-async fn ws_session(st: AppState, mut socket: WebSocket) {
-    let (mut rx, _guard) = st.hub.subscribe();
+async fn ws_session(
+    st: AppState,
+    mut socket: WebSocket,
+    (mut rx, _guard): (broadcast::Receiver<Arc<Stored>>, ViewerGuard),
+) {
     let mut shutdown = st.shutdown.clone();
     let mut channels = HashSet::new();
     loop {

@@ -9,6 +9,9 @@ use tokio::sync::broadcast;
 
 use crate::store::Stored;
 
+/// Live viewers (SSE and WebSocket) connected at once at most.
+pub const MAX_VIEWERS: u64 = 1024;
+
 /// Counters behind `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -80,9 +83,11 @@ impl Hub {
         let _ = self.tx.send(stored);
     }
 
-    /// A new viewer's receiver and the guard that counts it.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Stored>>, ViewerGuard) {
-        self.metrics.viewers.fetch_add(1, Ordering::Relaxed);
-        (self.tx.subscribe(), ViewerGuard(self.metrics.clone()))
+    /// A new viewer's receiver and the guard that counts it; `None` when
+    /// [`MAX_VIEWERS`] are already connected.
+    pub fn subscribe(&self) -> Option<(broadcast::Receiver<Arc<Stored>>, ViewerGuard)> {
+        let before = self.metrics.viewers.fetch_add(1, Ordering::Relaxed);
+        let guard = ViewerGuard(self.metrics.clone());
+        (before < MAX_VIEWERS).then(|| (self.tx.subscribe(), guard))
     }
 }

@@ -16,11 +16,12 @@
 //!
 //! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON),
 //! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
-//! (WebSocket), `/healthz`, `/metrics`.
+//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/healthz`, `/metrics`.
 #![warn(missing_docs)]
 
 mod catchup;
 pub mod filter;
+pub mod heartbeats;
 mod http;
 pub mod hub;
 pub mod ingest;
@@ -54,11 +55,17 @@ pub struct Options {
     pub catchup_interval: Duration,
     /// Events a live viewer may fall behind before it is told it lagged.
     pub viewer_queue: usize,
+    /// How often heartbeats are re-read and classified.
+    pub watch_interval: Duration,
+    /// Time past a worker's interval before it is down; `None`: twice the
+    /// interval, at least 10 s.
+    pub heartbeat_grace: Option<Duration>,
 }
 
 impl Options {
     /// Defaults: 127.0.0.1:4780, no token, 7 days and 1 GiB retention, 16 MiB bodies,
-    /// catch-up every 250 ms, 4096 events of viewer queue.
+    /// catch-up every 250 ms, 4096 events of viewer queue, heartbeats checked every
+    /// 500 ms with the default grace.
     pub fn new(root: StateRoot) -> Self {
         Self {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
@@ -71,6 +78,8 @@ impl Options {
             body_limit: 16 << 20,
             catchup_interval: Duration::from_millis(250),
             viewer_queue: 4096,
+            watch_interval: Duration::from_millis(500),
+            heartbeat_grace: None,
         }
     }
 }
@@ -118,7 +127,11 @@ pub fn run(options: Options) -> Result<(), Error> {
         return Err(Error::TokenRequired(options.addr));
     }
     let dir = options.root.dir().to_owned();
-    std::fs::create_dir_all(&dir).map_err(|source| Error::File {
+    let mut mkdir = std::fs::DirBuilder::new();
+    mkdir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
+    mkdir.create(&dir).map_err(|source| Error::File {
         path: dir.clone(),
         source,
     })?;
@@ -129,27 +142,42 @@ pub fn run(options: Options) -> Result<(), Error> {
         options.root.clone(),
         store.clone(),
         options.catchup_interval,
+        options.retention.max_age_ms,
         stop.clone(),
     )?;
-    let retainer = spawn_retention(store.clone(), options.retention, stop.clone());
+    let maintainer = spawn_maintenance(store.clone(), options.retention, stop.clone());
+    let watch = Arc::new(heartbeats::Watch::new(options.heartbeat_grace));
+    let watcher = spawn_watch(
+        watch.clone(),
+        options.root.clone(),
+        store.clone(),
+        options.watch_interval,
+        stop.clone(),
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("collector")
         .build()
         .map_err(Error::Runtime)?;
-    let served = runtime.block_on(serve(&options, store.clone(), hub));
+    let served = runtime.block_on(serve(&options, store.clone(), hub, watch));
 
     // Stop the threads feeding the writer, then let it commit what is queued.
     stop.store(true, Ordering::Relaxed);
     let _ = follower.join();
-    let _ = retainer.join();
+    let _ = maintainer.join();
+    let _ = watcher.join();
     store.close();
     runtime.shutdown_timeout(Duration::from_secs(1));
     served
 }
 
-async fn serve(options: &Options, store: store::Store, hub: hub::Hub) -> Result<(), Error> {
+async fn serve(
+    options: &Options,
+    store: store::Store,
+    hub: hub::Hub,
+    watch: Arc<heartbeats::Watch>,
+) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|source| Error::Bind {
@@ -164,6 +192,7 @@ async fn serve(options: &Options, store: store::Store, hub: hub::Hub) -> Result<
     let state = http::AppState {
         store,
         hub,
+        watch,
         token: options
             .token
             .clone()
@@ -191,6 +220,11 @@ async fn serve(options: &Options, store: store::Store, hub: hub::Hub) -> Result<
     );
 
     let mut graceful = shutdown_rx.clone();
+    // Small responses must not wait for delayed ACKs (Nagle), or keep-alive clients
+    // see 40 ms stalls.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
         let _ = graceful.wait_for(|stop| *stop).await;
     });
@@ -237,20 +271,48 @@ fn signals() -> std::io::Result<impl Future<Output = ()>> {
     }
 }
 
-fn spawn_retention(
+/// Store upkeep off the ingest path: a WAL checkpoint every second, retention
+/// soon after start and then every minute.
+fn spawn_maintenance(
     store: store::Store,
     retention: Retention,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        // First pass soon after start, then every minute.
-        let mut wait = Duration::from_secs(5);
-        loop {
-            catchup::sleep_unless_stopped(wait, &stop);
-            if stop.load(Ordering::Relaxed) || store.retain(retention).is_err() {
-                return;
+        let mut next_retention = std::time::Instant::now() + Duration::from_secs(5);
+        while !stop.load(Ordering::Relaxed) {
+            catchup::sleep_unless_stopped(Duration::from_secs(1), &stop);
+            if let Err(e) = store.checkpoint() {
+                eprintln!("swarm-obs serve: checkpoint of the store failed: {e}");
             }
-            wait = Duration::from_secs(60);
+            if std::time::Instant::now() >= next_retention {
+                if store.retain(retention).is_err() {
+                    return;
+                }
+                next_retention += Duration::from_secs(60);
+            }
+        }
+    })
+}
+
+fn spawn_watch(
+    watch: Arc<heartbeats::Watch>,
+    root: StateRoot,
+    store: store::Store,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let alerts = watch.tick(&root, Timestamp::now());
+            if !alerts.is_empty() {
+                match store.insert_blocking(alerts, None) {
+                    Ok(_) => {}
+                    Err(StoreError::Closed) => return,
+                    Err(e) => eprintln!("swarm-obs serve: storing heartbeat alerts failed: {e}"),
+                }
+            }
+            catchup::sleep_unless_stopped(interval, &stop);
         }
     })
 }

@@ -153,14 +153,21 @@ impl Store {
             path: path.to_owned(),
             source,
         };
+        // Private like the event log: payloads may hold secrets. SQLite gives its
+        // -wal and -shm files the mode of the database, so create that 0600 first.
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+        create
+            .open(path)
+            .map_err(|e| StoreError::Write(format!("cannot create {}: {e}", path.display())))?;
         let conn = open(path).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        // Private like the event log: payloads may hold secrets.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        }
+        // Checkpoints (and their fsyncs) run on the maintenance thread through
+        // `checkpoint`, not inside the commits that ingest waits for.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(err)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
@@ -201,21 +208,25 @@ impl Store {
             .map_err(StoreError::Write)
     }
 
-    /// From a plain thread: queues events read from event file `file` up to byte
-    /// `offset`; the offset is committed in the same transaction as the events.
-    pub fn insert_from_log(
+    /// From a plain thread: stores events and waits until they are committed. With
+    /// `offset` (an event file's name and the byte offset the events were read up
+    /// to), the offset is committed in the same transaction as the events.
+    pub fn insert_blocking(
         &self,
         events: Vec<Event>,
-        file: String,
-        offset: u64,
-    ) -> Result<(), StoreError> {
+        offset: Option<(String, u64)>,
+    ) -> Result<Inserted, StoreError> {
+        let (reply, rx) = oneshot::channel();
         self.sender()?
             .blocking_send(WriteOp::Insert {
                 events,
-                offset: Some((file, offset)),
-                reply: None,
+                offset,
+                reply: Some(reply),
             })
-            .map_err(|_| StoreError::Closed)
+            .map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv()
+            .map_err(|_| StoreError::Closed)?
+            .map_err(StoreError::Write)
     }
 
     /// From a plain thread: queues a retention pass.
@@ -241,6 +252,12 @@ impl Store {
         if let Some(h) = handle {
             let _ = h.join();
         }
+    }
+
+    /// Copies the write-ahead log into the database without blocking the writer
+    /// (blocking: call from a plain thread).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.read(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
     }
 
     /// Bytes the database occupies on disk, its write-ahead log included.

@@ -26,10 +26,13 @@ pub enum Input {
     },
 }
 
+/// However slowly input trickles in, reading stops after this long.
+const MAX_READ_TIME: Duration = Duration::from_secs(10);
+
 /// Limits for [`read_input`].
 #[derive(Clone, Copy, Debug)]
 pub struct InputLimits {
-    /// How long to wait for a complete object.
+    /// How long to wait with no input arriving before giving up.
     pub deadline: Duration,
     /// Largest input accepted.
     pub max_bytes: usize,
@@ -38,7 +41,7 @@ pub struct InputLimits {
 impl Default for InputLimits {
     fn default() -> Self {
         Self {
-            deadline: Duration::from_millis(500),
+            deadline: Duration::from_millis(1000),
             max_bytes: 32 << 20,
         }
     }
@@ -116,10 +119,15 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
         head: data[..data.len().min(256)].to_vec(),
         bytes: data.len(),
     };
+    // The deadline counts from the last byte received, so a large payload from a
+    // writer slowed by a busy machine is read whole; a silent stdin still ends the wait.
+    let mut last_progress = Instant::now();
     loop {
-        let left = limits.deadline.saturating_sub(start.elapsed());
+        let idle_left = limits.deadline.saturating_sub(last_progress.elapsed());
+        let left = idle_left.min(MAX_READ_TIME.saturating_sub(start.elapsed()));
         match drain.chunks.recv_timeout(left) {
             Ok(Chunk::Data(chunk)) => {
+                last_progress = Instant::now();
                 let offset = data.len();
                 data.extend_from_slice(&chunk);
                 match scanner.feed(&chunk) {

@@ -12,7 +12,7 @@
 //! token_prefixes = ["glpat-"]
 //!
 //! [hook]
-//! stdin_timeout_ms = 500
+//! stdin_timeout_ms = 1000
 //! post_budget_ms = 50
 //! ```
 //!
@@ -30,7 +30,7 @@ use crate::RedactConfig;
 /// ```
 /// let cfg = swarm_obs::Config::parse("[hook]\npost_budget_ms = 20\n").unwrap();
 /// assert_eq!(cfg.hook.post_budget_ms, 20);
-/// assert_eq!(cfg.hook.stdin_timeout_ms, 500);
+/// assert_eq!(cfg.hook.stdin_timeout_ms, 1000);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,7 +60,7 @@ pub struct CollectorConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HookConfig {
-    /// How long the hook waits for its JSON input before recording an error.
+    /// How long the hook waits with no input arriving before recording an error.
     pub stdin_timeout_ms: u64,
     /// Total time the hook may spend posting to the collector.
     pub post_budget_ms: u64,
@@ -69,7 +69,7 @@ pub struct HookConfig {
 impl Default for HookConfig {
     fn default() -> Self {
         Self {
-            stdin_timeout_ms: 500,
+            stdin_timeout_ms: 1000,
             post_budget_ms: 50,
         }
     }

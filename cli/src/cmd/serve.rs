@@ -33,6 +33,10 @@ pub struct Args {
     /// Largest request body accepted, in MiB.
     #[arg(long, default_value_t = 16)]
     max_body_mb: usize,
+    /// Milliseconds past a worker's heartbeat interval before it is reported down
+    /// (default: twice the interval, at least 10 s).
+    #[arg(long)]
+    heartbeat_grace_ms: Option<u64>,
 }
 
 /// Runs the collector until SIGINT or SIGTERM.
@@ -47,7 +51,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     options.retention.max_age_ms = i64::from(args.retention_days) * 24 * 3600 * 1000;
     options.retention.max_bytes = args.max_store_mb.saturating_mul(1 << 20);
     options.body_limit = args.max_body_mb.saturating_mul(1 << 20).max(1024);
-    options.catchup_interval = Duration::from_millis(250);
+    options.heartbeat_grace = args.heartbeat_grace_ms.map(Duration::from_millis);
     let home = options.root.dir().display().to_string();
     swarm_obs_collector::run(options)
         .with_context(|| format!("collector (state root {home}) failed"))?;

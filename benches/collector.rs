@@ -1,0 +1,290 @@
+//! Collector throughput and latency against a real `swarm-obs serve` process.
+//!
+//! Every figure is printed with a baseline measured in the same run on the same
+//! machine, so runs on different machines compare by ratio:
+//! - single POSTs from 4 keep-alive clients: against `GET /healthz` sent the same
+//!   way (the cost of an HTTP round trip that does nothing);
+//! - batched ingest: against parsing the same NDJSON in-process (the least any
+//!   ingest must do);
+//! - live latency, POST to every SSE viewer: against the `/healthz` round trip.
+//!
+//! Budgets (DESIGN.md): ≥ 50,000 events/s batched; ≥ 10,000 single POSTs/s;
+//! p99 ≤ 10 ms to 100 viewers; ≤ 64 MiB RSS with 100 sources × 1,000 events.
+//!
+//! Run: `cargo bench --bench collector`.
+
+use std::time::{Duration, Instant};
+
+use swarm_obs::{Event, Kind};
+use swarm_obs_suite::{Collector, SseStream, TestHome, http};
+
+fn ndjson(events: &[Event]) -> Vec<u8> {
+    events
+        .iter()
+        .map(Event::to_json_line)
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn per_sec(n: usize, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn healthz_round_trips(c: &Collector, n: usize) -> Vec<Duration> {
+    let agent = http();
+    let url = c.url("/healthz");
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let mut r = agent.get(&url).call().expect("GET /healthz");
+            let _ = r.body_mut().read_to_vec();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times
+}
+
+/// Clients sending at once in the keep-alive figures.
+const CLIENTS: usize = 4;
+
+/// `n` requests from each of [`CLIENTS`] keep-alive connections at once; the wall time.
+fn concurrently(c: &Collector, n: usize, post: bool) -> Duration {
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        for client in 0..CLIENTS {
+            scope.spawn(move || {
+                let agent = http();
+                let health = c.url("/healthz");
+                let events = c.url("/v1/events");
+                for i in 0..n {
+                    let mut r = if post {
+                        let ev =
+                            Event::new("bench-single", Kind::Log, format!("single {client}/{i}"));
+                        agent
+                            .post(&events)
+                            .header("content-type", "application/x-ndjson")
+                            .send(ev.to_json_line().as_bytes())
+                            .expect("POST one event")
+                    } else {
+                        agent.get(&health).call().expect("GET /healthz")
+                    };
+                    assert!(r.status().is_success());
+                    let _ = r.body_mut().read_to_vec();
+                }
+            });
+        }
+    });
+    t.elapsed()
+}
+
+fn batched(c: &Collector, batches: usize, size: usize) -> (Duration, Duration) {
+    let bodies: Vec<Vec<u8>> = (0..batches)
+        .map(|b| {
+            let evs: Vec<Event> = (0..size)
+                .map(|i| {
+                    Event::new(
+                        format!("bench-{}", i % 100),
+                        Kind::Log,
+                        format!("batch {b} event {i} doing some work"),
+                    )
+                })
+                .collect();
+            ndjson(&evs)
+        })
+        .collect();
+    // Baseline: parsing the same bodies in-process.
+    let t = Instant::now();
+    for body in &bodies {
+        for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            std::hint::black_box(Event::from_json_bytes(line).expect("valid event"));
+        }
+    }
+    let parse = t.elapsed();
+    let agent = http();
+    let url = c.url("/v1/events");
+    let t = Instant::now();
+    for body in &bodies {
+        let mut r = agent
+            .post(&url)
+            .header("content-type", "application/x-ndjson")
+            .send(&body[..])
+            .expect("POST a batch");
+        assert_eq!(r.status(), 202);
+        let _ = r.body_mut().read_to_vec();
+    }
+    (t.elapsed(), parse)
+}
+
+fn live_latency(c: &Collector, viewers: usize, samples: usize) -> Vec<Duration> {
+    let streams: Vec<SseStream> = (0..viewers)
+        .map(|_| SseStream::open(c.addr(), "/v1/stream?n=0&source=bench-live", &[]))
+        .collect();
+    let agent = http();
+    let url = c.url("/v1/events");
+    let mut lat = Vec::with_capacity(samples * viewers);
+    for i in 0..samples {
+        let ev = Event::new("bench-live", Kind::Log, format!("live {i}"));
+        let body = ndjson(std::slice::from_ref(&ev));
+        let t = Instant::now();
+        let mut r = agent
+            .post(&url)
+            .header("content-type", "application/x-ndjson")
+            .send(&body[..])
+            .expect("POST");
+        let _ = r.body_mut().read_to_vec();
+        let want = ev.id.to_string();
+        for s in &streams {
+            loop {
+                let m = s
+                    .next_event(Duration::from_secs(30))
+                    .expect("viewer got the event");
+                if m.id.as_deref() == Some(want.as_str()) {
+                    lat.push(t.elapsed());
+                    break;
+                }
+            }
+        }
+    }
+    lat.sort();
+    lat
+}
+
+/// Real `swarm-hook` invocations, each timed from spawn until a viewer has the
+/// event, against spawning a do-nothing binary that reads stdin (the baseline the
+/// hook's own budget uses).
+fn hook_to_viewer(
+    c: &Collector,
+    home: &TestHome,
+    samples: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let fixture =
+        std::fs::read(swarm_obs_suite::fixtures_dir().join("PreToolUse.json")).expect("fixture");
+    let hook_bin = swarm_obs_suite::bin("swarm-hook");
+    let noop = hook_bin
+        .parent()
+        .expect("target dir")
+        .join("examples/noop_stdin");
+    let viewer = SseStream::open(c.addr(), "/v1/stream?n=0&kind=hook", &[]);
+    let mut hook = Vec::with_capacity(samples);
+    let mut spawn = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        let out = swarm_obs_suite::run_with_stdin(
+            &mut std::process::Command::new(&noop),
+            fixture.clone(),
+        );
+        assert!(out.status.success());
+        spawn.push(t.elapsed());
+        let t = Instant::now();
+        let out = swarm_obs_suite::run_with_stdin(&mut home.hook(), fixture.clone());
+        assert!(out.status.success());
+        viewer
+            .next_event(Duration::from_secs(30))
+            .expect("the hook's event reached the viewer");
+        hook.push(t.elapsed());
+    }
+    hook.sort();
+    spawn.sort();
+    (hook, spawn)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a plain `cargo test --benches` passes nothing
+    // and would run this too, so keep that run short.
+    let full = std::env::args().any(|a| a == "--bench");
+    let scale = if full { 1 } else { 10 };
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+
+    let base = healthz_round_trips(&c, 3000 / scale);
+    let base_rps = per_sec(base.len(), base.iter().sum());
+    println!(
+        "baseline GET /healthz, one keep-alive client: {base_rps:.0} req/s, p50 {:?}",
+        percentile(&base, 0.5)
+    );
+
+    let n = 3000 / scale;
+    let health = per_sec(n * CLIENTS, concurrently(&c, n, false));
+    let single = per_sec(n * CLIENTS, concurrently(&c, n, true));
+    println!(
+        "single POST, {CLIENTS} keep-alive clients: {single:.0} events/s = {:.2}× GET /healthz the same way ({health:.0}/s) (budget ≥ 10,000/s)",
+        single / health
+    );
+
+    let (batches, size) = (40 / scale.min(4), 5000);
+    let (took, parse) = batched(&c, batches, size);
+    let rate = per_sec(batches * size, took);
+    let parse_rate = per_sec(batches * size, parse);
+    println!(
+        "batched ingest ({size}/POST): {rate:.0} events/s = {:.2}× in-process parsing ({parse_rate:.0}/s) (budget ≥ 50,000/s)",
+        rate / parse_rate
+    );
+
+    for viewers in [1, 10, 100] {
+        let lat = live_latency(&c, viewers, 200 / scale);
+        let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+        println!(
+            "POST → {viewers} SSE viewer(s): p50 {p50:?} p99 {p99:?} = {:.1}× / {:.1}× the /healthz p50 (budget p99 ≤ 10 ms at 100)",
+            p50.as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
+            p99.as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
+        );
+    }
+
+    let (hook, spawn) = hook_to_viewer(&c, &home, 100 / scale);
+    println!(
+        "swarm-hook invoked → event on an SSE viewer: p50 {:?} p99 {:?} = {:.2}× / {:.2}× the p50 spawn of a do-nothing stdin reader ({:?})",
+        percentile(&hook, 0.5),
+        percentile(&hook, 0.99),
+        percentile(&hook, 0.5).as_secs_f64() / percentile(&spawn, 0.5).as_secs_f64(),
+        percentile(&hook, 0.99).as_secs_f64() / percentile(&spawn, 0.5).as_secs_f64(),
+        percentile(&spawn, 0.5),
+    );
+
+    // 100 sources × 1,000 events stored, then 100 viewers each backfilling 1,000.
+    let agent = http();
+    for s in 0..100 {
+        let evs: Vec<Event> = (0..1000 / scale)
+            .map(|i| {
+                Event::new(
+                    format!("rss-{s}"),
+                    Kind::Log,
+                    format!("event {i} of a source"),
+                )
+            })
+            .collect();
+        let mut r = agent
+            .post(c.url("/v1/events"))
+            .header("content-type", "application/x-ndjson")
+            .send(&ndjson(&evs)[..])
+            .expect("POST");
+        let _ = r.body_mut().read_to_vec();
+    }
+    let viewers: Vec<SseStream> = (0..100)
+        .map(|s| SseStream::open(c.addr(), &format!("/v1/stream?n=1000&source=rss-{s}"), &[]))
+        .collect();
+    for v in &viewers {
+        for _ in 0..1000 / scale {
+            v.next_event(Duration::from_secs(60)).expect("backfill");
+        }
+    }
+    if let Some(kib) = rss_kib(c.pid()) {
+        println!(
+            "collector RSS with 100 sources × {} events and 100 backfilled viewers: {:.1} MiB (budget ≤ 64 MiB)",
+            1000 / scale,
+            kib as f64 / 1024.0
+        );
+    }
+}
