@@ -271,7 +271,7 @@ fn signals() -> std::io::Result<impl Future<Output = ()>> {
     }
 }
 
-/// Store upkeep off the ingest path: a WAL checkpoint every second, retention
+/// Store upkeep off the ingest path: a passive WAL checkpoint every second, retention
 /// soon after start and then every minute.
 fn spawn_maintenance(
     store: store::Store,
