@@ -59,9 +59,10 @@ fn a_worker_killed_with_sigkill_becomes_a_dead_alert() {
     assert_eq!(alert.level, swarm_obs::Level::Error);
     assert_eq!(alert.task.as_deref(), Some("TASK_1"));
     assert_eq!(c.get_json("/v1/workers")["workers"][0]["state"], "dead");
-    // The alert is stored too.
+    // The alert is stored, and written to the event log like every event.
     let stored = c.get_json("/v1/events?kind=alert");
     assert_eq!(stored["events"][0]["id"], alert.id.to_string());
+    assert!(home.events().iter().any(|e| e.id == alert.id));
 }
 
 #[test]

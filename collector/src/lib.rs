@@ -33,7 +33,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use swarm_obs::{CollectorInfo, DEFAULT_PORT, StateRoot, Timestamp, write_collector_info};
+use swarm_obs::{
+    CollectorInfo, DEFAULT_PORT, EventLog, StateRoot, Timestamp, write_collector_info,
+};
 use tokio::sync::watch;
 
 pub use store::{Retention, StoreError};
@@ -303,8 +305,16 @@ fn spawn_watch(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let log = EventLog::new(root.clone());
         while !stop.load(Ordering::Relaxed) {
             let alerts = watch.tick(&root, Timestamp::now());
+            // Like every event, alerts go to the event log first, so file readers
+            // (`tail`) see them too; catch-up recognises them as already stored.
+            for alert in &alerts {
+                if let Err(e) = log.append(alert) {
+                    eprintln!("swarm-obs serve: {e}");
+                }
+            }
             if !alerts.is_empty() {
                 match store.insert_blocking(alerts, None) {
                     Ok(_) => {}
