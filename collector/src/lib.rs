@@ -96,23 +96,23 @@ pub enum Error {
     TokenRequired(SocketAddr),
     /// Binding the address failed.
     #[error(
-        "cannot listen on {addr}: {source} (is another collector running? try --addr 127.0.0.1:0)"
+        "cannot listen on {addr}: {reason} (is another collector running? try --addr 127.0.0.1:0)"
     )]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, so not also a `source`).
+        reason: std::io::Error,
     },
     /// A file or directory of the state root could not be written.
     #[error(
-        "cannot write {path}: {source} (check that the state root is writable, or set SWARM_OBS_HOME)"
+        "cannot write {path}: {reason} (check that the state root is writable, or set SWARM_OBS_HOME)"
     )]
     File {
         /// The path.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, so not also a `source`).
+        reason: std::io::Error,
     },
     /// The store failed.
     #[error(transparent)]
@@ -133,9 +133,9 @@ pub fn run(options: Options) -> Result<(), Error> {
     mkdir.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
-    mkdir.create(&dir).map_err(|source| Error::File {
+    mkdir.create(&dir).map_err(|reason| Error::File {
         path: dir.clone(),
-        source,
+        reason,
     })?;
     let hub = hub::Hub::new(options.viewer_queue);
     let store = store::Store::open(&options.root.collector_db(), hub.clone())?;
@@ -182,13 +182,13 @@ async fn serve(
 ) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
-        .map_err(|source| Error::Bind {
+        .map_err(|reason| Error::Bind {
             addr: options.addr,
-            source,
+            reason,
         })?;
-    let local = listener.local_addr().map_err(|source| Error::Bind {
+    let local = listener.local_addr().map_err(|reason| Error::Bind {
         addr: options.addr,
-        source,
+        reason,
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = http::AppState {
@@ -212,9 +212,9 @@ async fn serve(
         started_at: Timestamp::now(),
         token: state.token.as_deref().map(str::to_owned),
     };
-    write_collector_info(&info_path, &info).map_err(|source| Error::File {
+    write_collector_info(&info_path, &info).map_err(|reason| Error::File {
         path: info_path.clone(),
-        source,
+        reason,
     })?;
     eprintln!(
         "swarm-obs serve: listening on http://{local} (state root {})",
