@@ -68,7 +68,7 @@ fn a_worker_killed_with_sigkill_becomes_a_dead_alert() {
 #[test]
 fn a_remote_worker_goes_late_then_down_then_recovers() {
     let home = TestHome::new();
-    let c = Collector::start_with(&home, &["--heartbeat-grace-ms", "400"]);
+    let c = Collector::start_with(&home, &["--heartbeat-grace-ms", "3000"]);
     let alerts = SseStream::open(c.addr(), "/v1/stream?kind=alert&n=0", &[]);
     let post = |body: &str| c.post("/v1/heartbeats", "application/json", body.as_bytes());
     let (status, text) = post(&heartbeat("remote", "elsewhere", 4242, 300));
@@ -77,7 +77,8 @@ fn a_remote_worker_goes_late_then_down_then_recovers() {
     assert_eq!(w["workers"][0]["host"], "elsewhere");
     assert_eq!(w["workers"][0]["via"], "post");
 
-    // No more beats: late after the interval, down after interval + grace.
+    // No more beats: late after the interval, down after interval + grace (wide
+    // enough that the watch, checking twice a second, cannot skip `late`).
     let late = next_alert(&alerts);
     assert_eq!(late.fields["state"], "late", "{late:?}");
     assert_eq!(late.host.as_deref(), Some("elsewhere"));
