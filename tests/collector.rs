@@ -639,3 +639,24 @@ fn queries_filter_page_and_summarise() {
     assert_eq!(sub["errors"], 1);
     assert!(s["duration_ms"].as_i64().unwrap() >= 0);
 }
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let home = TestHome::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(swarm_obs_suite::bin("swarm-obs"))
+        .args(["serve", "--addr", &addr, "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--addr 127.0.0.1:0"), "{stderr}");
+    assert_eq!(stderr.matches("in use").count(), 1, "said once: {stderr}");
+    assert!(!StateRoot::new(home.path()).collector_file().exists());
+}

@@ -59,15 +59,16 @@ fn a_worker_killed_with_sigkill_becomes_a_dead_alert() {
     assert_eq!(alert.level, swarm_obs::Level::Error);
     assert_eq!(alert.task.as_deref(), Some("TASK_1"));
     assert_eq!(c.get_json("/v1/workers")["workers"][0]["state"], "dead");
-    // The alert is stored too.
+    // The alert is stored, and written to the event log like every event.
     let stored = c.get_json("/v1/events?kind=alert");
     assert_eq!(stored["events"][0]["id"], alert.id.to_string());
+    assert!(home.events().iter().any(|e| e.id == alert.id));
 }
 
 #[test]
 fn a_remote_worker_goes_late_then_down_then_recovers() {
     let home = TestHome::new();
-    let c = Collector::start_with(&home, &["--heartbeat-grace-ms", "400"]);
+    let c = Collector::start_with(&home, &["--heartbeat-grace-ms", "3000"]);
     let alerts = SseStream::open(c.addr(), "/v1/stream?kind=alert&n=0", &[]);
     let post = |body: &str| c.post("/v1/heartbeats", "application/json", body.as_bytes());
     let (status, text) = post(&heartbeat("remote", "elsewhere", 4242, 300));
@@ -76,7 +77,8 @@ fn a_remote_worker_goes_late_then_down_then_recovers() {
     assert_eq!(w["workers"][0]["host"], "elsewhere");
     assert_eq!(w["workers"][0]["via"], "post");
 
-    // No more beats: late after the interval, down after interval + grace.
+    // No more beats: late after the interval, down after interval + grace (wide
+    // enough that the watch, checking twice a second, cannot skip `late`).
     let late = next_alert(&alerts);
     assert_eq!(late.fields["state"], "late", "{late:?}");
     assert_eq!(late.host.as_deref(), Some("elsewhere"));

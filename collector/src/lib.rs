@@ -33,7 +33,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use swarm_obs::{CollectorInfo, DEFAULT_PORT, StateRoot, Timestamp, write_collector_info};
+use swarm_obs::{
+    CollectorInfo, DEFAULT_PORT, EventLog, StateRoot, Timestamp, write_collector_info,
+};
 use tokio::sync::watch;
 
 pub use store::{Retention, StoreError};
@@ -94,23 +96,23 @@ pub enum Error {
     TokenRequired(SocketAddr),
     /// Binding the address failed.
     #[error(
-        "cannot listen on {addr}: {source} (is another collector running? try --addr 127.0.0.1:0)"
+        "cannot listen on {addr}: {reason} (is another collector running? try --addr 127.0.0.1:0)"
     )]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, so not also a `source`).
+        reason: std::io::Error,
     },
     /// A file or directory of the state root could not be written.
     #[error(
-        "cannot write {path}: {source} (check that the state root is writable, or set SWARM_OBS_HOME)"
+        "cannot write {path}: {reason} (check that the state root is writable, or set SWARM_OBS_HOME)"
     )]
     File {
         /// The path.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, so not also a `source`).
+        reason: std::io::Error,
     },
     /// The store failed.
     #[error(transparent)]
@@ -131,9 +133,9 @@ pub fn run(options: Options) -> Result<(), Error> {
     mkdir.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
-    mkdir.create(&dir).map_err(|source| Error::File {
+    mkdir.create(&dir).map_err(|reason| Error::File {
         path: dir.clone(),
-        source,
+        reason,
     })?;
     let hub = hub::Hub::new(options.viewer_queue);
     let store = store::Store::open(&options.root.collector_db(), hub.clone())?;
@@ -180,13 +182,13 @@ async fn serve(
 ) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
-        .map_err(|source| Error::Bind {
+        .map_err(|reason| Error::Bind {
             addr: options.addr,
-            source,
+            reason,
         })?;
-    let local = listener.local_addr().map_err(|source| Error::Bind {
+    let local = listener.local_addr().map_err(|reason| Error::Bind {
         addr: options.addr,
-        source,
+        reason,
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = http::AppState {
@@ -210,9 +212,9 @@ async fn serve(
         started_at: Timestamp::now(),
         token: state.token.as_deref().map(str::to_owned),
     };
-    write_collector_info(&info_path, &info).map_err(|source| Error::File {
+    write_collector_info(&info_path, &info).map_err(|reason| Error::File {
         path: info_path.clone(),
-        source,
+        reason,
     })?;
     eprintln!(
         "swarm-obs serve: listening on http://{local} (state root {})",
@@ -271,7 +273,7 @@ fn signals() -> std::io::Result<impl Future<Output = ()>> {
     }
 }
 
-/// Store upkeep off the ingest path: a WAL checkpoint every second, retention
+/// Store upkeep off the ingest path: a passive WAL checkpoint every second, retention
 /// soon after start and then every minute.
 fn spawn_maintenance(
     store: store::Store,
@@ -303,8 +305,16 @@ fn spawn_watch(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let log = EventLog::new(root.clone());
         while !stop.load(Ordering::Relaxed) {
             let alerts = watch.tick(&root, Timestamp::now());
+            // Like every event, alerts go to the event log first, so file readers
+            // (`tail`) see them too; catch-up recognises them as already stored.
+            for alert in &alerts {
+                if let Err(e) = log.append(alert) {
+                    eprintln!("swarm-obs serve: {e}");
+                }
+            }
             if !alerts.is_empty() {
                 match store.insert_blocking(alerts, None) {
                     Ok(_) => {}
