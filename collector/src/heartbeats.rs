@@ -2,71 +2,29 @@
 //! on other hosts, classified healthchecks.io-style, with every change of verdict
 //! turned into an `alert` event.
 //!
-//! The heartbeat reading and classification here are deliberately minimal and kept
-//! in this one module: they follow the file format of DESIGN.md and are meant to be
-//! replaced by the library's own heartbeat reader once it lands.
+//! The file format and the verdicts are the library's ([`Heartbeat`],
+//! [`classify_with_grace`]); this module adds what only a collector needs: posted
+//! beats from other hosts, the last verdict per worker, and alerts on change.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
-use swarm_obs::{Event, Kind, Level, StateRoot, Timestamp};
+use swarm_obs::{
+    Event, Heartbeat, Kind, Level, LocalProcesses, StateRoot, Timestamp, WorkerState,
+    classify_with_grace, default_grace,
+};
 
 /// Largest heartbeat accepted, from a file or a POST.
 pub const MAX_HEARTBEAT_BYTES: usize = 64 << 10;
 /// Workers tracked at most; heartbeats for more are refused.
 const MAX_WORKERS: usize = 10_000;
-/// Interval assumed when a heartbeat does not say.
-const DEFAULT_INTERVAL_MS: u64 = 5_000;
 /// A worker first seen in trouble is only reported if its last beat is this recent,
 /// so old files of long-gone workers do not alert at every start.
 const STALE_AFTER_MS: i64 = 3_600_000;
-
-/// The fields of a heartbeat the watch needs; the rest is kept as sent.
-#[derive(Clone, Debug, Deserialize)]
-struct Beat {
-    timestamp: Timestamp,
-    worker: String,
-    #[serde(default)]
-    pid: Option<u32>,
-    #[serde(default)]
-    host: Option<String>,
-    #[serde(default)]
-    interval_ms: Option<u64>,
-    #[serde(default)]
-    state: Option<String>,
-}
-
-/// The watch's verdict on one worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkerState {
-    /// Beating on time.
-    Alive,
-    /// Last beat older than its interval.
-    Late,
-    /// Last beat older than interval + grace.
-    Down,
-    /// Its process is gone on this host.
-    Dead,
-    /// It said it shut down cleanly.
-    Stopped,
-}
-
-impl WorkerState {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Alive => "alive",
-            Self::Late => "late",
-            Self::Down => "down",
-            Self::Dead => "dead",
-            Self::Stopped => "stopped",
-        }
-    }
-}
 
 /// One worker as `GET /v1/workers` reports it.
 #[derive(Debug, Serialize)]
@@ -86,26 +44,25 @@ pub struct WorkerView {
 }
 
 struct Entry {
-    beat: Beat,
+    beat: Heartbeat,
     raw: Value,
     via: &'static str,
 }
 
 /// The heartbeats seen and the last verdict on each worker.
 pub struct Watch {
-    host: String,
     grace: Option<Duration>,
     posted: Mutex<HashMap<(String, String), Entry>>,
     files: Mutex<HashMap<(String, String), Entry>>,
     verdicts: Mutex<HashMap<(String, String), WorkerState>>,
 }
 
-fn parse(raw: &[u8]) -> Result<(Beat, Value), String> {
+fn parse(raw: &[u8]) -> Result<(Heartbeat, Value), String> {
     if raw.len() > MAX_HEARTBEAT_BYTES {
         return Err(format!("heartbeat over {MAX_HEARTBEAT_BYTES} bytes"));
     }
     let value: Value = serde_json::from_slice(raw).map_err(|e| format!("not JSON: {e}"))?;
-    let beat: Beat =
+    let beat: Heartbeat =
         serde_json::from_value(value.clone()).map_err(|e| format!("not a heartbeat: {e}"))?;
     if beat.worker.is_empty() {
         return Err("heartbeat field `worker` must not be empty".into());
@@ -113,33 +70,11 @@ fn parse(raw: &[u8]) -> Result<(Beat, Value), String> {
     Ok((beat, value))
 }
 
-/// Whether `pid` is gone on this host (`false` when unsure).
-fn process_gone(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
-            return false;
-        };
-        if pid <= 0 {
-            return false;
-        }
-        // SAFETY: signal 0 only checks that the process exists.
-        let r = unsafe { libc::kill(pid, 0) };
-        r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        false
-    }
-}
-
 impl Watch {
     /// A watch on this host; `grace` overrides the default of twice the interval,
     /// at least 10 s.
     pub fn new(grace: Option<Duration>) -> Self {
         Self {
-            host: swarm_obs::hostname().to_owned(),
             grace,
             posted: Mutex::default(),
             files: Mutex::default(),
@@ -147,11 +82,8 @@ impl Watch {
         }
     }
 
-    fn key(&self, beat: &Beat) -> (String, String) {
-        (
-            beat.host.clone().unwrap_or_else(|| self.host.clone()),
-            beat.worker.clone(),
-        )
+    fn key(&self, beat: &Heartbeat) -> (String, String) {
+        (beat.host.clone(), beat.worker.clone())
     }
 
     /// Records a heartbeat posted by a worker.
@@ -197,29 +129,9 @@ impl Watch {
         *self.files.lock().unwrap_or_else(|p| p.into_inner()) = found;
     }
 
-    fn classify(&self, beat: &Beat, now: Timestamp) -> WorkerState {
-        if beat.state.as_deref() == Some("stopped") {
-            return WorkerState::Stopped;
-        }
-        let local = beat.host.as_deref().is_none_or(|h| h == self.host);
-        if local && beat.pid.is_some_and(process_gone) {
-            return WorkerState::Dead;
-        }
-        let interval = beat.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS).max(1);
-        let grace = self
-            .grace
-            .map_or_else(|| (2 * interval).max(10_000), |g| g.as_millis() as u64);
-        let age = now
-            .unix_ms()
-            .saturating_sub(beat.timestamp.unix_ms())
-            .max(0) as u64;
-        if age > interval.saturating_add(grace) {
-            WorkerState::Down
-        } else if age > interval {
-            WorkerState::Late
-        } else {
-            WorkerState::Alive
-        }
+    fn classify(&self, beat: &Heartbeat, now: Timestamp) -> WorkerState {
+        let grace = self.grace.unwrap_or_else(|| default_grace(beat.interval()));
+        classify_with_grace(beat, now, &LocalProcesses, grace)
     }
 
     /// Every worker with its verdict now; posted beats win over files for one key.
@@ -328,7 +240,7 @@ mod tests {
 
     fn beat(ts: Timestamp, extra: &str) -> Vec<u8> {
         format!(
-            r#"{{"timestamp":"{ts}","worker":"w","interval_ms":1000,"host":"elsewhere"{extra}}}"#
+            r#"{{"timestamp":"{ts}","worker":"w","interval_ms":1000,"host":"elsewhere","pid":1,"started_at":"{ts}"{extra}}}"#
         )
         .into_bytes()
     }
@@ -364,7 +276,7 @@ mod tests {
         let watch = Watch::new(None);
         assert!(watch.record(b"nope").unwrap_err().contains("not JSON"));
         assert!(watch.record(b"{}").unwrap_err().contains("not a heartbeat"));
-        let empty = br#"{"timestamp":"2026-01-05T14:32:15.000Z","worker":""}"#;
+        let empty = br#"{"timestamp":"2026-01-05T14:32:15.000Z","worker":"","pid":1,"host":"h","started_at":"2026-01-05T14:32:15.000Z","interval_ms":1000}"#;
         assert!(watch.record(empty).unwrap_err().contains("`worker`"));
     }
 }
