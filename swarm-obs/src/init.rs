@@ -190,8 +190,9 @@ impl SwarmBuilder {
         self
     }
 
-    /// Desktop notifications for start, done and error events (default on); see
-    /// [`SwarmGuard::notifications`].
+    /// Asks for desktop notifications of start, done and error events (default on).
+    /// The choice is recorded in [`SwarmGuard::notifications`]; the layer does not
+    /// deliver them yet — use [`crate::notify::Notifier`] directly meanwhile.
     pub fn notifications(mut self, on: bool) -> Self {
         self.notifications = on;
         self
