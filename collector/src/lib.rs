@@ -33,8 +33,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use swarm_obs::notify::{Notifier, NotifyConfig, NotifyHandle};
 use swarm_obs::{
-    CollectorInfo, DEFAULT_PORT, EventLog, StateRoot, Timestamp, write_collector_info,
+    CollectorInfo, DEFAULT_PORT, Event, EventLog, StateRoot, Timestamp, write_collector_info,
 };
 use tokio::sync::watch;
 
@@ -62,6 +63,8 @@ pub struct Options {
     /// Time past a worker's interval before it is down; `None`: twice the
     /// interval, at least 10 s.
     pub heartbeat_grace: Option<Duration>,
+    /// Sound rules and backend for alerts (`[notify]` of `config.toml`).
+    pub notify: NotifyConfig,
 }
 
 impl Options {
@@ -78,6 +81,7 @@ impl Options {
                 max_bytes: 1 << 30,
             },
             body_limit: 16 << 20,
+            notify: NotifyConfig::default(),
             catchup_interval: Duration::from_millis(250),
             viewer_queue: 4096,
             watch_interval: Duration::from_millis(500),
@@ -148,11 +152,17 @@ pub fn run(options: Options) -> Result<(), Error> {
         stop.clone(),
     )?;
     let maintainer = spawn_maintenance(store.clone(), options.retention, stop.clone());
+    let notifier = Notifier::start(&options.root, &options.notify);
+    let alerts = Alerts {
+        log: EventLog::new(options.root.clone()),
+        store: store.clone(),
+        notify: notifier.handle(),
+    };
     let watch = Arc::new(heartbeats::Watch::new(options.heartbeat_grace));
     let watcher = spawn_watch(
         watch.clone(),
         options.root.clone(),
-        store.clone(),
+        alerts,
         options.watch_interval,
         stop.clone(),
     );
@@ -171,6 +181,7 @@ pub fn run(options: Options) -> Result<(), Error> {
     let _ = watcher.join();
     store.close();
     runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(notifier);
     served
 }
 
@@ -297,30 +308,49 @@ fn spawn_maintenance(
     })
 }
 
+/// Where the collector's own alerts go: the event log first (so file readers see
+/// them too, and catch-up recognises them as stored), then the store and its live
+/// viewers, then the sound rules.
+struct Alerts {
+    log: EventLog,
+    store: store::Store,
+    notify: NotifyHandle,
+}
+
+impl Alerts {
+    /// Records and announces `alerts`; false once the store has closed.
+    fn emit(&self, alerts: Vec<Event>) -> bool {
+        if alerts.is_empty() {
+            return true;
+        }
+        for alert in &alerts {
+            if let Err(e) = self.log.append(alert) {
+                eprintln!("swarm-obs serve: {e}");
+            }
+            self.notify.notify(alert);
+        }
+        match self.store.insert_blocking(alerts, None) {
+            Ok(_) => true,
+            Err(StoreError::Closed) => false,
+            Err(e) => {
+                eprintln!("swarm-obs serve: storing alerts failed: {e}");
+                true
+            }
+        }
+    }
+}
+
 fn spawn_watch(
     watch: Arc<heartbeats::Watch>,
     root: StateRoot,
-    store: store::Store,
+    alerts: Alerts,
     interval: Duration,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let log = EventLog::new(root.clone());
         while !stop.load(Ordering::Relaxed) {
-            let alerts = watch.tick(&root, Timestamp::now());
-            // Like every event, alerts go to the event log first, so file readers
-            // (`tail`) see them too; catch-up recognises them as already stored.
-            for alert in &alerts {
-                if let Err(e) = log.append(alert) {
-                    eprintln!("swarm-obs serve: {e}");
-                }
-            }
-            if !alerts.is_empty() {
-                match store.insert_blocking(alerts, None) {
-                    Ok(_) => {}
-                    Err(StoreError::Closed) => return,
-                    Err(e) => eprintln!("swarm-obs serve: storing heartbeat alerts failed: {e}"),
-                }
+            if !alerts.emit(watch.tick(&root, Timestamp::now())) {
+                return;
             }
             catchup::sleep_unless_stopped(interval, &stop);
         }

@@ -11,6 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::layer::SwarmLayer;
 use crate::log_writer::{self, LogQueue, RotatingFile, Sinks, WriterThread};
+use crate::notify::{Notifier, backend_for};
 use crate::{
     CollectorAddress, CollectorClient, Config, ConfigError, Event, EventLog, HeartbeatError,
     HeartbeatHandle, HeartbeatWriter, Kind, Overflow, Redactor, Shipper, ShipperConfig,
@@ -190,9 +191,10 @@ impl SwarmBuilder {
         self
     }
 
-    /// Asks for desktop notifications of start, done and error events (default on).
-    /// The choice is recorded in [`SwarmGuard::notifications`]; the layer does not
-    /// deliver them yet — use [`crate::notify::Notifier`] directly meanwhile.
+    /// Notifications of start, done and error events through the sound rules and
+    /// the backend of `config.toml`'s `[notify]` (default on). They are delivered
+    /// from a background thread; no thread starts when the backend is `off` (as
+    /// `auto` is without the `desktop` feature and without a `notify.command`).
     pub fn notifications(mut self, on: bool) -> Self {
         self.notifications = on;
         self
@@ -310,6 +312,13 @@ impl SwarmBuilder {
             }
             None => None,
         };
+        let notifier = match backend_for(&config.notify) {
+            backend if self.notifications && backend.name() != "off" => {
+                Some(Notifier::with_backend(&root, &config.notify, backend))
+            }
+            _ => None,
+        };
+        sinks.notify = notifier.as_ref().map(Notifier::handle);
         let (queue, pending) = log_writer::channel(self.queue_capacity, self.overflow, sinks);
         let writer = pending.spawn().map_err(|source| InitError::Spawn {
             what: "log writer",
@@ -324,7 +333,7 @@ impl SwarmBuilder {
             writer,
             shipper,
             heartbeat,
-            notifications: self.notifications,
+            notifier,
         };
         Ok((layer, guard))
     }
@@ -340,7 +349,7 @@ pub struct SwarmGuard {
     writer: WriterThread,
     shipper: Option<Shipper>,
     heartbeat: Option<HeartbeatWriter>,
-    notifications: bool,
+    notifier: Option<Notifier>,
 }
 
 impl SwarmGuard {
@@ -364,9 +373,15 @@ impl SwarmGuard {
         self.shipper.as_ref().map(Shipper::stats)
     }
 
-    /// Whether desktop notifications were asked for.
-    pub fn notifications(&self) -> bool {
-        self.notifications
+    /// The notification backend in use (`desktop` or `command`), or `None` when
+    /// notifications are off.
+    pub fn notifications(&self) -> Option<&'static str> {
+        self.notifier.as_ref().map(Notifier::backend)
+    }
+
+    /// Notifications dropped so far because their queue was full.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.notifier.as_ref().map_or(0, Notifier::dropped)
     }
 }
 
@@ -377,6 +392,8 @@ impl Drop for SwarmGuard {
         self.writer.stop(&self.queue);
         drop(self.shipper.take());
         drop(self.heartbeat.take());
+        // Last: the writer's final events may still have offered notifications.
+        drop(self.notifier.take());
     }
 }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use swarm_obs::{DEFAULT_PORT, StateRoot, TOKEN_ENV};
+use swarm_obs::{Config, DEFAULT_PORT, StateRoot, TOKEN_ENV};
 use swarm_obs_collector::Options;
 
 /// Arguments of `swarm-obs serve`.
@@ -42,7 +42,11 @@ pub struct Args {
 /// Runs the collector until SIGINT or SIGTERM.
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = args.home.map_or_else(StateRoot::resolve, StateRoot::new);
+    let config_file = root.config_file();
+    let config = Config::load(&config_file)
+        .with_context(|| format!("cannot start the collector with {}", config_file.display()))?;
     let mut options = Options::new(root);
+    options.notify = config.notify;
     options.addr = args.addr;
     options.token = args
         .token
