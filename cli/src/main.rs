@@ -39,6 +39,15 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Output piped into `head` ends quietly, as with any Unix tool, instead of
+        // a panic on the broken pipe. The collector keeps Rust's ignored SIGPIPE.
+        #[cfg(unix)]
+        // SAFETY: resetting a signal to its default action before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
         Command::Demo(args) => cmd::demo::run(args),

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use swarm_obs::notify::{DesktopBackend, backend_for, desktop_session_present};
 use swarm_obs::{
-    COLLECTOR_ENV, CollectorAddress, CollectorInfo, Config, LocalProcesses, ProcessStatus,
-    ProcessTable, StateRoot,
+    COLLECTOR_ENV, CollectorAddress, CollectorInfo, Config, ConfigError, LocalProcesses,
+    ProcessStatus, ProcessTable, StateRoot,
 };
 
 use crate::locate;
@@ -81,6 +81,13 @@ impl Check {
     }
 }
 
+/// The `--json` output.
+#[derive(Serialize)]
+struct Report<'a> {
+    ok: bool,
+    checks: &'a [Check],
+}
+
 /// Runs every check, prints them, and exits 1 when any failed.
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = args.home.map_or_else(StateRoot::resolve, StateRoot::new);
@@ -99,7 +106,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
     if args.json {
-        let report = serde_json::json!({ "ok": failed == 0, "checks": checks });
+        let report = Report {
+            ok: failed == 0,
+            checks: &checks,
+        };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_human(&checks, failed, warned);
@@ -156,6 +166,7 @@ fn hook_binary() -> Check {
 fn settings(project_dir: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut commands_seen: Vec<(Scope, BTreeSet<String>)> = Vec::new();
+    let mut seen_files: Vec<(Scope, PathBuf)> = Vec::new();
     for scope in Scope::ALL {
         let name = format!("hooks ({})", scope.name());
         let install = format!("swarm-obs hooks install --scope {}", scope.name());
@@ -174,6 +185,14 @@ fn settings(project_dir: &Path) -> Vec<Check> {
             }
         };
         let path = file.path().display().to_string();
+        if let Some((other, _)) = seen_files.iter().find(|(_, p)| same_file(p, file.path())) {
+            checks.push(Check::ok(
+                name,
+                format!("{path} is the {} scope's file", other.name()),
+            ));
+            continue;
+        }
+        seen_files.push((scope, file.path().to_owned()));
         let found = installed(file.value());
         if found.is_empty() {
             let what = if file.exists() {
@@ -249,6 +268,15 @@ fn settings(project_dir: &Path) -> Vec<Check> {
     checks
 }
 
+/// Whether two paths name one file: run from the home directory, Claude Code's
+/// project settings are the user's.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// Whether a hook command's program names an executable, as a path or on PATH.
 fn program_runs(program: &str) -> bool {
     if program.contains('/') {
@@ -305,15 +333,19 @@ fn state_dir(root: &StateRoot) -> Check {
         }
     }
     let subdirs = [root.events_dir(), root.logs_dir(), root.heartbeats_dir()];
+    if let Some(d) = subdirs.iter().find(|d| d.exists() && !d.is_dir()) {
+        return Check::fail(
+            NAME,
+            format!("{} is not a directory", d.display()),
+            format!("move it away (swarm-obs creates the directory), {elsewhere}"),
+        );
+    }
     for d in std::iter::once(dir.to_owned()).chain(subdirs) {
         if let Err(e) = probe_write(&d) {
             return Check::fail(
                 NAME,
                 format!("cannot write in {}: {e}", d.display()),
-                format!(
-                    "chmod u+rwx {} (it must be a directory), {elsewhere}",
-                    d.display()
-                ),
+                format!("chmod u+rwx {}, {elsewhere}", d.display()),
             );
         }
     }
@@ -343,16 +375,11 @@ fn state_dir(root: &StateRoot) -> Check {
     Check::ok(NAME, format!("{shown} (writable)"))
 }
 
-/// Creates and removes a file in `dir`; a directory that does not exist yet is
-/// fine (it is created on first use), anything else must be a writable directory.
+/// Creates and removes a file in the directory `dir`; one that does not exist
+/// yet is fine (it is created on first use).
 fn probe_write(dir: &Path) -> std::io::Result<()> {
-    match std::fs::metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-        Ok(m) if !m.is_dir() => {
-            return Err(std::io::Error::other("it is not a directory"));
-        }
-        Ok(_) => {}
+    if !dir.exists() {
+        return Ok(());
     }
     let probe = dir.join(format!(".doctor-{}.probe", std::process::id()));
     std::fs::OpenOptions::new()
@@ -372,17 +399,19 @@ fn config(root: &StateRoot) -> (Check, Config) {
             Check::ok(NAME, format!("no {}; defaults in use", path.display())),
             c,
         ),
-        Err(e) => (
-            Check::fail(
-                NAME,
-                e.to_string(),
-                format!(
+        Err(e) => {
+            let fix = match e {
+                ConfigError::Read { .. } => format!(
+                    "make {} a readable file, or set SWARM_OBS_HOME to another directory",
+                    path.display()
+                ),
+                _ => format!(
                     "correct the line named, or move {} away to use the defaults",
                     path.display()
                 ),
-            ),
-            Config::default(),
-        ),
+            };
+            (Check::fail(NAME, e.to_string(), fix), Config::default())
+        }
     }
 }
 
