@@ -262,6 +262,17 @@ fn hooks_on_some_events_only_are_a_warning() {
     assert_eq!(c["fix"], "swarm-obs hooks install --scope local");
     // Installed somewhere, so the user scope is fine without it.
     assert_eq!(check(&report, "hooks (user)")["status"], "ok");
+
+    // A scope that turns every hook off is named.
+    std::fs::create_dir_all(user.path().join(".claude")).unwrap();
+    std::fs::write(user.user_settings(), r#"{"disableAllHooks": true}"#).unwrap();
+    let (_, report) = doctor(&user, state.path(), &[]);
+    let c = check(&report, "hooks (user)");
+    assert_eq!(c["status"], "warn", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("disableAllHooks"),
+        "{c:#}"
+    );
 }
 
 #[test]

@@ -73,9 +73,10 @@ mod tests {
     #[test]
     fn every_command_has_examples() {
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
-            let has = cmd
-                .get_after_help()
-                .is_some_and(|h| h.to_string().contains("Examples:\n  swarm-obs"));
+            let has = cmd.get_after_help().is_some_and(|h| {
+                let h = h.to_string();
+                h.to_lowercase().contains("examples:") && h.contains("swarm-obs ")
+            });
             if !has {
                 missing.push(path.to_owned());
             }

@@ -16,7 +16,7 @@ use swarm_obs::{
 
 use crate::locate;
 use crate::settings::hooks::{EVENTS, HOOK_PROGRAM, installed};
-use crate::settings::{Scope, SettingsFile};
+use crate::settings::{Json, Scope, SettingsFile};
 
 /// How long the collector and the notification server get to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -193,6 +193,16 @@ fn settings(project_dir: &Path) -> Vec<Check> {
             continue;
         }
         seen_files.push((scope, file.path().to_owned()));
+        if file.value().get("disableAllHooks") == Some(&Json::Bool(true)) {
+            checks.push(Check::warn(
+                name,
+                format!(
+                    "{path} sets disableAllHooks: Claude Code runs no hooks, swarm-hook included"
+                ),
+                format!("remove \"disableAllHooks\" from {path}"),
+            ));
+            continue;
+        }
         let found = installed(file.value());
         if found.is_empty() {
             let what = if file.exists() {

@@ -85,7 +85,7 @@ pub struct Installed {
 /// any further entries of ours on that event are removed, so each event runs the
 /// hook once. Everything else is left exactly as it was.
 pub fn install(settings: &mut Json, command: &str) -> Result<()> {
-    if settings.get("hooks").is_none() {
+    if settings.get("hooks").is_none_or(|h| *h == Json::Null) {
         settings.set("hooks", Json::object());
     }
     let Some(hooks) = settings
@@ -95,7 +95,7 @@ pub fn install(settings: &mut Json, command: &str) -> Result<()> {
         bail!("`hooks` is not a JSON object; fix it by hand (the file was not changed)");
     };
     for ev in EVENTS {
-        if hooks.get(ev.name).is_none() {
+        if hooks.get(ev.name).is_none_or(|g| *g == Json::Null) {
             hooks.set(ev.name, Json::Array(Vec::new()));
         }
         let Some(groups) = hooks.get_mut(ev.name).and_then(Json::as_array_mut) else {
@@ -264,6 +264,16 @@ mod tests {
             r#"[{"hooks":[{"type":"command","command":"/new/swarm-hook","timeout":1}]}]"#
         );
         assert_eq!(installed(&s).len(), EVENTS.len());
+    }
+
+    #[test]
+    fn null_is_taken_as_absent() {
+        let mut s = parse(r#"{"hooks": null}"#);
+        install(&mut s, "swarm-hook").unwrap();
+        let mut t = parse(r#"{"hooks": {"Stop": null}}"#);
+        install(&mut t, "swarm-hook").unwrap();
+        assert_eq!(installed(&s).len(), EVENTS.len());
+        assert_eq!(installed(&t).len(), EVENTS.len());
     }
 
     #[test]
