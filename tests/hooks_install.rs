@@ -133,6 +133,33 @@ fn user_hooks_and_other_keys_are_kept_and_uninstall_restores_them() {
 }
 
 #[test]
+fn a_hand_formatted_file_keeps_its_layout() {
+    let home = UserHome::new();
+    let settings = place(&home, "hand_formatted.json");
+    let original = read(&settings);
+
+    let stdout = ok(&home, &["hooks", "install"]);
+    assert_golden(&read(&settings), "hand_formatted.installed.json");
+    // The diff adds the hooks and a comma after the last member, nothing else.
+    let removed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+        .collect();
+    assert_eq!(removed, ["-    \"cleanupPeriodDays\": 30"], "{stdout}");
+    assert!(
+        stdout.contains("+    \"cleanupPeriodDays\": 30,\n+    \"hooks\": {\n"),
+        "{stdout}"
+    );
+
+    ok(&home, &["hooks", "uninstall"]);
+    assert_eq!(
+        read(&settings),
+        original,
+        "uninstall restores the file exactly"
+    );
+}
+
+#[test]
 fn existing_entries_are_updated_in_place_without_duplicates() {
     let home = UserHome::new();
     let settings = place(&home, "existing_swarm_hook.json");

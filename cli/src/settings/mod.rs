@@ -3,6 +3,7 @@
 
 pub mod hooks;
 pub mod json;
+mod splice;
 
 use std::path::{Path, PathBuf};
 
@@ -118,9 +119,15 @@ impl SettingsFile {
         &self.value
     }
 
-    /// `value` as the file's new text: two-space indentation, ending in a newline
-    /// unless the old file ended without one.
+    /// `value` as the file's new text. When only one top-level member changed, the
+    /// rest of the text is kept byte for byte and the member is written in the
+    /// file's own indentation; otherwise the whole file is written with two-space
+    /// indentation (as Claude Code writes it), ending in a newline unless the old
+    /// file ended without one.
     pub fn render(&self, value: &Json) -> String {
+        if let Some(text) = self.splice(value) {
+            return text;
+        }
         let mut out = value.to_pretty();
         if self
             .text
@@ -130,6 +137,26 @@ impl SettingsFile {
             out.push('\n');
         }
         out
+    }
+
+    /// The old text with the one member that differs in `value` spliced in, when
+    /// the result reads back as `value`.
+    fn splice(&self, value: &Json) -> Option<String> {
+        let old = self.text.as_deref().filter(|t| !t.trim().is_empty())?;
+        let (before, after) = (self.value.as_object()?, value.as_object()?);
+        let keys: Vec<&str> = before
+            .iter()
+            .chain(after)
+            .map(|(k, _)| k.as_str())
+            .filter(|k| self.value.get(k) != value.get(k))
+            .collect();
+        let key = *keys.first()?;
+        if keys.iter().any(|k| *k != key) {
+            return None;
+        }
+        let text = splice::set_member(old, key, value.get(key))?;
+        let reread: Json = serde_json::from_str(text.trim_start_matches('\u{feff}')).ok()?;
+        (reread == *value).then_some(text)
     }
 
     /// Replaces the file with `text`: first a copy of the old file beside it (its
