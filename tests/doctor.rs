@@ -309,3 +309,24 @@ fn the_desktop_backend_is_checked_against_a_real_notification_server() {
     assert_eq!(c["status"], "ok", "{c:#}");
     assert!(c["message"].as_str().unwrap().contains("dunst"), "{c:#}");
 }
+
+#[test]
+fn a_collector_with_a_token_is_checked_with_it() {
+    let user = UserHome::new();
+    let state = TestHome::new();
+    let _collector = Collector::start_with(&state, &["--token", "s3cret"]);
+    // The token comes from collector.json.
+    let (_, report) = doctor(&user, state.path(), &[]);
+    assert_eq!(check(&report, "collector")["status"], "ok");
+    // A wrong one in the environment is named, with where the right one is.
+    let (_, report) = doctor_with(&user, state.path(), &[], |cmd| {
+        cmd.env("SWARM_OBS_TOKEN", "wrong");
+    });
+    let c = check(&report, "collector");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(c["message"].as_str().unwrap().contains("HTTP 401"), "{c:#}");
+    assert!(
+        c["fix"].as_str().unwrap().contains("collector.json"),
+        "{c:#}"
+    );
+}

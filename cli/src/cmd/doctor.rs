@@ -479,6 +479,11 @@ fn collector(root: &StateRoot, config: &Config) -> Check {
         Ok(resp) if resp.status() == 200 => {
             Check::ok(NAME, format!("{base} answers /healthz ({origin})"))
         }
+        Ok(resp) if resp.status() == 401 => Check::fail(
+            NAME,
+            format!("{base} ({origin}) refused the token sent (HTTP 401)"),
+            "send the collector's token: it is in collector.json; SWARM_OBS_TOKEN or [collector] token in config.toml override it",
+        ),
         Ok(resp) => Check::fail(
             NAME,
             format!(
