@@ -1,6 +1,7 @@
 //! `swarm-obs doctor` against real setups: a temporary home with a running
 //! collector and swarm-hook installed (every check ok, exit 0), and broken ones
 //! (each failure named with its fix, exit 1).
+#![cfg(unix)]
 
 use std::path::Path;
 use std::process::Output;

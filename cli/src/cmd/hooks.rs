@@ -106,7 +106,7 @@ fn install(args: InstallArgs) -> Result<ExitCode> {
     }
     save(&file, &text)?;
     println!(
-        "swarm-hook ({command}) now runs on {} hook events in {} ({scope} scope). Claude Code sessions started from now on record every event.",
+        "swarm-hook ({command}) now runs on {} hook events in {} ({scope} scope). Claude Code sessions started from now on record every event; `swarm-obs doctor` checks the whole setup.",
         EVENTS.len(),
         file.path().display()
     );

@@ -253,6 +253,12 @@ mod tests {
         let e = format!("{:#}", SettingsFile::load(&path).unwrap_err());
         assert!(e.contains("settings.json:3:8: invalid JSON"), "{e}");
         assert!(!e.contains(" at line "), "{e}");
+        std::fs::write(&path, "{\"hooks\": {\"Stop\": [").unwrap();
+        let e = format!("{:#}", SettingsFile::load(&path).unwrap_err());
+        assert!(e.contains("settings.json:1:20: invalid JSON: EOF"), "{e}");
+        std::fs::write(&path, "[".repeat(10_000)).unwrap();
+        let e = format!("{:#}", SettingsFile::load(&path).unwrap_err());
+        assert!(e.contains("recursion limit exceeded"), "{e}");
     }
 
     #[test]
@@ -272,6 +278,7 @@ mod tests {
         assert!(e.contains("not UTF-8"), "{e}");
     }
 
+    #[cfg(unix)]
     #[test]
     fn save_backs_up_and_keeps_permissions() {
         use std::os::unix::fs::PermissionsExt;
@@ -289,6 +296,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o644);
     }
 
+    #[cfg(unix)]
     #[test]
     fn save_writes_through_a_symlink() {
         let dir = tempfile::tempdir().unwrap();
