@@ -62,21 +62,59 @@ fn help_shows_examples() {
     }
 }
 
-#[test]
-fn bash_accepts_its_script() {
-    if !swarm_obs_suite::have_programs("bash_accepts_its_script", &["bash"]) {
-        return;
-    }
-    let script = stdout(&["completions", "bash"]);
+/// Completes `words` (the last one being typed) with the bash script, as bash
+/// does on TAB, and returns the candidates.
+fn bash_complete(script: &str, words: &[&str]) -> Vec<String> {
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "eval \"$SCRIPT\"; COMP_WORDS=({}); COMP_CWORD={cword}; _swarm__obs swarm-obs '{}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        quoted.join(" "),
+        words[cword]
+    );
     let out = Command::new("bash")
-        .args(["-c", "eval \"$SCRIPT\" && complete -p swarm-obs"])
+        .args(["-c", &program])
         .env("SCRIPT", script)
         .output()
-        .unwrap();
+        .expect("run bash");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("swarm-obs"));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bash_completes_commands_options_and_values() {
+    if !swarm_obs_suite::have_programs("bash_completes", &["bash"]) {
+        return;
+    }
+    let script = stdout(&["completions", "bash"]);
+    assert_eq!(bash_complete(&script, &["swarm-obs", "hoo"]), ["hooks"]);
+    assert_eq!(
+        bash_complete(&script, &["swarm-obs", "hooks", "un"]),
+        ["uninstall"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["swarm-obs", "hooks", "install", "--sc"]),
+        ["--scope"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["swarm-obs", "hooks", "install", "--scope", ""]),
+        ["user", "project", "local"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["swarm-obs", "doctor", "--js"]),
+        ["--json"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["swarm-obs", "completions", "fi"]),
+        ["fish"]
+    );
 }
