@@ -331,3 +331,42 @@ fn a_collector_with_a_token_is_checked_with_it() {
         "{c:#}"
     );
 }
+
+#[test]
+fn a_collector_address_that_answers_wrongly_or_hangs_fails() {
+    use swarm_obs_suite::{ListenerMode, TestListener};
+    let user = UserHome::new();
+    let state = TestHome::new();
+    for (mode, says) in [
+        (ListenerMode::Answer(404), "answered /healthz with HTTP 404"),
+        (ListenerMode::Hang, "does not answer"),
+    ] {
+        let listener = TestListener::start(mode);
+        let (out, report) = doctor_with(&user, state.path(), &[], |cmd| {
+            cmd.env("SWARM_OBS_COLLECTOR", listener.addr());
+        });
+        assert_eq!(out.status.code(), Some(1));
+        let c = check(&report, "collector");
+        assert_eq!(c["status"], "fail", "{c:#}");
+        let message = c["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+        assert!(message.contains("from SWARM_OBS_COLLECTOR"), "{message}");
+    }
+    // Posting turned off, or an address that is not one.
+    let (_, report) = doctor_with(&user, state.path(), &[], |cmd| {
+        cmd.env("SWARM_OBS_COLLECTOR", "off");
+    });
+    assert_eq!(check(&report, "collector")["status"], "warn");
+    let (_, report) = doctor_with(&user, state.path(), &[], |cmd| {
+        cmd.env("SWARM_OBS_COLLECTOR", "https://x:1");
+    });
+    let c = check(&report, "collector");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid collector address"),
+        "{c:#}"
+    );
+}
