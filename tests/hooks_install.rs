@@ -235,6 +235,14 @@ fn scopes_pick_their_files() {
     ok(&home, &["hooks", "install", "--scope", "local"]);
     let project = home.project().join(".claude");
     assert_eq!(listing(&project), ["settings.json", "settings.local.json"]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&project.join("settings.json")), 0o644);
+        ok(&home, &["hooks", "install"]);
+        assert_eq!(mode(&home.user_settings()), 0o600);
+        std::fs::remove_file(home.user_settings()).unwrap();
+    }
     assert!(!home.user_settings().exists());
 
     // --project-dir names another project.

@@ -104,7 +104,7 @@ fn install(args: InstallArgs) -> Result<ExitCode> {
         println!("Dry run: {} was not changed.", file.path().display());
         return Ok(ExitCode::SUCCESS);
     }
-    save(&file, &text)?;
+    save(&file, args.target.scope, &text)?;
     println!(
         "swarm-hook ({command}) now runs on {} hook events in {} ({scope} scope). Claude Code sessions started from now on record every event; `swarm-obs doctor` checks the whole setup.",
         EVENTS.len(),
@@ -130,7 +130,7 @@ fn uninstall(target: Target) -> Result<ExitCode> {
         println!("Dry run: {} was not changed.", file.path().display());
         return Ok(ExitCode::SUCCESS);
     }
-    save(&file, &text)?;
+    save(&file, target.scope, &text)?;
     println!(
         "Removed {removed} swarm-hook entries from {} ({} scope).",
         file.path().display(),
@@ -149,9 +149,18 @@ fn load(target: &Target) -> Result<SettingsFile> {
 }
 
 /// Writes the new text, saying where the old file went.
-fn save(file: &SettingsFile, text: &str) -> Result<()> {
+fn save(file: &SettingsFile, scope: Scope, text: &str) -> Result<()> {
+    let existed = file.exists();
     if let Some(backup) = file.save(text)? {
         println!("Previous version kept in {}", backup.display());
+    }
+    // A new project file is read by whoever works in the checkout (and goes into
+    // version control); the atomic write made it private.
+    #[cfg(unix)]
+    if !existed && scope != Scope::User {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("cannot make {} readable", file.path().display()))?;
     }
     Ok(())
 }

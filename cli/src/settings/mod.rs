@@ -162,7 +162,23 @@ impl SettingsFile {
     /// Replaces the file with `text`: first a copy of the old file beside it (its
     /// path is returned), then an atomic write that keeps the old permissions. A
     /// symbolic link is followed, so a settings file kept elsewhere stays there.
+    ///
+    /// Fails, writing nothing, when the file changed since it was read (Claude Code
+    /// writes its settings too): nothing anyone wrote is lost.
     pub fn save(&self, text: &str) -> Result<Option<PathBuf>> {
+        let now = match std::fs::read(&self.path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", self.path.display()));
+            }
+        };
+        if now.as_deref() != self.text.as_deref().map(str::as_bytes) {
+            bail!(
+                "{} changed while swarm-obs was editing it; nothing was written: run the command again",
+                self.path.display()
+            );
+        }
         let backup = if self.exists() {
             let backup = backup_path(&self.path);
             std::fs::copy(&self.path, &backup).with_context(|| {
@@ -286,14 +302,30 @@ mod tests {
         let path = dir.path().join("settings.json");
         std::fs::write(&path, "{}").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let file = SettingsFile::load(&path).unwrap();
-        let first = file.save("{\"a\": 1}").unwrap().unwrap();
-        let second = file.save("{\"a\": 2}").unwrap().unwrap();
+        let first = SettingsFile::load(&path).unwrap();
+        let first = first.save("{\"a\": 1}").unwrap().unwrap();
+        let second = SettingsFile::load(&path).unwrap();
+        let second = second.save("{\"a\": 2}").unwrap().unwrap();
         assert_ne!(first, second);
         assert_eq!(std::fs::read_to_string(&first).unwrap(), "{}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": 2}");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn save_refuses_a_file_changed_since_it_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        std::fs::write(&path, "{}").unwrap();
+        let file = SettingsFile::load(&path).unwrap();
+        std::fs::write(&path, "{\"theirs\": 1}").unwrap();
+        let e = file.save("{\"ours\": 1}").unwrap_err().to_string();
+        assert!(e.contains("changed while swarm-obs was editing it"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"theirs\": 1}");
+        let absent = SettingsFile::load(&dir.path().join("new.json")).unwrap();
+        std::fs::write(dir.path().join("new.json"), "{}").unwrap();
+        assert!(absent.save("{}").is_err());
     }
 
     #[cfg(unix)]
