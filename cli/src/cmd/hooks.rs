@@ -118,10 +118,12 @@ fn uninstall(target: Target) -> Result<ExitCode> {
     let mut settings = file.value().clone();
     let removed = entries::uninstall(&mut settings);
     if removed == 0 {
-        println!(
-            "{} has no swarm-hook entries; nothing to change.",
-            file.path().display()
-        );
+        let what = if file.exists() {
+            "has no swarm-hook entries"
+        } else {
+            "does not exist"
+        };
+        println!("{} {what}; nothing to change.", file.path().display());
         return Ok(ExitCode::SUCCESS);
     }
     let text = file.render(&settings);
