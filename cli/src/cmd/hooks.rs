@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::locate;
 use crate::settings::hooks::{self as entries, EVENTS, HOOK_PROGRAM};
-use crate::settings::{Scope, SettingsFile};
+use crate::settings::{Json, Scope, SettingsFile};
 
 /// Arguments of `swarm-obs hooks`.
 #[derive(Debug, clap::Args)]
@@ -98,13 +98,9 @@ fn install(args: InstallArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let text = file.render(&settings);
-    print_diff(&file, &text);
-    if args.target.dry_run {
-        println!("Dry run: {} was not changed.", file.path().display());
+    if !apply(&file, &args.target, &settings)? {
         return Ok(ExitCode::SUCCESS);
     }
-    save(&file, args.target.scope, &text)?;
     println!(
         "swarm-hook ({command}) now runs on {} hook events in {} ({scope} scope). Claude Code sessions started from now on record every event; `swarm-obs doctor` checks the whole setup.",
         EVENTS.len(),
@@ -126,13 +122,9 @@ fn uninstall(target: Target) -> Result<ExitCode> {
         println!("{} {what}; nothing to change.", file.path().display());
         return Ok(ExitCode::SUCCESS);
     }
-    let text = file.render(&settings);
-    print_diff(&file, &text);
-    if target.dry_run {
-        println!("Dry run: {} was not changed.", file.path().display());
+    if !apply(&file, &target, &settings)? {
         return Ok(ExitCode::SUCCESS);
     }
-    save(&file, target.scope, &text)?;
     println!(
         "Removed {removed} swarm-hook entries from {} ({} scope).",
         file.path().display(),
@@ -150,6 +142,22 @@ fn load(target: &Target) -> Result<SettingsFile> {
     SettingsFile::load(&target.scope.settings_path(&project_dir)?)
 }
 
+/// Prints the change to `settings` as a diff and, unless this is a dry run,
+/// writes it. Returns whether the file was written.
+fn apply(file: &SettingsFile, target: &Target, settings: &Json) -> Result<bool> {
+    let text = file.render(settings);
+    print!(
+        "{}",
+        unified_diff(file.path(), file.exists(), file.text(), &text)
+    );
+    if target.dry_run {
+        println!("Dry run: {} was not changed.", file.path().display());
+        return Ok(false);
+    }
+    save(file, target.scope, &text)?;
+    Ok(true)
+}
+
 /// Writes the new text, saying where the old file went.
 fn save(file: &SettingsFile, scope: Scope, text: &str) -> Result<()> {
     let existed = file.exists();
@@ -165,14 +173,6 @@ fn save(file: &SettingsFile, scope: Scope, text: &str) -> Result<()> {
             .with_context(|| format!("cannot make {} readable", file.path().display()))?;
     }
     Ok(())
-}
-
-/// Prints the change from the file's text to `new` as a unified diff.
-fn print_diff(file: &SettingsFile, new: &str) {
-    print!(
-        "{}",
-        unified_diff(file.path(), file.exists(), file.text(), new)
-    );
 }
 
 /// A unified diff with three lines of context.
