@@ -142,6 +142,64 @@ impl Default for TestHome {
     }
 }
 
+/// A private user home for commands that read or write `~/.claude`, with an
+/// empty project directory inside; removed on drop.
+pub struct UserHome {
+    dir: tempfile::TempDir,
+}
+
+impl UserHome {
+    /// A fresh home holding only `project/`.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("swarm-obs-user-")
+            .tempdir()
+            .expect("create a temporary home");
+        std::fs::create_dir(dir.path().join("project")).expect("create the project dir");
+        Self { dir }
+    }
+
+    /// Its path (`$HOME`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `~/.claude/settings.json`
+    pub fn user_settings(&self) -> PathBuf {
+        self.path().join(".claude/settings.json")
+    }
+
+    /// The project directory, the working directory of [`command`](Self::command).
+    pub fn project(&self) -> PathBuf {
+        self.path().join("project")
+    }
+
+    /// `program` run with this `HOME`, in the project directory, with none of
+    /// the caller's Claude Code or swarm-obs settings in its environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(self.project()).env("HOME", self.path());
+        for var in [
+            "CLAUDE_CONFIG_DIR",
+            "SWARM_OBS_HOME",
+            "SWARM_OBS_COLLECTOR",
+            "SWARM_OBS_TOKEN",
+            "XDG_STATE_HOME",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "XDG_RUNTIME_DIR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+}
+
+impl Default for UserHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Runs a command with `stdin` bytes written on a separate thread (so a child that
 /// stops reading cannot deadlock the test) and collects its output.
 pub fn run_with_stdin(cmd: &mut Command, stdin: Vec<u8>) -> std::process::Output {

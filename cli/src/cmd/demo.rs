@@ -2,7 +2,7 @@
 //! `swarm-hook`, then read back from the event log.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -120,7 +120,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             temp.clone()
         }
     };
-    let hook = find_sibling("swarm-hook")?;
+    let hook = crate::locate::find_program("swarm-hook")?;
     let root = StateRoot::new(&home);
     let collector = DemoCollector::start(&root)?;
     println!(
@@ -184,31 +184,4 @@ fn http_get(addr: &str, path: &str) -> Result<String> {
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| body.to_owned());
     Ok(pretty)
-}
-
-/// A binary installed beside this one (cargo puts workspace binaries together),
-/// else found on `PATH`.
-pub fn find_sibling(name: &str) -> Result<PathBuf> {
-    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .as_deref()
-        .and_then(Path::parent)
-    {
-        let p = dir.join(&file);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let p = dir.join(&file);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-    }
-    bail!(
-        "cannot find {name} beside this binary or on PATH: build it with `cargo build --release` or install it with `cargo install --path hooks`"
-    )
 }

@@ -1,5 +1,8 @@
 //! One module per subcommand.
 
+pub mod completions;
 pub mod demo;
+pub mod doctor;
+pub mod hooks;
 pub mod notify;
 pub mod serve;

@@ -26,7 +26,9 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use backend::{CommandBackend, NotifyBackend, NotifyError, OffBackend, backend_for};
+pub use backend::{
+    CommandBackend, NotifyBackend, NotifyError, OffBackend, backend_for, desktop_session_present,
+};
 #[cfg(feature = "desktop")]
 pub use desktop::DesktopBackend;
 pub use gate::{NotifyGate, Suppressed, Verdict};
