@@ -305,8 +305,10 @@
       try { missed = JSON.parse(m.data).missed; } catch (_) { /* keep ? */ }
       setConn('live', 'live (skipped ' + missed + ' events: too slow)');
     });
-    es.onerror = () => {
-      if (source !== es) return;
+    es.onerror = (e) => {
+      // Events of kind `error` arrive as SSE events named "error", which the
+      // browser dispatches like a connection error: those carry data, and are events.
+      if (e instanceof MessageEvent || source !== es) return;
       if (es.readyState === EventSource.CLOSED) {
         // The browser gave up (a refused connection or an error status). Ask the
         // same question as a plain GET to learn why: a rejected filter or a missing

@@ -566,7 +566,20 @@ async fn stream(
     sse(events)
 }
 
+/// How long a browser's EventSource waits before reconnecting.
+const SSE_RETRY: Duration = Duration::from_secs(1);
+
 fn sse(events: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static) -> Response {
+    // A first message at once, so the response head reaches the viewer now even when
+    // there is nothing to send yet (a resume with no news, `n=0`): a browser's
+    // EventSource only reports itself open when it sees the head.
+    let hello = SseEvent::default()
+        .retry(SSE_RETRY)
+        .comment("swarm-obs stream");
+    let events = futures_util::StreamExt::chain(
+        futures_util::stream::once(std::future::ready(Ok(hello))),
+        events,
+    );
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()
