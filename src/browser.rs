@@ -119,10 +119,14 @@ impl Browser {
         };
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to DevTools");
         stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
+            .set_read_timeout(Some(CALL_TIMEOUT))
             .expect("set a read timeout");
         let (ws, _) = tungstenite::client::client(ws_url.as_str(), stream)
             .unwrap_or_else(|e| panic!("DevTools WebSocket handshake with {ws_url}: {e}"));
+        // From now on reads wake up often, so waits can check their deadlines.
+        ws.get_ref()
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("set a read timeout");
         let mut browser = Self {
             child,
             profile,

@@ -542,14 +542,20 @@ impl Collector {
         Self::start_with(home, &[])
     }
 
-    /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …).
+    /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …);
+    /// an `--addr` among them replaces the ephemeral port.
     pub fn start_with(home: &TestHome, args: &[&str]) -> Self {
         use std::time::{Duration, Instant};
         let root = swarm_obs::StateRoot::new(home.path());
         let info_path = root.collector_file();
         let _ = std::fs::remove_file(&info_path);
-        let child = Command::new(bin("swarm-obs"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--home"])
+        let mut cmd = Command::new(bin("swarm-obs"));
+        cmd.arg("serve");
+        if !args.contains(&"--addr") {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+        }
+        let child = cmd
+            .arg("--home")
             .arg(home.path())
             .args(args)
             .env_remove("SWARM_OBS_TOKEN")

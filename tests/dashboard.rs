@@ -231,11 +231,17 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
 
     // The worker is green, then red once killed, with an alert.
     let light = "document.querySelector('#workers li[data-worker=\"backend\"] .light')";
-    b.wait_for(
-        "the worker alive",
-        &format!("{light} && {light}.dataset.state === 'alive'"),
-        WAIT,
-    );
+    let state = format!("{light} && {light}.dataset.state");
+    let deadline = Instant::now() + WAIT;
+    while b.eval(&state) != "alive" {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never showed alive: the page says {}, the collector {}",
+            b.eval(&state),
+            c.get_json("/v1/workers")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     b.wait_for(
         "the worker's progress bar",
         "document.querySelector('#workers li[data-worker=\"backend\"] progress')",
@@ -282,4 +288,72 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
     b.eval("document.documentElement.dataset.theme = 'light'");
     b.screenshot(&dir.join("dashboard-light.png"));
     eprintln!("dashboard: screenshots in {}", dir.display());
+}
+
+#[test]
+fn the_dashboard_asks_for_a_token_reconnects_and_stays_light_with_thousands_of_events() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let mut c = Collector::start_with(&home, &["--token", TOKEN]);
+    let addr = c.addr().to_owned();
+    let mut b = Browser::start(1200, 800);
+
+    // Without a token the page asks for one; given, it connects.
+    b.navigate(&c.url("/"));
+    b.wait_for(
+        "the token prompt",
+        "!document.getElementById('token-form').hidden && document.getElementById('conn').dataset.state === 'unauthorized'",
+        WAIT,
+    );
+    b.eval(&format!(
+        "document.getElementById('token-input').value = '{TOKEN}';
+         document.getElementById('token-form').requestSubmit()"
+    ));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+
+    // The collector restarts on the same address: the page reconnects by itself and
+    // shows what was posted meanwhile, without repeating what it had.
+    let before = post(&c, &event("alpha", Kind::Log, "before the restart"));
+    b.wait_for("the first event", &row(&before), WAIT);
+    c.terminate();
+    b.wait_for(
+        "the page to notice",
+        "document.getElementById('conn').dataset.state !== 'live'",
+        WAIT,
+    );
+    let c = Collector::start_with(&home, &["--token", TOKEN, "--addr", &addr]);
+    let after = post(&c, &event("alpha", Kind::Log, "after the restart"));
+    b.wait_for("the event posted after the restart", &row(&after), WAIT);
+    b.wait_for("the stream to be live again", LIVE, WAIT);
+    assert_eq!(
+        b.eval(&format!(
+            "document.querySelectorAll('#timeline .row[data-id=\"{before}\"]').length"
+        )),
+        1
+    );
+
+    // Thousands of events: all counted, only a screenful in the DOM.
+    let many: Vec<Event> = (0..3000)
+        .map(|i| event("bulk", Kind::Log, &format!("bulk event {i}")))
+        .collect();
+    c.post_events(&many);
+    let last = many[many.len() - 1].id.to_string();
+    b.wait_for("the last bulk event", &row(&last), WAIT);
+    b.wait_for(
+        "every event counted",
+        "document.getElementById('count').textContent === '3002 events'",
+        WAIT,
+    );
+    let rows = b.eval("document.querySelectorAll('#timeline .row').length");
+    assert!(
+        rows.as_u64().is_some_and(|n| n < 200),
+        "{rows} rows in the DOM"
+    );
+    // Scrolling to the bottom shows the oldest, rendered on demand.
+    b.eval("(() => { const t = document.getElementById('timeline'); t.scrollTop = t.scrollHeight; })()");
+    b.wait_for("the oldest event after scrolling", &row(&before), WAIT);
+    assert_eq!(b.dialogs(), Vec::<String>::new());
+    assert!(b.events_named("Runtime.exceptionThrown").is_empty());
 }

@@ -103,7 +103,8 @@
     if (!resp.ok) {
       let msg = resp.status + ' ' + resp.statusText;
       try { msg = (await resp.json()).error || msg; } catch (_) { /* not JSON */ }
-      if (resp.status === 401) needToken();
+      // A refusal of a request sent before a new token was entered is stale.
+      if (resp.status === 401 && t === token()) needToken();
       throw new HttpError(resp.status, msg);
     }
     return resp.json();
