@@ -245,6 +245,60 @@ impl Browser {
             .collect()
     }
 
+    /// Lets the next response whose URL matches `url_pattern` (`*` wildcards) be
+    /// rewritten by `rewrite` before the page sees it; returns the rewritten body.
+    /// For fields a real collector of this build does not produce yet.
+    pub fn rewrite_next_response(
+        &mut self,
+        url_pattern: &str,
+        rewrite: impl FnOnce(&str) -> String,
+    ) -> String {
+        self.call(
+            "Fetch.enable",
+            json!({ "patterns": [{ "urlPattern": url_pattern, "requestStage": "Response" }] }),
+        );
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        let paused = loop {
+            let found = self
+                .events
+                .iter()
+                .position(|e| e["method"] == "Fetch.requestPaused");
+            if let Some(i) = found {
+                break self.events.remove(i).unwrap_or_default();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no request matching {url_pattern} within 60 s"
+            );
+            if let Some(v) = self.read_message() {
+                self.note_event(v);
+            }
+        };
+        let id = paused["params"]["requestId"].clone();
+        let body = self.call("Fetch.getResponseBody", json!({ "requestId": id }));
+        let text = match body["base64Encoded"].as_bool() {
+            Some(true) => String::from_utf8(
+                data_encoding::BASE64
+                    .decode(body["body"].as_str().unwrap_or("").as_bytes())
+                    .expect("response body is base64"),
+            )
+            .expect("response body is UTF-8"),
+            _ => body["body"].as_str().unwrap_or("").to_owned(),
+        };
+        let new = rewrite(&text);
+        self.call(
+            "Fetch.fulfillRequest",
+            json!({
+                "requestId": id,
+                "responseCode": 200,
+                "responseHeaders": [{ "name": "content-type", "value": "application/json" }],
+                "body": data_encoding::BASE64.encode(new.as_bytes()),
+            }),
+        );
+        self.call("Fetch.disable", json!({}));
+        new
+    }
+
     /// Evaluates `expression` in the page (awaiting a promise) and returns its value;
     /// panics if it throws.
     pub fn eval(&mut self, expression: &str) -> Value {

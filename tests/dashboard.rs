@@ -209,6 +209,36 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
         "[...{pick}.querySelectorAll('.lane')].map(l => l.dataset.agent)"
     ));
     assert_eq!(lanes, json!(["main", "a1b2c3"]));
+    // Cost and tokens show when a session has telemetry (the shape OpenTelemetry
+    // ingest adds to /v1/sessions), and nothing when it has none.
+    assert_eq!(
+        b.eval(&format!("{pick}.querySelector('.telemetry') === null")),
+        true
+    );
+    b.rewrite_next_response("*/v1/sessions*", |body| {
+        let mut v: Value = serde_json::from_str(body).expect("sessions JSON");
+        v["sessions"][0]["telemetry"] = json!({
+            "cost_usd": 0.1234, "input_tokens": 1200, "output_tokens": 300,
+            "cache_read_tokens": 5000, "cache_creation_tokens": 100,
+            "api_requests": 7, "api_duration_ms": 4200
+        });
+        v.to_string()
+    });
+    let telemetry = b.wait_for(
+        "the session's cost and tokens",
+        &format!("{pick}.querySelector('.telemetry')?.textContent"),
+        WAIT,
+    );
+    let telemetry = telemetry.as_str().unwrap();
+    // Token counts are grouped the reader's way (6,600 or 6 600 or 6.600).
+    let digits: String = telemetry
+        .chars()
+        .filter(|c| !matches!(c, ',' | '.' | ' ' | '\u{a0}' | '\u{202f}'))
+        .collect();
+    assert!(
+        telemetry.contains("$0.1234") && digits.contains("6600tokens"),
+        "{telemetry}"
+    );
     b.eval("document.getElementById('f-clear').click()");
     b.wait_for("no filter", "location.search === ''", WAIT);
     b.wait_for("the session list", &pick, WAIT);
@@ -277,10 +307,37 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
         WAIT,
     );
 
-    // Nothing ran from event text, and the page threw nothing.
+    // Follow mode puts the newest event at the bottom, and is kept in the URL.
+    b.eval(
+        "(() => { const o = document.getElementById('order'); o.value = 'follow';
+                  o.dispatchEvent(new Event('change')); })()",
+    );
+    b.wait_for(
+        "follow mode in the URL",
+        "location.search.includes('order=follow')",
+        WAIT,
+    );
+    let newest = post(&c, &event("gamma", Kind::Done, "the newest event"));
+    b.wait_for(
+        "the newest event at the bottom",
+        &format!(
+            "(() => {{ const rows = [...document.querySelectorAll('#timeline .row')];
+                       const r = {};
+                       return r && rows.every(x => parseFloat(x.style.top) <= parseFloat(r.style.top)); }})()",
+            row(&newest)
+        ),
+        WAIT,
+    );
+
+    // Nothing ran from event text; the page threw nothing and broke no policy.
     assert_eq!(b.dialogs(), Vec::<String>::new(), "a dialog opened");
     let thrown: Vec<Value> = b.events_named("Runtime.exceptionThrown");
     assert!(thrown.is_empty(), "the page threw: {thrown:?}");
+    let problems = b.page_problems();
+    assert!(
+        problems.is_empty(),
+        "the page logged problems: {problems:#?}"
+    );
 
     let dir = artifacts_dir();
     b.eval("document.documentElement.dataset.theme = 'dark'");

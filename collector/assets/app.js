@@ -223,9 +223,10 @@
     if (ev.level && ev.level !== 'info') {
       badges.append(el('span', { class: 'badge ' + levelClass(ev.level), text: String(ev.level) }));
     }
-    return el('div', {
-      class: 'row lvl-' + String(ev.level || 'info'),
+    const row = el('div', {
+      class: 'row ' + levelClass(ev.level).replace('l-', 'lvl-'),
       role: 'listitem',
+      tabindex: '0',
       'data-id': ev.id,
       'data-source': String(ev.source || ''),
       onclick: () => select(ev.id),
@@ -235,6 +236,8 @@
     badges,
     el('span', { class: 'c-tool', title: hookTool, text: hookTool }),
     el('span', { class: 'c-msg', title: String(ev.msg || ''), text: String(ev.msg || '') }));
+    row.addEventListener('keydown', (e) => { if (e.key === 'Enter') select(ev.id); });
+    return row;
   }
 
   function select(id) {
