@@ -138,6 +138,11 @@ impl Browser {
         browser.call("Page.enable", json!({}));
         browser.call("Runtime.enable", json!({}));
         browser.call("Log.enable", json!({}));
+        // The viewport itself, not the window with its frame, gets the asked size.
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        );
         browser
     }
 

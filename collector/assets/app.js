@@ -129,6 +129,7 @@
   const ids = new Set();
   let selectedId = null;
   let renderQueued = false;
+  let addedSinceRender = 0;
   let lastEventId = '';
 
   function fmtTime(ts) {
@@ -156,6 +157,7 @@
     if (!ev || typeof ev !== 'object' || typeof ev.id !== 'string' || ids.has(ev.id)) return;
     ids.add(ev.id);
     events.push(ev);
+    addedSinceRender++;
     if (events.length > MAX_EVENTS) {
       for (const old of events.splice(0, events.length - MAX_EVENTS)) ids.delete(old.id);
     }
@@ -166,6 +168,7 @@
     events.length = 0;
     ids.clear();
     lastEventId = '';
+    addedSinceRender = 0;
     selectedId = null;
     $('detail').hidden = true;
     queueRender();
@@ -191,6 +194,10 @@
     const wasAtBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - ROW * 2;
     $('timeline-spacer').style.height = n * ROW + 'px';
     if (following() && wasAtBottom) box.scrollTop = box.scrollHeight;
+    // Newest first, scrolled away from the top: keep what the reader is looking at
+    // in place while new events arrive above it.
+    if (!following() && box.scrollTop > 0) box.scrollTop += addedSinceRender * ROW;
+    addedSinceRender = 0;
     const first = Math.max(0, Math.floor(box.scrollTop / ROW) - OVERSCAN);
     const last = Math.min(n, Math.ceil((box.scrollTop + box.clientHeight) / ROW) + OVERSCAN);
     const wanted = new Set();
@@ -304,11 +311,9 @@
     };
     for (const k of KINDS) es.addEventListener(k, onEvent);
     es.addEventListener('message', onEvent);
-    es.addEventListener('lagged', (m) => {
-      let missed = '?';
-      try { missed = JSON.parse(m.data).missed; } catch (_) { /* keep ? */ }
-      setConn('live', 'live (skipped ' + missed + ' events: too slow)');
-    });
+    // Fell behind the live stream: resume from the last event seen, so the missed
+    // events come from the store instead of being lost.
+    es.addEventListener('lagged', () => connect());
     es.onerror = (e) => {
       // Events of kind `error` arrive as SSE events named "error", which the
       // browser dispatches like a connection error: those carry data, and are events.
