@@ -256,7 +256,7 @@
     const dl = el('dl');
     for (const [k, v] of Object.entries(ev)) {
       if (k === 'payload' || k === 'fields' || k === 'progress') continue;
-      dl.append(el('dt', { text: k }), el('dd', { text: String(v) }));
+      dl.append(el('dt', { text: k }), el('dd', { text: typeof v === 'object' ? JSON.stringify(v) : String(v) }));
     }
     if (ev.progress) dl.append(el('dt', { text: 'progress' }), el('dd', { text: ev.progress.done + ' / ' + ev.progress.total }));
     body.append(dl);

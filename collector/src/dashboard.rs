@@ -18,7 +18,7 @@ use axum::routing::get;
 /// The policy on every dashboard answer. `connect-src 'self'` covers the
 /// EventSource and `fetch` calls to this collector.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
 /// One embedded file.

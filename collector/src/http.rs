@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `POST /v1/events` | one event, a JSON array or NDJSON (`application/json`, `application/x-ndjson`); `202 {"accepted":n,"duplicates":m}`; 400 names the event and line, 413 over the body cap, 415 for other content types |
 //! | `GET /v1/events` | stored events, newest first; filters below, `limit` (≤ 1000, default 100), `cursor` (the previous page's `next_cursor`) |
-//! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind |
+//! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind (resume to get the missed events from the store); the stream opens with `retry: 1000` and a comment |
 //! | `GET /v1/ws` | WebSocket: send `{"type":"subscribe"\|"unsubscribe","channels":["all","source:<name>","session:<id>","kind:<kind>"]}`; receive `{"type":"event","event":<kind>,"data":<event>,"timestamp":<ts>}` |
 //! | `GET /v1/sources`, `GET /v1/sessions` | per source; per Claude Code session with agents, tool counts, errors, first/last seen, duration |
 //! | `POST /v1/heartbeats`, `GET /v1/workers` | heartbeats from other hosts; every worker with its verdict |
