@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+mod browser;
+pub use browser::{Browser, artifacts_dir};
+
 /// The workspace root (where the top-level `Cargo.toml` is).
 pub fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,6 +78,32 @@ fn build_bins() -> Result<PathBuf, String> {
         ));
     }
     Ok(profile_dir)
+}
+
+/// A child process killed (SIGKILL) and reaped on drop, so a failing test leaves
+/// nothing running.
+pub struct ChildGuard(pub std::process::Child);
+
+impl ChildGuard {
+    /// Spawns `cmd`, panicking with `what` if it cannot start.
+    pub fn spawn(cmd: &mut Command, what: &str) -> Self {
+        Self(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("cannot start {what}: {e}")),
+        )
+    }
+
+    /// SIGKILLs the child now and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// A private state root for one test, removed on drop.
@@ -384,7 +413,7 @@ pub fn have_programs(test: &str, programs: &[&str]) -> bool {
         return true;
     }
     let msg = format!(
-        "{test}: SKIPPED — missing {} (Debian: xvfb dunst libnotify-bin dbus-x11)",
+        "{test}: SKIPPED — missing {} (.ci/run installs the Debian packages tests need)",
         missing.join(", ")
     );
     if system_tests_required() {
@@ -571,14 +600,20 @@ impl Collector {
         Self::start_with(home, &[])
     }
 
-    /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …).
+    /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …);
+    /// an `--addr` among them replaces the ephemeral port.
     pub fn start_with(home: &TestHome, args: &[&str]) -> Self {
         use std::time::{Duration, Instant};
         let root = swarm_obs::StateRoot::new(home.path());
         let info_path = root.collector_file();
         let _ = std::fs::remove_file(&info_path);
-        let child = Command::new(bin("swarm-obs"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--home"])
+        let mut cmd = Command::new(bin("swarm-obs"));
+        cmd.arg("serve");
+        if !args.contains(&"--addr") {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+        }
+        let child = cmd
+            .arg("--home")
             .arg(home.path())
             .args(args)
             .env_remove("SWARM_OBS_TOKEN")

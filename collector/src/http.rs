@@ -5,16 +5,23 @@
 //! |---|---|
 //! | `POST /v1/events` | one event, a JSON array or NDJSON (`application/json`, `application/x-ndjson`); `202 {"accepted":n,"duplicates":m}`; 400 names the event and line, 413 over the body cap, 415 for other content types |
 //! | `GET /v1/events` | stored events, newest first; filters below, `limit` (≤ 1000, default 100), `cursor` (the previous page's `next_cursor`) |
-//! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind |
+//! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind (resume to get the missed events from the store); the stream opens with `retry: 1000` and a comment |
 //! | `GET /v1/ws` | WebSocket: send `{"type":"subscribe"\|"unsubscribe","channels":["all","source:<name>","session:<id>","kind:<kind>"]}`; receive `{"type":"event","event":<kind>,"data":<event>,"timestamp":<ts>}` |
 //! | `GET /v1/sources`, `GET /v1/sessions` | per source; per Claude Code session with agents, tool counts, errors, first/last seen, duration |
 //! | `POST /v1/heartbeats`, `GET /v1/workers` | heartbeats from other hosts; every worker with its verdict |
+//! | `GET /v1/activity` | events per minute by kind over the last `minutes` (1–1440, default 15), every minute listed; the filters below apply |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
+//! | `GET /`, `GET /assets/…` | the web dashboard (see [`crate::dashboard`]) |
 //!
-//! Filters (queries and SSE): `source`, `session`, `agent` (`main` = the main
-//! agent), `kind`, `level` (minimum), `q` (regex over message, source and tool),
-//! `since`, `until` (RFC 3339). With a token, every request needs
-//! `Authorization: Bearer <token>` (or `?token=` where headers cannot be set).
+//! Filters (queries, activity and SSE): `source`, `session`, `agent` (`main` = the
+//! main agent), `kind`, `level` (minimum), `q` (regex over message, source and tool),
+//! `since`, `until` (RFC 3339).
+//!
+//! With a token, every request but the dashboard's page and assets needs
+//! `Authorization: Bearer <token>`. A GET may carry it as `?access_token=` instead,
+//! because a browser cannot set headers on `EventSource` or WebSocket. The trade-off:
+//! a token in a URL can end up in logs and history, so it is accepted on GET only
+//! (reads, never ingest) and the dashboard keeps it out of its own address bar.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -25,7 +32,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -82,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ws", get(ws))
         .route("/v1/heartbeats", axum::routing::post(post_heartbeat))
         .route("/v1/workers", get(workers))
+        .route("/v1/activity", get(activity))
         .fallback(|| async {
             error(
                 404,
@@ -89,6 +97,9 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
+        // Added after the token check: the page and its assets hold no data, and the
+        // page is what asks for the token.
+        .merge(crate::dashboard::router())
         .with_state(state)
 }
 
@@ -111,18 +122,18 @@ async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response 
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        // Browsers cannot set headers on EventSource or WebSocket: allow `?token=`.
-        let query = req.uri().query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("token="))
-                .map(str::to_owned)
-        });
+        // Browsers cannot set headers on EventSource or WebSocket: a GET may carry
+        // `?access_token=` (reads only, so a leaked URL cannot inject events).
+        let query = (req.method() == Method::GET)
+            .then(|| Query::<HashMap<String, String>>::try_from_uri(req.uri()).ok())
+            .flatten()
+            .and_then(|Query(mut p)| p.remove("access_token"));
         let ok = bearer.is_some_and(|t| same(t.as_bytes(), token.as_bytes()))
             || query.is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
         if !ok {
             return error(
                 401,
-                "missing or wrong bearer token: send `Authorization: Bearer <token>` (the token is in collector.json)",
+                "missing or wrong bearer token: send `Authorization: Bearer <token>`, or `?access_token=<token>` on a GET (the token is in collector.json)",
             );
         }
     }
@@ -386,6 +397,29 @@ async fn sessions(
     }
 }
 
+async fn activity(
+    State(st): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
+    let filter = match Filter::from_params(&p) {
+        Ok(f) => f,
+        Err(e) => return error(400, e.to_string()),
+    };
+    let minutes = match count_param(&p, &["minutes"], 15, 1440) {
+        Ok(n) => n.max(1),
+        Err(r) => return *r,
+    };
+    let now = swarm_obs::Timestamp::now();
+    match read(&st.store, move |c| {
+        store::activity(c, &filter, minutes, now)
+    })
+    .await
+    {
+        Ok(a) => axum::Json(a).into_response(),
+        Err(r) => r,
+    }
+}
+
 /// Resolves once shutdown begins (holding no lock across later awaits).
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
@@ -532,7 +566,20 @@ async fn stream(
     sse(events)
 }
 
+/// How long a browser's EventSource waits before reconnecting.
+const SSE_RETRY: Duration = Duration::from_secs(1);
+
 fn sse(events: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static) -> Response {
+    // A first message at once, so the response head reaches the viewer now even when
+    // there is nothing to send yet (a resume with no news, `n=0`): a browser's
+    // EventSource only reports itself open when it sees the head.
+    let hello = SseEvent::default()
+        .retry(SSE_RETRY)
+        .comment("swarm-obs stream");
+    let events = futures_util::StreamExt::chain(
+        futures_util::stream::once(std::future::ready(Ok(hello))),
+        events,
+    );
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()

@@ -16,10 +16,12 @@
 //!
 //! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON),
 //! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
-//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/healthz`, `/metrics`.
+//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/v1/activity`, `/healthz`,
+//! `/metrics`, and the web dashboard at `/`.
 #![warn(missing_docs)]
 
 mod catchup;
+pub mod dashboard;
 pub mod filter;
 pub mod heartbeats;
 mod http;
