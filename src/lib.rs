@@ -223,6 +223,31 @@ impl UserHome {
     }
 }
 
+/// `swarm-obs` copied alone into `dir`, with no `swarm-hook` beside it; run it
+/// with [`output_retrying_busy`].
+pub fn lone_swarm_obs(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create the directory for the copy");
+    let path = dir.join(format!("swarm-obs{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(bin("swarm-obs"), &path).expect("copy swarm-obs");
+    path
+}
+
+/// `cmd.output()`, tried again while the program is busy: a binary copied a
+/// moment ago stays open for writing in any child another test thread forked
+/// during the copy, until that child execs, and Linux refuses to run it then
+/// (ETXTBSY).
+pub fn output_retrying_busy(cmd: &mut Command) -> std::process::Output {
+    for _ in 0..500 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result.expect("run the command"),
+        }
+    }
+    panic!("{cmd:?} stayed busy (ETXTBSY) for 5 s");
+}
+
 impl Default for UserHome {
     fn default() -> Self {
         Self::new()

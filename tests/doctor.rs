@@ -7,7 +7,10 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use swarm_obs_suite::{Collector, DesktopSession, TestHome, UserHome, bin, have_programs};
+use swarm_obs_suite::{
+    Collector, DesktopSession, TestHome, UserHome, bin, have_programs, lone_swarm_obs,
+    output_retrying_busy,
+};
 
 /// Config that makes the notification check independent of a desktop.
 const COMMAND_NOTIFY: &str = "[notify]\nbackend = \"command\"\ncommand = \"true\"\n";
@@ -99,9 +102,7 @@ fn a_broken_setup_names_each_failure_and_its_fix() {
     let user = UserHome::new();
     let state = TestHome::new();
     // swarm-obs alone, with no swarm-hook beside it or on PATH.
-    let lone = user.path().join("bin");
-    std::fs::create_dir(&lone).unwrap();
-    std::fs::copy(bin("swarm-obs"), lone.join("swarm-obs")).unwrap();
+    let lone = lone_swarm_obs(&user.path().join("bin"));
     // Settings that run a hook which is not there.
     std::fs::create_dir_all(user.path().join(".claude")).unwrap();
     std::fs::write(
@@ -132,11 +133,12 @@ fn a_broken_setup_names_each_failure_and_its_fix() {
     };
     swarm_obs::write_collector_info(&state.path().join("collector.json"), &info).unwrap();
 
-    let mut cmd = user.command(lone.join("swarm-obs"));
-    cmd.args(["doctor", "--json"])
-        .env("SWARM_OBS_HOME", state.path())
-        .env("PATH", "/usr/bin:/bin");
-    let out = cmd.output().unwrap();
+    let out = output_retrying_busy(
+        user.command(&lone)
+            .args(["doctor", "--json"])
+            .env("SWARM_OBS_HOME", state.path())
+            .env("PATH", "/usr/bin:/bin"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
@@ -170,13 +172,12 @@ fn a_broken_setup_names_each_failure_and_its_fix() {
     );
 
     // The human report says the same, each failure followed by its fix.
-    let out = user
-        .command(lone.join("swarm-obs"))
-        .arg("doctor")
-        .env("SWARM_OBS_HOME", state.path())
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap();
+    let out = output_retrying_busy(
+        user.command(&lone)
+            .arg("doctor")
+            .env("SWARM_OBS_HOME", state.path())
+            .env("PATH", "/usr/bin:/bin"),
+    );
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use swarm_obs_suite::{UserHome, bin, workspace_root};
+use swarm_obs_suite::{UserHome, bin, lone_swarm_obs, output_retrying_busy, workspace_root};
 
 fn fixture(name: &str) -> PathBuf {
     workspace_root().join("tests/fixtures/settings").join(name)
@@ -279,15 +279,12 @@ fn scopes_pick_their_files() {
 fn a_missing_hook_binary_is_named_and_nothing_is_written() {
     let home = UserHome::new();
     // swarm-obs alone in a directory, and a PATH without swarm-hook.
-    let lone = home.path().join("bin");
-    std::fs::create_dir(&lone).unwrap();
-    std::fs::copy(bin("swarm-obs"), lone.join("swarm-obs")).unwrap();
-    let out = home
-        .command(lone.join("swarm-obs"))
-        .args(["hooks", "install"])
-        .env("PATH", &lone)
-        .output()
-        .unwrap();
+    let lone = lone_swarm_obs(&home.path().join("bin"));
+    let out = output_retrying_busy(
+        home.command(&lone)
+            .args(["hooks", "install"])
+            .env("PATH", lone.parent().unwrap()),
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -299,21 +296,19 @@ fn a_missing_hook_binary_is_named_and_nothing_is_written() {
     // --hook names one explicitly; a path that is not executable is refused.
     let not_exec = home.path().join("swarm-hook");
     std::fs::write(&not_exec, "").unwrap();
-    let out = home
-        .command(lone.join("swarm-obs"))
-        .args(["hooks", "install", "--hook"])
-        .arg(&not_exec)
-        .output()
-        .unwrap();
+    let out = output_retrying_busy(
+        home.command(&lone)
+            .args(["hooks", "install", "--hook"])
+            .arg(&not_exec),
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is not an executable file"), "{stderr}");
-    let out = home
-        .command(lone.join("swarm-obs"))
-        .args(["hooks", "install", "--hook"])
-        .arg(bin("swarm-hook"))
-        .output()
-        .unwrap();
+    let out = output_retrying_busy(
+        home.command(&lone)
+            .args(["hooks", "install", "--hook"])
+            .arg(bin("swarm-hook")),
+    );
     assert!(out.status.success());
     assert!(read(&home.user_settings()).contains(&hook_path()));
 }
