@@ -1,6 +1,7 @@
 //! `swarm-obs`: every command a person types.
 
 mod cmd;
+mod tail;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ enum Command {
     Notify(cmd::notify::Args),
     /// Run the collector: ingest, store and stream events over HTTP.
     Serve(cmd::serve::Args),
+    /// Show events from every source, merged in time order; follow them live with -f.
+    Tail(cmd::tail::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +31,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Notify(args) => cmd::notify::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Tail(args) => cmd::tail::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,3 +3,4 @@
 pub mod demo;
 pub mod notify;
 pub mod serve;
+pub mod tail;

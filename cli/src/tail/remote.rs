@@ -1,0 +1,327 @@
+//! Tailing the collector: history from `GET /v1/events`, then the live
+//! Server-Sent Events stream from `GET /v1/stream`, resumed with `Last-Event-ID`
+//! whenever the connection drops, so a collector restart costs no event and
+//! repeats none.
+
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use swarm_obs::{CollectorAddress, Config, Event, EventId, StateRoot};
+
+use super::select::Selection;
+use super::sort_events;
+
+/// Events one history request asks for (the collector's cap).
+const PAGE: usize = 1000;
+/// History pages read at most: a million events is far beyond a terminal.
+const MAX_PAGES: usize = 1000;
+/// Backfill asked of a stream that has no event to resume from.
+const MAX_BACKFILL: usize = 1000;
+/// A stream that sends nothing, not even a keep-alive (every 15 s), for this long
+/// is taken for dead and reopened.
+const STREAM_SILENCE: Duration = Duration::from_secs(45);
+/// Largest history page read, in bytes: events carry capped payloads.
+const MAX_PAGE_BYTES: u64 = 256 << 20;
+
+/// Where the collector is: a fixed address, or discovered again before every
+/// (re)connection, since a restarted collector may listen on a new port.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    /// Always this address.
+    Fixed(CollectorAddress),
+    /// `SWARM_OBS_COLLECTOR`, else `collector.json`, else the configuration.
+    Discover {
+        /// The state root holding `collector.json`.
+        root: StateRoot,
+        /// The loaded configuration.
+        config: Config,
+    },
+}
+
+impl Endpoint {
+    /// The collector's address now, if one is known.
+    pub fn address(&self) -> Option<CollectorAddress> {
+        match self {
+            Endpoint::Fixed(a) => Some(a.clone()),
+            Endpoint::Discover { root, config } => CollectorAddress::discover(root, config),
+        }
+    }
+}
+
+/// What the stream thread hands the follower.
+enum Message {
+    Event(Box<Event>),
+    Notice(String),
+}
+
+/// A live follower of the collector's stream. The stream is read on its own
+/// thread; events arrive in the collector's order.
+pub struct CollectorFeed {
+    rx: mpsc::Receiver<Message>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Drop for CollectorFeed {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+fn agent(global: Option<Duration>) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .timeout_recv_response(Some(Duration::from_secs(10)))
+        .timeout_per_read(Some(STREAM_SILENCE))
+        .timeout_global(global)
+        .build()
+        .into()
+}
+
+fn authorized<B>(
+    req: ureq::RequestBuilder<B>,
+    address: &CollectorAddress,
+) -> ureq::RequestBuilder<B> {
+    match &address.token {
+        Some(t) => req.header("authorization", &format!("Bearer {t}")),
+        None => req,
+    }
+}
+
+/// Checks that a collector answers `/healthz` at `address`.
+pub fn probe(address: &CollectorAddress) -> Result<()> {
+    let url = address.url("/healthz");
+    let resp = authorized(agent(Some(Duration::from_secs(2))).get(&url), address)
+        .call()
+        .with_context(|| format!("no collector answers at {url}"))?;
+    if resp.status() != 200 {
+        bail!("{url} answered HTTP {}", resp.status());
+    }
+    Ok(())
+}
+
+/// Reads the history from the collector: the newest `lines` selected events
+/// (every selected one when `None`), oldest first, and the id to resume the live
+/// stream from (the newest event the query saw, selected or not).
+pub fn history(
+    address: &CollectorAddress,
+    sel: &Selection,
+    lines: Option<usize>,
+) -> Result<(Vec<Event>, Option<EventId>)> {
+    let agent = agent(Some(Duration::from_secs(60)));
+    let url = address.url("/v1/events");
+    let params = sel.server_params();
+    let want = lines.unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    let mut newest = None;
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        // With no history wanted, one event still tells where the stream resumes.
+        let limit = if want == 0 { 1 } else { PAGE };
+        let mut req = authorized(agent.get(&url), address).query("limit", limit.to_string());
+        for (k, v) in &params {
+            req = req.query(*k, v);
+        }
+        if let Some(c) = &cursor {
+            req = req.query("cursor", c);
+        }
+        let mut resp = req.call().with_context(|| format!("cannot query {url}"))?;
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_PAGE_BYTES)
+            .read_to_string()
+            .with_context(|| format!("cannot read the answer of {url}"))?;
+        if resp.status() != 200 {
+            bail!("{url} answered HTTP {}: {}", resp.status(), body.trim());
+        }
+        let page: serde_json::Value =
+            serde_json::from_str(&body).with_context(|| format!("{url} did not answer JSON"))?;
+        let events = page["events"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        for raw in events {
+            let Ok(ev) = serde_json::from_value::<Event>(raw.clone()) else {
+                continue;
+            };
+            newest.get_or_insert(ev.id);
+            if out.len() < want && sel.matches(&ev) {
+                out.push(ev);
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) if out.len() < want => cursor = Some(c.to_owned()),
+            _ => break,
+        }
+    }
+    sort_events(&mut out);
+    Ok((out, newest))
+}
+
+impl CollectorFeed {
+    /// Starts following the stream: from just after `resume` when given, else with
+    /// the collector's backfill (the caller drops what it has shown already).
+    pub fn start(endpoint: Endpoint, sel: &Selection, resume: Option<EventId>) -> Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let params = sel.server_params();
+        let flag = closed.clone();
+        std::thread::Builder::new()
+            .name("tail-stream".into())
+            .spawn(move || stream_loop(&endpoint, &params, resume, &tx, &flag))
+            .context("cannot start the thread that reads the collector's stream")?;
+        Ok(Self { rx, closed })
+    }
+
+    /// Events received within `wait` (all that are ready once the first arrives),
+    /// and notices about the connection for the user.
+    pub fn next_batch(&mut self, wait: Duration, notices: &mut Vec<String>) -> Vec<Event> {
+        let mut out = Vec::new();
+        let mut take = |m: Message| match m {
+            Message::Event(ev) => out.push(*ev),
+            Message::Notice(n) => notices.push(n),
+        };
+        match self.rx.recv_timeout(wait) {
+            Ok(m) => take(m),
+            Err(_) => return out,
+        }
+        while let Ok(m) = self.rx.try_recv() {
+            take(m);
+        }
+        out
+    }
+}
+
+/// How one connection ended.
+enum StreamEnd {
+    /// The follower is gone.
+    Closed,
+    /// The connection dropped or the collector went away; reconnect.
+    Dropped(String),
+    /// The viewer fell behind the collector's live ring; reconnect at once and
+    /// catch up from the store.
+    Lagged,
+}
+
+/// Connects, reads, and reconnects with the last id seen, until the follower is gone.
+fn stream_loop(
+    endpoint: &Endpoint,
+    params: &[(&'static str, String)],
+    mut last: Option<EventId>,
+    tx: &mpsc::Sender<Message>,
+    closed: &AtomicBool,
+) {
+    let agent = agent(None);
+    let mut down: Option<String> = None;
+    let mut backoff = Duration::from_millis(50);
+    while !closed.load(Ordering::Relaxed) {
+        let end = match endpoint.address() {
+            None => StreamEnd::Dropped("no collector is running".into()),
+            Some(address) => {
+                read_stream(&agent, &address, params, &mut last, tx, closed, &mut down)
+            }
+        };
+        match end {
+            StreamEnd::Closed => return,
+            StreamEnd::Lagged => continue,
+            StreamEnd::Dropped(why) => {
+                if down.is_none() {
+                    let _ = tx.send(Message::Notice(format!(
+                        "{why}; waiting for the collector to come back (events will resume where they stopped)"
+                    )));
+                    down = Some(why);
+                    backoff = Duration::from_millis(50);
+                }
+            }
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+fn read_stream(
+    agent: &ureq::Agent,
+    address: &CollectorAddress,
+    params: &[(&'static str, String)],
+    last: &mut Option<EventId>,
+    tx: &mpsc::Sender<Message>,
+    closed: &AtomicBool,
+    down: &mut Option<String>,
+) -> StreamEnd {
+    let url = address.url("/v1/stream");
+    let mut req = authorized(agent.get(&url), address).header("accept", "text/event-stream");
+    for (k, v) in params {
+        req = req.query(*k, v);
+    }
+    req = match last {
+        Some(id) => req.header("last-event-id", &id.to_string()),
+        None => req.query("n", MAX_BACKFILL.to_string()),
+    };
+    let resp = match req.call() {
+        Ok(r) => r,
+        Err(e) => return StreamEnd::Dropped(format!("cannot reach the collector at {url}: {e}")),
+    };
+    if resp.status() != 200 {
+        return StreamEnd::Dropped(format!("{url} answered HTTP {}", resp.status()));
+    }
+    if down.take().is_some() {
+        let _ = tx.send(Message::Notice(format!(
+            "following the collector at {} again",
+            address.host_port()
+        )));
+    }
+    let mut lines = BufReader::new(resp.into_body().into_reader());
+    let mut line = String::new();
+    let (mut kind, mut data) = (String::new(), String::new());
+    loop {
+        if closed.load(Ordering::Relaxed) {
+            return StreamEnd::Closed;
+        }
+        line.clear();
+        match lines.read_line(&mut line) {
+            Ok(0) => {
+                return StreamEnd::Dropped(format!(
+                    "the collector at {} ended the stream",
+                    address.host_port()
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return StreamEnd::Dropped(format!(
+                    "the stream from {} broke: {e}",
+                    address.host_port()
+                ));
+            }
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if !l.is_empty() {
+            if let Some(v) = l.strip_prefix("event:") {
+                kind = v.trim_start().to_owned();
+            } else if let Some(v) = l.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+            // `id:` repeats the event's own id; comments (`:`) are keep-alives.
+            continue;
+        }
+        // A blank line ends a message.
+        let (k, d) = (std::mem::take(&mut kind), std::mem::take(&mut data));
+        if k == "lagged" {
+            return StreamEnd::Lagged;
+        }
+        if d.is_empty() {
+            continue;
+        }
+        if let Ok(ev) = Event::from_json(&d) {
+            *last = Some(ev.id);
+            if tx.send(Message::Event(Box::new(ev))).is_err() {
+                return StreamEnd::Closed;
+            }
+        }
+    }
+}
