@@ -108,15 +108,49 @@ pub fn probe(address: &CollectorAddress) -> Result<()> {
 /// Reads the history from the collector: the newest `lines` selected events
 /// (every selected one when `None`), oldest first, and the id to resume the live
 /// stream from (the newest event the query saw, selected or not).
+///
+/// The collector pages in arrival order, and events can arrive late (caught up
+/// from the files after a restart), so the newest `lines` by arrival only bound
+/// the time the newest `lines` by time start from: a second pass reads every
+/// event since then and keeps the newest by time.
 pub fn history(
     address: &CollectorAddress,
     sel: &Selection,
     lines: Option<usize>,
 ) -> Result<(Vec<Event>, Option<EventId>)> {
+    let params = sel.server_params();
+    let (mut out, newest) = query(address, sel, &params, lines)?;
+    if let Some(n) = lines
+        && n > 0
+        && out.len() >= n
+    {
+        sort_events(&mut out);
+        let from = out[out.len() - n].ts;
+        let mut params = params;
+        params.retain(|(k, _)| *k != "since");
+        params.push(("since", from.to_string()));
+        out = query(address, sel, &params, None)?.0;
+    }
+    sort_events(&mut out);
+    if let Some(n) = lines {
+        let extra = out.len().saturating_sub(n);
+        out.drain(..extra);
+    }
+    Ok((out, newest))
+}
+
+/// Pages through `GET /v1/events` (newest arrival first) until `want` selected
+/// events are found (all of them when `None`); returns them and the id of the
+/// newest event seen.
+fn query(
+    address: &CollectorAddress,
+    sel: &Selection,
+    params: &[(&'static str, String)],
+    want: Option<usize>,
+) -> Result<(Vec<Event>, Option<EventId>)> {
     let agent = agent(Some(Duration::from_secs(60)));
     let url = address.url("/v1/events");
-    let params = sel.server_params();
-    let want = lines.unwrap_or(usize::MAX);
+    let want = want.unwrap_or(usize::MAX);
     let mut out = Vec::new();
     let mut newest = None;
     let mut cursor: Option<String> = None;
@@ -124,7 +158,7 @@ pub fn history(
         // With no history wanted, one event still tells where the stream resumes.
         let limit = if want == 0 { 1 } else { PAGE };
         let mut req = authorized(agent.get(&url), address).query("limit", limit.to_string());
-        for (k, v) in &params {
+        for (k, v) in params {
             req = req.query(*k, v);
         }
         if let Some(c) = &cursor {
@@ -157,7 +191,6 @@ pub fn history(
             _ => break,
         }
     }
-    sort_events(&mut out);
     Ok((out, newest))
 }
 
