@@ -106,7 +106,7 @@ impl Feed {
 pub fn discover(root: &StateRoot, config: &Config) -> Endpoint {
     Endpoint::Discover {
         root: root.clone(),
-        config: config.clone(),
+        config: Box::new(config.clone()),
     }
 }
 

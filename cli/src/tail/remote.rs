@@ -38,7 +38,7 @@ pub enum Endpoint {
         /// The state root holding `collector.json`.
         root: StateRoot,
         /// The loaded configuration.
-        config: Config,
+        config: Box<Config>,
     },
 }
 
