@@ -15,7 +15,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Replay a captured Claude Code session through swarm-hook and show the events.
+    /// Run a collector, three workers and a replayed Claude Code session, and follow them live.
     Demo(cmd::demo::Args),
     /// Send a test notification through the configured backend and sound rules.
     Notify(cmd::notify::Args),

@@ -227,6 +227,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let hook = find_sibling("swarm-hook")?;
     let exe = std::env::current_exe().context("cannot locate the swarm-obs binary")?;
     let root = StateRoot::new(&home);
+    // A reused state root keeps the last run's heartbeats; its dead crawler must not
+    // be mistaken for this run's.
+    for role in Role::ALL {
+        let path = root.heartbeat_file(role.source());
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot remove the old heartbeat {}", path.display()));
+            }
+        }
+    }
     let collector = DemoCollector::start(&exe, &root)?;
     let address = CollectorAddress::parse(&collector.addr).with_context(|| {
         format!(
