@@ -819,11 +819,16 @@ impl LineChild {
         let mut err = child.stderr.take().expect("child stderr");
         let sink = stderr.clone();
         std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            sink.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_str(&text);
+            // Kept as it comes, so a test can look at stderr while the child runs.
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
         });
         Self {
             child,
@@ -866,7 +871,7 @@ impl LineChild {
         }
     }
 
-    /// Whatever the child wrote to stderr so far (all of it once it has exited).
+    /// Whatever the child has written to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr
             .lock()

@@ -235,8 +235,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot remove the old heartbeat {}", path.display()));
+                return Err(e).with_context(|| {
+                    format!("cannot remove the old heartbeat {}", path.display())
+                });
             }
         }
     }

@@ -58,7 +58,7 @@ impl Feed {
             match remote::probe(&address) {
                 Ok(()) => {
                     let (history, resume) = remote::history(&address, sel, lines)?;
-                    let feed = CollectorFeed::start(endpoint, sel, resume)?;
+                    let feed = CollectorFeed::start(endpoint, root.clone(), sel, resume)?;
                     return Ok((Feed::Collector(feed), history, None));
                 }
                 Err(e) => {
@@ -91,12 +91,11 @@ impl Feed {
                 }
                 batch
             }
-            Feed::Collector(c) => c.next_batch(TICK, notices),
+            Feed::Collector(c) => c.next_batch(TICK, notices)?,
         };
-        if matches!(self, Feed::Files(_)) {
-            // Files are read one after another; merge what arrived together.
-            sort_events(&mut batch);
-        }
+        // Files are read one after another, and a stream delivers in arrival order:
+        // merge what arrived together by time.
+        sort_events(&mut batch);
         Ok(batch)
     }
 }

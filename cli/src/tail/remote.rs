@@ -1,17 +1,18 @@
 //! Tailing the collector: history from `GET /v1/events`, then the live
 //! Server-Sent Events stream from `GET /v1/stream`, resumed with `Last-Event-ID`
 //! whenever the connection drops, so a collector restart costs no event and
-//! repeats none.
+//! repeats none. While the collector is away, the event files are followed instead.
 
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use swarm_obs::{CollectorAddress, Config, Event, EventId, StateRoot};
+use swarm_obs::{CollectorAddress, Config, Event, EventId, StateRoot, Timestamp};
 
+use super::files::FileFeed;
 use super::select::Selection;
 use super::sort_events;
 
@@ -55,14 +56,31 @@ impl Endpoint {
 /// What the stream thread hands the follower.
 enum Message {
     Event(Box<Event>),
-    Notice(String),
+    /// The stream is gone, and why.
+    Down(String),
+    /// The stream is back.
+    Up(String),
 }
 
+/// How long the collector may be away before the event files are followed instead.
+const FALLBACK_AFTER: Duration = Duration::from_secs(2);
+/// How far before the last streamed event the files are read from when falling
+/// back: events that reached the files but not yet the stream. Repeats are dropped
+/// by the follower.
+const FALLBACK_SLACK_MS: i64 = 10_000;
+
 /// A live follower of the collector's stream. The stream is read on its own
-/// thread; events arrive in the collector's order.
+/// thread; events arrive in the collector's order. While the collector is away the
+/// event files under `root` are followed, and the stream, once back, resumes where
+/// it stopped (its repeats of what the files showed are dropped by the follower).
 pub struct CollectorFeed {
     rx: mpsc::Receiver<Message>,
     closed: Arc<AtomicBool>,
+    root: StateRoot,
+    started: Timestamp,
+    last_ts: Option<Timestamp>,
+    down_since: Option<Instant>,
+    files: Option<FileFeed>,
 }
 
 impl Drop for CollectorFeed {
@@ -197,7 +215,12 @@ fn query(
 impl CollectorFeed {
     /// Starts following the stream: from just after `resume` when given, else with
     /// the collector's backfill (the caller drops what it has shown already).
-    pub fn start(endpoint: Endpoint, sel: &Selection, resume: Option<EventId>) -> Result<Self> {
+    pub fn start(
+        endpoint: Endpoint,
+        root: StateRoot,
+        sel: &Selection,
+        resume: Option<EventId>,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
         let closed = Arc::new(AtomicBool::new(false));
         let params = sel.server_params();
@@ -206,25 +229,62 @@ impl CollectorFeed {
             .name("tail-stream".into())
             .spawn(move || stream_loop(&endpoint, &params, resume, &tx, &flag))
             .context("cannot start the thread that reads the collector's stream")?;
-        Ok(Self { rx, closed })
+        Ok(Self {
+            rx,
+            closed,
+            root,
+            started: Timestamp::now(),
+            last_ts: None,
+            down_since: None,
+            files: None,
+        })
     }
 
     /// Events received within `wait` (all that are ready once the first arrives),
-    /// and notices about the connection for the user.
-    pub fn next_batch(&mut self, wait: Duration, notices: &mut Vec<String>) -> Vec<Event> {
+    /// or read from the files while the collector is away, and notices about the
+    /// connection for the user.
+    pub fn next_batch(&mut self, wait: Duration, notices: &mut Vec<String>) -> Result<Vec<Event>> {
         let mut out = Vec::new();
-        let mut take = |m: Message| match m {
-            Message::Event(ev) => out.push(*ev),
-            Message::Notice(n) => notices.push(n),
-        };
-        match self.rx.recv_timeout(wait) {
-            Ok(m) => take(m),
-            Err(_) => return out,
+        let mut next = self.rx.recv_timeout(wait).ok();
+        while let Some(m) = next {
+            match m {
+                Message::Event(ev) => {
+                    self.last_ts = self.last_ts.max(Some(ev.ts));
+                    out.push(*ev);
+                }
+                Message::Down(why) => {
+                    notices.push(format!(
+                        "{why}; following the event files in {} until it is back",
+                        self.root.events_dir().display()
+                    ));
+                    self.down_since = Some(Instant::now());
+                }
+                Message::Up(what) => {
+                    notices.push(what);
+                    self.down_since = None;
+                    self.files = None;
+                }
+            }
+            next = self.rx.try_recv().ok();
         }
-        while let Ok(m) = self.rx.try_recv() {
-            take(m);
+        if self.files.is_none()
+            && self
+                .down_since
+                .is_some_and(|t| t.elapsed() >= FALLBACK_AFTER)
+        {
+            let from = self.last_ts.unwrap_or(self.started).unix_ms() - FALLBACK_SLACK_MS;
+            let since = Selection {
+                since: Some(Timestamp::from_unix_ms(from.max(0))),
+                ..Selection::default()
+            };
+            let (files, caught_up) = FileFeed::open(self.root.clone(), &since, None)?;
+            out.extend(caught_up);
+            self.files = Some(files);
         }
-        out
+        if let Some(files) = &mut self.files {
+            out.extend(files.poll()?);
+        }
+        Ok(out)
     }
 }
 
@@ -262,9 +322,7 @@ fn stream_loop(
             StreamEnd::Lagged => continue,
             StreamEnd::Dropped(why) => {
                 if down.is_none() {
-                    let _ = tx.send(Message::Notice(format!(
-                        "{why}; waiting for the collector to come back (events will resume where they stopped)"
-                    )));
+                    let _ = tx.send(Message::Down(why.clone()));
                     down = Some(why);
                     backoff = Duration::from_millis(50);
                 }
@@ -301,7 +359,7 @@ fn read_stream(
         return StreamEnd::Dropped(format!("{url} answered HTTP {}", resp.status()));
     }
     if down.take().is_some() {
-        let _ = tx.send(Message::Notice(format!(
+        let _ = tx.send(Message::Up(format!(
             "following the collector at {} again",
             address.host_port()
         )));
