@@ -251,7 +251,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // Follow before anything happens, so every event is shown.
     let sel = Selection::default();
-    let (mut feed, _, notice) = Feed::open(&root, Some(Endpoint::Fixed(address)), &sel, Some(0))?;
+    let (mut feed, _, notice) =
+        Feed::open(&root, Some(Endpoint::Fixed(address)), &sel, Some(0), true)?;
     if let Some(n) = notice {
         eprintln!("swarm-obs demo: {n}");
     }

@@ -118,7 +118,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, None) => Some(10),
     };
     let endpoint = (!args.files).then(|| tail::discover(&root, &config));
-    let (mut feed, history, notice) = Feed::open(&root, endpoint, &sel, lines)?;
+    let (mut feed, history, notice) = Feed::open(&root, endpoint, &sel, lines, args.follow)?;
     if let Some(n) = notice {
         eprintln!("swarm-obs tail: {n}");
     }

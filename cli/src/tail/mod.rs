@@ -38,18 +38,21 @@ pub enum Feed {
     Files(FileFeed),
     /// The collector's stream.
     Collector(CollectorFeed),
+    /// Nothing: only the history was asked for.
+    HistoryOnly,
 }
 
 impl Feed {
-    /// Opens the feed and reads the history (`lines` newest selected events, all
-    /// when `None`): from the collector at `endpoint` when it answers, else from
-    /// the files of `root`. Returns a notice for the user when a collector was
-    /// expected but did not answer.
+    /// Reads the history (`lines` newest selected events, all when `None`) and,
+    /// when `follow`, opens the feed of what comes next: from the collector at
+    /// `endpoint` when it answers, else from the files of `root`. Returns a notice
+    /// for the user when a collector was expected but did not answer.
     pub fn open(
         root: &StateRoot,
         endpoint: Option<Endpoint>,
         sel: &Selection,
         lines: Option<usize>,
+        follow: bool,
     ) -> Result<(Self, Vec<Event>, Option<String>)> {
         let mut notice = None;
         if let Some(endpoint) = endpoint
@@ -58,6 +61,9 @@ impl Feed {
             match remote::probe(&address) {
                 Ok(()) => {
                     let (history, resume) = remote::history(&address, sel, lines)?;
+                    if !follow {
+                        return Ok((Feed::HistoryOnly, history, None));
+                    }
                     let feed = CollectorFeed::start(endpoint, root.clone(), sel, resume)?;
                     return Ok((Feed::Collector(feed), history, None));
                 }
@@ -78,6 +84,7 @@ impl Feed {
         match self {
             Feed::Files(_) => "the event files",
             Feed::Collector(_) => "the collector",
+            Feed::HistoryOnly => "nothing",
         }
     }
 
@@ -92,6 +99,10 @@ impl Feed {
                 batch
             }
             Feed::Collector(c) => c.next_batch(TICK, notices)?,
+            Feed::HistoryOnly => {
+                std::thread::sleep(TICK);
+                Vec::new()
+            }
         };
         // Files are read one after another, and a stream delivers in arrival order:
         // merge what arrived together by time.
