@@ -361,3 +361,44 @@ fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
         "NO_COLOR on a terminal"
     );
 }
+
+#[test]
+fn a_collector_that_is_gone_is_named_and_the_files_are_read() {
+    let home = TestHome::new();
+    write_files(
+        &home,
+        &[event(
+            "2026-01-05T14:00:00Z",
+            "backend",
+            Kind::Log,
+            "from-file",
+        )],
+    );
+    // collector.json left behind by a collector killed with SIGKILL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    std::fs::write(
+        home.path().join("collector.json"),
+        format!(r#"{{"addr":"{addr}","pid":1,"started_at":"2026-01-05T14:00:00Z"}}"#),
+    )
+    .unwrap();
+    let out = tail(&home).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("from-file"), "{stdout}");
+    assert!(
+        stderr.contains(&addr) && stderr.contains("reading the event files"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_collector_with_a_token_is_read_with_it() {
+    let home = TestHome::new();
+    let collector = Collector::start_with(&home, &["--token", "s3cret"]);
+    collector.post_events(&[Event::new("secure", Kind::Log, "behind-a-token")]);
+    let got = lines(&home, &["--color", "never"]);
+    assert_eq!(msgs(&got), ["behind-a-token"]);
+}
