@@ -194,6 +194,7 @@ impl Outcomes {
             && self.tester.is_some()
             && self.crawler.is_some()
             && self.session_ended
+            && self.hook_events >= SESSION.len()
     }
 
     fn missing(&self) -> Vec<&'static str> {
@@ -207,8 +208,8 @@ impl Outcomes {
         if self.crawler.is_none() {
             m.push("the crawler's dead/down alert");
         }
-        if !self.session_ended {
-            m.push("the session's SessionEnd");
+        if !self.session_ended || self.hook_events < SESSION.len() {
+            m.push("every hook event of the session");
         }
         m
     }

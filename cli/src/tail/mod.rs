@@ -23,8 +23,9 @@ use select::Selection;
 /// before the stop condition is checked again.
 const TICK: Duration = Duration::from_millis(200);
 
-/// Event ids remembered to drop repeats (a stream reopened without a resume point
-/// sends its backfill again).
+/// Event ids remembered to drop repeats: a stream resumed after the files were
+/// followed in its absence sends again what they showed, and one reopened without a
+/// resume point sends its backfill again.
 const SEEN_IDS: usize = 100_000;
 
 /// Orders events by time, then id: the merged order of many sources.
