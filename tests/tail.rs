@@ -141,6 +141,13 @@ fn check_history(home: &TestHome) {
 fn history_from_the_files_is_merged_and_filtered() {
     let home = TestHome::new();
     write_files(&home, &history());
+    // Garbage, an empty line and a torn last line (a writer killed mid-line) are
+    // skipped, not fatal.
+    let files = EventLog::files(&StateRoot::new(home.path())).unwrap();
+    let today = files.last().expect("an event file");
+    let mut junk = std::fs::read(today).unwrap();
+    junk.extend_from_slice(b"not json\n\n\xff\xfe{\"v\":1}\n{\"v\":1,\"id\":\"01");
+    std::fs::write(today, junk).unwrap();
     check_history(&home);
 }
 
