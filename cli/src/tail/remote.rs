@@ -308,7 +308,8 @@ fn stream_loop(
     closed: &AtomicBool,
 ) {
     let agent = agent(None);
-    let mut down: Option<String> = None;
+    // Whether the user has been told the collector is away.
+    let mut down = false;
     let mut backoff = Duration::from_millis(50);
     while !closed.load(Ordering::Relaxed) {
         let end = match endpoint.address() {
@@ -321,9 +322,9 @@ fn stream_loop(
             StreamEnd::Closed => return,
             StreamEnd::Lagged => continue,
             StreamEnd::Dropped(why) => {
-                if down.is_none() {
-                    let _ = tx.send(Message::Down(why.clone()));
-                    down = Some(why);
+                if !down {
+                    let _ = tx.send(Message::Down(why));
+                    down = true;
                     backoff = Duration::from_millis(50);
                 }
             }
@@ -340,7 +341,7 @@ fn read_stream(
     last: &mut Option<EventId>,
     tx: &mpsc::Sender<Message>,
     closed: &AtomicBool,
-    down: &mut Option<String>,
+    down: &mut bool,
 ) -> StreamEnd {
     let url = address.url("/v1/stream");
     let mut req = authorized(agent.get(&url), address).header("accept", "text/event-stream");
@@ -358,7 +359,7 @@ fn read_stream(
     if resp.status() != 200 {
         return StreamEnd::Dropped(format!("{url} answered HTTP {}", resp.status()));
     }
-    if down.take().is_some() {
+    if std::mem::take(down) {
         let _ = tx.send(Message::Up(format!(
             "following the collector at {} again",
             address.host_port()
