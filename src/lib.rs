@@ -896,10 +896,10 @@ impl LineChild {
         }
     }
 
-    /// Sends SIGTERM (a Ctrl-C-like stop) to the child.
-    pub fn terminate(&self) {
+    /// Sends a signal (`libc::SIGINT` for a Ctrl-C, `libc::SIGTERM`) to the child.
+    pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
     }
 }
 

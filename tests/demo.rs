@@ -82,7 +82,13 @@ fn the_demo_shows_every_outcome_and_stops_everything_it_started() {
 }
 
 #[test]
-fn sigterm_stops_the_demo_and_everything_it_started() {
+fn ctrl_c_or_sigterm_stops_the_demo_and_everything_it_started() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        stopped_by(signal);
+    }
+}
+
+fn stopped_by(signal: libc::c_int) {
     let home = TestHome::new();
     let mut running = LineChild::spawn(&mut demo(&home));
     // The banner ends with the Ctrl-C hint; wait until the workers have started.
@@ -90,10 +96,10 @@ fn sigterm_stops_the_demo_and_everything_it_started() {
     let pids = announced_pids(&banner.join("\n"));
     assert_eq!(pids.len(), 4, "{banner:?}");
     running.lines_until("[START] [builder]", Duration::from_secs(60));
-    running.terminate();
+    running.signal(signal);
     let status = running
         .wait_timeout(Duration::from_secs(60))
-        .expect("the demo exits on SIGTERM");
+        .unwrap_or_else(|| panic!("the demo did not exit on signal {signal}"));
     assert!(status.success(), "{status}: {}", running.stderr());
     for pid in pids {
         assert!(!process_exists(pid), "pid {pid} still running");
