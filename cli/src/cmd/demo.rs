@@ -120,6 +120,24 @@ struct Workers {
 }
 
 impl Workers {
+    /// Starts every demo worker: this binary in `--worker` mode, on the demo's state
+    /// root and collector.
+    fn start(exe: &Path, home: &Path, collector: &str) -> Result<Self> {
+        let mut workers = Self::default();
+        for role in Role::ALL {
+            let child = Command::new(exe)
+                .args(["demo", "--worker", role.arg()])
+                .env(swarm_obs::HOME_ENV, home)
+                .env(swarm_obs::COLLECTOR_ENV, collector)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start the demo worker {}", role.source()))?;
+            workers.running.push((role, child));
+        }
+        Ok(workers)
+    }
+
     /// Reaps the workers that have exited (so a dead one's pid is really gone).
     fn reap(&mut self) {
         let mut i = 0;
@@ -258,53 +276,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         eprintln!("swarm-obs demo: {n}");
     }
 
-    let workers = Arc::new(Mutex::new(Workers::default()));
-    {
-        let mut w = lock(&workers);
-        for role in Role::ALL {
-            let child = Command::new(&exe)
-                .args(["demo", "--worker", role.arg()])
-                .env(swarm_obs::HOME_ENV, &home)
-                .env(swarm_obs::COLLECTOR_ENV, &collector.addr)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .with_context(|| format!("cannot start the demo worker {}", role.source()))?;
-            w.running.push((role, child));
-        }
-    }
-
-    let mut banner = format!(
-        "swarm-obs demo: a collector, three workers and a replayed Claude Code session\n\
-         \x20 Dashboard:   http://{addr}/\n\
-         \x20 Live stream: http://{addr}/v1/stream   (or: SWARM_OBS_HOME={home} swarm-obs tail -f)\n\
-         \x20 State root:  {home}\n\
-         \x20 Collector:   pid {pid}\n",
-        addr = collector.addr,
-        home = home.display(),
-        pid = collector.pid(),
+    let workers = Arc::new(Mutex::new(Workers::start(&exe, &home, &collector.addr)?));
+    println!(
+        "{}",
+        banner(&args, &collector, &home, &lock(&workers).running)
     );
-    for (role, child) in &lock(&workers).running {
-        banner.push_str(&format!(
-            "  Worker:      {} (pid {})\n",
-            role.source(),
-            child.id()
-        ));
-    }
-    banner.push_str(match (args.once, args.duration) {
-        (true, _) => "  Runs until every outcome is in, then stops everything.\n",
-        (false, Some(_)) => {
-            "  Runs for the given duration, then stops everything; Ctrl-C stops sooner.\n"
-        }
-        (false, None) => "  Press Ctrl-C to stop everything.\n",
-    });
-    println!("{banner}");
 
     // The session replay and the reaping of workers run beside the follower.
-    let scenario_done = Arc::new(AtomicBool::new(false));
     let scenario = {
         let (hook, home, addr) = (hook.clone(), home.clone(), collector.addr.clone());
-        let (workers, done) = (workers.clone(), scenario_done.clone());
+        let workers = workers.clone();
         std::thread::Builder::new()
             .name("demo-scenario".into())
             .spawn(move || {
@@ -319,7 +300,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     drop(w);
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                done.store(true, Ordering::SeqCst);
                 replayed
             })
             .context("cannot start the demo's scenario thread")?
@@ -384,6 +364,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the demo started and where to look.
+fn banner(
+    args: &Args,
+    collector: &DemoCollector,
+    home: &Path,
+    workers: &[(Role, Child)],
+) -> String {
+    let mut banner = format!(
+        "swarm-obs demo: a collector, three workers and a replayed Claude Code session\n\
+         \x20 Dashboard:   http://{addr}/\n\
+         \x20 Live stream: http://{addr}/v1/stream   (or: SWARM_OBS_HOME={home} swarm-obs tail -f)\n\
+         \x20 State root:  {home}\n\
+         \x20 Collector:   pid {pid}\n",
+        addr = collector.addr,
+        home = home.display(),
+        pid = collector.pid(),
+    );
+    for (role, child) in workers {
+        banner.push_str(&format!(
+            "  Worker:      {} (pid {})\n",
+            role.source(),
+            child.id()
+        ));
+    }
+    banner.push_str(match (args.once, args.duration) {
+        (true, _) => "  Runs until every outcome is in, then stops everything.\n",
+        (false, Some(_)) => {
+            "  Runs for the given duration, then stops everything; Ctrl-C stops sooner.\n"
+        }
+        (false, None) => "  Press Ctrl-C to stop everything.\n",
+    });
+    banner
 }
 
 /// The closing report: each ending, the session, and what was stopped.
