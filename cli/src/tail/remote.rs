@@ -365,55 +365,125 @@ fn read_stream(
             address.host_port()
         )));
     }
-    let mut lines = BufReader::new(resp.into_body().into_reader());
-    let mut line = String::new();
-    let (mut kind, mut data) = (String::new(), String::new());
+    let mut reader = SseReader::new(BufReader::new(resp.into_body().into_reader()));
     loop {
         if closed.load(Ordering::Relaxed) {
             return StreamEnd::Closed;
         }
-        line.clear();
-        match lines.read_line(&mut line) {
-            Ok(0) => {
+        let message = match reader.next_message() {
+            Ok(Some(m)) => m,
+            Ok(None) => {
                 return StreamEnd::Dropped(format!(
                     "the collector at {} ended the stream",
                     address.host_port()
                 ));
             }
-            Ok(_) => {}
             Err(e) => {
                 return StreamEnd::Dropped(format!(
                     "the stream from {} broke: {e}",
                     address.host_port()
                 ));
             }
-        }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if !l.is_empty() {
-            if let Some(v) = l.strip_prefix("event:") {
-                kind = v.trim_start().to_owned();
-            } else if let Some(v) = l.strip_prefix("data:") {
-                if !data.is_empty() {
-                    data.push('\n');
+        };
+        match message {
+            SseMessage::Lagged => return StreamEnd::Lagged,
+            SseMessage::Event(ev) => {
+                *last = Some(ev.id);
+                if tx.send(Message::Event(ev)).is_err() {
+                    return StreamEnd::Closed;
                 }
-                data.push_str(v.strip_prefix(' ').unwrap_or(v));
-            }
-            // `id:` repeats the event's own id; comments (`:`) are keep-alives.
-            continue;
-        }
-        // A blank line ends a message.
-        let (k, d) = (std::mem::take(&mut kind), std::mem::take(&mut data));
-        if k == "lagged" {
-            return StreamEnd::Lagged;
-        }
-        if d.is_empty() {
-            continue;
-        }
-        if let Ok(ev) = Event::from_json(&d) {
-            *last = Some(ev.id);
-            if tx.send(Message::Event(Box::new(ev))).is_err() {
-                return StreamEnd::Closed;
             }
         }
+    }
+}
+
+/// One message of the collector's stream that matters to a follower.
+#[derive(Debug)]
+enum SseMessage {
+    /// An event.
+    Event(Box<Event>),
+    /// The viewer fell behind and missed events.
+    Lagged,
+}
+
+/// Reads Server-Sent Events messages: `event:` and `data:` lines up to a blank line.
+struct SseReader<R> {
+    lines: R,
+    line: String,
+}
+
+impl<R: BufRead> SseReader<R> {
+    fn new(lines: R) -> Self {
+        Self {
+            lines,
+            line: String::new(),
+        }
+    }
+
+    /// The next event or lag notice, skipping keep-alives and data that is not an
+    /// event; `None` at the end of the stream.
+    fn next_message(&mut self) -> std::io::Result<Option<SseMessage>> {
+        let (mut kind, mut data) = (String::new(), String::new());
+        loop {
+            self.line.clear();
+            if self.lines.read_line(&mut self.line)? == 0 {
+                return Ok(None);
+            }
+            let l = self.line.trim_end_matches(['\r', '\n']);
+            if !l.is_empty() {
+                if let Some(v) = l.strip_prefix("event:") {
+                    kind = v.trim_start().to_owned();
+                } else if let Some(v) = l.strip_prefix("data:") {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+                // `id:` repeats the event's own id; comments (`:`) are keep-alives.
+                continue;
+            }
+            // A blank line ends a message.
+            if kind == "lagged" {
+                return Ok(Some(SseMessage::Lagged));
+            }
+            if let Ok(ev) = Event::from_json(&data) {
+                return Ok(Some(SseMessage::Event(Box::new(ev))));
+            }
+            kind.clear();
+            data.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_obs::Kind;
+
+    #[test]
+    fn sse_messages_are_parsed_and_noise_skipped() {
+        let ev = Event::new("api", Kind::Log, "hello");
+        let json = ev.to_json_line();
+        let stream = format!(
+            ": keep-alive\n\nid: {id}\nevent: log\ndata: {j}\n\nevent: log\ndata: not json\n\n\
+             event: lagged\ndata: {{\"missed\":3}}\n\nid: {id}\r\ndata: {j}\r\n\r\npartial",
+            id = ev.id,
+            j = json.trim_end()
+        );
+        let mut r = SseReader::new(stream.as_bytes());
+        match r.next_message().unwrap() {
+            Some(SseMessage::Event(got)) => assert_eq!(*got, ev),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            r.next_message().unwrap(),
+            Some(SseMessage::Lagged)
+        ));
+        match r.next_message().unwrap() {
+            Some(SseMessage::Event(got)) => assert_eq!(got.id, ev.id),
+            other => panic!("{other:?}"),
+        }
+        // A message cut off by the end of the stream is not an event.
+        assert!(r.next_message().unwrap().is_none());
     }
 }
