@@ -903,3 +903,143 @@ impl Drop for SseStream {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }
+
+/// A running child whose stdout lines arrive on a channel, so a test waits for
+/// output with a bound instead of blocking on the pipe; killed on drop.
+pub struct LineChild {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LineChild {
+    /// Spawns `cmd` with stdout and stderr piped (stdin closed).
+    pub fn spawn(cmd: &mut Command) -> Self {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn child");
+        let out = child.stdout.take().expect("child stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("child stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            // Kept as it comes, so a test can look at stderr while the child runs.
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line, waiting up to `timeout`.
+    pub fn next_line(&self, timeout: std::time::Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Lines up to and including the first that contains `needle`; panics with
+    /// what was read when it does not come within `timeout`.
+    pub fn lines_until(&self, needle: &str, timeout: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.next_line(left) {
+                Some(l) => {
+                    let done = l.contains(needle);
+                    got.push(l);
+                    if done {
+                        return got;
+                    }
+                }
+                None => panic!(
+                    "no line containing {needle:?} within {timeout:?}; read:\n{}\nstderr:\n{}",
+                    got.join("\n"),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Whatever the child has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits up to `timeout` for the child to exit on its own; `None` if it did not.
+    pub fn wait_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal (`libc::SIGINT` for a Ctrl-C, `libc::SIGTERM`) to the child.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+}
+
+impl Drop for LineChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether a process with this pid still exists (a zombie counts as gone: it has
+/// exited and only waits to be reaped).
+pub fn process_exists(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => {
+            // No /proc (not Linux): ask the kernel.
+            // SAFETY: signal 0 only checks the pid.
+            let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+            rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+        }
+    }
+}

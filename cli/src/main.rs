@@ -4,6 +4,7 @@ mod cmd;
 mod locate;
 mod settings;
 mod shell;
+mod tail;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -25,7 +26,7 @@ struct Cli {
 enum Command {
     /// Print a shell completion script (bash, zsh, fish, …).
     Completions(cmd::completions::Args),
-    /// Replay a captured Claude Code session through swarm-hook and show the events.
+    /// Run a collector, three workers and a replayed Claude Code session, and follow them live.
     Demo(cmd::demo::Args),
     /// Check the setup (hook, settings, state dir, config, collector, notifications).
     Doctor(cmd::doctor::Args),
@@ -35,13 +36,20 @@ enum Command {
     Notify(cmd::notify::Args),
     /// Run the collector: ingest, store and stream events over HTTP.
     Serve(cmd::serve::Args),
+    /// Show events from every source, merged in time order; follow them live with -f.
+    Tail(cmd::tail::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Tail(_) | Command::Demo(_)
+    ) {
         // Output piped into `head` ends quietly, as with any Unix tool, instead of
-        // a panic on the broken pipe. The collector keeps Rust's ignored SIGPIPE.
+        // a panic on the broken pipe. The collector keeps Rust's ignored SIGPIPE;
+        // tail ends with status 0 on a closed pipe itself (so `set -o pipefail`
+        // stays happy), and demo must first stop the processes it started.
         #[cfg(unix)]
         // SAFETY: resetting a signal to its default action before any thread starts.
         unsafe {
@@ -55,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Hooks(args) => cmd::hooks::run(args),
         Command::Notify(args) => cmd::notify::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Tail(args) => cmd::tail::run(args),
     };
     match result {
         Ok(code) => code,

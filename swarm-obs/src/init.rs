@@ -425,12 +425,13 @@ fn install_panic_hook(source: String, queue: LogQueue) {
     }));
 }
 
-/// The local zone's offset from UTC, in seconds east, asked of the C library once.
+/// The local zone's offset from UTC, in seconds east, as the C library reports it
+/// now: the zone human lines are written in unless UTC is asked for.
 ///
-/// Once, at init: `localtime_r` consults the `TZ` environment and zone files, which is
+/// Asked once, at init: `localtime_r` consults the `TZ` environment and zone files, which is
 /// not safe while another thread may call `setenv`, and costs a lock per call; a fixed
 /// offset makes every line of one run comparable (a DST change mid-run shifts nothing).
-fn local_offset_secs() -> i32 {
+pub fn local_offset_secs() -> i32 {
     #[cfg(unix)]
     {
         // SAFETY: `time` accepts a null pointer; `tm` is plain data that

@@ -76,6 +76,7 @@ pub use heartbeat::{
 };
 pub use host::hostname;
 pub use id::{EventId, EventIdError};
+pub use init::local_offset_secs;
 pub use init::{InitError, SwarmBuilder, SwarmGuard, init};
 pub use layer::SwarmLayer;
 pub use log_writer::Overflow;

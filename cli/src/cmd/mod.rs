@@ -6,3 +6,4 @@ pub mod doctor;
 pub mod hooks;
 pub mod notify;
 pub mod serve;
+pub mod tail;
