@@ -1,6 +1,10 @@
 //! `swarm-obs`: every command a person types.
 
 mod cmd;
+mod duration_arg;
+mod output_line;
+mod signals;
+mod watched;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +22,10 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Send a test notification through the configured backend and sound rules.
     Notify(cmd::notify::Args),
+    /// Read lines from stdin or a named pipe as a watched worker's events.
+    Pipe(cmd::pipe::Args),
+    /// Run a command as a watched worker: heartbeat, output lines as events, start/done/error.
+    Run(cmd::run::Args),
     /// Run the collector: ingest, store and stream events over HTTP.
     Serve(cmd::serve::Args),
 }
@@ -27,6 +35,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Notify(args) => cmd::notify::run(args),
+        Command::Pipe(args) => cmd::pipe::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::run(args),
     };
     match result {

@@ -2,4 +2,6 @@
 
 pub mod demo;
 pub mod notify;
+pub mod pipe;
+pub mod run;
 pub mod serve;
