@@ -124,6 +124,39 @@ impl TestHome {
             .collect()
     }
 
+    /// Polls the event files (up to 60 s) for an event matching `want` and returns
+    /// it; panics naming `what`, with the events seen, when none comes.
+    pub fn wait_for_event(
+        &self,
+        what: &str,
+        want: impl Fn(&swarm_obs::Event) -> bool,
+    ) -> swarm_obs::Event {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let events = self.events();
+            if let Some(ev) = events.iter().find(|e| want(e)) {
+                return ev.clone();
+            }
+            if std::time::Instant::now() > deadline {
+                let seen: Vec<String> = events.iter().map(|e| e.human_line(0)).collect();
+                panic!("no event {what} within 60 s; seen:\n{}", seen.join("\n"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// A `swarm-obs` command bound to this state root, with no collector
+    /// configured and no desktop bus (so notifications never wait on D-Bus).
+    pub fn swarm_obs(&self) -> Command {
+        let mut cmd = Command::new(bin("swarm-obs"));
+        cmd.env("SWARM_OBS_HOME", self.path())
+            .env_remove("SWARM_OBS_COLLECTOR")
+            .env_remove("SWARM_OBS_TOKEN")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
     /// A `swarm-hook` command bound to this state root, with no collector
     /// configured and the source left to the payload.
     pub fn hook(&self) -> Command {
@@ -667,6 +700,60 @@ impl Collector {
 impl Drop for Collector {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A child process stopped by the test that started it: SIGKILLed and reaped on drop.
+pub struct ChildGuard {
+    child: std::process::Child,
+}
+
+impl ChildGuard {
+    /// Spawns `cmd`.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        Self {
+            child: cmd.spawn().expect("spawn the child process"),
+        }
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child itself, for its pipes.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
+    /// Sends `signal` (a `libc::SIG*`).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child, not yet reaped, by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to 60 s for it to exit; panics (and kills it) past that.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        for _ in 0..6000 {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        panic!("pid {} did not exit within 60 s", self.child.id());
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -446,8 +446,15 @@ mod tests {
         let parser = LineParser::default();
         assert!(parser.parse(&raw(b""), Stream::Stdout).is_none());
         assert!(parser.parse(&raw(b"  \t\r"), Stream::Stdout).is_none());
-        assert!(parser.parse(&raw(b"\x1b[2J\x1b[H"), Stream::Stdout).is_none());
-        let p = parse("\x1b[31mERROR\x1b[0m red \x1b]0;title\x07done", Stream::Stdout);
+        assert!(
+            parser
+                .parse(&raw(b"\x1b[2J\x1b[H"), Stream::Stdout)
+                .is_none()
+        );
+        let p = parse(
+            "\x1b[31mERROR\x1b[0m red \x1b]0;title\x07done",
+            Stream::Stdout,
+        );
         assert_eq!((p.level, p.msg.as_str()), (Level::Error, "ERROR red done"));
         // A redrawn progress line shows its last state.
         assert_eq!(parse("10%\r20%\r30%\r", Stream::Stdout).msg, "30%");
@@ -470,7 +477,9 @@ mod tests {
         let p = LineParser::default().parse(&line, Stream::Stdout).unwrap();
         // Cut inside `é`: the half character is dropped, not shown as garbage.
         assert!(!p.fields.contains_key("invalid_utf8"));
-        assert!(p.msg.starts_with("aaa") && p.msg.ends_with(&format!("{} bytes in all]", big.len())));
+        assert!(
+            p.msg.starts_with("aaa") && p.msg.ends_with(&format!("{} bytes in all]", big.len()))
+        );
         assert_eq!(p.fields["truncated_bytes"], big.len());
         assert!(reader.read_line(&mut line).unwrap());
         assert_eq!(line.bytes, b"next");
@@ -493,17 +502,30 @@ mod tests {
         let ratio = LineParser::with_progress(r"(\d+)/(\d+)").unwrap();
         let p = ratio.parse(&raw(b"step 3/5 done"), Stream::Stdout).unwrap();
         assert_eq!(p.progress, Some(Progress { done: 3, total: 5 }));
-        assert_eq!(ratio.parse(&raw(b"0/0"), Stream::Stdout).unwrap().progress, None);
+        assert_eq!(
+            ratio.parse(&raw(b"0/0"), Stream::Stdout).unwrap().progress,
+            None
+        );
         let named = LineParser::with_progress(r"of (?P<total>\d+): (?P<done>\d+)").unwrap();
         let p = named.parse(&raw(b"of 10: 4"), Stream::Stdout).unwrap();
         assert_eq!(p.progress, Some(Progress { done: 4, total: 10 }));
         let pct = LineParser::with_progress(r"(\d+)%").unwrap();
         let p = pct.parse(&raw(b"upload 50%"), Stream::Stdout).unwrap();
-        assert_eq!(p.progress, Some(Progress { done: 50, total: 100 }));
+        assert_eq!(
+            p.progress,
+            Some(Progress {
+                done: 50,
+                total: 100
+            })
+        );
         // Too big to be a number: no progress, no panic.
-        let p = pct.parse(&raw(b"99999999999999999999999%"), Stream::Stdout).unwrap();
+        let p = pct
+            .parse(&raw(b"99999999999999999999999%"), Stream::Stdout)
+            .unwrap();
         assert_eq!(p.progress, None);
-        let e = LineParser::with_progress(r"\d+/\d+").unwrap_err().to_string();
+        let e = LineParser::with_progress(r"\d+/\d+")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("capture groups"), "{e}");
         let e = LineParser::with_progress(r"(\d+").unwrap_err().to_string();
         assert!(e.contains("invalid --progress-regex"), "{e}");

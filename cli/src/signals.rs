@@ -40,7 +40,10 @@ pub struct SignalSet(libc::sigset_t);
 impl SignalSet {
     /// Calls `on_signal` with each signal that arrives, from a thread of its own, for
     /// the rest of the process's life.
-    pub fn spawn_waiter(self, mut on_signal: impl FnMut(libc::c_int) + Send + 'static) -> io::Result<()> {
+    pub fn spawn_waiter(
+        self,
+        mut on_signal: impl FnMut(libc::c_int) + Send + 'static,
+    ) -> io::Result<()> {
         std::thread::Builder::new()
             .name("swarm-obs-signals".into())
             .spawn(move || {

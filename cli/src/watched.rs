@@ -222,11 +222,7 @@ impl Watched {
     /// `stopped` heartbeat. Later events are dropped.
     pub fn finish(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        let guard = self
-            .guard
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let guard = self.guard.write().unwrap_or_else(|p| p.into_inner()).take();
         drop(guard);
     }
 }

@@ -190,6 +190,8 @@ struct Shared {
     pid: AtomicU32,
     // While set, the writer skips beats (see `HeartbeatHandle::hold`).
     held: AtomicBool,
+    // Set to make the writer beat before its interval is up.
+    beat_now: AtomicBool,
     // Task and action: strings, so a small mutex whose buffers are reused.
     text: Mutex<Text>,
     stop: AtomicBool,
@@ -282,10 +284,14 @@ impl HeartbeatHandle {
         self.shared.held.store(true, Ordering::Relaxed);
     }
 
-    /// Lets the beats advance again after [`hold`](Self::hold), from the next beat
-    /// on.
+    /// Lets the beats advance again after [`hold`](Self::hold), with a beat at once.
     pub fn resume(&self) {
-        self.shared.held.store(false, Ordering::Relaxed);
+        let s = &self.shared;
+        if s.held.swap(false, Ordering::Relaxed) {
+            let _guard = s.wake_lock.lock().unwrap_or_else(|p| p.into_inner());
+            s.beat_now.store(true, Ordering::SeqCst);
+            s.wake.notify_all();
+        }
     }
 
     /// Whether the beats are held.
@@ -390,6 +396,7 @@ impl HeartbeatWriter {
             dropped,
             pid: AtomicU32::new(0),
             held: AtomicBool::new(false),
+            beat_now: AtomicBool::new(false),
             text: Mutex::new(Text::default()),
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
@@ -466,8 +473,11 @@ fn beat_loop(handle: &HeartbeatHandle, path: &Path) -> u64 {
         let guard = s.wake_lock.lock().unwrap_or_else(|p| p.into_inner());
         let (_guard, _) = s
             .wake
-            .wait_timeout_while(guard, s.interval, |_| !s.stop.load(Ordering::SeqCst))
+            .wait_timeout_while(guard, s.interval, |_| {
+                !s.stop.load(Ordering::SeqCst) && !s.beat_now.load(Ordering::SeqCst)
+            })
             .unwrap_or_else(|p| p.into_inner());
+        s.beat_now.store(false, Ordering::SeqCst);
         if s.stop.load(Ordering::SeqCst) {
             return seq;
         }

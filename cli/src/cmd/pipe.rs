@@ -146,7 +146,10 @@ mod tests {
         std::fs::write(&plain, b"x").unwrap();
         let e = format!("{:#}", ensure_fifo(&plain).unwrap_err());
         assert!(e.contains("not a named pipe"), "{e}");
-        let e = format!("{:#}", ensure_fifo(&dir.path().join("no/dir/f")).unwrap_err());
+        let e = format!(
+            "{:#}",
+            ensure_fifo(&dir.path().join("no/dir/f")).unwrap_err()
+        );
         assert!(e.contains("cannot create the named pipe"), "{e}");
     }
 }

@@ -84,7 +84,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Level::Error,
                 format!("cannot start {shown}: {e}"),
             );
-            ev.fields.insert("command".into(), Value::from(shown.clone()));
+            ev.fields
+                .insert("command".into(), Value::from(shown.clone()));
             watched.record(ev);
             watched.finish();
             eprintln!("swarm-obs run: cannot start {shown}: {e} (is it on PATH and executable?)");
@@ -111,7 +112,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut start = watched.event(Kind::Start, Level::Info, format!("Started {what}"));
     // The heartbeat's task: the one given, else the command line.
     start.task = Some(watched.task().unwrap_or(&shown).to_owned());
-    start.fields.insert("command".into(), Value::from(shown.clone()));
+    start
+        .fields
+        .insert("command".into(), Value::from(shown.clone()));
     start.fields.insert("child_pid".into(), Value::from(pid));
     watched.record(start);
     if let Some(quiet) = args.quiet_after {
@@ -122,11 +125,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut readers = 0;
     if let Some(out) = child.stdout.take() {
         readers += 1;
-        spawn_reader(&watched, out, Stream::Stdout, !args.no_echo, done_tx.clone())?;
+        spawn_reader(
+            &watched,
+            out,
+            Stream::Stdout,
+            !args.no_echo,
+            done_tx.clone(),
+        )?;
     }
     if let Some(err) = child.stderr.take() {
         readers += 1;
-        spawn_reader(&watched, err, Stream::Stderr, !args.no_echo, done_tx.clone())?;
+        spawn_reader(
+            &watched,
+            err,
+            Stream::Stderr,
+            !args.no_echo,
+            done_tx.clone(),
+        )?;
     }
     drop(done_tx);
     let status = child
@@ -174,10 +189,19 @@ fn spawn_reader(
 }
 
 /// `done` for exit 0, else `error`, with the duration and the code or signal.
-fn end_event(watched: &Watched, status: ExitStatus, elapsed: Duration, what: &str) -> swarm_obs::Event {
+fn end_event(
+    watched: &Watched,
+    status: ExitStatus,
+    elapsed: Duration,
+    what: &str,
+) -> swarm_obs::Event {
     let took = human_duration(elapsed);
     let mut ev = match (status.code(), status.signal()) {
-        (Some(0), _) => watched.event(Kind::Done, Level::Info, format!("Finished {what} in {took}")),
+        (Some(0), _) => watched.event(
+            Kind::Done,
+            Level::Info,
+            format!("Finished {what} in {took}"),
+        ),
         (Some(code), _) => watched.event(
             Kind::Error,
             Level::Error,
