@@ -13,8 +13,9 @@ use regex::Regex;
 use serde_json::{Map, Value};
 use swarm_obs::{Level, Progress};
 
-/// Longest line kept, in bytes; the rest is dropped and the event says how much.
-pub const MAX_LINE_BYTES: usize = 16 << 10;
+/// Longest line kept, in bytes, note included; the rest is dropped and the event
+/// says how much. The same as the default cap on event strings, so the note survives.
+pub const MAX_LINE_BYTES: usize = 4 << 10;
 
 /// Bytes at the start of a plain line searched for a level word.
 const LEVEL_SEARCH_BYTES: usize = 64;
@@ -204,7 +205,13 @@ impl LineParser {
             None => (level_in_text(&text), text),
         };
         if line.len > line.bytes.len() {
-            msg.push_str(&format!(" … [line cut: {} bytes in all]", line.len));
+            let note = format!(" … [line cut: {} bytes in all]", line.len);
+            let mut keep = MAX_LINE_BYTES.saturating_sub(note.len()).min(msg.len());
+            while !msg.is_char_boundary(keep) {
+                keep -= 1;
+            }
+            msg.truncate(keep);
+            msg.push_str(&note);
         }
         let progress = self.progress.as_ref().and_then(|p| p.read(&msg));
         Some(ParsedLine {
