@@ -232,6 +232,7 @@ pub struct TestListener {
     addr: std::net::SocketAddr,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     received: std::sync::mpsc::Receiver<ReceivedRequest>,
+    mode: std::sync::Arc<std::sync::Mutex<ListenerMode>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -244,6 +245,8 @@ impl TestListener {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tx, received) = std::sync::mpsc::channel();
         let stop2 = stop.clone();
+        let shared_mode = std::sync::Arc::new(std::sync::Mutex::new(mode));
+        let thread_mode = shared_mode.clone();
         let thread = std::thread::spawn(move || {
             let mut held = Vec::new();
             for conn in listener.incoming() {
@@ -256,6 +259,7 @@ impl TestListener {
                     continue;
                 };
                 let _ = tx.send(req);
+                let mode = *thread_mode.lock().unwrap_or_else(|p| p.into_inner());
                 match mode {
                     ListenerMode::Answer(status) => {
                         use std::io::Write;
@@ -272,8 +276,14 @@ impl TestListener {
             addr,
             stop,
             received,
+            mode: shared_mode,
             thread: Some(thread),
         }
+    }
+
+    /// Answers later requests in `mode` instead (a server that starts failing, say).
+    pub fn set_mode(&self, mode: ListenerMode) {
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
     }
 
     /// `127.0.0.1:port`
