@@ -235,11 +235,18 @@ stdin_timeout_ms = 100
         let e = Config::parse("[hook]\n\n[[probe]]\nprocess = \"x\"\ntcp = \"h:1\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 3") && e.contains("both `tcp` and `process`") || e.contains("both `process` and `tcp`"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("both `tcp` and `process`")
+                || e.contains("both `process` and `tcp`"),
+            "{e}"
+        );
         let e = Config::parse("[[probe]]\ntcp = \"h:1\"\n[[probe]]\ntcp = \"h:1\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 3") && e.contains("second probe named"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("second probe named"),
+            "{e}"
+        );
         let e = Config::parse("[[probe]]\nhttp = \"x\"\ncolour = 1\n")
             .unwrap_err()
             .to_string();

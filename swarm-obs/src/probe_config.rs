@@ -134,7 +134,10 @@ impl ProbeTarget {
                 }
             }
             "tcp" => {
-                if !target.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+                if !target
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                {
                     return Err(format!("probe `tcp = \"{target}\"` must be host:port"));
                 }
                 Self::Tcp(target)
@@ -204,25 +207,34 @@ impl ProbeConfig {
                 );
             }
             [(a, _), (b, _), ..] => {
-                return Err(format!("probe has both `{a}` and `{b}`: give one target per [[probe]]"));
+                return Err(format!(
+                    "probe has both `{a}` and `{b}`: give one target per [[probe]]"
+                ));
             }
         };
         let target = ProbeTarget::parse(kind, value)?;
         if self.expect_status.is_some() && kind != "http" {
-            return Err(format!("probe `expect_status` only applies to http probes, not `{kind}`"));
+            return Err(format!(
+                "probe `expect_status` only applies to http probes, not `{kind}`"
+            ));
         }
         if let Some(s) = self.expect_status
             && !(100..=599).contains(&s)
         {
             return Err(format!("probe `expect_status = {s}` is not an HTTP status"));
         }
-        for (key, v) in [("interval_ms", self.interval_ms), ("timeout_ms", self.timeout_ms)] {
+        for (key, v) in [
+            ("interval_ms", self.interval_ms),
+            ("timeout_ms", self.timeout_ms),
+        ] {
             if v == 0 {
                 return Err(format!("probe `{key} = 0`: must be at least 1"));
             }
         }
         let name = match &self.name {
-            Some(n) if n.trim().is_empty() => return Err("probe `name` must not be empty".to_owned()),
+            Some(n) if n.trim().is_empty() => {
+                return Err("probe `name` must not be empty".to_owned());
+            }
             Some(n) => n.clone(),
             None => target.to_string(),
         };
@@ -283,7 +295,9 @@ impl ProbeConfig {
         *slot = Some(target.to_owned());
         for word in words {
             let Some((key, value)) = word.split_once('=') else {
-                return Err(format!("probe option {word:?} in {text:?} must be key=value"));
+                return Err(format!(
+                    "probe option {word:?} in {text:?} must be key=value"
+                ));
             };
             let number = |what: &str| -> Result<u64, String> {
                 value
@@ -293,11 +307,10 @@ impl ProbeConfig {
             match key {
                 "name" => config.name = Some(value.to_owned()),
                 "expect_status" => {
-                    config.expect_status = Some(
-                        value
-                            .parse()
-                            .map_err(|_| format!("probe option `{key}={value}`: a status expected"))?,
-                    );
+                    config.expect_status =
+                        Some(value.parse().map_err(|_| {
+                            format!("probe option `{key}={value}`: a status expected")
+                        })?);
                 }
                 "interval_ms" => config.interval_ms = number("milliseconds")?,
                 "timeout_ms" => config.timeout_ms = number("milliseconds")?,
@@ -334,8 +347,18 @@ mod tests {
                 path: "/health".into()
             }
         );
-        assert_eq!((p.expect_status, p.interval, p.grace), (Some(204), Duration::from_millis(100), Duration::from_millis(300)));
-        let p = ProbeConfig::parse_compact("http:http://localhost").unwrap().spec().unwrap();
+        assert_eq!(
+            (p.expect_status, p.interval, p.grace),
+            (
+                Some(204),
+                Duration::from_millis(100),
+                Duration::from_millis(300)
+            )
+        );
+        let p = ProbeConfig::parse_compact("http:http://localhost")
+            .unwrap()
+            .spec()
+            .unwrap();
         assert_eq!(p.name, "http:http://localhost:80/");
         for (text, kind) in [
             ("pidfile:/run/x.pid", "pidfile"),
