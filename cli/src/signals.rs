@@ -38,26 +38,58 @@ pub fn block() -> io::Result<SignalSet> {
 pub struct SignalSet(libc::sigset_t);
 
 impl SignalSet {
-    /// Calls `on_signal` with each signal that arrives, from a thread of its own, for
-    /// the rest of the process's life.
+    /// Calls `on_signal` with each signal that arrives, and whether the terminal
+    /// sent it (Ctrl-C, a hang-up: the terminal signals its whole foreground process
+    /// group, so a child there has it already), from a thread of its own, for the
+    /// rest of the process's life.
     pub fn spawn_waiter(
         self,
-        mut on_signal: impl FnMut(libc::c_int) + Send + 'static,
+        mut on_signal: impl FnMut(Received) + Send + 'static,
     ) -> io::Result<()> {
         std::thread::Builder::new()
             .name("swarm-obs-signals".into())
             .spawn(move || {
                 loop {
-                    let mut sig: libc::c_int = 0;
-                    // SAFETY: the set is initialised; sig is a valid out pointer.
-                    let rc = unsafe { libc::sigwait(&self.0, &mut sig) };
-                    if rc == 0 {
-                        on_signal(sig);
+                    if let Some(received) = self.wait() {
+                        on_signal(received);
                     }
                 }
             })
             .map(drop)
     }
+
+    #[cfg(target_os = "linux")]
+    fn wait(&self) -> Option<Received> {
+        // SAFETY: the set is initialised; info is a valid out pointer.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let sig = unsafe { libc::sigwaitinfo(&self.0, &mut info) };
+        (sig > 0).then_some(Received {
+            signal: sig,
+            // The kernel sends terminal signals; kill(2) and friends are SI_USER etc.
+            from_terminal: info.si_code == libc::SI_KERNEL,
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn wait(&self) -> Option<Received> {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: the set is initialised; sig is a valid out pointer.
+        let rc = unsafe { libc::sigwait(&self.0, &mut sig) };
+        (rc == 0).then_some(Received {
+            signal: sig,
+            from_terminal: false,
+        })
+    }
+}
+
+/// A signal taken by the waiter.
+#[derive(Clone, Copy, Debug)]
+pub struct Received {
+    /// Its number.
+    pub signal: libc::c_int,
+    /// Whether the terminal sent it to the foreground process group.
+    pub from_terminal: bool,
 }
 
 /// The name of a signal for messages (`SIGTERM`), or its number.

@@ -59,8 +59,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let watched = Watched::start(&args.watch)?;
     let on_signal = Arc::clone(&watched);
     signal_set
-        .spawn_waiter(move |sig| {
-            let msg = format!("stopped by {}", signals::name(sig));
+        .spawn_waiter(move |received| {
+            let msg = format!("stopped by {}", signals::name(received.signal));
             on_signal.record(on_signal.event(Kind::Log, Level::Info, msg));
             on_signal.finish();
             std::process::exit(0);

@@ -43,7 +43,8 @@ Heartbeat:
   The next line of output lets it beat again.
 
 Signals:
-  SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to the command.
+  SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to the command
+  (those the terminal sends, like Ctrl-C, reach it directly, as it shares the group).
   swarm-obs run exits with the command's exit code (128 + N when killed by signal N).")]
 pub struct Args {
     #[command(flatten)]
@@ -97,11 +98,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     watched.set_pid(pid);
     let forward_to = Arc::clone(&watched);
     signal_set
-        .spawn_waiter(move |sig| {
-            // SAFETY: kill has no memory preconditions; the pid is our own child's,
-            // not yet reaped while this process waits for it.
-            unsafe { libc::kill(pid as libc::pid_t, sig) };
-            let msg = format!("passed {} on to pid {pid}", signals::name(sig));
+        .spawn_waiter(move |received| {
+            let name = signals::name(received.signal);
+            // The child shares our process group, so the terminal's signals reach
+            // it directly: passing them on would deliver them twice.
+            let msg = if received.from_terminal {
+                format!("{name} from the terminal reached pid {pid} directly")
+            } else {
+                // SAFETY: kill has no memory preconditions; the pid is our own
+                // child's, not yet reaped while this process waits for it.
+                unsafe { libc::kill(pid as libc::pid_t, received.signal) };
+                format!("passed {name} on to pid {pid}")
+            };
             forward_to.record(forward_to.event(Kind::Log, Level::Info, msg));
         })
         .context("cannot start the signal thread")?;
