@@ -767,6 +767,57 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A private tmux server (its socket in a test's state root) with one detached
+/// session `t` running a shell command; the server is killed on drop.
+pub struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// Starts the server and session `t` (120×40) running `shell_command`.
+    pub fn start(home: &TestHome, shell_command: &str) -> Self {
+        let tmux = Self {
+            socket: home.path().join("tmux.sock"),
+        };
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            shell_command,
+        ]);
+        tmux
+    }
+
+    /// A `tmux` command on this server, without the desktop bus.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S")
+            .arg(&self.socket)
+            .env_remove("TMUX")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS");
+        cmd
+    }
+
+    /// Runs `tmux ARGS` on this server; panics when it fails.
+    pub fn run(&self, args: &[&str]) {
+        let out = self.command().args(args).output().expect("run tmux");
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").output();
+    }
+}
+
 /// One Server-Sent Events message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SseMessage {

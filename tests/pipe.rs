@@ -2,14 +2,14 @@
 //! reopens, and from a real tmux pane through `pipe-pane`.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use swarm_obs::{
     Heartbeat, HeartbeatState, Kind, Level, LocalProcesses, StateRoot, Timestamp, WorkerState,
     classify_with_grace,
 };
-use swarm_obs_suite::{ChildGuard, TestHome, bin, have_programs, run_with_stdin};
+use swarm_obs_suite::{ChildGuard, TestHome, Tmux, bin, have_programs, run_with_stdin};
 
 #[test]
 fn stdin_lines_become_events_until_its_end() {
@@ -129,55 +129,13 @@ fn a_fifo_path_holding_a_plain_file_is_refused() {
     assert_eq!(std::fs::read(&plain).unwrap(), b"keep me");
 }
 
-/// A private tmux server, killed on drop.
-struct Tmux {
-    socket: std::path::PathBuf,
-}
-
-impl Tmux {
-    fn command(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.arg("-S")
-            .arg(&self.socket)
-            .env_remove("TMUX")
-            .env_remove("DBUS_SESSION_BUS_ADDRESS");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) {
-        let out = self.command().args(args).output().expect("run tmux");
-        assert!(out.status.success(), "tmux {args:?}: {out:?}");
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").output();
-    }
-}
-
 #[test]
 fn a_tmux_pane_is_followed_through_pipe_pane() {
     if !have_programs("a_tmux_pane_is_followed_through_pipe_pane", &["tmux"]) {
         return;
     }
     let home = TestHome::new();
-    let tmux = Tmux {
-        socket: home.path().join("tmux.sock"),
-    };
-    tmux.run(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "sh",
-    ]);
+    let tmux = Tmux::start(&home, "sh");
     let pipe_cmd = format!(
         "'{}' pipe --source pane-1 --home '{}'",
         bin("swarm-obs").display(),

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 
 use swarm_obs::{Heartbeat, HeartbeatState, Kind, Level, StateRoot};
-use swarm_obs_suite::{ChildGuard, Collector, TestHome};
+use swarm_obs_suite::{ChildGuard, Collector, TestHome, Tmux, bin, have_programs};
 
 #[test]
 fn a_script_that_exits_3_yields_start_lines_and_an_error_with_duration() {
@@ -227,4 +227,38 @@ fn a_hung_child_shows_late_then_down_and_recovers_when_output_resumes() {
     assert_eq!(back.fields["recovered"], true);
     std::fs::write(&finish, b"").unwrap();
     assert!(run.wait().success());
+}
+
+#[test]
+fn ctrl_c_in_a_terminal_reaches_the_child_once() {
+    if !have_programs("ctrl_c_in_a_terminal_reaches_the_child_once", &["tmux"]) {
+        return;
+    }
+    let home = TestHome::new();
+    // The child counts the SIGINTs it gets, and exits after a moment.
+    let run = format!(
+        "'{}' run --source pane --home '{}' -- sh -c \
+         'n=0; trap \"n=\\$((n+1)); echo INT \\$n\" INT; echo ready; \
+          while [ ! -e {}/done ]; do sleep 0.05; done; exit 4'",
+        bin("swarm-obs").display(),
+        home.path().display(),
+        home.path().display()
+    );
+    let tmux = Tmux::start(&home, "sh");
+    tmux.run(&["send-keys", "-t", "t", &run, "Enter"]);
+    home.wait_for_event("ready", |e| e.msg == "ready");
+    tmux.run(&["send-keys", "-t", "t", "C-c"]);
+    home.wait_for_event("the child's count", |e| e.msg == "INT 1");
+    home.wait_for_event("the note on the terminal's signal", |e| {
+        e.msg.starts_with("SIGINT from the terminal reached pid")
+    });
+    std::fs::write(home.path().join("done"), b"").unwrap();
+    let end = home.wait_for_event("the end", |e| e.fields.contains_key("exit_code"));
+    assert_eq!(end.fields["exit_code"], 4);
+    let events = home.events();
+    assert!(
+        !events.iter().any(|e| e.msg == "INT 2"),
+        "SIGINT came twice"
+    );
+    assert!(!events.iter().any(|e| e.msg.starts_with("passed SIGINT")));
 }
