@@ -369,7 +369,7 @@ pub fn have_programs(test: &str, programs: &[&str]) -> bool {
         return true;
     }
     let msg = format!(
-        "{test}: SKIPPED — missing {} (Debian: xvfb dunst libnotify-bin dbus-x11)",
+        "{test}: SKIPPED — missing {} (.ci/run lists the Debian packages the tests need)",
         missing.join(", ")
     );
     if system_tests_required() {
