@@ -89,6 +89,13 @@ fn an_http_server_that_starts_answering_500_is_late_then_down_then_recovers() {
     assert!(checks > healthy && healthy > 0, "{hour}");
     let ratio = p["healthy_ratio"].as_f64().unwrap();
     assert!(ratio > 0.0 && ratio < 1.0, "{p}");
+    assert!(
+        collector
+            .metrics()
+            .contains("swarm_obs_probe_healthy{probe=\"web\"} 1"),
+        "{}",
+        collector.metrics()
+    );
     // Alerts reach the store (and live viewers) like every other event.
     let stored = collector.get_json("/v1/events?source=web&kind=alert");
     assert!(stored["events"].as_array().unwrap().len() >= 3, "{stored}");

@@ -188,6 +188,25 @@ async fn metrics(State(st): State<AppState>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
     }
+    let probes = st.probes.views();
+    if !probes.is_empty() {
+        out.push_str(
+            "# HELP swarm_obs_probe_healthy Whether the probe's last check passed (1) or not (0).\n# TYPE swarm_obs_probe_healthy gauge\n",
+        );
+        for p in probes.iter().filter(|p| p.last_check.is_some()) {
+            // Label values escape backslash, quote and newline.
+            let name = p
+                .name
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let healthy = p.last_check.as_ref().is_some_and(|c| c.healthy);
+            out.push_str(&format!(
+                "swarm_obs_probe_healthy{{probe=\"{name}\"}} {}\n",
+                u8::from(healthy)
+            ));
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
