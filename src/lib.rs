@@ -80,32 +80,6 @@ fn build_bins() -> Result<PathBuf, String> {
     Ok(profile_dir)
 }
 
-/// A child process killed (SIGKILL) and reaped on drop, so a failing test leaves
-/// nothing running.
-pub struct ChildGuard(pub std::process::Child);
-
-impl ChildGuard {
-    /// Spawns `cmd`, panicking with `what` if it cannot start.
-    pub fn spawn(cmd: &mut Command, what: &str) -> Self {
-        Self(
-            cmd.spawn()
-                .unwrap_or_else(|e| panic!("cannot start {what}: {e}")),
-        )
-    }
-
-    /// SIGKILLs the child now and reaps it.
-    pub fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A private state root for one test, removed on drop.
 pub struct TestHome {
     dir: tempfile::TempDir,
@@ -151,6 +125,39 @@ impl TestHome {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// Polls the event files (up to 60 s) for an event matching `want` and returns
+    /// it; panics naming `what`, with the events seen, when none comes.
+    pub fn wait_for_event(
+        &self,
+        what: &str,
+        want: impl Fn(&swarm_obs::Event) -> bool,
+    ) -> swarm_obs::Event {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let events = self.events();
+            if let Some(ev) = events.iter().find(|e| want(e)) {
+                return ev.clone();
+            }
+            if std::time::Instant::now() > deadline {
+                let seen: Vec<String> = events.iter().map(|e| e.human_line(0)).collect();
+                panic!("no event {what} within 60 s; seen:\n{}", seen.join("\n"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// A `swarm-obs` command bound to this state root, with no collector
+    /// configured and no desktop bus (so notifications never wait on D-Bus).
+    pub fn swarm_obs(&self) -> Command {
+        let mut cmd = Command::new(bin("swarm-obs"));
+        cmd.env("SWARM_OBS_HOME", self.path())
+            .env_remove("SWARM_OBS_COLLECTOR")
+            .env_remove("SWARM_OBS_TOKEN")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env_remove("RUST_LOG");
+        cmd
     }
 
     /// A `swarm-hook` command bound to this state root, with no collector
@@ -311,6 +318,7 @@ pub struct TestListener {
     addr: std::net::SocketAddr,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     received: std::sync::mpsc::Receiver<ReceivedRequest>,
+    mode: std::sync::Arc<std::sync::Mutex<ListenerMode>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -323,6 +331,8 @@ impl TestListener {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tx, received) = std::sync::mpsc::channel();
         let stop2 = stop.clone();
+        let shared_mode = std::sync::Arc::new(std::sync::Mutex::new(mode));
+        let thread_mode = shared_mode.clone();
         let thread = std::thread::spawn(move || {
             let mut held = Vec::new();
             for conn in listener.incoming() {
@@ -335,6 +345,7 @@ impl TestListener {
                     continue;
                 };
                 let _ = tx.send(req);
+                let mode = *thread_mode.lock().unwrap_or_else(|p| p.into_inner());
                 match mode {
                     ListenerMode::Answer(status) => {
                         use std::io::Write;
@@ -351,8 +362,14 @@ impl TestListener {
             addr,
             stop,
             received,
+            mode: shared_mode,
             thread: Some(thread),
         }
+    }
+
+    /// Answers later requests in `mode` instead (a server that starts failing, say).
+    pub fn set_mode(&self, mode: ListenerMode) {
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
     }
 
     /// `127.0.0.1:port`
@@ -785,6 +802,116 @@ impl Collector {
 impl Drop for Collector {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A child process stopped by the test that started it: SIGKILLed and reaped on drop.
+pub struct ChildGuard {
+    child: std::process::Child,
+}
+
+impl ChildGuard {
+    /// Spawns `cmd`.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        Self {
+            child: cmd.spawn().expect("spawn the child process"),
+        }
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILLs it now and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The child itself, for its pipes.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
+    /// Sends `signal` (a `libc::SIG*`).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child, not yet reaped, by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to 60 s for it to exit; panics (and kills it) past that.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        for _ in 0..6000 {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        panic!("pid {} did not exit within 60 s", self.child.id());
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A private tmux server (its socket in a test's state root) with one detached
+/// session `t` running a shell command; the server is killed on drop.
+pub struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// Starts the server and session `t` (120×40) running `shell_command`.
+    pub fn start(home: &TestHome, shell_command: &str) -> Self {
+        let tmux = Self {
+            socket: home.path().join("tmux.sock"),
+        };
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            shell_command,
+        ]);
+        tmux
+    }
+
+    /// A `tmux` command on this server, without the desktop bus.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S")
+            .arg(&self.socket)
+            .env_remove("TMUX")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS");
+        cmd
+    }
+
+    /// Runs `tmux ARGS` on this server; panics when it fails.
+    pub fn run(&self, args: &[&str]) {
+        let out = self.command().args(args).output().expect("run tmux");
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").output();
     }
 }
 

@@ -106,7 +106,6 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
-        "the example worker",
     );
 
     // A Claude Code session with a subagent, for the sessions panel.

@@ -1,10 +1,14 @@
 //! `swarm-obs`: every command a person types.
 
 mod cmd;
+mod duration_arg;
 mod locate;
+mod output_line;
 mod settings;
 mod shell;
+mod signals;
 mod tail;
+mod watched;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -34,6 +38,10 @@ enum Command {
     Hooks(cmd::hooks::Args),
     /// Send a test notification through the configured backend and sound rules.
     Notify(cmd::notify::Args),
+    /// Read lines from stdin or a named pipe as a watched worker's events.
+    Pipe(cmd::pipe::Args),
+    /// Run a command as a watched worker: heartbeat, output lines as events, start/done/error.
+    Run(cmd::run::Args),
     /// Run the collector: ingest, store and stream events over HTTP.
     Serve(cmd::serve::Args),
     /// Show events from every source, merged in time order; follow them live with -f.
@@ -62,6 +70,8 @@ fn main() -> std::process::ExitCode {
         Command::Doctor(args) => cmd::doctor::run(args),
         Command::Hooks(args) => cmd::hooks::run(args),
         Command::Notify(args) => cmd::notify::run(args),
+        Command::Pipe(args) => cmd::pipe::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Tail(args) => cmd::tail::run(args),
     };

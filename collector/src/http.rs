@@ -10,6 +10,7 @@
 //! | `GET /v1/sources`, `GET /v1/sessions` | per source; per Claude Code session with agents, tool counts, errors, first/last seen, duration |
 //! | `POST /v1/heartbeats`, `GET /v1/workers` | heartbeats from other hosts; every worker with its verdict |
 //! | `GET /v1/activity` | events per minute by kind over the last `minutes` (1–1440, default 15), every minute listed; the filters below apply |
+//! | `GET /v1/probes` | every health probe: state, last check, transitions, hourly healthy ratio |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
 //! | `GET /`, `GET /assets/…` | the web dashboard (see [`crate::dashboard`]) |
 //!
@@ -69,6 +70,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Heartbeats and worker verdicts.
     pub watch: Arc<Watch>,
+    /// Health probes and their states.
+    pub probes: Arc<crate::probes::Probes>,
     /// Bearer token every request must carry, when set.
     pub token: Option<Arc<str>>,
     /// Largest request body accepted, in bytes.
@@ -90,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/heartbeats", axum::routing::post(post_heartbeat))
         .route("/v1/workers", get(workers))
         .route("/v1/activity", get(activity))
+        .route("/v1/probes", get(probes))
         .fallback(|| async {
             error(
                 404,
@@ -195,6 +199,25 @@ async fn metrics(State(st): State<AppState>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
     }
+    let probes = st.probes.views();
+    if !probes.is_empty() {
+        out.push_str(
+            "# HELP swarm_obs_probe_healthy Whether the probe's last check passed (1) or not (0).\n# TYPE swarm_obs_probe_healthy gauge\n",
+        );
+        for p in probes.iter().filter(|p| p.last_check.is_some()) {
+            // Label values escape backslash, quote and newline.
+            let name = p
+                .name
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let healthy = p.last_check.as_ref().is_some_and(|c| c.healthy);
+            out.push_str(&format!(
+                "swarm_obs_probe_healthy{{probe=\"{name}\"}} {}\n",
+                u8::from(healthy)
+            ));
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
@@ -289,6 +312,50 @@ async fn post_heartbeat(State(st): State<AppState>, headers: HeaderMap, body: Bo
 async fn workers(State(st): State<AppState>) -> Response {
     let workers = st.watch.workers(swarm_obs::Timestamp::now());
     axum::Json(serde_json::json!({ "workers": workers })).into_response()
+}
+
+/// Hours of rollup `GET /v1/probes` returns.
+const PROBE_ROLLUP_HOURS: i64 = 24;
+
+/// Every probe: state, last check, last transition, the recent transitions and the
+/// hourly healthy-ratio rollup of the last day.
+async fn probes(State(st): State<AppState>) -> Response {
+    let views = st.probes.views();
+    let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
+    let since = swarm_obs::Timestamp::now().unix_ms() - PROBE_ROLLUP_HOURS * 3_600_000;
+    let stored = read(&st.store, move |c| {
+        let mut rollup = store::probe_rollup(c, since)?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let transitions = store::probe_transitions(c, &name, 20)?;
+            out.push((rollup.remove(&name).unwrap_or_default(), transitions));
+        }
+        Ok(out)
+    })
+    .await;
+    let stored = match stored {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let probes: Vec<serde_json::Value> = views
+        .into_iter()
+        .zip(stored)
+        .map(|(view, (rollup, transitions))| {
+            let (checks, healthy) = rollup
+                .iter()
+                .fold((0, 0), |(c, h), r| (c + r.checks, h + r.healthy));
+            let mut v = serde_json::to_value(view).unwrap_or_default();
+            v["rollup"] = serde_json::json!(rollup);
+            v["transitions"] = serde_json::json!(transitions);
+            v["healthy_ratio"] = if checks > 0 {
+                serde_json::json!(healthy as f64 / checks as f64)
+            } else {
+                serde_json::Value::Null
+            };
+            v
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "probes": probes })).into_response()
 }
 
 /// Runs a blocking store read off the executor.

@@ -16,8 +16,8 @@
 //!
 //! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON),
 //! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
-//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/v1/activity`, `/healthz`,
-//! `/metrics`, and the web dashboard at `/`.
+//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/v1/activity`, `/v1/probes`,
+//! `/healthz`, `/metrics`, and the web dashboard at `/`.
 #![warn(missing_docs)]
 
 mod catchup;
@@ -27,6 +27,7 @@ pub mod heartbeats;
 mod http;
 pub mod hub;
 pub mod ingest;
+pub mod probes;
 pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -67,6 +68,8 @@ pub struct Options {
     pub heartbeat_grace: Option<Duration>,
     /// Sound rules and backend for alerts (`[notify]` of `config.toml`).
     pub notify: NotifyConfig,
+    /// Health probes to run (`[[probe]]` of `config.toml`, `serve --probe`).
+    pub probes: Vec<swarm_obs::ProbeSpec>,
 }
 
 impl Options {
@@ -88,6 +91,7 @@ impl Options {
             viewer_queue: 4096,
             watch_interval: Duration::from_millis(500),
             heartbeat_grace: None,
+            probes: Vec::new(),
         }
     }
 }
@@ -155,11 +159,13 @@ pub fn run(options: Options) -> Result<(), Error> {
     )?;
     let maintainer = spawn_maintenance(store.clone(), options.retention, stop.clone());
     let notifier = Notifier::start(&options.root, &options.notify);
-    let alerts = Alerts {
+    let alerts = Arc::new(Alerts {
         log: EventLog::new(options.root.clone()),
         store: store.clone(),
         notify: notifier.handle(),
-    };
+    });
+    let probes = Arc::new(probes::Probes::new(options.probes.clone()));
+    let probers = probes::spawn(&probes, store.clone(), alerts.clone(), stop.clone());
     let watch = Arc::new(heartbeats::Watch::new(options.heartbeat_grace));
     let watcher = spawn_watch(
         watch.clone(),
@@ -174,13 +180,16 @@ pub fn run(options: Options) -> Result<(), Error> {
         .thread_name("collector")
         .build()
         .map_err(Error::Runtime)?;
-    let served = runtime.block_on(serve(&options, store.clone(), hub, watch));
+    let served = runtime.block_on(serve(&options, store.clone(), hub, watch, probes));
 
     // Stop the threads feeding the writer, then let it commit what is queued.
     stop.store(true, Ordering::Relaxed);
     let _ = follower.join();
     let _ = maintainer.join();
     let _ = watcher.join();
+    for prober in probers {
+        let _ = prober.join();
+    }
     store.close();
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(notifier);
@@ -192,6 +201,7 @@ async fn serve(
     store: store::Store,
     hub: hub::Hub,
     watch: Arc<heartbeats::Watch>,
+    probes: Arc<probes::Probes>,
 ) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
@@ -208,6 +218,7 @@ async fn serve(
         store,
         hub,
         watch,
+        probes,
         token: options
             .token
             .clone()
@@ -345,7 +356,7 @@ impl Alerts {
 fn spawn_watch(
     watch: Arc<heartbeats::Watch>,
     root: StateRoot,
-    alerts: Alerts,
+    alerts: Arc<Alerts>,
     interval: Duration,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {

@@ -358,6 +358,14 @@ impl SwarmGuard {
         self.queue.flush()
     }
 
+    /// Records a ready-made event exactly as the layer records a `tracing` event:
+    /// redacted, written to the text and event logs, shipped, and offered to the
+    /// heartbeat and the notifier. For events built from outside input (a child's
+    /// output, say) that `tracing`'s static fields cannot carry.
+    pub fn record(&self, event: Event) {
+        self.queue.push(event);
+    }
+
     /// The heartbeat handle, to set task, action and progress directly.
     pub fn heartbeat(&self) -> Option<&HeartbeatHandle> {
         self.heartbeat.as_ref().map(HeartbeatWriter::handle)

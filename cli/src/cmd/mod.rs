@@ -5,5 +5,7 @@ pub mod demo;
 pub mod doctor;
 pub mod hooks;
 pub mod notify;
+pub mod pipe;
+pub mod run;
 pub mod serve;
 pub mod tail;
