@@ -6,39 +6,17 @@
 //! a `Stop` that is shown costs the hook one detached delivery process (the hook does
 //! not wait for it); one held back by the debounce costs a locked state-file update.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use criterion::Criterion;
+use swarm_obs_suite::bench::{median_of, time_process};
 use swarm_obs_suite::{
     Collector, ListenerMode, TestHome, TestListener, bin, example, fixtures_dir,
 };
 
-/// Spawns `program`, feeds it `input`, waits; returns the wall time.
-fn spawn_once(program: &Path, envs: &[(&str, String)], input: &[u8]) -> Duration {
-    let start = Instant::now();
-    let mut child = Command::new(program)
-        .env_remove("SWARM_OBS_COLLECTOR")
-        .envs(envs.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write stdin");
-    child.wait().expect("wait");
-    start.elapsed()
-}
-
-/// Runs one criterion benchmark and keeps every single-run time for a median.
+/// The median wall time of `program` run with `envs` and `input` on stdin.
 fn measure(
     c: &mut Criterion,
     name: &str,
@@ -46,21 +24,12 @@ fn measure(
     envs: &[(&str, String)],
     input: &[u8],
 ) -> Duration {
-    let samples = Mutex::new(Vec::new());
-    c.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t = spawn_once(program, envs, input);
-                samples.lock().unwrap().push(t);
-                total += t;
-            }
-            total
-        })
-    });
-    let mut all = samples.into_inner().unwrap();
-    all.sort();
-    all[all.len() / 2]
+    median_of(c, name, || {
+        let mut cmd = Command::new(program);
+        cmd.env_remove("SWARM_OBS_COLLECTOR")
+            .envs(envs.iter().map(|(k, v)| (k, v)));
+        time_process(&mut cmd, input)
+    })
 }
 
 fn main() {

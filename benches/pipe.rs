@@ -2,13 +2,12 @@
 //! and text logs, the heartbeat kept), as a ratio to `cat` copying the same input to
 //! nowhere, measured in the same run.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use criterion::Criterion;
+use swarm_obs_suite::bench::{median_of, time_process};
 use swarm_obs_suite::{TestHome, bin};
 
 /// Lines per run.
@@ -30,40 +29,6 @@ fn input() -> Vec<u8> {
     out
 }
 
-/// Feeds `input` to `cmd` and waits for it to finish; returns the wall time.
-fn run_once(cmd: &mut Command, input: &[u8]) -> Duration {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input).expect("write stdin");
-    drop(stdin);
-    assert!(child.wait().expect("wait").success());
-    start.elapsed()
-}
-
-fn measure(c: &mut Criterion, name: &str, make: &dyn Fn() -> Command, input: &[u8]) -> Duration {
-    let samples = Mutex::new(Vec::new());
-    c.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t = run_once(&mut make(), input);
-                samples.lock().unwrap().push(t);
-                total += t;
-            }
-            total
-        })
-    });
-    let mut all = samples.into_inner().unwrap();
-    all.sort();
-    all[all.len() / 2]
-}
-
 fn main() {
     let mut c = Criterion::default()
         .configure_from_args()
@@ -72,13 +37,12 @@ fn main() {
     let input = input();
     let home = TestHome::new();
     let pipe = bin("swarm-obs");
-    let cat = measure(&mut c, "cat", &|| Command::new("cat"), &input);
-    let piped = measure(
-        &mut c,
-        "swarm-obs pipe",
-        &|| pipe_command(&pipe, home.path()),
-        &input,
-    );
+    let cat = median_of(&mut c, "cat", || {
+        time_process(&mut Command::new("cat"), &input)
+    });
+    let piped = median_of(&mut c, "swarm-obs pipe", || {
+        time_process(&mut pipe_command(&pipe, home.path()), &input)
+    });
     let per_sec = |d: Duration| LINES as f64 / d.as_secs_f64();
     println!();
     println!("{LINES} lines (median run), against `cat` in this run:");
