@@ -14,6 +14,11 @@
 //! [hook]
 //! stdin_timeout_ms = 1000
 //! post_budget_ms = 50
+//!
+//! [otlp]                       # `swarm-obs serve` exports here (OTEL_EXPORTER_OTLP_* win)
+//! endpoint = "http://otel-collector:4318"
+//! headers = { "x-api-key" = "…" }
+//! timeout_ms = 10000
 //! ```
 //!
 //! Unknown keys are errors, so a typo is reported with its line instead of being
@@ -43,6 +48,25 @@ pub struct Config {
     pub hook: HookConfig,
     /// Desktop notifications and sound rules.
     pub notify: crate::notify::NotifyConfig,
+    /// OpenTelemetry export.
+    pub otlp: OtlpConfig,
+}
+
+/// The `[otlp]` table: where the collector (or a worker built with the `otlp`
+/// feature) exports events and metrics over OTLP/HTTP. The standard
+/// `OTEL_EXPORTER_OTLP_*` variables take precedence over it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Base URL of an OTLP/HTTP receiver (`http://host:4318`); `/v1/logs` and
+    /// `/v1/metrics` are appended.
+    pub endpoint: Option<String>,
+    /// Headers sent with every export request.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Time one export request may take, in milliseconds (default 10 000).
+    pub timeout_ms: Option<u64>,
+    /// `http/protobuf`, the only protocol supported.
+    pub protocol: Option<String>,
 }
 
 /// The `[collector]` table.

@@ -70,6 +70,8 @@ pub struct SwarmBuilder {
     heartbeat: bool,
     panic_hook: bool,
     post_budget: Duration,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::otlp::OtlpTarget>,
 }
 
 /// Starting swarm-obs failed.
@@ -139,6 +141,8 @@ impl SwarmBuilder {
             heartbeat: true,
             panic_hook: true,
             post_budget: Duration::from_millis(500),
+            #[cfg(feature = "otlp")]
+            otlp: None,
         }
     }
 
@@ -241,6 +245,15 @@ impl SwarmBuilder {
         self
     }
 
+    /// Also sends every event straight to an OTLP/HTTP receiver as a log record
+    /// (feature `otlp`), with or without a collector. Best effort like collector
+    /// posts: see [`OtlpSink`](crate::otlp::OtlpSink).
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, target: crate::otlp::OtlpTarget) -> Self {
+        self.otlp = Some(target);
+        self
+    }
+
     /// Starts everything and installs a global subscriber: the registry, the level
     /// filter and the [`SwarmLayer`].
     pub fn install(self) -> Result<SwarmGuard, InitError> {
@@ -305,7 +318,22 @@ impl SwarmBuilder {
                         source,
                     }
                 })?;
-                sinks.shipper = Some(s.queue().clone());
+                sinks.shippers.push(s.queue().clone());
+                Some(s)
+            }
+            None => None,
+        };
+        #[cfg(feature = "otlp")]
+        let otlp_shipper = match self.otlp.clone() {
+            Some(target) => {
+                let sink = crate::otlp::OtlpSink::new(target);
+                let s = Shipper::start(sink, ShipperConfig::default()).map_err(|source| {
+                    InitError::Spawn {
+                        what: "OTLP exporter",
+                        source,
+                    }
+                })?;
+                sinks.shippers.push(s.queue().clone());
                 Some(s)
             }
             None => None,
@@ -323,6 +351,8 @@ impl SwarmBuilder {
             queue,
             writer,
             shipper,
+            #[cfg(feature = "otlp")]
+            otlp_shipper,
             heartbeat,
             notifications: self.notifications,
         };
@@ -339,6 +369,8 @@ pub struct SwarmGuard {
     queue: LogQueue,
     writer: WriterThread,
     shipper: Option<Shipper>,
+    #[cfg(feature = "otlp")]
+    otlp_shipper: Option<Shipper>,
     heartbeat: Option<HeartbeatWriter>,
     notifications: bool,
 }
@@ -364,6 +396,13 @@ impl SwarmGuard {
         self.shipper.as_ref().map(Shipper::stats)
     }
 
+    /// What the OTLP sink sent and dropped, when one was configured with
+    /// [`SwarmBuilder::otlp`].
+    #[cfg(feature = "otlp")]
+    pub fn otlp_stats(&self) -> Option<ShipperStats> {
+        self.otlp_shipper.as_ref().map(Shipper::stats)
+    }
+
     /// Whether desktop notifications were asked for.
     pub fn notifications(&self) -> bool {
         self.notifications
@@ -376,6 +415,8 @@ impl Drop for SwarmGuard {
         // final heartbeat carries the final dropped count.
         self.writer.stop(&self.queue);
         drop(self.shipper.take());
+        #[cfg(feature = "otlp")]
+        drop(self.otlp_shipper.take());
         drop(self.heartbeat.take());
     }
 }

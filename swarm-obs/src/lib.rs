@@ -49,11 +49,14 @@ mod event_log;
 mod health;
 mod heartbeat;
 mod host;
+mod http_post;
 mod id;
 mod init;
 mod layer;
 mod log_writer;
 pub mod notify;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod redact;
 mod shipper;
 mod state;
@@ -64,7 +67,7 @@ pub use collector::{
     AddressError, COLLECTOR_ENV, CollectorAddress, CollectorClient, CollectorInfo, DEFAULT_PORT,
     PostError, TOKEN_ENV, write_collector_info,
 };
-pub use config::{CollectorConfig, Config, ConfigError, HookConfig};
+pub use config::{CollectorConfig, Config, ConfigError, HookConfig, OtlpConfig};
 pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
 pub use event_log::{EventLog, EventLogError, EventReader, MAX_LINE_BYTES, ReadStats};
 pub use health::{
@@ -80,7 +83,7 @@ pub use init::{InitError, SwarmBuilder, SwarmGuard, init};
 pub use layer::SwarmLayer;
 pub use log_writer::Overflow;
 pub use redact::{REDACTED, RedactConfig, Redactor};
-pub use shipper::{Shipper, ShipperConfig, ShipperQueue, ShipperStats};
+pub use shipper::{ShipSink, Shipper, ShipperConfig, ShipperQueue, ShipperStats};
 pub use state::{HOME_ENV, StateRoot, file_stem};
 pub use timestamp::{Timestamp, TimestampError};
 
