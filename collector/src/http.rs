@@ -140,6 +140,8 @@ async fn healthz() -> Response {
 
 async fn metrics(State(st): State<AppState>) -> Response {
     let [ingested, duplicates, rejected, viewers, lagged] = st.hub.metrics.snapshot();
+    let [exported, export_failures, export_skipped, export_lag] =
+        st.hub.metrics.export_snapshot();
     let size = st.store.size_bytes();
     let mut out = String::new();
     for (name, kind, help, value) in [
@@ -178,6 +180,30 @@ async fn metrics(State(st): State<AppState>) -> Response {
             "gauge",
             "Size of the SQLite store on disk, write-ahead log included.",
             size,
+        ),
+        (
+            "swarm_obs_otlp_exported_total",
+            "counter",
+            "Events the OTLP receiver accepted.",
+            exported,
+        ),
+        (
+            "swarm_obs_otlp_export_failures_total",
+            "counter",
+            "OTLP export requests that failed (retried, or skipped on a 4xx).",
+            export_failures,
+        ),
+        (
+            "swarm_obs_otlp_export_skipped_total",
+            "counter",
+            "Events the OTLP receiver refused with a 4xx other than 429, skipped.",
+            export_skipped,
+        ),
+        (
+            "swarm_obs_otlp_export_lag",
+            "gauge",
+            "Stored events the OTLP receiver has not accepted yet.",
+            export_lag,
         ),
     ] {
         out.push_str(&format!(

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod catchup;
+pub mod export;
 pub mod filter;
 pub mod heartbeats;
 mod http;
@@ -62,6 +63,8 @@ pub struct Options {
     /// Time past a worker's interval before it is down; `None`: twice the
     /// interval, at least 10 s.
     pub heartbeat_grace: Option<Duration>,
+    /// OTLP export of events and metrics; `None`: off.
+    pub export: Option<export::ExportOptions>,
 }
 
 impl Options {
@@ -82,6 +85,7 @@ impl Options {
             viewer_queue: 4096,
             watch_interval: Duration::from_millis(500),
             heartbeat_grace: None,
+            export: None,
         }
     }
 }
@@ -157,6 +161,31 @@ pub fn run(options: Options) -> Result<(), Error> {
         stop.clone(),
     );
 
+    let exporter = match options.export.clone() {
+        Some(export) => {
+            eprintln!(
+                "swarm-obs serve: exporting to OTLP receiver {}",
+                export
+                    .target
+                    .logs_url
+                    .as_deref()
+                    .or(export.target.metrics_url.as_deref())
+                    .unwrap_or("")
+            );
+            Some(
+                export::Exporter {
+                    options: export,
+                    store: store.clone(),
+                    metrics: hub.metrics.clone(),
+                    watch: watch.clone(),
+                    stop: stop.clone(),
+                }
+                .spawn()?,
+            )
+        }
+        None => None,
+    };
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("collector")
@@ -169,6 +198,9 @@ pub fn run(options: Options) -> Result<(), Error> {
     let _ = follower.join();
     let _ = maintainer.join();
     let _ = watcher.join();
+    if let Some(e) = exporter {
+        let _ = e.join();
+    }
     store.close();
     runtime.shutdown_timeout(Duration::from_secs(1));
     served

@@ -81,6 +81,11 @@ enum WriteOp {
         reply: Option<oneshot::Sender<Result<Inserted, String>>>,
     },
     Retain(Retention),
+    Cursor {
+        name: String,
+        seq: i64,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Handle to the store; cheap to clone.
@@ -118,6 +123,10 @@ CREATE INDEX IF NOT EXISTS events_kind ON events(kind, ts);
 CREATE TABLE IF NOT EXISTS log_offsets (
     file TEXT PRIMARY KEY,
     offset INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS export_cursors (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
 );
 ";
 
@@ -232,6 +241,22 @@ impl Store {
             .map_err(|_| StoreError::Closed)
     }
 
+    /// From a plain thread: persists an exporter's cursor (the highest `seq` its
+    /// receiver accepted) and waits until it is committed.
+    pub fn set_cursor_blocking(&self, name: &str, seq: i64) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.sender()?
+            .blocking_send(WriteOp::Cursor {
+                name: name.to_owned(),
+                seq,
+                reply,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        // No reply: the transaction failed (the writer logged why) or the store closed.
+        rx.blocking_recv()
+            .map_err(|_| StoreError::Write(format!("the export cursor {name} was not saved")))
+    }
+
     /// Stops the writer after it has committed everything queued.
     pub fn close(&self) {
         self.inner
@@ -316,9 +341,20 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, hub: Hub) 
         }
         let mut published = Vec::new();
         let mut replies = Vec::new();
-        let result = write_batch(&mut conn, ops, &mut published, &mut replies);
+        let mut cursor_replies = Vec::new();
+        let result = write_batch(
+            &mut conn,
+            ops,
+            &mut published,
+            &mut replies,
+            &mut cursor_replies,
+        );
         match result {
             Ok(()) => {
+                // A cursor reply only after the commit: the caller relies on it being durable.
+                for r in cursor_replies {
+                    let _ = r.send(());
+                }
                 hub.metrics.add_ingested(published.len() as u64);
                 for stored in published {
                     hub.publish(Arc::new(stored));
@@ -349,6 +385,7 @@ fn write_batch(
     ops: Vec<WriteOp>,
     published: &mut Vec<Stored>,
     replies: &mut Vec<(Reply, Inserted)>,
+    cursor_replies: &mut Vec<oneshot::Sender<()>>,
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
@@ -401,6 +438,14 @@ fn write_batch(
                     replies.push((reply, inserted));
                 }
                 WriteOp::Retain(r) => retain(&tx, r)?,
+                WriteOp::Cursor { name, seq, reply } => {
+                    tx.execute(
+                        "INSERT INTO export_cursors (name, seq) VALUES (?1, ?2)
+                         ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                        params![name, seq],
+                    )?;
+                    cursor_replies.push(reply);
+                }
             }
         }
     }
@@ -508,6 +553,16 @@ pub fn rows_after(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<
 /// The highest `seq` stored, 0 when empty.
 pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+}
+
+/// An exporter's persisted cursor, `None` before its first export.
+pub fn cursor(c: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    c.query_row(
+        "SELECT seq FROM export_cursors WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// The `seq` of a stored event id.

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use swarm_obs::{DEFAULT_PORT, StateRoot, TOKEN_ENV};
+use swarm_obs::otlp::OtlpTarget;
+use swarm_obs::{Config, DEFAULT_PORT, StateRoot, TOKEN_ENV};
 use swarm_obs_collector::Options;
+use swarm_obs_collector::export::ExportOptions;
 
 /// Arguments of `swarm-obs serve`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  swarm-obs serve\n  swarm-obs serve --addr 127.0.0.1:0\n  SWARM_OBS_TOKEN=s3cret swarm-obs serve --addr 0.0.0.0:4780\n\nThe address actually bound (and the token, if any) is written to collector.json in the state root, and removed on SIGINT/SIGTERM."
+    after_help = "Examples:\n  swarm-obs serve\n  swarm-obs serve --addr 127.0.0.1:0\n  SWARM_OBS_TOKEN=s3cret swarm-obs serve --addr 0.0.0.0:4780\n  swarm-obs serve --otlp-endpoint http://otel-collector:4318\n\nThe address actually bound (and the token, if any) is written to collector.json in the state root, and removed on SIGINT/SIGTERM."
 )]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port. A non-loopback address needs a token.
@@ -37,6 +39,14 @@ pub struct Args {
     /// (default: twice the interval, at least 10 s).
     #[arg(long)]
     heartbeat_grace_ms: Option<u64>,
+    /// Export every stored event (as OTLP logs) and worker states and counters (as
+    /// OTLP metrics) to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318
+    /// (default: $OTEL_EXPORTER_OTLP_ENDPOINT, else [otlp] endpoint in config.toml).
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// Seconds between OTLP metric exports.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    otlp_metrics_interval: u64,
 }
 
 /// Runs the collector until SIGINT or SIGTERM.
@@ -52,6 +62,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     options.retention.max_bytes = args.max_store_mb.saturating_mul(1 << 20);
     options.body_limit = args.max_body_mb.saturating_mul(1 << 20).max(1024);
     options.heartbeat_grace = args.heartbeat_grace_ms.map(Duration::from_millis);
+    let config_file = options.root.config_file();
+    let config = Config::load(&config_file)
+        .with_context(|| format!("cannot use the configuration {}", config_file.display()))?;
+    options.export = OtlpTarget::from_env(args.otlp_endpoint.as_deref(), &config.otlp)
+        .context("cannot start OTLP export")?
+        .map(|target| {
+            let mut export = ExportOptions::new(target);
+            export.metrics_interval = Duration::from_secs(args.otlp_metrics_interval.max(1));
+            export
+        });
     let home = options.root.dir().display().to_string();
     swarm_obs_collector::run(options)
         .with_context(|| format!("collector (state root {home}) failed"))?;
