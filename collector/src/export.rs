@@ -103,7 +103,8 @@ impl Exporter {
                 Ok((rows, max))
             }) {
                 Ok((rows, max)) => {
-                    self.metrics.set_export_lag(max.saturating_sub(cursor).max(0) as u64);
+                    self.metrics
+                        .set_export_lag(max.saturating_sub(cursor).max(0) as u64);
                     rows
                 }
                 Err(e) => {
@@ -345,10 +346,7 @@ pub(crate) fn metrics_request(
         attributes: vec![
             KeyValue::new("service.name", AnyValue::string("swarm-obs-collector")),
             KeyValue::new("host.name", AnyValue::string(swarm_obs::hostname())),
-            KeyValue::new(
-                "process.pid",
-                AnyValue::int(i64::from(std::process::id())),
-            ),
+            KeyValue::new("process.pid", AnyValue::int(i64::from(std::process::id()))),
         ],
     };
     ExportMetricsServiceRequest {

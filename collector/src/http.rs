@@ -140,8 +140,7 @@ async fn healthz() -> Response {
 
 async fn metrics(State(st): State<AppState>) -> Response {
     let [ingested, duplicates, rejected, viewers, lagged] = st.hub.metrics.snapshot();
-    let [exported, export_failures, export_skipped, export_lag] =
-        st.hub.metrics.export_snapshot();
+    let [exported, export_failures, export_skipped, export_lag] = st.hub.metrics.export_snapshot();
     let size = st.store.size_bytes();
     let mut out = String::new();
     for (name, kind, help, value) in [

@@ -1,0 +1,160 @@
+//! OTLP export against a real receiver (rotel-agent): events posted to swarm-obs
+//! arrive with the right attributes, none is lost while the receiver restarts, and
+//! a restarted collector resumes from its persisted cursor instead of re-sending.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use swarm_obs::{Event, Kind, Level};
+use swarm_obs_suite::{Collector, Rotel, TestHome};
+
+const BATCHES: usize = 12;
+const PER_BATCH: usize = 50;
+
+fn batch(b: usize) -> Vec<Event> {
+    (0..PER_BATCH)
+        .map(|i| {
+            let n = b * PER_BATCH + i;
+            let mut ev = Event::new("otlp-src", Kind::Log, format!("evt-{n:04}"));
+            ev.host = Some("host-a".into());
+            ev.pid = Some(4242);
+            ev.session = Some("sess-otlp".into());
+            ev.tool = Some("Bash".into());
+            ev.level = if n == 7 { Level::Warn } else { Level::Info };
+            ev.fields.insert("rows".into(), serde_json::json!(n));
+            ev
+        })
+        .collect()
+}
+
+/// How many times each `evt-NNNN` body appears in rotel's debug log.
+fn bodies(log: &str) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for line in log.lines() {
+        if let Some(b) = line.trim().strip_prefix("Body: Str(")
+            && let Some(b) = b.strip_suffix(')')
+            && b.starts_with("evt-")
+        {
+            *out.entry(b.to_owned()).or_default() += 1;
+        }
+    }
+    out
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+}
+
+fn wait_for(what: &str, rotel: &Rotel, mut done: impl FnMut(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let log = rotel.log();
+        if done(&log) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within 120 s; rotel log tail:\n{}",
+            &log[log.len().saturating_sub(4000)..]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn events_reach_a_real_otlp_receiver_through_its_restart() {
+    let Some(mut rotel) = Rotel::start("events_reach_a_real_otlp_receiver_through_its_restart")
+    else {
+        return;
+    };
+    let home = TestHome::new();
+    let endpoint = rotel.endpoint();
+    let args = [
+        "--otlp-endpoint",
+        endpoint.as_str(),
+        "--otlp-metrics-interval",
+        "1",
+    ];
+    let mut collector = Collector::start_with(&home, &args);
+
+    for b in 0..BATCHES / 3 {
+        collector.post_events(&batch(b));
+    }
+    // The receiver goes away mid-stream; the collector keeps storing and retrying.
+    rotel.kill();
+    for b in BATCHES / 3..2 * BATCHES / 3 {
+        collector.post_events(&batch(b));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&collector.metrics(), "swarm_obs_otlp_export_failures_total") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no export failure counted while rotel was down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rotel.restart();
+    for b in 2 * BATCHES / 3..BATCHES {
+        collector.post_events(&batch(b));
+    }
+
+    let total = BATCHES * PER_BATCH;
+    wait_for("every event at the receiver", &rotel, |log| {
+        bodies(log).len() == total
+    });
+    let log = rotel.log();
+    for needle in [
+        "-> service.name: Str(otlp-src)",
+        "-> host.name: Str(host-a)",
+        "-> process.pid: Int(4242)",
+        "-> session.id: Str(sess-otlp)",
+        "-> gen_ai.tool.name: Str(Bash)",
+        "-> swarm_obs.kind: Str(log)",
+        "-> rows: Int(7)",
+        "SeverityNumber: SEVERITY_NUMBER_WARN(13)",
+        "SeverityNumber: SEVERITY_NUMBER_INFO(9)",
+        "InstrumentationScope swarm-obs",
+    ] {
+        assert!(log.contains(needle), "rotel log lacks {needle:?}");
+    }
+    // Worker verdicts and counters arrive as metrics.
+    wait_for("collector metrics at the receiver", &rotel, |log| {
+        log.contains("-> Name: swarm_obs.export.exported")
+            && log.contains("-> Name: swarm_obs.workers")
+            && log.contains("-> Name: swarm_obs.events.ingested")
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = collector.metrics();
+        if metric(&m, "swarm_obs_otlp_export_lag") == 0
+            && metric(&m, "swarm_obs_otlp_exported_total") >= total as u64
+        {
+            assert_eq!(metric(&m, "swarm_obs_otlp_export_skipped_total"), 0);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "export lag never reached 0:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A collector restart resumes from the persisted cursor: nothing is re-sent.
+    let before = bodies(&rotel.log());
+    assert!(collector.terminate().success());
+    let collector = Collector::start_with(&home, &args);
+    let mut marker = Event::new("otlp-src", Kind::Log, "evt-after-restart");
+    marker.host = Some("host-a".into());
+    collector.post_events(&[marker]);
+    wait_for("the event posted after the restart", &rotel, |log| {
+        log.contains("Body: Str(evt-after-restart)")
+    });
+    let mut after = bodies(&rotel.log());
+    assert_eq!(after.remove("evt-after-restart"), Some(1));
+    assert_eq!(
+        after, before,
+        "events were re-sent after a collector restart"
+    );
+}
