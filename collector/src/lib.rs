@@ -16,7 +16,10 @@
 //!
 //! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON),
 //! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
-//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/healthz`, `/metrics`.
+//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, OTLP/HTTP ingest on
+//! `POST /v1/logs` and `/v1/metrics`, `/healthz`, `/metrics`. With
+//! [`Options::export`] it also exports every stored event to an OpenTelemetry
+//! receiver ([`export`]).
 #![warn(missing_docs)]
 
 mod catchup;
@@ -26,6 +29,8 @@ pub mod heartbeats;
 mod http;
 pub mod hub;
 pub mod ingest;
+pub mod otlp_ingest;
+mod otlp_json;
 pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
