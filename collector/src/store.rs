@@ -646,6 +646,29 @@ pub struct SessionSummary {
     pub last_seen: Timestamp,
     /// `last_seen - first_seen` in milliseconds.
     pub duration_ms: i64,
+    /// Cost, tokens and API latency from Claude Code's own telemetry (OTLP ingest);
+    /// absent when the session has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<SessionTelemetry>,
+}
+
+/// A session's model usage, summed over its `claude_code.api_request` records.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SessionTelemetry {
+    /// Estimated cost in US dollars.
+    pub cost_usd: f64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Tokens read from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// Tokens written to the prompt cache.
+    pub cache_creation_tokens: u64,
+    /// Model requests.
+    pub api_requests: u64,
+    /// Time spent in model requests, summed, in milliseconds.
+    pub api_duration_ms: u64,
 }
 
 /// The `limit` most recently active sessions with agents, tool counts and errors.
@@ -680,6 +703,7 @@ pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSum
                 first_seen: Timestamp::from_unix_ms(first),
                 last_seen: Timestamp::from_unix_ms(last),
                 duration_ms: last - first,
+                telemetry: None,
             });
         }
     }
@@ -692,7 +716,7 @@ pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSum
         .min()
         .unwrap_or(0);
     let mut st = c.prepare_cached(
-        "SELECT session, agent, MAX(agent_type), COUNT(*), SUM(hook = 'PreToolUse'),
+        "SELECT session, agent, MAX(agent_type), COUNT(*), COALESCE(SUM(hook = 'PreToolUse'), 0),
                 SUM(kind = 'error' OR lvl >= 4), MIN(ts), MAX(ts)
          FROM events WHERE session IS NOT NULL AND ts >= ?1
          GROUP BY session, agent ORDER BY MIN(ts)",
@@ -722,6 +746,40 @@ pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSum
         let session: String = r.get(0)?;
         if let Some(&i) = index.get(&session) {
             out[i].tools.insert(r.get(1)?, r.get(2)?);
+        }
+    }
+    // Model usage from Claude Code's telemetry. Only log records are counted: the
+    // cost and token metrics say the same again, and would count it twice.
+    let mut st = c.prepare_cached(
+        "SELECT session,
+                TOTAL(json_extract(json, '$.fields.cost_usd')),
+                TOTAL(json_extract(json, '$.fields.input_tokens')),
+                TOTAL(json_extract(json, '$.fields.output_tokens')),
+                TOTAL(json_extract(json, '$.fields.cache_read_tokens')),
+                TOTAL(json_extract(json, '$.fields.cache_creation_tokens')),
+                COUNT(*),
+                TOTAL(json_extract(json, '$.fields.duration_ms'))
+         FROM events
+         WHERE session IS NOT NULL AND ts >= ?1 AND hook IS NULL
+           AND json_extract(json, '$.fields.\"event.name\"') = ?2
+         GROUP BY session",
+    )?;
+    let mut rows = st.query(params![first_ts, crate::otlp_ingest::API_REQUEST])?;
+    while let Some(r) = rows.next()? {
+        let session: String = r.get(0)?;
+        if let Some(&i) = index.get(&session) {
+            // TOTAL is a float; counts are whole and far below 2^53.
+            let count =
+                |k: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, f64>(k)?.max(0.0) as u64) };
+            out[i].telemetry = Some(SessionTelemetry {
+                cost_usd: r.get(1)?,
+                input_tokens: count(2)?,
+                output_tokens: count(3)?,
+                cache_read_tokens: count(4)?,
+                cache_creation_tokens: count(5)?,
+                api_requests: r.get::<_, i64>(6)?.max(0) as u64,
+                api_duration_ms: count(7)?,
+            });
         }
     }
     Ok(out)
