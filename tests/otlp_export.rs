@@ -158,3 +158,53 @@ fn events_reach_a_real_otlp_receiver_through_its_restart() {
         "events were re-sent after a collector restart"
     );
 }
+
+/// The library option: a worker built with the `otlp` feature sends its events
+/// straight to an OTLP receiver, no collector involved.
+#[test]
+fn a_worker_exports_without_a_collector() {
+    use swarm_obs::otlp::OtlpTarget;
+    use swarm_obs::otlp::proto::{AnyValue, ExportLogsServiceRequest};
+    use swarm_obs_suite::{ListenerMode, TestListener};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let receiver = TestListener::start(ListenerMode::Answer(200));
+    let home = TestHome::new();
+    let target = OtlpTarget::new(&format!("http://{}", receiver.addr())).unwrap();
+    let (layer, guard) = swarm_obs::init("direct-worker")
+        .state_root(swarm_obs::StateRoot::new(home.path()))
+        .no_collector()
+        .notifications(false)
+        .heartbeat(false)
+        .otlp(target)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::warn!(rows = 3, "straight to OTLP");
+    });
+    drop(guard); // flushes the writer and the OTLP sink
+
+    let req = receiver
+        .next_request(Duration::from_secs(30))
+        .expect("the worker posted to the receiver");
+    assert_eq!(req.request_line, "POST /v1/logs HTTP/1.1");
+    assert_eq!(req.header("content-type"), Some("application/x-protobuf"));
+    let logs = swarm_obs::otlp::Message::decode(req.body.as_slice())
+        .map(|r: ExportLogsServiceRequest| r)
+        .expect("an OTLP logs request");
+    let rl = &logs.resource_logs[0];
+    let service = &rl.resource.as_ref().unwrap().attributes[0];
+    assert_eq!(service.key, "service.name");
+    assert_eq!(service.value, Some(AnyValue::string("direct-worker")));
+    let rec = &rl.scope_logs[0].log_records[0];
+    assert_eq!(rec.body, Some(AnyValue::string("straight to OTLP")));
+    assert_eq!(rec.severity_text, "WARN");
+    assert!(
+        rec.attributes
+            .iter()
+            .any(|kv| kv.key == "rows" && kv.value == Some(AnyValue::int(3)))
+    );
+    // The event log on disk has it too.
+    assert!(home.events().iter().any(|e| e.msg == "straight to OTLP"));
+}

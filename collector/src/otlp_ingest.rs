@@ -12,7 +12,8 @@
 //!
 //! Records carry no id, so each event's id is derived from the record's content
 //! ([`EventId::derived`]): a sender's retry of the same request is a duplicate,
-//! not a second event.
+//! not a second event. A record exported by swarm-obs keeps the id it names in
+//! `swarm_obs.event.id`.
 
 use serde_json::{Map, Value};
 use swarm_obs::otlp::proto::{
@@ -376,6 +377,11 @@ fn log_event(origin: &Origin, rec: &LogRecord) -> Event {
     };
     let hash = fnv1a(&[&origin.encoded, &rec.encode_to_vec()]);
     let mut ev = event(origin, ts, hash, kind, level);
+    // A record exported by a swarm-obs collector keeps its event's id, so relaying
+    // between collectors (or a collector exporting to itself) deduplicates.
+    if let Some(id) = text(&fields, "swarm_obs.event.id").and_then(|i| i.parse().ok()) {
+        ev.id = id;
+    }
     ev.msg = summary(
         name.as_deref().unwrap_or("log"),
         &fields,
@@ -554,6 +560,16 @@ mod tests {
         let body = req.encode_to_vec();
         let again = parse(Signal::Logs, Encoding::Protobuf, &body).unwrap();
         assert_eq!(again[0].id, ev.id);
+    }
+
+    #[test]
+    fn an_exported_event_keeps_its_id_when_ingested() {
+        let ev = Event::new("w", Kind::Log, "relayed");
+        let req = swarm_obs::otlp::logs_request([&ev]);
+        let back = log_events(&req);
+        assert_eq!(back[0].id, ev.id);
+        assert_eq!(back[0].msg, "relayed");
+        assert_eq!(back[0].source, "w");
     }
 
     #[test]
