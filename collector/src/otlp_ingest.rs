@@ -338,9 +338,7 @@ fn log_event(origin: &Origin, rec: &LogRecord) -> Event {
     let mut fields = Map::new();
     to_map(&rec.attributes, &mut fields);
     let name = event_name(rec, &fields, &origin.source);
-    for k in ["cost_usd"] {
-        numeric(&mut fields, k, false);
-    }
+    numeric(&mut fields, "cost_usd", false);
     for k in [
         "duration_ms",
         "input_tokens",
