@@ -22,7 +22,7 @@ use swarm_obs::otlp::proto::{
     number_data_point,
 };
 use swarm_obs::otlp::{Message, any_to_json, level_of_severity};
-use swarm_obs::{Event, EventId, Kind, Level, SCHEMA_VERSION, Timestamp};
+use swarm_obs::{Event, EventId, Kind, Level, Timestamp};
 
 use crate::ingest::{MAX_EVENTS_PER_REQUEST, Refusal};
 use crate::otlp_json;
@@ -218,29 +218,13 @@ fn ts_of(nanos: &[u64]) -> Timestamp {
 }
 
 fn event(origin: &Origin, ts: Timestamp, hash: u64, kind: Kind, level: Level) -> Event {
-    Event {
-        v: SCHEMA_VERSION,
-        id: EventId::derived(ts, hash),
-        ts,
-        source: origin.source.clone(),
-        kind,
-        level,
-        msg: String::new(),
-        host: origin.host.clone(),
-        pid: origin.pid,
-        task: None,
-        progress: None,
-        session: None,
-        agent: None,
-        agent_type: None,
-        prompt_id: None,
-        hook: None,
-        tool: None,
-        tool_use_id: None,
-        duration_ms: None,
-        fields: Map::new(),
-        payload: None,
-    }
+    let mut ev = Event::from_process(origin.source.clone(), kind, "", "", 0);
+    ev.id = EventId::derived(ts, hash);
+    ev.ts = ts;
+    ev.level = level;
+    ev.host = origin.host.clone();
+    ev.pid = origin.pid;
+    ev
 }
 
 /// The record's event name, always with Claude Code's `claude_code.` prefix when

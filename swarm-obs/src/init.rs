@@ -309,35 +309,21 @@ impl SwarmBuilder {
             CollectorChoice::Off => None,
             CollectorChoice::At(a) => Some(a.clone()),
         };
-        let shipper = match address {
-            Some(a) => {
+        let shipper = address
+            .map(|a| {
                 let client = CollectorClient::new(a, self.post_budget);
-                let s = Shipper::start(client, ShipperConfig::default()).map_err(|source| {
-                    InitError::Spawn {
-                        what: "shipper",
-                        source,
-                    }
-                })?;
-                sinks.shippers.push(s.queue().clone());
-                Some(s)
-            }
-            None => None,
-        };
+                start_shipper(client, "shipper", &mut sinks)
+            })
+            .transpose()?;
         #[cfg(feature = "otlp")]
-        let otlp_shipper = match self.otlp.clone() {
-            Some(target) => {
+        let otlp_shipper = self
+            .otlp
+            .clone()
+            .map(|target| {
                 let sink = crate::otlp::OtlpSink::new(target);
-                let s = Shipper::start(sink, ShipperConfig::default()).map_err(|source| {
-                    InitError::Spawn {
-                        what: "OTLP exporter",
-                        source,
-                    }
-                })?;
-                sinks.shippers.push(s.queue().clone());
-                Some(s)
-            }
-            None => None,
-        };
+                start_shipper(sink, "OTLP exporter", &mut sinks)
+            })
+            .transpose()?;
         let (queue, pending) = log_writer::channel(self.queue_capacity, self.overflow, sinks);
         let writer = pending.spawn().map_err(|source| InitError::Spawn {
             what: "log writer",
@@ -358,6 +344,18 @@ impl SwarmBuilder {
         };
         Ok((layer, guard))
     }
+}
+
+/// Starts a shipper thread posting to `sink` and adds its queue to the writer's.
+fn start_shipper(
+    sink: impl crate::ShipSink,
+    what: &'static str,
+    sinks: &mut Sinks,
+) -> Result<Shipper, InitError> {
+    let s = Shipper::start(sink, ShipperConfig::default())
+        .map_err(|source| InitError::Spawn { what, source })?;
+    sinks.shippers.push(s.queue().clone());
+    Ok(s)
 }
 
 /// Keeps swarm-obs running; dropping it writes every queued event, posts what the
