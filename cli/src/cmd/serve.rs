@@ -49,6 +49,30 @@ pub struct Args {
     otlp_metrics_interval: u64,
 }
 
+/// Whether `target` names the address this collector listens on, which would send
+/// every event back to itself (common when the shell exports
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` for Claude Code).
+fn exports_to_itself(target: &OtlpTarget, addr: SocketAddr) -> bool {
+    let ours = |url: &str| {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
+        let host = rest.split('/').next().unwrap_or("");
+        let Some((name, port)) = host.rsplit_once(':') else {
+            return false;
+        };
+        let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip == addr.ip());
+        port.parse::<u16>().is_ok_and(|p| p == addr.port()) && loopback
+    };
+    [&target.logs_url, &target.metrics_url]
+        .into_iter()
+        .flatten()
+        .any(|u| ours(u))
+}
+
 /// Runs the collector until SIGINT or SIGTERM.
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = args.home.map_or_else(StateRoot::resolve, StateRoot::new);
@@ -67,6 +91,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("cannot use the configuration {}", config_file.display()))?;
     options.export = OtlpTarget::from_env(args.otlp_endpoint.as_deref(), &config.otlp)
         .context("cannot start OTLP export")?
+        .filter(|target| {
+            let own = exports_to_itself(target, args.addr);
+            if own {
+                eprintln!(
+                    "swarm-obs serve: not exporting: the OTLP endpoint is this collector's own address (OTEL_EXPORTER_OTLP_ENDPOINT set for Claude Code?); pass --otlp-endpoint to export elsewhere"
+                );
+            }
+            !own
+        })
         .map(|target| {
             let mut export = ExportOptions::new(target);
             export.metrics_interval = Duration::from_secs(args.otlp_metrics_interval.max(1));
@@ -76,4 +109,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     swarm_obs_collector::run(options)
         .with_context(|| format!("collector (state root {home}) failed"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_naming_this_collector_is_recognised() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT));
+        let own = OtlpTarget::new("http://localhost:4780").unwrap();
+        assert!(exports_to_itself(&own, addr));
+        let own = OtlpTarget::new("http://127.0.0.1:4780/").unwrap();
+        assert!(exports_to_itself(&own, addr));
+        let other = OtlpTarget::new("http://127.0.0.1:4318").unwrap();
+        assert!(!exports_to_itself(&other, addr));
+        let remote = OtlpTarget::new("http://otel:4780").unwrap();
+        assert!(!exports_to_itself(&remote, addr));
+    }
 }
