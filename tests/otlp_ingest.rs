@@ -232,6 +232,19 @@ fn claude_code_telemetry_joins_its_session() {
         "{request}"
     );
 
+    // A session whose Claude Code sends metrics only: cost and tokens from them.
+    let only_metrics = claude_metrics()
+        .to_string()
+        .replace(SESSION, "metrics-only-session");
+    let (status, _) = collector.post("/v1/metrics", "application/json", only_metrics.as_bytes());
+    assert_eq!(status, 200);
+    let all = collector.get_json("/v1/sessions");
+    let m = &session(&all, "metrics-only-session").expect("listed")["telemetry"];
+    assert!((m["cost_usd"].as_f64().unwrap() - 0.02).abs() < 1e-9, "{m}");
+    assert_eq!(m["input_tokens"], 2000);
+    assert_eq!(m["output_tokens"], 500);
+    assert_eq!(m["api_requests"], 0);
+
     // A session without telemetry has no `telemetry` field.
     let mut plain = swarm_obs::Event::new("worker", swarm_obs::Kind::Log, "hi");
     plain.session = Some("no-telemetry".into());
@@ -272,9 +285,21 @@ fn bad_otlp_bodies_are_refused_clearly() {
             "{text}"
         );
     }
-    let huge = vec![b' '; 2 << 20];
-    let (got, _) = collector.post("/v1/logs", "application/json", &huge);
-    assert_eq!(got, 413);
+    // 2 MiB announced against a 1 MiB cap: refused before the body is read.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(collector.addr()).unwrap();
+        write!(
+            s,
+            "POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+            2 << 20
+        )
+        .unwrap();
+        let mut head = [0u8; 64];
+        let n = s.read(&mut head).unwrap();
+        let head = String::from_utf8_lossy(&head[..n]);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    }
     let resp = swarm_obs_suite::http()
         .post(collector.url("/v1/logs"))
         .header("content-type", "application/x-protobuf")

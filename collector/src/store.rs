@@ -782,5 +782,77 @@ pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSum
             });
         }
     }
+    metric_telemetry(c, first_ts, &index, &mut out)?;
     Ok(out)
+}
+
+/// For sessions with no `claude_code.api_request` records (Claude Code exporting
+/// metrics only): cost and tokens from `claude_code.cost.usage` and
+/// `claude_code.token.usage`. Delta points add up; of cumulative points each
+/// series (session, model, token type) counts with its latest, largest value.
+/// Request counts and API time are not in the metrics and stay 0.
+fn metric_telemetry(
+    c: &Connection,
+    first_ts: i64,
+    index: &HashMap<String, usize>,
+    out: &mut [SessionSummary],
+) -> rusqlite::Result<()> {
+    let mut st = c.prepare_cached(
+        "SELECT session,
+                json_extract(json, '$.fields.\"metric.name\"'),
+                COALESCE(json_extract(json, '$.fields.type'), ''),
+                COALESCE(json_extract(json, '$.fields.model'), ''),
+                json_extract(json, '$.fields.\"metric.temporality\"'),
+                json_extract(json, '$.fields.\"metric.value\"')
+         FROM events
+         WHERE session IS NOT NULL AND ts >= ?1 AND hook IS NULL AND kind = 'log'
+           AND json_extract(json, '$.fields.\"metric.name\"')
+               IN ('claude_code.cost.usage', 'claude_code.token.usage')",
+    )?;
+    let mut rows = st.query([first_ts])?;
+    // (session index, metric, token type) → sum of deltas; series → cumulative max.
+    let mut delta: HashMap<(usize, String, String), f64> = HashMap::new();
+    let mut cumulative: HashMap<(usize, String, String, String), f64> = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let session: String = r.get(0)?;
+        let Some(&i) = index.get(&session) else {
+            continue;
+        };
+        if out[i].telemetry.is_some() {
+            continue;
+        }
+        let name: String = r.get(1)?;
+        let kind: String = r.get::<_, Option<String>>(2)?.unwrap_or_default();
+        let model: String = r.get::<_, Option<String>>(3)?.unwrap_or_default();
+        let temporality: Option<String> = r.get(4)?;
+        let value: f64 = r.get::<_, Option<f64>>(5)?.unwrap_or(0.0);
+        if temporality.as_deref() == Some("cumulative") {
+            let e = cumulative.entry((i, name, kind, model)).or_default();
+            *e = e.max(value);
+        } else {
+            *delta.entry((i, name, kind)).or_default() += value;
+        }
+    }
+    let totals = delta.into_iter().chain(
+        cumulative
+            .into_iter()
+            .map(|((i, name, kind, _), v)| ((i, name, kind), v)),
+    );
+    let mut found: HashMap<usize, SessionTelemetry> = HashMap::new();
+    for ((i, name, kind), v) in totals {
+        let t = found.entry(i).or_default();
+        let tokens = v.max(0.0) as u64;
+        match (name.as_str(), kind.as_str()) {
+            ("claude_code.cost.usage", _) => t.cost_usd += v,
+            (_, "input") => t.input_tokens += tokens,
+            (_, "output") => t.output_tokens += tokens,
+            (_, "cacheRead") => t.cache_read_tokens += tokens,
+            (_, "cacheCreation") => t.cache_creation_tokens += tokens,
+            _ => {}
+        }
+    }
+    for (i, t) in found {
+        out[i].telemetry = Some(t);
+    }
+    Ok(())
 }
