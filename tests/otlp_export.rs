@@ -41,12 +41,6 @@ fn bodies(log: &str) -> HashMap<String, usize> {
     out
 }
 
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
-}
-
 fn wait_for(what: &str, rotel: &Rotel, mut done: impl FnMut(&str) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -207,4 +201,64 @@ fn a_worker_exports_without_a_collector() {
     );
     // The event log on disk has it too.
     assert!(home.events().iter().any(|e| e.msg == "straight to OTLP"));
+}
+
+/// A receiver that refuses a batch for good (4xx other than 429) makes the
+/// exporter skip and count it, never loop on it; one that is overloaded (503)
+/// is retried and the events wait in the store.
+#[test]
+fn refusals_are_skipped_and_overload_is_retried() {
+    use swarm_obs_suite::{ListenerMode, TestListener};
+
+    let metrics_of = |c: &Collector| {
+        let m = c.metrics();
+        [
+            metric(&m, "swarm_obs_otlp_exported_total"),
+            metric(&m, "swarm_obs_otlp_export_skipped_total"),
+            metric(&m, "swarm_obs_otlp_export_failures_total"),
+            metric(&m, "swarm_obs_otlp_export_lag"),
+        ]
+    };
+    let wait = |c: &Collector, what: &str, ok: &dyn Fn([u64; 4]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let m = metrics_of(c);
+            if ok(m) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "{what}: {m:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let refusing = TestListener::start(ListenerMode::Answer(400));
+    let home = TestHome::new();
+    let endpoint = format!("http://{}", refusing.addr());
+    let c = Collector::start_with(&home, &["--otlp-endpoint", &endpoint]);
+    c.post_events(&batch(0));
+    let m = wait(&c, "the refused batch skipped", &|m| {
+        m[1] == PER_BATCH as u64
+    });
+    assert_eq!(m[0], 0, "nothing counted as exported");
+    assert_eq!(m[3], 0, "the cursor moved past the refused batch");
+    let req = std::iter::from_fn(|| refusing.next_request(Duration::from_secs(5)))
+        .find(|r| r.request_line.starts_with("POST /v1/logs "))
+        .expect("the exporter posted logs");
+    assert_eq!(req.header("content-type"), Some("application/x-protobuf"));
+    drop(c);
+
+    let busy = TestListener::start(ListenerMode::Answer(503));
+    let home = TestHome::new();
+    let endpoint = format!("http://{}", busy.addr());
+    let c = Collector::start_with(&home, &["--otlp-endpoint", &endpoint]);
+    c.post_events(&batch(1));
+    let m = wait(&c, "retries of the overloaded receiver", &|m| m[2] >= 3);
+    assert_eq!((m[0], m[1]), (0, 0), "nothing exported, nothing skipped");
+    assert_eq!(m[3], PER_BATCH as u64, "the events wait in the store");
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
 }
