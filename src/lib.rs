@@ -411,6 +411,11 @@ impl Rotel {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
+    /// The OTLP/gRPC endpoint, `http://127.0.0.1:port`.
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
     /// Starts rotel again on the same ports (after [`kill`](Self::kill)), logging to a
     /// new file, and waits until it accepts connections.
     pub fn restart(&mut self) {
@@ -439,7 +444,8 @@ impl Rotel {
             .expect("spawn rotel-agent");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_err() {
+        let listening = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        while !(listening(self.http_port) && listening(self.grpc_port)) {
             if let Some(status) = self
                 .child
                 .as_mut()

@@ -153,6 +153,53 @@ fn events_reach_a_real_otlp_receiver_through_its_restart() {
     );
 }
 
+/// `--otlp-protocol grpc`: the same delivery over OTLP/gRPC, the connection
+/// reopened after the receiver restarts.
+#[test]
+fn events_reach_a_real_otlp_receiver_over_grpc() {
+    let Some(mut rotel) = Rotel::start("events_reach_a_real_otlp_receiver_over_grpc") else {
+        return;
+    };
+    let home = TestHome::new();
+    let endpoint = rotel.grpc_endpoint();
+    let args = [
+        "--otlp-endpoint",
+        endpoint.as_str(),
+        "--otlp-protocol",
+        "grpc",
+        "--otlp-metrics-interval",
+        "1",
+    ];
+    let collector = Collector::start_with(&home, &args);
+    collector.post_events(&batch(0));
+    wait_for("the first batch over gRPC", &rotel, |log| {
+        bodies(log).len() == PER_BATCH
+    });
+    rotel.kill();
+    collector.post_events(&batch(1));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&collector.metrics(), "swarm_obs_otlp_export_failures_total") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no failure counted while rotel was down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rotel.restart();
+    collector.post_events(&batch(2));
+    wait_for("every event over gRPC", &rotel, |log| {
+        bodies(log).len() == 3 * PER_BATCH
+    });
+    let log = rotel.log();
+    for needle in [
+        "-> service.name: Str(otlp-src)",
+        "-> session.id: Str(sess-otlp)",
+        "-> Name: swarm_obs.workers",
+    ] {
+        assert!(log.contains(needle), "rotel log lacks {needle:?}");
+    }
+}
+
 /// The library option: a worker built with the `otlp` feature sends its events
 /// straight to an OTLP receiver, no collector involved.
 #[test]

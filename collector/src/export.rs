@@ -1,7 +1,8 @@
 //! OTLP export: every stored event goes to an OpenTelemetry receiver as a log
 //! record, and worker verdicts and collector counters as metrics.
 //!
-//! Logs are sent at least once, in store order, from a cursor persisted in SQLite
+//! OTLP/HTTP (protobuf) by default, OTLP/gRPC when the target says so. Logs are
+//! sent at least once, in store order, from a cursor persisted in SQLite
 //! (`export_cursors`): the cursor advances only after the receiver answers 2xx, so
 //! a restart of either side resumes exactly where the receiver last accepted,
 //! neither dropping nor re-sending the whole store. 429, 5xx and connection errors
@@ -22,10 +23,11 @@ use swarm_obs::otlp::proto::{
     AnyValue, ExportMetricsServiceRequest, Gauge, KeyValue, Metric, NumberDataPoint, Resource,
     ResourceMetrics, ScopeMetrics, Sum, TEMPORALITY_CUMULATIVE, metric, number_data_point,
 };
-use swarm_obs::otlp::{Message, OtlpTarget, PostOutcome, logs_request, post, scope};
+use swarm_obs::otlp::{Message, OtlpProtocol, OtlpTarget, PostOutcome, logs_request, post, scope};
 use swarm_obs::{Event, Timestamp};
 
 use crate::catchup::sleep_unless_stopped;
+use crate::grpc::{GrpcClient, LOGS_METHOD, METRICS_METHOD};
 use crate::heartbeats::Watch;
 use crate::hub::Metrics;
 use crate::store::{self, Store, StoreError};
@@ -65,6 +67,30 @@ impl ExportOptions {
     }
 }
 
+/// How requests travel: OTLP/HTTP (a connection per request) or OTLP/gRPC (one
+/// HTTP/2 connection, kept).
+enum Transport {
+    Http,
+    Grpc(GrpcClient),
+}
+
+impl Transport {
+    fn send(
+        &mut self,
+        target: &OtlpTarget,
+        url: &str,
+        grpc_method: &str,
+        body: &[u8],
+    ) -> PostOutcome {
+        match self {
+            Self::Http => post(url, &target.headers, body, target.timeout),
+            Self::Grpc(client) => {
+                client.export(url, grpc_method, &target.headers, body, target.timeout)
+            }
+        }
+    }
+}
+
 /// What the exporter needs from the running collector.
 pub(crate) struct Exporter {
     pub(crate) options: ExportOptions,
@@ -81,20 +107,26 @@ impl Exporter {
             .store
             .read(|c| store::cursor(c, LOGS_CURSOR))?
             .unwrap_or(0);
+        let transport = match self.options.target.protocol {
+            OtlpProtocol::HttpProtobuf => Transport::Http,
+            OtlpProtocol::Grpc => Transport::Grpc(GrpcClient::new().map_err(|e| {
+                StoreError::Write(format!("cannot start the OTLP/gRPC client: {e}"))
+            })?),
+        };
         std::thread::Builder::new()
             .name("otlp-export".into())
-            .spawn(move || self.run(cursor))
+            .spawn(move || self.run(cursor, transport))
             .map_err(|e| StoreError::Write(format!("cannot start the OTLP export thread: {e}")))
     }
 
-    fn run(self, mut cursor: i64) {
+    fn run(self, mut cursor: i64, mut transport: Transport) {
         let started = Timestamp::now();
         let mut backoff = self.options.min_backoff;
         let mut next_metrics = Instant::now();
         let mut last_error = String::new();
         while !self.stop.load(Ordering::Relaxed) {
             if Instant::now() >= next_metrics {
-                self.send_metrics(started);
+                self.send_metrics(started, &mut transport);
                 next_metrics = Instant::now() + self.options.metrics_interval;
             }
             let rows = match self.store.read(|c| {
@@ -125,12 +157,7 @@ impl Exporter {
             let events: Vec<&Event> = rows.iter().map(|r| &r.event).collect();
             let body = logs_request(events.iter().copied()).encode_to_vec();
             let n = rows.len() as u64;
-            match post(
-                url,
-                &self.options.target.headers,
-                &body,
-                self.options.target.timeout,
-            ) {
+            match transport.send(&self.options.target, url, LOGS_METHOD, &body) {
                 PostOutcome::Accepted => {
                     if !last_error.is_empty() {
                         eprintln!("swarm-obs serve: OTLP export to {url} resumed");
@@ -156,7 +183,7 @@ impl Exporter {
                     self.metrics.add_export_failure();
                     self.metrics.add_export_skipped(n);
                     eprintln!(
-                        "swarm-obs serve: OTLP receiver {url} refused a batch of {n} events with HTTP {status}; skipping it (events {}..={last_seq} stay in the store)",
+                        "swarm-obs serve: OTLP receiver {url} refused a batch of {n} events ({status}, as HTTP status); skipping it (events {}..={last_seq} stay in the store)",
                         rows[0].seq
                     );
                     cursor = self.advance(last_seq);
@@ -174,18 +201,14 @@ impl Exporter {
         new
     }
 
-    fn send_metrics(&self, started: Timestamp) {
+    fn send_metrics(&self, started: Timestamp, transport: &mut Transport) {
         let Some(url) = &self.options.target.metrics_url else {
             return;
         };
         let now = Timestamp::now();
         let request = metrics_request(&self.metrics, &self.watch.workers(now), started, now);
-        if post(
-            url,
-            &self.options.target.headers,
-            &request.encode_to_vec(),
-            self.options.target.timeout,
-        ) != PostOutcome::Accepted
+        let body = request.encode_to_vec();
+        if transport.send(&self.options.target, url, METRICS_METHOD, &body) != PostOutcome::Accepted
         {
             self.metrics.add_export_failure();
         }

@@ -25,6 +25,7 @@
 mod catchup;
 pub mod export;
 pub mod filter;
+mod grpc;
 pub mod heartbeats;
 mod http;
 pub mod hub;

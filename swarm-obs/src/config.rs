@@ -65,7 +65,7 @@ pub struct OtlpConfig {
     pub headers: std::collections::BTreeMap<String, String>,
     /// Time one export request may take, in milliseconds (default 10 000).
     pub timeout_ms: Option<u64>,
-    /// `http/protobuf`, the only protocol supported.
+    /// `http/protobuf` (the default) or `grpc`.
     pub protocol: Option<String>,
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use swarm_obs::otlp::OtlpTarget;
-use swarm_obs::{Config, DEFAULT_PORT, StateRoot, TOKEN_ENV};
+use swarm_obs::{Config, DEFAULT_PORT, OtlpConfig, StateRoot, TOKEN_ENV};
 use swarm_obs_collector::Options;
 use swarm_obs_collector::export::ExportOptions;
 
@@ -44,6 +44,10 @@ pub struct Args {
     /// (default: $OTEL_EXPORTER_OTLP_ENDPOINT, else [otlp] endpoint in config.toml).
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
+    /// OTLP protocol: http/protobuf (port 4318, the default) or grpc (port 4317)
+    /// (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else [otlp] protocol in config.toml).
+    #[arg(long, value_name = "PROTOCOL")]
+    otlp_protocol: Option<String>,
     /// Seconds between OTLP metric exports.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     otlp_metrics_interval: u64,
@@ -89,7 +93,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let config_file = options.root.config_file();
     let config = Config::load(&config_file)
         .with_context(|| format!("cannot use the configuration {}", config_file.display()))?;
-    options.export = OtlpTarget::from_env(args.otlp_endpoint.as_deref(), &config.otlp)
+    let flags = OtlpConfig {
+        endpoint: args.otlp_endpoint,
+        protocol: args.otlp_protocol,
+        ..OtlpConfig::default()
+    };
+    options.export = OtlpTarget::from_env(&flags, &config.otlp)
         .context("cannot start OTLP export")?
         .filter(|target| {
             let own = exports_to_itself(target, args.addr);

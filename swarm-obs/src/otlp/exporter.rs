@@ -26,8 +26,9 @@ pub enum PostOutcome {
     Refused(u16),
 }
 
-/// Splits `http://host:port/path` into `host:port` (port 80 when absent) and `/path`.
-fn split_url(url: &str) -> Option<(String, &str)> {
+/// Splits `http://host:port/path` into `host:port` (port 80 when absent) and
+/// `/path`; `None` for anything but a plain `http://` URL with a host.
+pub fn split_url(url: &str) -> Option<(String, &str)> {
     let rest = url.strip_prefix("http://")?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -100,6 +101,12 @@ impl ShipSink for OtlpSink {
         let Some(url) = &self.target.logs_url else {
             return Ok(());
         };
+        if self.target.protocol != super::OtlpProtocol::HttpProtobuf {
+            return Err(PostError::Unreachable {
+                url: url.clone(),
+                message: "a worker exports over http/protobuf only; use port 4318 or run the collector for gRPC".into(),
+            });
+        }
         // The lines were written by this process, so each one parses; one that does
         // not (a newer schema) is left out rather than failing the batch.
         let events: Vec<Event> = body

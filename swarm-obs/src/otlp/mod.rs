@@ -9,10 +9,10 @@ mod logs;
 pub mod proto;
 mod target;
 
-pub use exporter::{OtlpSink, PROTOBUF, PostOutcome, post};
+pub use exporter::{OtlpSink, PROTOBUF, PostOutcome, post, split_url};
 pub use logs::{
     SCOPE_NAME, any_to_json, json_to_any, level_of_severity, log_record, logs_request, resource_of,
     scope, severity_number,
 };
 pub use prost::Message;
-pub use target::{DEFAULT_TIMEOUT, OtlpTarget, OtlpTargetError};
+pub use target::{DEFAULT_TIMEOUT, OtlpProtocol, OtlpTarget, OtlpTargetError};

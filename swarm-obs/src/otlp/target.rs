@@ -1,5 +1,5 @@
-//! Where OTLP goes: endpoint URLs, headers and timeout, from an explicit endpoint,
-//! the standard `OTEL_EXPORTER_OTLP_*` variables, or the `[otlp]` table of
+//! Where OTLP goes: protocol, endpoint URLs, headers and timeout, from explicit
+//! settings, the standard `OTEL_EXPORTER_OTLP_*` variables, or the `[otlp]` table of
 //! `config.toml`, in that order.
 
 use std::time::Duration;
@@ -9,9 +9,43 @@ use crate::config::OtlpConfig;
 /// Default request timeout (the OpenTelemetry SDKs' default too).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An OTLP/HTTP receiver: one URL per signal, extra headers, a request timeout.
+/// How OTLP travels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with protobuf bodies (`http/protobuf`, usually port 4318).
+    #[default]
+    HttpProtobuf,
+    /// OTLP/gRPC (`grpc`, usually port 4317); the collector's exporter speaks it,
+    /// a worker's [`OtlpSink`](super::OtlpSink) does not.
+    Grpc,
+}
+
+impl OtlpProtocol {
+    /// The name `OTEL_EXPORTER_OTLP_PROTOCOL` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "http/protobuf",
+            Self::Grpc => "grpc",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, OtlpTargetError> {
+        match s.trim() {
+            "http/protobuf" => Ok(Self::HttpProtobuf),
+            "grpc" => Ok(Self::Grpc),
+            other => Err(OtlpTargetError(format!(
+                "protocol {other:?} is not supported; use http/protobuf (OTLP/HTTP, usually port 4318) or grpc (usually port 4317)"
+            ))),
+        }
+    }
+}
+
+/// An OTLP receiver: one URL per signal, the protocol, extra headers, a request
+/// timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OtlpTarget {
+    /// How requests travel.
+    pub protocol: OtlpProtocol,
     /// Full URL logs are posted to (`…/v1/logs`); `None`: logs are not exported.
     pub logs_url: Option<String>,
     /// Full URL metrics are posted to (`…/v1/metrics`); `None`: metrics are not
@@ -96,6 +130,7 @@ impl OtlpTarget {
     pub fn new(endpoint: &str) -> Result<Self, OtlpTargetError> {
         check_url("endpoint", endpoint)?;
         Ok(Self {
+            protocol: OtlpProtocol::HttpProtobuf,
             logs_url: Some(signal_url(endpoint, "logs")),
             metrics_url: Some(signal_url(endpoint, "metrics")),
             headers: Vec::new(),
@@ -103,44 +138,53 @@ impl OtlpTarget {
         })
     }
 
-    /// Resolves the target: `endpoint` (a command-line flag, say) first, then the
+    /// Resolves the target: `flags` (command-line options, say) first, then the
     /// `OTEL_EXPORTER_OTLP_*` variables `env` returns, then `config`. `None` when
     /// none of them names an endpoint: export is off.
     ///
     /// Honoured variables: `OTEL_EXPORTER_OTLP_ENDPOINT`,
     /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`
     /// (used as given), `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`
-    /// (milliseconds) and `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` only).
+    /// (milliseconds) and `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or
+    /// `grpc`). With gRPC the endpoint is used as given for both signals.
     ///
     /// ```
     /// use swarm_obs::otlp::OtlpTarget;
     /// let env = |k: &str| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://otel:4318".to_owned());
-    /// let t = OtlpTarget::resolve(None, &env, &Default::default()).unwrap().unwrap();
+    /// let none = Default::default();
+    /// let t = OtlpTarget::resolve(&none, &env, &none).unwrap().unwrap();
     /// assert_eq!(t.logs_url.as_deref(), Some("http://otel:4318/v1/logs"));
     /// ```
     pub fn resolve(
-        endpoint: Option<&str>,
+        flags: &OtlpConfig,
         env: &dyn Fn(&str) -> Option<String>,
         config: &OtlpConfig,
     ) -> Result<Option<Self>, OtlpTargetError> {
         let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-        let protocol = var("OTEL_EXPORTER_OTLP_PROTOCOL").or_else(|| config.protocol.clone());
-        if let Some(p) = protocol
-            && p.trim() != "http/protobuf"
+        let protocol = match flags
+            .protocol
+            .clone()
+            .or_else(|| var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .or_else(|| config.protocol.clone())
         {
-            return Err(OtlpTargetError(format!(
-                "protocol {p:?} is not supported; use http/protobuf (OTLP/HTTP, usually port 4318)"
-            )));
-        }
+            Some(p) => OtlpProtocol::parse(&p)?,
+            None => OtlpProtocol::default(),
+        };
+        let endpoint = flags.endpoint.as_deref();
         let base = endpoint
             .map(str::to_owned)
             .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"))
             .or_else(|| config.endpoint.clone());
+        // OTLP/HTTP appends the signal path to the base; gRPC has fixed service paths.
+        let from_base = |b: &str, sig: &str| match protocol {
+            OtlpProtocol::HttpProtobuf => signal_url(b, sig),
+            OtlpProtocol::Grpc => b.to_owned(),
+        };
         let signal = |name: &str, sig: &str| -> Option<String> {
             if let Some(e) = endpoint {
-                return Some(signal_url(e, sig));
+                return Some(from_base(e, sig));
             }
-            var(name).or_else(|| base.as_deref().map(|b| signal_url(b, sig)))
+            var(name).or_else(|| base.as_deref().map(|b| from_base(b, sig)))
         };
         let logs = signal("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "logs");
         let metrics = signal("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "metrics");
@@ -156,12 +200,17 @@ impl OtlpTarget {
         let mut headers: Vec<(String, String)> = config
             .headers
             .iter()
+            .chain(&flags.headers)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if let Some(h) = var("OTEL_EXPORTER_OTLP_HEADERS") {
             headers.extend(parse_headers(&h)?);
         }
-        let timeout = match var("OTEL_EXPORTER_OTLP_TIMEOUT") {
+        let timeout = match flags
+            .timeout_ms
+            .map(|t| t.to_string())
+            .or_else(|| var("OTEL_EXPORTER_OTLP_TIMEOUT"))
+        {
             Some(t) => Duration::from_millis(t.trim().parse().map_err(|_| {
                 OtlpTargetError(format!(
                     "OTEL_EXPORTER_OTLP_TIMEOUT {t:?} is not a number of milliseconds"
@@ -172,6 +221,7 @@ impl OtlpTarget {
                 .map_or(DEFAULT_TIMEOUT, Duration::from_millis),
         };
         Ok(Some(Self {
+            protocol,
             logs_url: logs,
             metrics_url: metrics,
             headers,
@@ -181,10 +231,10 @@ impl OtlpTarget {
 
     /// Like [`resolve`](Self::resolve), reading the process environment.
     pub fn from_env(
-        endpoint: Option<&str>,
+        flags: &OtlpConfig,
         config: &OtlpConfig,
     ) -> Result<Option<Self>, OtlpTargetError> {
-        Self::resolve(endpoint, &|k| std::env::var(k).ok(), config)
+        Self::resolve(flags, &|k| std::env::var(k).ok(), config)
     }
 }
 
@@ -208,19 +258,48 @@ mod tests {
             ..OtlpConfig::default()
         };
         let none = env(&[]);
-        let t = OtlpTarget::resolve(None, &none, &cfg).unwrap().unwrap();
+        let no_flags = OtlpConfig::default();
+        let t = OtlpTarget::resolve(&no_flags, &none, &cfg)
+            .unwrap()
+            .unwrap();
         assert_eq!(t.logs_url.unwrap(), "http://from-config:4318/v1/logs");
         let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://from-env:4318/")]);
-        let t = OtlpTarget::resolve(None, &e, &cfg).unwrap().unwrap();
+        let t = OtlpTarget::resolve(&no_flags, &e, &cfg).unwrap().unwrap();
         assert_eq!(t.metrics_url.unwrap(), "http://from-env:4318/v1/metrics");
-        let t = OtlpTarget::resolve(Some("http://flag:1"), &e, &cfg)
+        let t = OtlpTarget::resolve(&flag("http://flag:1"), &e, &cfg)
             .unwrap()
             .unwrap();
         assert_eq!(t.logs_url.unwrap(), "http://flag:1/v1/logs");
         assert_eq!(
-            OtlpTarget::resolve(None, &none, &OtlpConfig::default()).unwrap(),
+            OtlpTarget::resolve(&no_flags, &none, &OtlpConfig::default()).unwrap(),
             None
         );
+    }
+
+    fn flag(endpoint: &str) -> OtlpConfig {
+        OtlpConfig {
+            endpoint: Some(endpoint.into()),
+            ..OtlpConfig::default()
+        }
+    }
+
+    #[test]
+    fn grpc_uses_the_endpoint_as_given() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4317"),
+        ]);
+        let cfg = OtlpConfig::default();
+        let t = OtlpTarget::resolve(&cfg, &e, &cfg).unwrap().unwrap();
+        assert_eq!(t.protocol, OtlpProtocol::Grpc);
+        assert_eq!(t.logs_url.as_deref(), Some("http://h:4317"));
+        assert_eq!(t.metrics_url.as_deref(), Some("http://h:4317"));
+        // A flag wins over the environment.
+        let mut flags = flag("http://h:4318");
+        flags.protocol = Some("http/protobuf".into());
+        let t = OtlpTarget::resolve(&flags, &e, &cfg).unwrap().unwrap();
+        assert_eq!(t.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(t.logs_url.as_deref(), Some("http://h:4318/v1/logs"));
     }
 
     #[test]
@@ -230,9 +309,8 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b, x=y"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
         ]);
-        let t = OtlpTarget::resolve(None, &e, &OtlpConfig::default())
-            .unwrap()
-            .unwrap();
+        let cfg = OtlpConfig::default();
+        let t = OtlpTarget::resolve(&cfg, &e, &cfg).unwrap().unwrap();
         assert_eq!(t.logs_url.as_deref(), Some("http://h:1/custom/logs"));
         assert_eq!(t.metrics_url, None);
         assert_eq!(
@@ -245,20 +323,20 @@ mod tests {
     #[test]
     fn bad_settings_say_what_to_do() {
         let cfg = OtlpConfig::default();
-        let grpc = env(&[
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4317"),
+        let json = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
         ]);
-        let err = OtlpTarget::resolve(None, &grpc, &cfg).unwrap_err();
+        let err = OtlpTarget::resolve(&cfg, &json, &cfg).unwrap_err();
         assert!(err.to_string().contains("http/protobuf"), "{err}");
-        let err = OtlpTarget::resolve(Some("https://h"), &env(&[]), &cfg).unwrap_err();
+        let err = OtlpTarget::resolve(&flag("https://h"), &env(&[]), &cfg).unwrap_err();
         assert!(err.to_string().contains("https"), "{err}");
-        let err = OtlpTarget::resolve(Some("h:4318"), &env(&[]), &cfg).unwrap_err();
+        let err = OtlpTarget::resolve(&flag("h:4318"), &env(&[]), &cfg).unwrap_err();
         assert!(err.to_string().contains("http://"), "{err}");
         let bad = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
         ]);
-        assert!(OtlpTarget::resolve(None, &bad, &cfg).is_err());
+        assert!(OtlpTarget::resolve(&cfg, &bad, &cfg).is_err());
     }
 }
