@@ -183,7 +183,7 @@ impl Exporter {
                     self.metrics.add_export_failure();
                     self.metrics.add_export_skipped(n);
                     eprintln!(
-                        "swarm-obs serve: OTLP receiver {url} refused a batch of {n} events ({status}, as HTTP status); skipping it (events {}..={last_seq} stay in the store)",
+                        "swarm-obs serve: OTLP receiver {url} refused a batch of {n} events with status {status}; skipping it (events {}..={last_seq} stay in the store)",
                         rows[0].seq
                     );
                     cursor = self.advance(last_seq);

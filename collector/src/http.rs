@@ -68,6 +68,8 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Applied to records ingested over OTLP.
+    pub redactor: Arc<swarm_obs::Redactor>,
     /// Turns true when the collector is shutting down; streams end then.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -322,11 +324,15 @@ async fn post_otlp(
         Ok(b) => b,
         Err(r) => return refuse(r),
     };
-    let events =
-        match parse_off_executor(bytes, move |b| otlp_ingest::parse(signal, encoding, b)).await {
-            Ok(ev) => ev,
-            Err(r) => return refuse(r),
-        };
+    let events = match parse_off_executor(bytes, {
+        let redactor = st.redactor.clone();
+        move |b| otlp_ingest::parse(signal, encoding, b, &redactor)
+    })
+    .await
+    {
+        Ok(ev) => ev,
+        Err(r) => return refuse(r),
+    };
     if !events.is_empty()
         && let Err(e) = st.store.insert(events).await
     {

@@ -71,6 +71,9 @@ pub struct Options {
     pub heartbeat_grace: Option<Duration>,
     /// OTLP export of events and metrics; `None`: off.
     pub export: Option<export::ExportOptions>,
+    /// Redaction and size caps for records ingested over OTLP (their senders,
+    /// Claude Code say, do not redact).
+    pub redaction: swarm_obs::RedactConfig,
 }
 
 impl Options {
@@ -92,6 +95,7 @@ impl Options {
             watch_interval: Duration::from_millis(500),
             heartbeat_grace: None,
             export: None,
+            redaction: swarm_obs::RedactConfig::default(),
         }
     }
 }
@@ -239,6 +243,7 @@ async fn serve(
             .filter(|t| !t.is_empty())
             .map(Arc::from),
         body_limit: options.body_limit,
+        redactor: Arc::new(swarm_obs::Redactor::new(options.redaction.clone())),
         shutdown: shutdown_rx.clone(),
     };
     let signals = signals().map_err(Error::Runtime)?;

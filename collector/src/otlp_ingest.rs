@@ -22,7 +22,7 @@ use swarm_obs::otlp::proto::{
     number_data_point,
 };
 use swarm_obs::otlp::{Message, any_to_json, level_of_severity};
-use swarm_obs::{Event, EventId, Kind, Level, Timestamp};
+use swarm_obs::{Event, EventId, Kind, Level, Redactor, Timestamp};
 
 use crate::ingest::{MAX_EVENTS_PER_REQUEST, Refusal};
 use crate::otlp_json;
@@ -101,9 +101,15 @@ fn bad(message: String) -> Refusal {
     }
 }
 
-/// Decodes a body of `signal` in `encoding` into events.
-pub fn parse(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Vec<Event>, Refusal> {
-    let events = match (signal, encoding) {
+/// Decodes a body of `signal` in `encoding` into events, redacted and capped by
+/// `redactor` (OTLP senders do not redact: a logged prompt may hold a secret).
+pub fn parse(
+    signal: Signal,
+    encoding: Encoding,
+    body: &[u8],
+    redactor: &Redactor,
+) -> Result<Vec<Event>, Refusal> {
+    let mut events = match (signal, encoding) {
         (Signal::Logs, Encoding::Protobuf) => log_events(
             &ExportLogsServiceRequest::decode(body)
                 .map_err(|e| bad(format!("body is not an OTLP ExportLogsServiceRequest: {e}")))?,
@@ -125,6 +131,14 @@ pub fn parse(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Vec<Even
                 "more than {MAX_EVENTS_PER_REQUEST} records in one request; export smaller batches"
             ),
         });
+    }
+    for ev in &mut events {
+        redactor.redact_string(&mut ev.msg);
+        let mut fields = Value::Object(std::mem::take(&mut ev.fields));
+        redactor.redact_value(&mut fields);
+        if let Value::Object(m) = fields {
+            ev.fields = m;
+        }
     }
     Ok(events)
 }
@@ -540,8 +554,9 @@ mod tests {
         // The same record delivered twice has the same id; protobuf and JSON agree.
         assert_eq!(log_events(&req)[0].id, ev.id);
         let body = req.encode_to_vec();
-        let again = parse(Signal::Logs, Encoding::Protobuf, &body).unwrap();
+        let again = parse(Signal::Logs, Encoding::Protobuf, &body, &redactor()).unwrap();
         assert_eq!(again[0].id, ev.id);
+        assert_eq!(again[0].fields, ev.fields, "nothing here is secret");
     }
 
     #[test]
@@ -568,18 +583,56 @@ mod tests {
             encoding(Some("application/json; charset=utf-8"), None).unwrap(),
             Encoding::Json
         );
-        let r = parse(Signal::Logs, Encoding::Protobuf, b"\xff\xff\xff garbage").unwrap_err();
-        assert_eq!(r.status, 400);
-        let r = parse(Signal::Metrics, Encoding::Json, b"{").unwrap_err();
-        assert_eq!(r.status, 400);
+        let r = redactor();
+        let e = parse(
+            Signal::Logs,
+            Encoding::Protobuf,
+            b"\xff\xff\xff garbage",
+            &r,
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = parse(Signal::Metrics, Encoding::Json, b"{", &r).unwrap_err();
+        assert_eq!(e.status, 400);
         // Truncated protobuf: refused, never a panic.
         let body = claude_request().encode_to_vec();
-        assert!(parse(Signal::Logs, Encoding::Protobuf, &body[..body.len() / 2]).is_err());
+        assert!(
+            parse(
+                Signal::Logs,
+                Encoding::Protobuf,
+                &body[..body.len() / 2],
+                &r
+            )
+            .is_err()
+        );
         // An empty request is valid OTLP and holds nothing.
         assert!(
-            parse(Signal::Logs, Encoding::Protobuf, b"")
+            parse(Signal::Logs, Encoding::Protobuf, b"", &r)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    fn redactor() -> Redactor {
+        Redactor::new(swarm_obs::RedactConfig::default())
+    }
+
+    #[test]
+    fn secrets_in_records_are_redacted() {
+        let mut req = claude_request();
+        let rec = &mut req.resource_logs[0].scope_logs[0].log_records[0];
+        rec.attributes.push(kv(
+            "prompt",
+            "use ANTHROPIC_API_KEY=sk-ant-api03-abcdefghijklmnop please",
+        ));
+        let body = req.encode_to_vec();
+        let evs = parse(Signal::Logs, Encoding::Protobuf, &body, &redactor()).unwrap();
+        let prompt = evs[0].fields["prompt"].as_str().unwrap();
+        assert!(!prompt.contains("sk-ant-api03"), "{prompt}");
+        assert!(prompt.contains(swarm_obs::REDACTED), "{prompt}");
+        assert_eq!(
+            evs[0].fields["input_tokens"], 1200,
+            "token counts are not secrets"
         );
     }
 }

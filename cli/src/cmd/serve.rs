@@ -93,6 +93,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let config_file = options.root.config_file();
     let config = Config::load(&config_file)
         .with_context(|| format!("cannot use the configuration {}", config_file.display()))?;
+    options.redaction = config.redaction.clone();
     let flags = OtlpConfig {
         endpoint: args.otlp_endpoint,
         protocol: args.otlp_protocol,
