@@ -130,13 +130,32 @@ impl Exporter {
                 next_metrics = Instant::now() + self.options.metrics_interval;
             }
             let rows = match self.store.read(|c| {
+                // One snapshot: a row committed between these reads must not look
+                // like an unparsable one.
+                let snapshot = c.unchecked_transaction()?;
                 let rows = store::rows_after(c, cursor, self.options.batch)?;
                 let max = store::max_seq(c)?;
-                Ok((rows, max))
+                // Rows that no longer parse (a hand edit, a newer schema) are left
+                // out of `rows`; a page of nothing but those must not stall export.
+                let skip = if rows.is_empty() && max > cursor {
+                    store::last_seq_of_page(c, cursor, self.options.batch)?
+                } else {
+                    None
+                };
+                snapshot.finish()?;
+                Ok((rows, max, skip))
             }) {
-                Ok((rows, max)) => {
+                Ok((rows, max, skip)) => {
                     self.metrics
                         .set_export_lag(max.saturating_sub(cursor).max(0) as u64);
+                    if let Some(to) = skip {
+                        eprintln!(
+                            "swarm-obs serve: OTLP export skips stored rows {}..={to}: they do not parse as events",
+                            cursor + 1
+                        );
+                        cursor = self.advance(to);
+                        continue;
+                    }
                     rows
                 }
                 Err(e) => {
@@ -382,5 +401,101 @@ pub(crate) fn metrics_request(
             }],
             schema_url: String::new(),
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use swarm_obs::Kind;
+
+    use super::*;
+    use crate::hub::Hub;
+
+    /// A receiver answering 200 to every request, counting them.
+    fn receiver() -> (String, Arc<std::sync::atomic::AtomicU64>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().take(100) {
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = vec![0u8; 1 << 16];
+                let mut got = Vec::new();
+                // Head, then as much body as content-length says.
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                seen.fetch_add(1, Ordering::Relaxed);
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        (addr, count)
+    }
+
+    #[test]
+    fn a_page_of_unparsable_rows_does_not_stall_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("collector.db");
+        let hub = Hub::new(16);
+        let store = Store::open(&db, hub.clone()).unwrap();
+        let events: Vec<Event> = (0..3)
+            .map(|i| Event::new("w", Kind::Log, format!("e{i}")))
+            .collect();
+        store.insert_blocking(events, None).unwrap();
+        let raw = rusqlite::Connection::open(&db).unwrap();
+        raw.execute("UPDATE events SET json = 'garbage' WHERE seq <= 2", [])
+            .unwrap();
+
+        let (addr, requests) = receiver();
+        let mut options = ExportOptions::new(OtlpTarget::new(&format!("http://{addr}")).unwrap());
+        options.target.metrics_url = None;
+        options.batch = 2;
+        options.poll = Duration::from_millis(10);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = Exporter {
+            options,
+            store: store.clone(),
+            metrics: hub.metrics.clone(),
+            watch: Arc::new(Watch::new(None)),
+            stop: stop.clone(),
+        }
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while hub.metrics.export_snapshot()[0] < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "export stalled on unparsable rows"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::Relaxed);
+        thread.join().unwrap();
+        assert_eq!(
+            hub.metrics.export_snapshot()[0],
+            1,
+            "only the parsable event"
+        );
+        assert_eq!(requests.load(Ordering::Relaxed), 1);
+        let cursor = store.read(|c| store::cursor(c, LOGS_CURSOR)).unwrap();
+        assert_eq!(cursor, Some(3));
+        store.close();
     }
 }

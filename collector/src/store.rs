@@ -550,6 +550,16 @@ pub fn rows_after(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<
     Ok(out)
 }
 
+/// The highest `seq` among the `limit` rows after `after`, parsable or not: how far
+/// a follower may skip when none of those rows parses.
+pub fn last_seq_of_page(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<Option<i64>> {
+    c.query_row(
+        "SELECT MAX(seq) FROM (SELECT seq FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2)",
+        params![after, limit as i64],
+        |r| r.get(0),
+    )
+}
+
 /// The highest `seq` stored, 0 when empty.
 pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
