@@ -109,6 +109,25 @@ pub fn parse(
     body: &[u8],
     redactor: &Redactor,
 ) -> Result<Vec<Event>, Refusal> {
+    // Protobuf is dense: a few bytes of wire can decode into a few hundred bytes
+    // of record. Count the records on the wire before decoding any of them.
+    if encoding == Encoding::Protobuf {
+        let path: &[&[u32]] = match signal {
+            // resource_logs → scope_logs → log_records
+            Signal::Logs => &[&[1], &[2], &[2]],
+            // resource_metrics → scope_metrics → metrics → gauge | sum → data_points
+            Signal::Metrics => &[&[1], &[2], &[2], &[5, 7], &[1]],
+        };
+        match count_on_wire(body, path) {
+            Some(n) if n > MAX_EVENTS_PER_REQUEST => return Err(too_many_records()),
+            Some(_) => {}
+            None => {
+                return Err(bad(
+                    "body is not valid protobuf (truncated or malformed field)".into(),
+                ));
+            }
+        }
+    }
     let mut events = match (signal, encoding) {
         (Signal::Logs, Encoding::Protobuf) => log_events(
             &ExportLogsServiceRequest::decode(body)
@@ -125,12 +144,7 @@ pub fn parse(
         (Signal::Metrics, Encoding::Json) => metric_events(&otlp_json::metrics(body).map_err(bad)?),
     };
     if events.len() > MAX_EVENTS_PER_REQUEST {
-        return Err(Refusal {
-            status: 413,
-            message: format!(
-                "more than {MAX_EVENTS_PER_REQUEST} records in one request; export smaller batches"
-            ),
-        });
+        return Err(too_many_records());
     }
     for ev in &mut events {
         redactor.redact_string(&mut ev.msg);
@@ -141,6 +155,62 @@ pub fn parse(
         }
     }
     Ok(events)
+}
+
+fn too_many_records() -> Refusal {
+    Refusal {
+        status: 413,
+        message: format!(
+            "more than {MAX_EVENTS_PER_REQUEST} records in one request; export smaller batches"
+        ),
+    }
+}
+
+/// A protobuf varint at the start of `b`: its value and length.
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// How many length-delimited fields sit at `path` (a field number choice per
+/// level) in the protobuf message `b`, without decoding anything; `None` when the
+/// wire format is broken.
+fn count_on_wire(b: &[u8], path: &[&[u32]]) -> Option<usize> {
+    let (here, rest) = path.split_first()?;
+    let mut count = 0usize;
+    let mut at = 0;
+    while at < b.len() {
+        let (key, n) = varint(&b[at..])?;
+        at += n;
+        let (field, wire) = ((key >> 3) as u32, key & 7);
+        match wire {
+            0 => at += varint(&b[at..])?.1,
+            1 => at += 8,
+            5 => at += 4,
+            2 => {
+                let (len, n) = varint(&b[at..])?;
+                at += n;
+                let end = at.checked_add(usize::try_from(len).ok()?)?;
+                let sub = b.get(at..end)?;
+                if here.contains(&field) {
+                    count += if rest.is_empty() {
+                        1
+                    } else {
+                        count_on_wire(sub, rest)?
+                    };
+                }
+                at = end;
+            }
+            _ => return None,
+        }
+    }
+    (at == b.len()).then_some(count)
 }
 
 /// FNV-1a: a stable content hash for derived ids (the same in every build).
@@ -615,6 +685,39 @@ mod tests {
 
     fn redactor() -> Redactor {
         Redactor::new(swarm_obs::RedactConfig::default())
+    }
+
+    #[test]
+    fn records_are_counted_on_the_wire_before_decoding() {
+        let req = claude_request();
+        let body = req.encode_to_vec();
+        assert_eq!(count_on_wire(&body, &[&[1], &[2], &[2]]), Some(1));
+        assert_eq!(
+            count_on_wire(&body[..body.len() - 1], &[&[1], &[2], &[2]]),
+            None
+        );
+        // Many empty records: two bytes of wire each, refused before decoding.
+        let scope = {
+            let mut s = Vec::new();
+            for _ in 0..=MAX_EVENTS_PER_REQUEST {
+                s.extend_from_slice(&[0x12, 0x00]);
+            }
+            s
+        };
+        let field = |tag: u8, inner: &[u8]| {
+            let mut out = vec![tag];
+            let mut len = inner.len() as u64;
+            while len >= 0x80 {
+                out.push((len as u8) | 0x80);
+                len >>= 7;
+            }
+            out.push(len as u8);
+            out.extend_from_slice(inner);
+            out
+        };
+        let body = field(0x0a, &field(0x12, &scope));
+        let e = parse(Signal::Logs, Encoding::Protobuf, &body, &redactor()).unwrap_err();
+        assert_eq!(e.status, 413, "{}", e.message);
     }
 
     #[test]
