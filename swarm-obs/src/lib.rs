@@ -39,6 +39,10 @@
 //!
 //! Secrets are redacted and sizes capped with a [`Redactor`] before anything is
 //! written or sent.
+//!
+//! With the `otlp` feature, the `otlp` module maps events to OpenTelemetry log
+//! records and [`SwarmBuilder`] gains `otlp(target)`, which sends a worker's events
+//! straight to an OTLP/HTTP receiver, with or without a collector.
 #![warn(missing_docs)]
 
 mod atomic_file;
