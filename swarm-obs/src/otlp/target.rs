@@ -31,7 +31,9 @@ impl OtlpProtocol {
 
     fn parse(s: &str) -> Result<Self, OtlpTargetError> {
         match s.trim() {
-            "http/protobuf" => Ok(Self::HttpProtobuf),
+            // OTLP/HTTP receivers take protobuf and JSON bodies on the same URLs, so
+            // a setting made for a JSON sender (Claude Code, say) still works.
+            "http/protobuf" | "http/json" => Ok(Self::HttpProtobuf),
             "grpc" => Ok(Self::Grpc),
             other => Err(OtlpTargetError(format!(
                 "protocol {other:?} is not supported; use http/protobuf (OTLP/HTTP, usually port 4318) or grpc (usually port 4317)"
@@ -146,7 +148,8 @@ impl OtlpTarget {
     /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`
     /// (used as given), `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`
     /// (milliseconds) and `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or
-    /// `grpc`). With gRPC the endpoint is used as given for both signals.
+    /// `grpc`; `http/json` is sent as protobuf, which OTLP/HTTP receivers take on
+    /// the same URLs). With gRPC the endpoint is used as given for both signals.
     ///
     /// ```
     /// use swarm_obs::otlp::OtlpTarget;
@@ -161,6 +164,21 @@ impl OtlpTarget {
         config: &OtlpConfig,
     ) -> Result<Option<Self>, OtlpTargetError> {
         let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let endpoint = flags.endpoint.as_deref();
+        let base = endpoint
+            .map(str::to_owned)
+            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+            .or_else(|| config.endpoint.clone());
+        let any_signal = [
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        ]
+        .iter()
+        .any(|k| var(k).is_some());
+        if base.is_none() && !any_signal {
+            // Export is off; other OTLP settings (made for another program) do not matter.
+            return Ok(None);
+        }
         let protocol = match flags
             .protocol
             .clone()
@@ -170,11 +188,6 @@ impl OtlpTarget {
             Some(p) => OtlpProtocol::parse(&p)?,
             None => OtlpProtocol::default(),
         };
-        let endpoint = flags.endpoint.as_deref();
-        let base = endpoint
-            .map(str::to_owned)
-            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"))
-            .or_else(|| config.endpoint.clone());
         // OTLP/HTTP appends the signal path to the base; gRPC has fixed service paths.
         let from_base = |b: &str, sig: &str| match protocol {
             OtlpProtocol::HttpProtobuf => signal_url(b, sig),
@@ -323,12 +336,23 @@ mod tests {
     #[test]
     fn bad_settings_say_what_to_do() {
         let cfg = OtlpConfig::default();
+        let odd = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+        ]);
+        let err = OtlpTarget::resolve(&cfg, &odd, &cfg).unwrap_err();
+        assert!(err.to_string().contains("http/protobuf"), "{err}");
+        // Without an endpoint, a protocol set for another program is no error.
+        let only_protocol = env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
+        assert_eq!(OtlpTarget::resolve(&cfg, &only_protocol, &cfg), Ok(None));
+        // http/json (Claude Code's choice) is sent as protobuf to the same URLs.
         let json = env(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
         ]);
-        let err = OtlpTarget::resolve(&cfg, &json, &cfg).unwrap_err();
-        assert!(err.to_string().contains("http/protobuf"), "{err}");
+        let t = OtlpTarget::resolve(&cfg, &json, &cfg).unwrap().unwrap();
+        assert_eq!(t.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(t.logs_url.as_deref(), Some("http://h:4318/v1/logs"));
         let err = OtlpTarget::resolve(&flag("https://h"), &env(&[]), &cfg).unwrap_err();
         assert!(err.to_string().contains("https"), "{err}");
         let err = OtlpTarget::resolve(&flag("h:4318"), &env(&[]), &cfg).unwrap_err();
