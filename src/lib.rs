@@ -666,6 +666,12 @@ impl Collector {
 
     /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …).
     pub fn start_with(home: &TestHome, args: &[&str]) -> Self {
+        Self::start_with_env(home, args, &[])
+    }
+
+    /// Like [`start_with`](Self::start_with), with environment variables set for
+    /// the collector (`OTEL_EXPORTER_OTLP_*` are otherwise removed).
+    pub fn start_with_env(home: &TestHome, args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::time::{Duration, Instant};
         let root = swarm_obs::StateRoot::new(home.path());
         let info_path = root.collector_file();
@@ -680,6 +686,8 @@ impl Collector {
             .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
+            .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -309,3 +309,47 @@ fn metric(text: &str, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
 }
+
+/// Where to export comes from `OTEL_EXPORTER_OTLP_*` (headers included), else from
+/// `[otlp]` in config.toml.
+#[test]
+fn the_environment_and_config_name_the_receiver() {
+    use swarm_obs_suite::{ListenerMode, TestListener};
+
+    let logs_request = |receiver: &TestListener| {
+        std::iter::from_fn(|| receiver.next_request(Duration::from_secs(30)))
+            .find(|r| r.request_line.starts_with("POST /v1/logs "))
+            .expect("the collector exported logs")
+    };
+
+    let from_env = TestListener::start(ListenerMode::Answer(200));
+    let home = TestHome::new();
+    let endpoint = format!("http://{}", from_env.addr());
+    let c = Collector::start_with_env(
+        &home,
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr%20et"),
+        ],
+    );
+    c.post_events(&batch(0));
+    let req = logs_request(&from_env);
+    assert_eq!(req.header("x-api-key"), Some("s3cr et"));
+    drop(c);
+
+    let from_config = TestListener::start(ListenerMode::Answer(200));
+    let home = TestHome::new();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[otlp]\nendpoint = \"http://{}\"\nheaders = {{ \"x-team\" = \"swarm\" }}\n",
+            from_config.addr()
+        ),
+    )
+    .unwrap();
+    let c = Collector::start(&home);
+    c.post_events(&batch(1));
+    let req = logs_request(&from_config);
+    assert_eq!(req.header("x-team"), Some("swarm"));
+}
