@@ -208,8 +208,17 @@ pub fn run(options: Options) -> Result<(), Error> {
     let _ = follower.join();
     let _ = maintainer.join();
     let _ = watcher.join();
+    // A request to a hung receiver may hold the exporter for its whole timeout;
+    // do not let that hold up shutdown. Its cursor only moves after an accepted
+    // batch, so leaving it mid-request loses nothing (at worst a re-send).
     if let Some(e) = exporter {
-        let _ = e.join();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !e.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if e.is_finished() {
+            let _ = e.join();
+        }
     }
     store.close();
     runtime.shutdown_timeout(Duration::from_secs(1));
