@@ -10,7 +10,7 @@ use swarm_obs::otlp::Message;
 use swarm_obs::otlp::proto::{
     AnyValue, ExportLogsServiceRequest, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs,
 };
-use swarm_obs_suite::{Collector, TestHome, fixtures_dir, run_with_stdin};
+use swarm_obs_suite::{Collector, SseStream, TestHome, fixtures_dir, run_with_stdin};
 
 const SESSION: &str = "20b1d544-018f-44e4-b792-250c8bd26555";
 const PROMPT: &str = "0706b4bc-9b7d-46d6-a4b0-2b6a6f4d6ab3";
@@ -132,6 +132,12 @@ fn session<'a>(sessions: &'a Value, id: &str) -> Option<&'a Value> {
 fn claude_code_telemetry_joins_its_session() {
     let home = TestHome::new();
     let collector = Collector::start(&home);
+    // A live viewer of Claude Code's telemetry, open before any arrives.
+    let live = SseStream::open(
+        collector.addr(),
+        &format!("/v1/stream?n=0&source=claude-code&session={SESSION}"),
+        &[],
+    );
 
     // The hooks of one tool call, through the real hook binary.
     for fixture in ["PreToolUse.json", "PostToolUse.json"] {
@@ -152,6 +158,14 @@ fn claude_code_telemetry_joins_its_session() {
     let metrics = claude_metrics().to_string();
     let (status, body) = collector.post("/v1/metrics", "application/json", metrics.as_bytes());
     assert_eq!((status, body.as_str()), (200, "{}"));
+
+    // Streamed like any other event: the first record reaches the viewer.
+    let first = live
+        .next_event(Duration::from_secs(30))
+        .expect("an OTLP record on the live stream");
+    let first: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(first["fields"]["event.name"], "claude_code.user_prompt");
+    assert_eq!(first["msg"], "Prompt submitted (42 chars)");
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let s = loop {
