@@ -251,8 +251,9 @@ fn a_worker_exports_without_a_collector() {
 }
 
 /// A receiver that refuses a batch for good (4xx other than 429) makes the
-/// exporter skip and count it, never loop on it; one that is overloaded (503)
-/// is retried and the events wait in the store.
+/// exporter skip and count it, never loop on it; one that is overloaded (503), or
+/// refuses the credentials (401: every batch would be refused alike), is retried
+/// and the events wait in the store.
 #[test]
 fn refusals_are_skipped_and_overload_is_retried() {
     use swarm_obs_suite::{ListenerMode, TestListener};
@@ -300,6 +301,16 @@ fn refusals_are_skipped_and_overload_is_retried() {
     let c = Collector::start_with(&home, &["--otlp-endpoint", &endpoint]);
     c.post_events(&batch(1));
     let m = wait(&c, "retries of the overloaded receiver", &|m| m[2] >= 3);
+    assert_eq!((m[0], m[1]), (0, 0), "nothing exported, nothing skipped");
+    assert_eq!(m[3], PER_BATCH as u64, "the events wait in the store");
+    drop(c);
+
+    let unauthorised = TestListener::start(ListenerMode::Answer(401));
+    let home = TestHome::new();
+    let endpoint = format!("http://{}", unauthorised.addr());
+    let c = Collector::start_with(&home, &["--otlp-endpoint", &endpoint]);
+    c.post_events(&batch(2));
+    let m = wait(&c, "retries with refused credentials", &|m| m[2] >= 3);
     assert_eq!((m[0], m[1]), (0, 0), "nothing exported, nothing skipped");
     assert_eq!(m[3], PER_BATCH as u64, "the events wait in the store");
 }

@@ -6,8 +6,10 @@
 //! (`export_cursors`): the cursor advances only after the receiver answers 2xx, so
 //! a restart of either side resumes exactly where the receiver last accepted,
 //! neither dropping nor re-sending the whole store. 429, 5xx and connection errors
-//! are retried with capped exponential backoff; any other 4xx means the receiver
-//! will never take that batch, so it is logged, counted and skipped. The "queue" is
+//! are retried with capped exponential backoff, and so are 401, 403, 404 and 407
+//! (a wrong token or URL would refuse every batch alike: held, not skipped); any
+//! other 4xx means the receiver will never take that batch, so it is logged,
+//! counted and skipped. The "queue" is
 //! the store itself: bounded by retention, never by memory.
 //!
 //! Metrics are sent every interval as cumulative sums and gauges; a failed send is
@@ -176,7 +178,17 @@ impl Exporter {
             let events: Vec<&Event> = rows.iter().map(|r| &r.event).collect();
             let body = logs_request(events.iter().copied()).encode_to_vec();
             let n = rows.len() as u64;
-            match transport.send(&self.options.target, url, LOGS_METHOD, &body) {
+            let outcome = match transport.send(&self.options.target, url, LOGS_METHOD, &body) {
+                // Credentials or address are wrong: every batch would be refused
+                // alike, so hold them until the receiver is configured right.
+                PostOutcome::Refused(status @ (401 | 403 | 404 | 407)) => {
+                    PostOutcome::Retry(format!(
+                        "HTTP {status}: check the endpoint URL and OTEL_EXPORTER_OTLP_HEADERS or [otlp] headers; events are held until it is accepted"
+                    ))
+                }
+                other => other,
+            };
+            match outcome {
                 PostOutcome::Accepted => {
                     if !last_error.is_empty() {
                         eprintln!("swarm-obs serve: OTLP export to {url} resumed");
