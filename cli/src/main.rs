@@ -1,6 +1,10 @@
 //! `swarm-obs`: every command a person types.
 
 mod cmd;
+mod display;
+mod sessions;
+mod source;
+mod workers;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +24,10 @@ enum Command {
     Notify(cmd::notify::Args),
     /// Run the collector: ingest, store and stream events over HTTP.
     Serve(cmd::serve::Args),
+    /// Show every worker's heartbeat verdict; exit 1 when any is late, down or dead.
+    Status(cmd::status::Args),
+    /// A live terminal dashboard of workers, Claude sessions and events.
+    Top(cmd::top::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +36,8 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Notify(args) => cmd::notify::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Top(args) => cmd::top::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,3 +3,5 @@
 pub mod demo;
 pub mod notify;
 pub mod serve;
+pub mod status;
+pub mod top;
