@@ -326,7 +326,7 @@ pub fn have_programs(test: &str, programs: &[&str]) -> bool {
         return true;
     }
     let msg = format!(
-        "{test}: SKIPPED — missing {} (Debian: xvfb dunst libnotify-bin dbus-x11)",
+        "{test}: SKIPPED — missing {} (the Debian packages .ci/run installs provide it)",
         missing.join(", ")
     );
     if system_tests_required() {
@@ -783,5 +783,181 @@ impl SseStream {
 impl Drop for SseStream {
     fn drop(&mut self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so no test leaves one
+/// behind, even when it fails half-way.
+pub struct ChildGuard {
+    child: std::process::Child,
+}
+
+impl ChildGuard {
+    /// Spawns `cmd`.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        Self {
+            child: cmd.spawn().expect("spawn child process"),
+        }
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("poll child process")
+    }
+
+    /// SIGKILLs it and reaps it, so its pid is gone (not a zombie) on return.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A private tmux server (its own socket) running one program in a detached
+/// session of a fixed size; the server is killed on drop.
+///
+/// The pane stays after the program exits (`remain-on-exit`), so a test can read
+/// its exit status and the screen it left.
+pub struct Tmux {
+    socket: String,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Tmux {
+    /// The programs it needs.
+    pub const PROGRAMS: &[&str] = &["tmux"];
+
+    /// Starts `program args…` in a `width`×`height` session with `env` set.
+    pub fn start(
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+        width: u16,
+        height: u16,
+    ) -> Self {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let socket = format!(
+            "swarm-obs-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        // Set in the configuration, so it holds before the program can exit.
+        let mut config = tempfile::NamedTempFile::new().expect("tmux config file");
+        writeln!(config, "set-option -g remain-on-exit on").expect("write tmux config");
+        let me = Self {
+            socket,
+            _config: config,
+        };
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-L")
+            .arg(&me.socket)
+            .arg("-f")
+            .arg(me._config.path())
+            .args(["new-session", "-d", "-x", &width.to_string(), "-y"])
+            .arg(height.to_string())
+            .arg(program)
+            .args(args)
+            .env_remove("TMUX");
+        // The server inherits this environment, and the pane the server's.
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let status = cmd.status().expect("run tmux new-session");
+        assert!(status.success(), "tmux new-session failed: {status}");
+        me
+    }
+
+    fn tmux(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-L").arg(&self.socket);
+        cmd
+    }
+
+    /// Sends keys, as `tmux send-keys` names them (`Enter`, `Escape`, `C-c`).
+    pub fn send_keys(&self, keys: &[&str]) {
+        let status = self
+            .tmux()
+            .args(["send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("run tmux send-keys");
+        assert!(status.success(), "tmux send-keys {keys:?} failed");
+    }
+
+    /// Types text literally.
+    pub fn type_text(&self, text: &str) {
+        let status = self
+            .tmux()
+            .args(["send-keys", "-t", "0", "-l", text])
+            .status()
+            .expect("run tmux send-keys");
+        assert!(status.success(), "tmux send-keys -l {text:?} failed");
+    }
+
+    /// The visible screen, one line per row.
+    pub fn screen(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("run tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The program's exit status once it has exited.
+    pub fn exit_status(&self) -> Option<i32> {
+        let out = self
+            .tmux()
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                "0",
+                "#{pane_dead} #{pane_dead_status}",
+            ])
+            .output()
+            .expect("run tmux display-message");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.split_whitespace();
+        (parts.next() == Some("1")).then(|| parts.next().and_then(|s| s.parse().ok()).unwrap_or(-1))
+    }
+
+    /// Polls the screen until `done` holds, for at most 60 s; returns that screen.
+    /// Panics with `what` and the last screen otherwise.
+    pub fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 60 s for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self
+            .tmux()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }

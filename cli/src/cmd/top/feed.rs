@@ -200,12 +200,11 @@ impl CollectorEvents {
             .events
             .into_iter()
             .rev()
-            .filter(|e| !self.seen.contains_key(&e.id))
+            .filter(|e| self.seen.insert(e.id, e.ts).is_none())
             .collect();
         fresh.sort_by_key(|e| e.ts);
-        for e in &fresh {
-            self.seen.insert(e.id, e.ts);
-            self.newest = Some(self.newest.map_or(e.ts, |n| n.max(e.ts)));
+        if let Some(last) = fresh.last() {
+            self.newest = Some(self.newest.map_or(last.ts, |n| n.max(last.ts)));
         }
         if let Some(n) = self.newest {
             let horizon = n.unix_ms() - WINDOW_MS;
