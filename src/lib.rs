@@ -830,7 +830,8 @@ impl Drop for ChildGuard {
 /// its exit status and the screen it left.
 pub struct Tmux {
     socket: String,
-    _config: tempfile::NamedTempFile,
+    /// Holds the configuration and the file the exit status is written to.
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
@@ -845,7 +846,6 @@ impl Tmux {
         width: u16,
         height: u16,
     ) -> Self {
-        use std::io::Write;
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let socket = format!(
@@ -853,22 +853,33 @@ impl Tmux {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
+        let dir = tempfile::tempdir().expect("temp dir for tmux");
         // Set in the configuration, so it holds before the program can exit.
-        let mut config = tempfile::NamedTempFile::new().expect("tmux config file");
-        writeln!(config, "set-option -g remain-on-exit on").expect("write tmux config");
-        let me = Self {
-            socket,
-            _config: config,
-        };
+        let config = dir.path().join("tmux.conf");
+        std::fs::write(&config, "set-option -g remain-on-exit on\n").expect("write tmux config");
+        let me = Self { socket, dir };
+        // One shell command (tmux joins several arguments with spaces), which also
+        // writes the program's exit status to a file: tmux may drop a dying pane's
+        // last output and does not always learn its status.
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut command = quote(&program.to_string_lossy());
+        for a in args {
+            command.push(' ');
+            command.push_str(&quote(a));
+        }
+        let status_file = me.dir.path().join("status");
+        command.push_str(&format!(
+            "; echo $? > {}",
+            quote(&status_file.to_string_lossy())
+        ));
         let mut cmd = Command::new("tmux");
         cmd.arg("-L")
             .arg(&me.socket)
             .arg("-f")
-            .arg(me._config.path())
+            .arg(&config)
             .args(["new-session", "-d", "-x", &width.to_string(), "-y"])
             .arg(height.to_string())
-            .arg(program)
-            .args(args)
+            .arg(&command)
             .env_remove("TMUX");
         // The server inherits this environment, and the pane the server's.
         for (k, v) in env {
@@ -916,22 +927,26 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The program's exit status once it has exited.
+    /// The program's exit status once it has exited; `None` while it runs.
     pub fn exit_status(&self) -> Option<i32> {
-        let out = self
-            .tmux()
-            .args([
-                "display-message",
-                "-p",
-                "-t",
-                "0",
-                "#{pane_dead} #{pane_dead_status}",
-            ])
-            .output()
-            .expect("run tmux display-message");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut parts = text.split_whitespace();
-        (parts.next() == Some("1")).then(|| parts.next().and_then(|s| s.parse().ok()).unwrap_or(-1))
+        let text = std::fs::read_to_string(self.dir.path().join("status")).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Waits (at most 60 s) for the program to exit; returns [`exit_status`](Self::exit_status).
+    pub fn wait_exit(&self) -> i32 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.exit_status() {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the program did not exit within 60 s; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Polls the screen until `done` holds, for at most 60 s; returns that screen.

@@ -103,11 +103,9 @@ pub fn bar(p: Progress, width: usize) -> String {
 
 /// `3/5` with the percentage: `3/5 60%`.
 pub fn fraction(p: Progress) -> String {
-    let pct = if p.total == 0 {
-        0
-    } else {
-        p.done.min(p.total) * 100 / p.total
-    };
+    let pct = (p.done.min(p.total).saturating_mul(100))
+        .checked_div(p.total)
+        .unwrap_or(0);
     format!("{}/{} {pct}%", p.done, p.total)
 }
 

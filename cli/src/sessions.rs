@@ -165,7 +165,7 @@ impl SessionBook {
     /// The sessions, most recently active first.
     pub fn list(&self) -> Vec<Session> {
         let mut list: Vec<Session> = self.sessions.values().cloned().collect();
-        list.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        list.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
         list.truncate(MAX_SESSIONS);
         list
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -70,10 +70,7 @@ impl Feed {
 
     /// The next update, if one is waiting; `None` also once the thread has ended.
     pub fn try_next(&self) -> Option<Update> {
-        match self.updates.try_recv() {
-            Ok(u) => Some(u),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.updates.try_recv().ok()
     }
 }
 
