@@ -27,7 +27,7 @@ const SLOW_POLL: Duration = Duration::from_secs(1);
 pub const BACKFILL: usize = 500;
 /// How far back each poll of the collector looks, so events stored a little out of
 /// time order (a hook's slow post, a catch-up from the files) are still seen.
-const WINDOW_MS: i64 = 5_000;
+const WINDOW_MS: i64 = 1_500;
 /// Events one poll of the collector returns at most.
 const PAGE: usize = 1000;
 

@@ -327,3 +327,94 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
         .scroll((d.scroll, 0));
     frame.render_widget(para, popup);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::top::feed::Update;
+    use crate::sessions::{Agent, Telemetry};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn session(telemetry: Option<Telemetry>) -> Session {
+        let now = Timestamp::now();
+        let agent = |agent: Option<&str>| Agent {
+            agent: agent.map(str::to_owned),
+            agent_type: agent.map(|_| "Explore".to_owned()),
+            events: 2,
+            tool_calls: 1,
+            errors: 0,
+            last_seen: now,
+        };
+        Session {
+            session: "5e55i0n-0000".into(),
+            sources: vec!["proj".into()],
+            events: 4,
+            errors: 1,
+            agents: vec![agent(None), agent(Some("a1b2c3d4e5"))],
+            first_seen: now,
+            last_seen: now,
+            telemetry,
+        }
+    }
+
+    fn render(app: &App) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+        terminal.draw(|f| draw(f, app)).unwrap();
+        let buffer = terminal.backend().buffer();
+        let mut text = String::new();
+        for y in 0..buffer.area.height {
+            for x in 0..buffer.area.width {
+                text.push_str(buffer[(x, y)].symbol());
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn sessions_show_agents_and_cost_only_when_known() {
+        let mut app = App::new("files in /x".into(), None, 100, String::new());
+        app.apply(Update::Sessions(Ok(vec![session(None)])));
+        let screen = render(&app);
+        assert!(screen.contains("● 5e55i0n…"), "{screen}");
+        assert!(screen.contains("├ main · 2 ev · 1 tools"), "{screen}");
+        assert!(screen.contains("└ Explore a1b2c3d…"), "{screen}");
+        assert!(screen.contains("1 err"), "{screen}");
+        assert!(!screen.contains('$') && !screen.contains("tok"), "{screen}");
+
+        let t = Telemetry {
+            cost_usd: 1.234,
+            input_tokens: 10_000,
+            output_tokens: 2_000,
+            cache_read_tokens: 300,
+            ..Telemetry::default()
+        };
+        app.apply(Update::Sessions(Ok(vec![session(Some(t))])));
+        let screen = render(&app);
+        assert!(screen.contains("$1.23 · 12.3k tok"), "{screen}");
+    }
+
+    #[test]
+    fn a_tiny_terminal_does_not_panic() {
+        let mut app = App::new("x".into(), None, 100, String::new());
+        app.apply(Update::Sessions(Ok(vec![session(None)])));
+        app.apply(Update::Events(vec![swarm_obs::Event::new(
+            "w",
+            Kind::Log,
+            "hello",
+        )]));
+        for detail in [false, true] {
+            if detail {
+                app.on_key(ratatui::crossterm::event::KeyEvent::from(
+                    ratatui::crossterm::event::KeyCode::Enter,
+                ));
+                assert!(app.detail.is_some());
+            }
+            for (w, h) in [(1, 1), (10, 3), (40, 8), (0, 0)] {
+                let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+                terminal.draw(|f| draw(f, &app)).unwrap();
+            }
+        }
+    }
+}
