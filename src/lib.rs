@@ -805,6 +805,11 @@ impl ChildGuard {
         self.child.id()
     }
 
+    /// Its piped standard output (panics unless it was piped and not yet taken).
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child.stdout.take().expect("child stdout was piped")
+    }
+
     /// Its exit status, if it has exited.
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().expect("poll child process")

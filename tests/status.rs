@@ -289,3 +289,55 @@ fn bad_input_is_reported_not_fatal() {
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("not an address"), "{err}");
 }
+
+#[test]
+fn watch_redraws_until_stopped() {
+    use std::io::Read;
+    let home = TestHome::new();
+    let _w = worker(&home, "alpha", "100000");
+    wait_for_beat(&home, "alpha", None);
+    let mut watch = ChildGuard::spawn(
+        Command::new(bin("swarm-obs"))
+            .args([
+                "status",
+                "--watch",
+                "--collector",
+                "off",
+                "--color",
+                "never",
+            ])
+            .env("SWARM_OBS_HOME", home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let mut stdout = watch.take_stdout();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let frames = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .split("\x1b[H\x1b[2J")
+            .filter(|f| f.contains("1 worker: 1 alive"))
+            .count()
+    };
+    while frames(&seen) < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.extend(chunk),
+            Err(_) => panic!(
+                "two frames not seen within 60 s:\n{}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+    assert!(watch.try_wait().is_none(), "--watch keeps running");
+    watch.kill();
+}

@@ -163,10 +163,11 @@ pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
         })
         .collect();
     if !view.workers.is_empty() {
+        let n = view.workers.len();
         let _ = writeln!(
             out,
-            "\n{} workers: {} (from {})",
-            view.workers.len(),
+            "\n{n} {}: {} (from {})",
+            if n == 1 { "worker" } else { "workers" },
             counts.join(", "),
             source.describe()
         );

@@ -28,8 +28,10 @@ pub const BACKFILL: usize = 500;
 /// How far back each poll of the collector looks, so events stored a little out of
 /// time order (a hook's slow post, a catch-up from the files) are still seen.
 const WINDOW_MS: i64 = 1_500;
-/// Events one poll of the collector returns at most.
+/// Events one request to the collector returns at most.
 const PAGE: usize = 1000;
+/// Requests one poll makes at most when every page is new (a burst).
+const MAX_PAGES: usize = 5;
 
 /// What the feed thread sends.
 #[derive(Debug)]
@@ -172,6 +174,8 @@ impl EventSource {
 #[derive(Deserialize)]
 struct EventsAnswer {
     events: Vec<Event>,
+    #[serde(default)]
+    next_cursor: Option<String>,
 }
 
 /// New events from `GET /v1/events`: a window back from the newest event seen,
@@ -184,17 +188,32 @@ struct CollectorEvents {
 
 impl CollectorEvents {
     fn poll(&mut self) -> Result<Vec<Event>> {
-        let path = match self.newest {
-            None => format!("/v1/events?limit={BACKFILL}"),
-            Some(t) => format!(
-                "/v1/events?limit={PAGE}&since={}",
-                Timestamp::from_unix_ms(t.unix_ms() - WINDOW_MS)
+        let (base, pages) = match self.newest {
+            None => (format!("/v1/events?limit={BACKFILL}"), 1),
+            Some(t) => (
+                format!(
+                    "/v1/events?limit={PAGE}&since={}",
+                    Timestamp::from_unix_ms(t.unix_ms() - WINDOW_MS)
+                ),
+                MAX_PAGES,
             ),
         };
-        let answer: EventsAnswer = self.http.get_json(&path)?;
+        let mut events = Vec::new();
+        let mut path = base.clone();
+        for _ in 0..pages {
+            let answer: EventsAnswer = self.http.get_json(&path)?;
+            let all_new = answer.events.iter().all(|e| !self.seen.contains_key(&e.id));
+            events.extend(answer.events);
+            // A full page of unseen events: a burst; page back for the rest of it.
+            match answer.next_cursor {
+                Some(c) if all_new && c.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    path = format!("{base}&cursor={c}");
+                }
+                _ => break,
+            }
+        }
         // The collector answers newest first.
-        let mut fresh: Vec<Event> = answer
-            .events
+        let mut fresh: Vec<Event> = events
             .into_iter()
             .rev()
             .filter(|e| self.seen.insert(e.id, e.ts).is_none())
