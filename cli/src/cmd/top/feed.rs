@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -70,9 +70,16 @@ impl Feed {
         })
     }
 
-    /// The next update, if one is waiting; `None` also once the thread has ended.
-    pub fn try_next(&self) -> Option<Update> {
-        self.updates.try_recv().ok()
+    /// The next update, if one is waiting; an error once the thread has ended
+    /// (it only ends when told to, so this is a panic inside it).
+    pub fn try_next(&self) -> Result<Option<Update>> {
+        match self.updates.try_recv() {
+            Ok(u) => Ok(Some(u)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => {
+                anyhow::bail!("the dashboard's reader thread stopped unexpectedly")
+            }
+        }
     }
 }
 

@@ -91,7 +91,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             wait = Duration::ZERO;
         }
-        while let Some(update) = feed.try_next() {
+        while let Some(update) = feed.try_next()? {
             app.apply(update);
         }
     }
