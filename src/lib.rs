@@ -912,6 +912,20 @@ impl Tmux {
         assert!(status.success(), "tmux send-keys {keys:?} failed");
     }
 
+    /// The process id of the program (a child of the pane's shell), once started;
+    /// Linux only (it reads `/proc`).
+    pub fn program_pid(&self) -> Option<u32> {
+        let out = self
+            .tmux()
+            .args(["display-message", "-p", "-t", "0", "#{pane_pid}"])
+            .output()
+            .ok()?;
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
     /// Types text literally.
     pub fn type_text(&self, text: &str) {
         let status = self
