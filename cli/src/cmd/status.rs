@@ -46,7 +46,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let color = !args.json && args.color.for_stdout();
     let mut out = std::io::stdout().lock();
     loop {
-        let view = WorkersView::load(&opened.source)?;
+        let view = match WorkersView::load(&opened.source) {
+            Ok(view) => view,
+            // Watching goes on through a collector restart; a one-shot run fails.
+            Err(e) if args.watch => {
+                write!(
+                    out,
+                    "\x1b[H\x1b[2Jswarm-obs: {e:#}\n(retrying every second)\n"
+                )
+                .and_then(|()| out.flush())
+                .context("cannot write to standard output")?;
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let text = if args.json {
             json(&view, &opened.source)
         } else {
