@@ -191,3 +191,22 @@ fn top_refuses_a_pipe_with_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn top_gives_the_terminal_back_on_sigterm() {
+    if !have_programs("top_gives_the_terminal_back_on_sigterm", Tmux::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let tmux = top(&home, "off");
+    tmux.wait_for("the dashboard", |s| s.contains("┌ Events"));
+    let pid = tmux.program_pid().expect("the pid of swarm-obs top");
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(tmux.wait_exit(), 0);
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("┌ Events"),
+        "the alternate screen was left: {screen}"
+    );
+}

@@ -11,6 +11,7 @@ mod ui;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -45,6 +46,26 @@ pub struct Args {
     keep: usize,
 }
 
+/// Set by SIGTERM, SIGHUP or SIGINT: leave the loop and restore the terminal
+/// instead of dying in raw mode on the alternate screen.
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+#[cfg(unix)]
+extern "C" fn on_terminate(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    TERMINATED.store(true, Ordering::SeqCst);
+}
+
+fn catch_termination() {
+    #[cfg(unix)]
+    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(signal, on_terminate as *const () as libc::sighandler_t);
+        }
+    }
+}
+
 /// Puts the terminal back when dropped, also when unwinding from a panic.
 struct RestoreTerminal;
 
@@ -63,6 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let opened = Source::open(&args.source)?;
     let feed = feed::Feed::start(opened.source.clone())?;
+    catch_termination();
     let mut app = app::App::new(
         opened.source.describe(),
         opened.note,
@@ -73,7 +95,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let _restore = RestoreTerminal;
     let mut last_draw: Option<Instant> = None;
-    while !app.quit {
+    while !app.quit && !TERMINATED.load(Ordering::SeqCst) {
         if app.dirty || last_draw.is_none_or(|t| t.elapsed() >= TICK) {
             terminal
                 .draw(|frame| ui::draw(frame, &app))
