@@ -2,39 +2,21 @@
 //! do-nothing binary that reads stdin, measured in the same run.
 //!
 //! Budgets (DESIGN.md): median ≤ 2× the baseline with the collector up; with the
-//! collector hung, back within 100 ms with the event on disk.
+//! collector hung, back within 100 ms with the event on disk. With notifications on,
+//! a `Stop` that is shown costs the hook one detached delivery process (the hook does
+//! not wait for it); one held back by the debounce costs a locked state-file update.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use criterion::Criterion;
-use swarm_obs_suite::{ListenerMode, TestHome, TestListener, bin, example, fixtures_dir};
+use swarm_obs_suite::bench::{median_of, time_process};
+use swarm_obs_suite::{
+    Collector, ListenerMode, TestHome, TestListener, bin, example, fixtures_dir,
+};
 
-/// Spawns `program`, feeds it `input`, waits; returns the wall time.
-fn spawn_once(program: &Path, envs: &[(&str, String)], input: &[u8]) -> Duration {
-    let start = Instant::now();
-    let mut child = Command::new(program)
-        .env_remove("SWARM_OBS_COLLECTOR")
-        .envs(envs.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write stdin");
-    child.wait().expect("wait");
-    start.elapsed()
-}
-
-/// Runs one criterion benchmark and keeps every single-run time for a median.
+/// The median wall time of `program` run with `envs` and `input` on stdin.
 fn measure(
     c: &mut Criterion,
     name: &str,
@@ -42,21 +24,12 @@ fn measure(
     envs: &[(&str, String)],
     input: &[u8],
 ) -> Duration {
-    let samples = Mutex::new(Vec::new());
-    c.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t = spawn_once(program, envs, input);
-                samples.lock().unwrap().push(t);
-                total += t;
-            }
-            total
-        })
-    });
-    let mut all = samples.into_inner().unwrap();
-    all.sort();
-    all[all.len() / 2]
+    median_of(c, name, || {
+        let mut cmd = Command::new(program);
+        cmd.env_remove("SWARM_OBS_COLLECTOR")
+            .envs(envs.iter().map(|(k, v)| (k, v)));
+        time_process(&mut cmd, input)
+    })
 }
 
 fn main() {
@@ -85,15 +58,19 @@ fn main() {
         std::slice::from_ref(&home_env),
         &input,
     );
-    let listener = TestListener::start(ListenerMode::Answer(202));
+    let collector_home = TestHome::new();
+    let collector = Collector::start(&collector_home);
     let up = measure(
         &mut c,
         "swarm-hook, collector listening",
         &hook,
-        &[home_env.clone(), ("SWARM_OBS_COLLECTOR", listener.addr())],
+        &[
+            home_env.clone(),
+            ("SWARM_OBS_COLLECTOR", collector.addr().to_owned()),
+        ],
         &input,
     );
-    drop(listener);
+    drop(collector);
     let hung = TestListener::start(ListenerMode::Hang);
     let hung_median = measure(
         &mut c,
@@ -103,6 +80,34 @@ fn main() {
         &input,
     );
     drop(hung);
+
+    // Notifications on: the command backend, so no desktop is needed to measure the
+    // hook's side (the rules, the shared gate, the detached hand-off).
+    let stop = std::fs::read(fixtures_dir().join("Stop.json")).expect("fixture");
+    let notify_home = |debounce_ms: u64| {
+        let home = TestHome::new();
+        let config = format!(
+            "[notify]\nbackend = \"command\"\ncommand = \"true\"\ndebounce_ms = {debounce_ms}\nrate_limit = 1000000\n"
+        );
+        std::fs::write(home.path().join("config.toml"), config).expect("config");
+        home
+    };
+    let shown_home = notify_home(0);
+    let shown = measure(
+        &mut c,
+        "swarm-hook Stop, notification shown",
+        &hook,
+        &[("SWARM_OBS_HOME", shown_home.path().display().to_string())],
+        &stop,
+    );
+    let held_home = notify_home(3_600_000);
+    let held = measure(
+        &mut c,
+        "swarm-hook Stop, notification debounced",
+        &hook,
+        &[("SWARM_OBS_HOME", held_home.path().display().to_string())],
+        &stop,
+    );
     c.final_summary();
 
     let ratio = |d: Duration| d.as_secs_f64() / baseline.as_secs_f64();
@@ -126,6 +131,16 @@ fn main() {
         "  collector hung                  {:>9.3} ms   {:.2}x  (budget 100 ms)",
         hung_median.as_secs_f64() * 1e3,
         ratio(hung_median)
+    );
+    println!(
+        "  Stop, notification shown        {:>9.3} ms   {:.2}x  (budget 2x)",
+        shown.as_secs_f64() * 1e3,
+        ratio(shown)
+    );
+    println!(
+        "  Stop, notification debounced    {:>9.3} ms   {:.2}x  (budget 2x)",
+        held.as_secs_f64() * 1e3,
+        ratio(held)
     );
     println!(
         "  events written during the run: {}",

@@ -50,7 +50,8 @@ fn main() {
     }
     let home = TestHome::new();
     let collector = Collector::start(&home);
-    let tmux = Tmux::start(
+    let tmux = Tmux::start_program(
+        &home,
         &bin("swarm-obs"),
         &[
             "top",
@@ -59,7 +60,6 @@ fn main() {
             "--collector",
             collector.addr(),
         ],
-        &[],
         160,
         50,
     );

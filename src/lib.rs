@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod bench;
+mod browser;
+pub use browser::{Browser, artifacts_dir};
+
 /// The workspace root (where the top-level `Cargo.toml` is).
 pub fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -124,6 +128,39 @@ impl TestHome {
             .collect()
     }
 
+    /// Polls the event files (up to 60 s) for an event matching `want` and returns
+    /// it; panics naming `what`, with the events seen, when none comes.
+    pub fn wait_for_event(
+        &self,
+        what: &str,
+        want: impl Fn(&swarm_obs::Event) -> bool,
+    ) -> swarm_obs::Event {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let events = self.events();
+            if let Some(ev) = events.iter().find(|e| want(e)) {
+                return ev.clone();
+            }
+            if std::time::Instant::now() > deadline {
+                let seen: Vec<String> = events.iter().map(|e| e.human_line(0)).collect();
+                panic!("no event {what} within 60 s; seen:\n{}", seen.join("\n"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// A `swarm-obs` command bound to this state root, with no collector
+    /// configured and no desktop bus (so notifications never wait on D-Bus).
+    pub fn swarm_obs(&self) -> Command {
+        let mut cmd = Command::new(bin("swarm-obs"));
+        cmd.env("SWARM_OBS_HOME", self.path())
+            .env_remove("SWARM_OBS_COLLECTOR")
+            .env_remove("SWARM_OBS_TOKEN")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
     /// A `swarm-hook` command bound to this state root, with no collector
     /// configured and the source left to the payload.
     pub fn hook(&self) -> Command {
@@ -137,6 +174,89 @@ impl TestHome {
 }
 
 impl Default for TestHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A private user home for commands that read or write `~/.claude`, with an
+/// empty project directory inside; removed on drop.
+pub struct UserHome {
+    dir: tempfile::TempDir,
+}
+
+impl UserHome {
+    /// A fresh home holding only `project/`.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("swarm-obs-user-")
+            .tempdir()
+            .expect("create a temporary home");
+        std::fs::create_dir(dir.path().join("project")).expect("create the project dir");
+        Self { dir }
+    }
+
+    /// Its path (`$HOME`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `~/.claude/settings.json`
+    pub fn user_settings(&self) -> PathBuf {
+        self.path().join(".claude/settings.json")
+    }
+
+    /// The project directory, the working directory of [`command`](Self::command).
+    pub fn project(&self) -> PathBuf {
+        self.path().join("project")
+    }
+
+    /// `program` run with this `HOME`, in the project directory, with none of
+    /// the caller's Claude Code or swarm-obs settings in its environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(self.project()).env("HOME", self.path());
+        for var in [
+            "CLAUDE_CONFIG_DIR",
+            "SWARM_OBS_HOME",
+            "SWARM_OBS_COLLECTOR",
+            "SWARM_OBS_TOKEN",
+            "XDG_STATE_HOME",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "XDG_RUNTIME_DIR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+}
+
+/// `swarm-obs` copied alone into `dir`, with no `swarm-hook` beside it; run it
+/// with [`output_retrying_busy`].
+pub fn lone_swarm_obs(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create the directory for the copy");
+    let path = dir.join(format!("swarm-obs{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(bin("swarm-obs"), &path).expect("copy swarm-obs");
+    path
+}
+
+/// `cmd.output()`, tried again while the program is busy: a binary copied a
+/// moment ago stays open for writing in any child another test thread forked
+/// during the copy, until that child execs, and Linux refuses to run it then
+/// (ETXTBSY).
+pub fn output_retrying_busy(cmd: &mut Command) -> std::process::Output {
+    for _ in 0..500 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result.expect("run the command"),
+        }
+    }
+    panic!("{cmd:?} stayed busy (ETXTBSY) for 5 s");
+}
+
+impl Default for UserHome {
     fn default() -> Self {
         Self::new()
     }
@@ -199,6 +319,7 @@ pub struct TestListener {
     addr: std::net::SocketAddr,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     received: std::sync::mpsc::Receiver<ReceivedRequest>,
+    mode: std::sync::Arc<std::sync::Mutex<ListenerMode>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -211,6 +332,8 @@ impl TestListener {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tx, received) = std::sync::mpsc::channel();
         let stop2 = stop.clone();
+        let shared_mode = std::sync::Arc::new(std::sync::Mutex::new(mode));
+        let thread_mode = shared_mode.clone();
         let thread = std::thread::spawn(move || {
             let mut held = Vec::new();
             for conn in listener.incoming() {
@@ -223,6 +346,7 @@ impl TestListener {
                     continue;
                 };
                 let _ = tx.send(req);
+                let mode = *thread_mode.lock().unwrap_or_else(|p| p.into_inner());
                 match mode {
                     ListenerMode::Answer(status) => {
                         use std::io::Write;
@@ -239,8 +363,14 @@ impl TestListener {
             addr,
             stop,
             received,
+            mode: shared_mode,
             thread: Some(thread),
         }
+    }
+
+    /// Answers later requests in `mode` instead (a server that starts failing, say).
+    pub fn set_mode(&self, mode: ListenerMode) {
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
     }
 
     /// `127.0.0.1:port`
@@ -326,7 +456,7 @@ pub fn have_programs(test: &str, programs: &[&str]) -> bool {
         return true;
     }
     let msg = format!(
-        "{test}: SKIPPED — missing {} (the Debian packages .ci/run installs provide it)",
+        "{test}: SKIPPED — missing {} (.ci/run installs the Debian packages tests need)",
         missing.join(", ")
     );
     if system_tests_required() {
@@ -513,14 +643,20 @@ impl Collector {
         Self::start_with(home, &[])
     }
 
-    /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …).
+    /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …);
+    /// an `--addr` among them replaces the ephemeral port.
     pub fn start_with(home: &TestHome, args: &[&str]) -> Self {
         use std::time::{Duration, Instant};
         let root = swarm_obs::StateRoot::new(home.path());
         let info_path = root.collector_file();
         let _ = std::fs::remove_file(&info_path);
-        let child = Command::new(bin("swarm-obs"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--home"])
+        let mut cmd = Command::new(bin("swarm-obs"));
+        cmd.arg("serve");
+        if !args.contains(&"--addr") {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+        }
+        let child = cmd
+            .arg("--home")
             .arg(home.path())
             .args(args)
             .env_remove("SWARM_OBS_TOKEN")
@@ -670,6 +806,245 @@ impl Drop for Collector {
     }
 }
 
+/// A child process stopped by the test that started it: SIGKILLed and reaped on drop.
+pub struct ChildGuard {
+    child: std::process::Child,
+}
+
+impl ChildGuard {
+    /// Spawns `cmd`.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        Self {
+            child: cmd.spawn().expect("spawn the child process"),
+        }
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILLs it now and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The child itself, for its pipes.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
+    /// Sends `signal` (a `libc::SIG*`).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child, not yet reaped, by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to 60 s for it to exit; panics (and kills it) past that.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        for _ in 0..6000 {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        panic!("pid {} did not exit within 60 s", self.child.id());
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A private tmux server (its socket in a test's state root) with one detached
+/// session `t`; the server is killed on drop.
+pub struct Tmux {
+    socket: PathBuf,
+    /// Where [`start_program`](Self::start_program)'s wrapper writes the exit status.
+    status_file: PathBuf,
+}
+
+impl Tmux {
+    /// The programs it needs.
+    pub const PROGRAMS: &[&str] = &["tmux"];
+
+    /// Starts the server and session `t` (120×40) running `shell_command`.
+    pub fn start(home: &TestHome, shell_command: &str) -> Self {
+        let tmux = Self::new(home);
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            shell_command,
+        ]);
+        tmux
+    }
+
+    /// Starts `program args…` in a `width`×`height` session `t`. The pane stays
+    /// after the program exits, so a test can read the screen it left, and
+    /// [`exit_status`](Self::exit_status) tells how it ended.
+    pub fn start_program(
+        home: &TestHome,
+        program: &Path,
+        args: &[&str],
+        width: u16,
+        height: u16,
+    ) -> Self {
+        let tmux = Self::new(home);
+        // Set in the configuration, so it holds before the program can exit.
+        let config = home.path().join("tmux.conf");
+        std::fs::write(&config, "set-option -g remain-on-exit on\n").expect("write tmux.conf");
+        // One shell command (tmux joins several arguments with spaces) that also
+        // writes the exit status to a file: tmux may drop a dying pane's last
+        // output, and does not always learn its status.
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut command = quote(&program.to_string_lossy());
+        for a in args {
+            command.push(' ');
+            command.push_str(&quote(a));
+        }
+        command.push_str(&format!(
+            "; echo $? > {}",
+            quote(&tmux.status_file.to_string_lossy())
+        ));
+        tmux.run(&[
+            "-f",
+            &config.to_string_lossy(),
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            &command,
+        ]);
+        tmux
+    }
+
+    fn new(home: &TestHome) -> Self {
+        Self {
+            socket: home.path().join("tmux.sock"),
+            status_file: home.path().join("tmux.status"),
+        }
+    }
+
+    /// A `tmux` command on this server, without the desktop bus.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S")
+            .arg(&self.socket)
+            .env_remove("TMUX")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS");
+        cmd
+    }
+
+    /// Runs `tmux ARGS` on this server; panics when it fails.
+    pub fn run(&self, args: &[&str]) {
+        let out = self.command().args(args).output().expect("run tmux");
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+    }
+
+    /// Sends keys to session `t`, as `tmux send-keys` names them (`Enter`, `C-c`).
+    pub fn send_keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Types text literally into session `t`.
+    pub fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// The visible screen of session `t`, one line per row.
+    pub fn screen(&self) -> String {
+        let out = self
+            .command()
+            .args(["capture-pane", "-p", "-t", "t"])
+            .output()
+            .expect("run tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls the screen until `done` holds, for at most 60 s; returns that screen.
+    /// Panics with `what` and the last screen otherwise.
+    pub fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 60 s for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The exit status of a [`start_program`](Self::start_program) program once it
+    /// has exited; `None` while it runs.
+    pub fn exit_status(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(&self.status_file).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Waits (at most 60 s) for the program to exit; returns its exit status.
+    pub fn wait_exit(&self) -> i32 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.exit_status() {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the program did not exit within 60 s; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The process id of a [`start_program`](Self::start_program) program (a child
+    /// of the pane's shell); Linux only, as it reads `/proc`.
+    pub fn program_pid(&self) -> Option<u32> {
+        let out = self
+            .command()
+            .args(["display-message", "-p", "-t", "t", "#{pane_pid}"])
+            .output()
+            .ok()?;
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").output();
+    }
+}
+
 /// One Server-Sent Events message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SseMessage {
@@ -786,212 +1161,142 @@ impl Drop for SseStream {
     }
 }
 
-/// A child process killed (SIGKILL) and reaped when dropped, so no test leaves one
-/// behind, even when it fails half-way.
-pub struct ChildGuard {
+/// A running child whose stdout lines arrive on a channel, so a test waits for
+/// output with a bound instead of blocking on the pipe; killed on drop.
+pub struct LineChild {
     child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
-impl ChildGuard {
-    /// Spawns `cmd`.
+impl LineChild {
+    /// Spawns `cmd` with stdout and stderr piped (stdin closed).
     pub fn spawn(cmd: &mut Command) -> Self {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn child");
+        let out = child.stdout.take().expect("child stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("child stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            // Kept as it comes, so a test can look at stderr while the child runs.
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
         Self {
-            child: cmd.spawn().expect("spawn child process"),
+            child,
+            lines,
+            stderr,
         }
     }
 
-    /// Its process id.
-    pub fn id(&self) -> u32 {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Its piped standard output (panics unless it was piped and not yet taken).
-    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
-        self.child.stdout.take().expect("child stdout was piped")
+    /// The next line, waiting up to `timeout`.
+    pub fn next_line(&self, timeout: std::time::Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
     }
 
-    /// Its exit status, if it has exited.
-    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().expect("poll child process")
+    /// Lines up to and including the first that contains `needle`; panics with
+    /// what was read when it does not come within `timeout`.
+    pub fn lines_until(&self, needle: &str, timeout: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.next_line(left) {
+                Some(l) => {
+                    let done = l.contains(needle);
+                    got.push(l);
+                    if done {
+                        return got;
+                    }
+                }
+                None => panic!(
+                    "no line containing {needle:?} within {timeout:?}; read:\n{}\nstderr:\n{}",
+                    got.join("\n"),
+                    self.stderr()
+                ),
+            }
+        }
     }
 
-    /// SIGKILLs it and reaps it, so its pid is gone (not a zombie) on return.
-    pub fn kill(&mut self) {
+    /// Whatever the child has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits up to `timeout` for the child to exit on its own; `None` if it did not.
+    pub fn wait_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal (`libc::SIGINT` for a Ctrl-C, `libc::SIGTERM`) to the child.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+}
+
+impl Drop for LineChild {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A private tmux server (its own socket) running one program in a detached
-/// session of a fixed size; the server is killed on drop.
-///
-/// The pane stays after the program exits (`remain-on-exit`), so a test can read
-/// its exit status and the screen it left.
-pub struct Tmux {
-    socket: String,
-    /// Holds the configuration and the file the exit status is written to.
-    dir: tempfile::TempDir,
-}
-
-impl Tmux {
-    /// The programs it needs.
-    pub const PROGRAMS: &[&str] = &["tmux"];
-
-    /// Starts `program args…` in a `width`×`height` session with `env` set.
-    pub fn start(
-        program: &Path,
-        args: &[&str],
-        env: &[(&str, &std::ffi::OsStr)],
-        width: u16,
-        height: u16,
-    ) -> Self {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let socket = format!(
-            "swarm-obs-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let dir = tempfile::tempdir().expect("temp dir for tmux");
-        // Set in the configuration, so it holds before the program can exit.
-        let config = dir.path().join("tmux.conf");
-        std::fs::write(&config, "set-option -g remain-on-exit on\n").expect("write tmux config");
-        let me = Self { socket, dir };
-        // One shell command (tmux joins several arguments with spaces), which also
-        // writes the program's exit status to a file: tmux may drop a dying pane's
-        // last output and does not always learn its status.
-        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-        let mut command = quote(&program.to_string_lossy());
-        for a in args {
-            command.push(' ');
-            command.push_str(&quote(a));
+/// Whether a process with this pid still exists (a zombie counts as gone: it has
+/// exited and only waits to be reaped).
+pub fn process_exists(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => {
+            // No /proc (not Linux): ask the kernel.
+            // SAFETY: signal 0 only checks the pid.
+            let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+            rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
         }
-        let status_file = me.dir.path().join("status");
-        command.push_str(&format!(
-            "; echo $? > {}",
-            quote(&status_file.to_string_lossy())
-        ));
-        let mut cmd = Command::new("tmux");
-        cmd.arg("-L")
-            .arg(&me.socket)
-            .arg("-f")
-            .arg(&config)
-            .args(["new-session", "-d", "-x", &width.to_string(), "-y"])
-            .arg(height.to_string())
-            .arg(&command)
-            .env_remove("TMUX");
-        // The server inherits this environment, and the pane the server's.
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let status = cmd.status().expect("run tmux new-session");
-        assert!(status.success(), "tmux new-session failed: {status}");
-        me
-    }
-
-    fn tmux(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.arg("-L").arg(&self.socket);
-        cmd
-    }
-
-    /// Sends keys, as `tmux send-keys` names them (`Enter`, `Escape`, `C-c`).
-    pub fn send_keys(&self, keys: &[&str]) {
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", "0"])
-            .args(keys)
-            .status()
-            .expect("run tmux send-keys");
-        assert!(status.success(), "tmux send-keys {keys:?} failed");
-    }
-
-    /// The process id of the program (a child of the pane's shell), once started;
-    /// Linux only (it reads `/proc`).
-    pub fn program_pid(&self) -> Option<u32> {
-        let out = self
-            .tmux()
-            .args(["display-message", "-p", "-t", "0", "#{pane_pid}"])
-            .output()
-            .ok()?;
-        let shell = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let children =
-            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
-        children.split_whitespace().next()?.parse().ok()
-    }
-
-    /// Types text literally.
-    pub fn type_text(&self, text: &str) {
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", "0", "-l", text])
-            .status()
-            .expect("run tmux send-keys");
-        assert!(status.success(), "tmux send-keys -l {text:?} failed");
-    }
-
-    /// The visible screen, one line per row.
-    pub fn screen(&self) -> String {
-        let out = self
-            .tmux()
-            .args(["capture-pane", "-p", "-t", "0"])
-            .output()
-            .expect("run tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The program's exit status once it has exited; `None` while it runs.
-    pub fn exit_status(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(self.dir.path().join("status")).ok()?;
-        text.trim().parse().ok()
-    }
-
-    /// Waits (at most 60 s) for the program to exit; returns [`exit_status`](Self::exit_status).
-    pub fn wait_exit(&self) -> i32 {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            if let Some(s) = self.exit_status() {
-                return s;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the program did not exit within 60 s; the screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-
-    /// Polls the screen until `done` holds, for at most 60 s; returns that screen.
-    /// Panics with `what` and the last screen otherwise.
-    pub fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "waited 60 s for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self
-            .tmux()
-            .arg("kill-server")
-            .stderr(std::process::Stdio::null())
-            .status();
     }
 }

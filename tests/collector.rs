@@ -438,6 +438,33 @@ fn a_token_is_required_when_configured() {
             .unwrap();
         assert_eq!(resp.status(), 401, "{path}");
     }
+    // A GET may carry the token as a query parameter (a browser's EventSource
+    // cannot set headers); a POST may not.
+    let q = "?access_token=s3cret";
+    for path in ["/v1/events", "/v1/workers", "/v1/activity"] {
+        let resp = agent.get(c.url(&format!("{path}{q}"))).call().unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    let resp = agent
+        .get(c.url("/v1/events?access_token=wrong"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = agent
+        .post(c.url(&format!("/v1/events{q}")))
+        .header("content-type", "application/json")
+        .send(Event::new("t", Kind::Log, "by query").to_json_line())
+        .unwrap();
+    assert_eq!(resp.status(), 401, "ingest needs the header");
+    // The dashboard page and assets need no token: they hold no data.
+    for path in ["/", "/assets/app.js"] {
+        assert_eq!(
+            agent.get(c.url(path)).call().unwrap().status(),
+            200,
+            "{path}"
+        );
+    }
+
     // With the token (Collector sends it from collector.json), everything works,
     // and so does the real hook, which finds the token in collector.json too.
     c.post_events(&[Event::new("t", Kind::Log, "authorised")]);
@@ -659,4 +686,90 @@ fn a_taken_port_is_a_clear_error() {
     assert!(stderr.contains("--addr 127.0.0.1:0"), "{stderr}");
     assert_eq!(stderr.matches("in use").count(), 1, "said once: {stderr}");
     assert!(!StateRoot::new(home.path()).collector_file().exists());
+}
+
+#[test]
+fn the_dashboard_is_served_with_a_strict_policy_and_revalidates() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let agent = swarm_obs_suite::http();
+    for (path, ctype) in [
+        ("/", "text/html"),
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/app.css", "text/css"),
+        ("/assets/icon.svg", "image/svg+xml"),
+    ] {
+        let mut resp = agent.get(c.url(path)).call().unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        assert!(
+            h("content-type").starts_with(ctype),
+            "{path}: {}",
+            h("content-type")
+        );
+        let csp = h("content-security-policy");
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+        assert_eq!(h("x-content-type-options"), "nosniff");
+        assert_eq!(h("cache-control"), "no-cache");
+        let etag = h("etag");
+        assert!(!resp.body_mut().read_to_vec().unwrap().is_empty());
+        let again = agent
+            .get(c.url(path))
+            .header("if-none-match", &etag)
+            .call()
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path} revalidates with its ETag");
+    }
+    let resp = agent.get(c.url("/assets/nope.js")).call().unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[test]
+fn activity_counts_events_per_minute_by_kind_with_filters() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let mut batch = events(3, "alpha");
+    batch.push(Event::new("alpha", Kind::Error, "disk full"));
+    batch.push(Event::new("beta", Kind::Done, "finished"));
+    c.post_events(&batch);
+    let total = |a: &serde_json::Value, kind: &str| -> i64 {
+        a["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["counts"][kind].as_i64().unwrap_or(0))
+            .sum()
+    };
+    let all = c.get_json("/v1/activity?minutes=5");
+    assert_eq!(all["bucket_ms"], 60_000);
+    assert_eq!(all["buckets"].as_array().unwrap().len(), 5, "{all}");
+    assert_eq!(total(&all, "log"), 3);
+    assert_eq!(total(&all, "error"), 1);
+    assert_eq!(total(&all, "done"), 1);
+    let alpha = c.get_json("/v1/activity?minutes=1&source=alpha");
+    assert_eq!(alpha["buckets"].as_array().unwrap().len(), 1);
+    assert_eq!(total(&alpha, "done"), 0);
+    let disk = c.get_json("/v1/activity?q=disk");
+    assert_eq!(
+        disk["buckets"].as_array().unwrap().len(),
+        15,
+        "15 minutes by default"
+    );
+    assert_eq!((total(&disk, "error"), total(&disk, "log")), (1, 0));
+    for bad in ["minutes=soon", "kind=nope", "q=("] {
+        let resp = c.get(&format!("/v1/activity?{bad}")).call().unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+    }
+    // Huge windows are capped, not refused.
+    let day = c.get_json("/v1/activity?minutes=999999");
+    assert_eq!(day["buckets"].as_array().unwrap().len(), 1440);
 }

@@ -38,6 +38,14 @@ fn a_worker_killed_with_sigkill_becomes_a_dead_alert() {
     let beat = heartbeat("backend", swarm_obs::hostname(), worker.id(), 600_000);
     swarm_obs::write_atomic(&root.heartbeat_file("backend"), beat.as_bytes()).unwrap();
 
+    // Alerts go through the sound rules: a command backend records what is shown.
+    let notified = home.path().join("notified.txt");
+    let config = format!(
+        "[notify]\nbackend = \"command\"\ncommand = '''printf '%s|%s\\n' \"$SWARM_KIND\" \"$SWARM_BODY\" >> {}'''\n",
+        notified.display()
+    );
+    std::fs::write(root.config_file(), config).unwrap();
+
     let c = Collector::start(&home);
     let alerts = SseStream::open(c.addr(), "/v1/stream?kind=alert&n=0", &[]);
     let deadline = std::time::Instant::now() + WAIT;
@@ -63,6 +71,17 @@ fn a_worker_killed_with_sigkill_becomes_a_dead_alert() {
     let stored = c.get_json("/v1/events?kind=alert");
     assert_eq!(stored["events"][0]["id"], alert.id.to_string());
     assert!(home.events().iter().any(|e| e.id == alert.id));
+    // The death is announced as an error (Basso on macOS, dialog-error on Linux).
+    let expected = format!("error|{}\n", alert.msg);
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::fs::read_to_string(&notified).unwrap_or_default() != expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification: {:?}",
+            std::fs::read_to_string(&notified)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -238,3 +238,38 @@ fn sixty_four_concurrent_hooks_lose_and_tear_nothing() {
     assert_eq!(uses.len(), PROCS * EACH);
     assert!(long >= PROCS * EACH / 10, "only {long} long lines");
 }
+
+/// Claude Code may end the hook's whole process group once the hook returns; the
+/// notification it handed off must still be delivered.
+#[test]
+fn notification_delivery_survives_the_hooks_group_being_killed() {
+    let home = TestHome::new();
+    let shown = home.path().join("shown.txt");
+    let config = format!(
+        "[notify]\nbackend = \"command\"\ncommand = '''sleep 0.5; printf '%s\\n' \"$SWARM_KIND\" >> {}'''\n",
+        shown.display()
+    );
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let stop = std::fs::read(fixtures_dir().join("Stop.json")).unwrap();
+    let mut cmd = home.hook();
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let group = child.id() as i32;
+    child.stdin.take().unwrap().write_all(&stop).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_quiet_success(&out, "Stop with a command backend");
+    // SAFETY: kill(2) with a negative pid signals the group the hook led.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&shown).unwrap_or_default() != "done\n" {
+        assert!(
+            Instant::now() < deadline,
+            "the notification was lost with the hook's group: {:?}",
+            std::fs::read_to_string(&shown)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

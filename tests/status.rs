@@ -236,7 +236,9 @@ fn a_collector_that_stopped_answering_falls_back_to_the_files() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains(&addr) && err.contains("not answering") && err.contains("reading the files"),
+        err.contains(&addr)
+            && err.contains("no collector answers")
+            && err.contains("reading the files"),
         "{err}"
     );
     assert!(line_of(&out, "alpha").contains(" alive "));
@@ -310,7 +312,7 @@ fn watch_redraws_until_stopped() {
             .stdin(Stdio::null())
             .stdout(Stdio::piped()),
     );
-    let mut stdout = watch.take_stdout();
+    let mut stdout = watch.child().stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
@@ -338,6 +340,6 @@ fn watch_redraws_until_stopped() {
             ),
         }
     }
-    assert!(watch.try_wait().is_none(), "--watch keeps running");
+    assert!(watch.is_running(), "--watch keeps running");
     watch.kill();
 }

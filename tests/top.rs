@@ -2,7 +2,6 @@
 //! without one), with a real worker and the Claude Code fixtures replayed through
 //! swarm-hook; keys are sent and the screen is read with `capture-pane`.
 
-use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 
 use swarm_obs_suite::{
@@ -48,7 +47,8 @@ fn worker(home: &TestHome, collector: Option<&str>) -> ChildGuard {
 }
 
 fn top(home: &TestHome, collector: &str) -> Tmux {
-    Tmux::start(
+    Tmux::start_program(
+        home,
         &bin("swarm-obs"),
         &[
             "top",
@@ -57,7 +57,6 @@ fn top(home: &TestHome, collector: &str) -> Tmux {
             "--collector",
             collector,
         ],
-        &[("NO_COLOR", OsStr::new(""))],
         160,
         50,
     )

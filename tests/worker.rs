@@ -130,3 +130,29 @@ fn the_shipper_posts_every_event_to_the_collector() {
     }
     assert_eq!(posted, on_disk, "the posted events are the ones on disk");
 }
+
+#[test]
+fn the_layer_notifies_start_and_done_through_the_configured_command() {
+    let home = TestHome::new();
+    let out_file = home.path().join("notified.txt");
+    let config = format!(
+        "[notify]\nbackend = \"command\"\ndebounce_ms = 0\ncommand = '''printf '%s|%s|%s\\n' \"$SWARM_KIND\" \"$SWARM_SOURCE\" \"$SWARM_BODY\" >> {}'''\n",
+        out_file.display()
+    );
+    std::fs::write(StateRoot::new(home.path()).config_file(), config).unwrap();
+    let out = worker(&home, &["2", "1", "1"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The guard's drop delivers what is queued before the process exits.
+    let shown = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "start|backend|Started TASK_001",
+            "done|backend|Finished TASK_001",
+            "start|backend|Started TASK_002",
+            "done|backend|Finished TASK_002",
+        ],
+        "progress events raise nothing; start and done each raise one"
+    );
+}

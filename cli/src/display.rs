@@ -1,40 +1,9 @@
-//! Text shared by the terminal views: safe one-line text, ages, progress bars, and
-//! whether to colour.
+//! Text shared by the worker views: safe one-line text, ages, progress bars, and
+//! the colour of each worker state.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use swarm_obs::{Progress, WorkerState};
-
-/// When to colour output (`--color`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorChoice {
-    /// Colour when writing to a terminal and `NO_COLOR` is unset.
-    #[default]
-    Auto,
-    /// Always colour, even into a pipe or with `NO_COLOR` set.
-    Always,
-    /// Never colour.
-    Never,
-}
-
-impl ColorChoice {
-    /// Whether to colour standard output.
-    pub fn for_stdout(self) -> bool {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        self.resolve(std::io::stdout().is_terminal(), no_color)
-    }
-
-    /// The decision, given whether the output is a terminal and whether `NO_COLOR`
-    /// is set (an explicit `always` wins over `NO_COLOR`, as no-color.org asks).
-    pub fn resolve(self, terminal: bool, no_color: bool) -> bool {
-        match self {
-            Self::Always => true,
-            Self::Never => false,
-            Self::Auto => terminal && !no_color,
-        }
-    }
-}
 
 /// The ANSI colour code a worker state is shown in.
 pub fn state_ansi(state: WorkerState) -> &'static str {
@@ -121,15 +90,6 @@ pub fn count(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn color_choice() {
-        assert!(ColorChoice::Auto.resolve(true, false));
-        assert!(!ColorChoice::Auto.resolve(true, true));
-        assert!(!ColorChoice::Auto.resolve(false, false));
-        assert!(ColorChoice::Always.resolve(false, true));
-        assert!(!ColorChoice::Never.resolve(true, false));
-    }
 
     #[test]
     fn text_is_made_safe_and_cut() {

@@ -12,10 +12,10 @@ use anyhow::{Context, Result, bail};
 use serde::de::DeserializeOwned;
 use swarm_obs::{CollectorAddress, Config, StateRoot};
 
+use crate::tail::remote;
+
 /// How long one request to the collector may take before it counts as not answering.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long the first probe of a discovered collector may take before falling back.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 /// Largest answer read from the collector.
 const MAX_BODY_BYTES: u64 = 64 << 20;
 
@@ -41,13 +41,10 @@ pub struct CollectorHttp {
 impl CollectorHttp {
     /// A client for `address`; every request gives up after `timeout`.
     pub fn new(address: CollectorAddress, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
-        Self { agent, address }
+        Self {
+            agent: remote::agent(Some(timeout)),
+            address,
+        }
     }
 
     /// `host:port`.
@@ -58,11 +55,7 @@ impl CollectorHttp {
     /// GETs `path` (with its query) and parses the JSON answer.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = self.address.url(path);
-        let mut req = self.agent.get(&url);
-        if let Some(t) = &self.address.token {
-            req = req.header("authorization", &format!("Bearer {t}"));
-        }
-        let mut resp = req
+        let mut resp = remote::authorized(self.agent.get(&url), &self.address)
             .call()
             .with_context(|| format!("the collector at {url} is not answering"))?;
         let status = resp.status().as_u16();
@@ -127,11 +120,10 @@ impl Source {
             let address = CollectorAddress::parse(named)
                 .with_context(|| format!("--collector {named:?} is not an address"))?;
             let address = with_token(&root, address);
-            let http = CollectorHttp::new(address, REQUEST_TIMEOUT);
-            http.get_json::<serde_json::Value>("/healthz")
+            remote::probe(&address)
                 .context("the collector named by --collector cannot be used (pass `--collector off` to read the files)")?;
             return Ok(Opened {
-                source: Source::Collector(http),
+                source: Source::Collector(CollectorHttp::new(address, REQUEST_TIMEOUT)),
                 note: None,
             });
         }
@@ -139,8 +131,7 @@ impl Source {
         let Some(address) = CollectorAddress::discover(&root, &config) else {
             return Ok(files(None));
         };
-        let probe = CollectorHttp::new(address.clone(), PROBE_TIMEOUT);
-        match probe.get_json::<serde_json::Value>("/healthz") {
+        match remote::probe(&address) {
             Ok(_) => Ok(Opened {
                 source: Source::Collector(CollectorHttp::new(address, REQUEST_TIMEOUT)),
                 note: None,

@@ -5,16 +5,24 @@
 //! |---|---|
 //! | `POST /v1/events` | one event, a JSON array or NDJSON (`application/json`, `application/x-ndjson`); `202 {"accepted":n,"duplicates":m}`; 400 names the event and line, 413 over the body cap, 415 for other content types |
 //! | `GET /v1/events` | stored events, newest first; filters below, `limit` (≤ 1000, default 100), `cursor` (the previous page's `next_cursor`) |
-//! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind |
+//! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind (resume to get the missed events from the store); the stream opens with `retry: 1000` and a comment |
 //! | `GET /v1/ws` | WebSocket: send `{"type":"subscribe"\|"unsubscribe","channels":["all","source:<name>","session:<id>","kind:<kind>"]}`; receive `{"type":"event","event":<kind>,"data":<event>,"timestamp":<ts>}` |
 //! | `GET /v1/sources`, `GET /v1/sessions` | per source; per Claude Code session with agents, tool counts, errors, first/last seen, duration |
 //! | `POST /v1/heartbeats`, `GET /v1/workers` | heartbeats from other hosts; every worker with its verdict |
+//! | `GET /v1/activity` | events per minute by kind over the last `minutes` (1–1440, default 15), every minute listed; the filters below apply |
+//! | `GET /v1/probes` | every health probe: state, last check, transitions, hourly healthy ratio |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
+//! | `GET /`, `GET /assets/…` | the web dashboard (see [`crate::dashboard`]) |
 //!
-//! Filters (queries and SSE): `source`, `session`, `agent` (`main` = the main
-//! agent), `kind`, `level` (minimum), `q` (regex over message, source and tool),
-//! `since`, `until` (RFC 3339). With a token, every request needs
-//! `Authorization: Bearer <token>` (or `?token=` where headers cannot be set).
+//! Filters (queries, activity and SSE): `source`, `session`, `agent` (`main` = the
+//! main agent), `kind`, `level` (minimum), `q` (regex over message, source and tool),
+//! `since`, `until` (RFC 3339).
+//!
+//! With a token, every request but the dashboard's page and assets needs
+//! `Authorization: Bearer <token>`. A GET may carry it as `?access_token=` instead,
+//! because a browser cannot set headers on `EventSource` or WebSocket. The trade-off:
+//! a token in a URL can end up in logs and history, so it is accepted on GET only
+//! (reads, never ingest) and the dashboard keeps it out of its own address bar.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -25,7 +33,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -62,6 +70,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Heartbeats and worker verdicts.
     pub watch: Arc<Watch>,
+    /// Health probes and their states.
+    pub probes: Arc<crate::probes::Probes>,
     /// Bearer token every request must carry, when set.
     pub token: Option<Arc<str>>,
     /// Largest request body accepted, in bytes.
@@ -82,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ws", get(ws))
         .route("/v1/heartbeats", axum::routing::post(post_heartbeat))
         .route("/v1/workers", get(workers))
+        .route("/v1/activity", get(activity))
+        .route("/v1/probes", get(probes))
         .fallback(|| async {
             error(
                 404,
@@ -89,6 +101,9 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
+        // Added after the token check: the page and its assets hold no data, and the
+        // page is what asks for the token.
+        .merge(crate::dashboard::router())
         .with_state(state)
 }
 
@@ -111,18 +126,18 @@ async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response 
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        // Browsers cannot set headers on EventSource or WebSocket: allow `?token=`.
-        let query = req.uri().query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("token="))
-                .map(str::to_owned)
-        });
+        // Browsers cannot set headers on EventSource or WebSocket: a GET may carry
+        // `?access_token=` (reads only, so a leaked URL cannot inject events).
+        let query = (req.method() == Method::GET)
+            .then(|| Query::<HashMap<String, String>>::try_from_uri(req.uri()).ok())
+            .flatten()
+            .and_then(|Query(mut p)| p.remove("access_token"));
         let ok = bearer.is_some_and(|t| same(t.as_bytes(), token.as_bytes()))
             || query.is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
         if !ok {
             return error(
                 401,
-                "missing or wrong bearer token: send `Authorization: Bearer <token>` (the token is in collector.json)",
+                "missing or wrong bearer token: send `Authorization: Bearer <token>`, or `?access_token=<token>` on a GET (the token is in collector.json)",
             );
         }
     }
@@ -183,6 +198,25 @@ async fn metrics(State(st): State<AppState>) -> Response {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
+    }
+    let probes = st.probes.views();
+    if !probes.is_empty() {
+        out.push_str(
+            "# HELP swarm_obs_probe_healthy Whether the probe's last check passed (1) or not (0).\n# TYPE swarm_obs_probe_healthy gauge\n",
+        );
+        for p in probes.iter().filter(|p| p.last_check.is_some()) {
+            // Label values escape backslash, quote and newline.
+            let name = p
+                .name
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let healthy = p.last_check.as_ref().is_some_and(|c| c.healthy);
+            out.push_str(&format!(
+                "swarm_obs_probe_healthy{{probe=\"{name}\"}} {}\n",
+                u8::from(healthy)
+            ));
+        }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
@@ -278,6 +312,50 @@ async fn post_heartbeat(State(st): State<AppState>, headers: HeaderMap, body: Bo
 async fn workers(State(st): State<AppState>) -> Response {
     let workers = st.watch.workers(swarm_obs::Timestamp::now());
     axum::Json(serde_json::json!({ "workers": workers })).into_response()
+}
+
+/// Hours of rollup `GET /v1/probes` returns.
+const PROBE_ROLLUP_HOURS: i64 = 24;
+
+/// Every probe: state, last check, last transition, the recent transitions and the
+/// hourly healthy-ratio rollup of the last day.
+async fn probes(State(st): State<AppState>) -> Response {
+    let views = st.probes.views();
+    let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
+    let since = swarm_obs::Timestamp::now().unix_ms() - PROBE_ROLLUP_HOURS * 3_600_000;
+    let stored = read(&st.store, move |c| {
+        let mut rollup = store::probe_rollup(c, since)?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let transitions = store::probe_transitions(c, &name, 20)?;
+            out.push((rollup.remove(&name).unwrap_or_default(), transitions));
+        }
+        Ok(out)
+    })
+    .await;
+    let stored = match stored {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let probes: Vec<serde_json::Value> = views
+        .into_iter()
+        .zip(stored)
+        .map(|(view, (rollup, transitions))| {
+            let (checks, healthy) = rollup
+                .iter()
+                .fold((0, 0), |(c, h), r| (c + r.checks, h + r.healthy));
+            let mut v = serde_json::to_value(view).unwrap_or_default();
+            v["rollup"] = serde_json::json!(rollup);
+            v["transitions"] = serde_json::json!(transitions);
+            v["healthy_ratio"] = if checks > 0 {
+                serde_json::json!(healthy as f64 / checks as f64)
+            } else {
+                serde_json::Value::Null
+            };
+            v
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "probes": probes })).into_response()
 }
 
 /// Runs a blocking store read off the executor.
@@ -382,6 +460,29 @@ async fn sessions(
     };
     match read(&st.store, move |c| store::sessions(c, limit)).await {
         Ok(s) => axum::Json(serde_json::json!({ "sessions": s })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn activity(
+    State(st): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
+    let filter = match Filter::from_params(&p) {
+        Ok(f) => f,
+        Err(e) => return error(400, e.to_string()),
+    };
+    let minutes = match count_param(&p, &["minutes"], 15, 1440) {
+        Ok(n) => n.max(1),
+        Err(r) => return *r,
+    };
+    let now = swarm_obs::Timestamp::now();
+    match read(&st.store, move |c| {
+        store::activity(c, &filter, minutes, now)
+    })
+    .await
+    {
+        Ok(a) => axum::Json(a).into_response(),
         Err(r) => r,
     }
 }
@@ -532,7 +633,20 @@ async fn stream(
     sse(events)
 }
 
+/// How long a browser's EventSource waits before reconnecting.
+const SSE_RETRY: Duration = Duration::from_secs(1);
+
 fn sse(events: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static) -> Response {
+    // A first message at once, so the response head reaches the viewer now even when
+    // there is nothing to send yet (a resume with no news, `n=0`): a browser's
+    // EventSource only reports itself open when it sees the head.
+    let hello = SseEvent::default()
+        .retry(SSE_RETRY)
+        .comment("swarm-obs stream");
+    let events = futures_util::StreamExt::chain(
+        futures_util::stream::once(std::future::ready(Ok(hello))),
+        events,
+    );
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()

@@ -16,15 +16,18 @@
 //!
 //! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON),
 //! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
-//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/healthz`, `/metrics`.
+//! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/v1/activity`, `/v1/probes`,
+//! `/healthz`, `/metrics`, and the web dashboard at `/`.
 #![warn(missing_docs)]
 
 mod catchup;
+pub mod dashboard;
 pub mod filter;
 pub mod heartbeats;
 mod http;
 pub mod hub;
 pub mod ingest;
+pub mod probes;
 pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -33,8 +36,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use swarm_obs::notify::{Notifier, NotifyConfig, NotifyHandle};
 use swarm_obs::{
-    CollectorInfo, DEFAULT_PORT, EventLog, StateRoot, Timestamp, write_collector_info,
+    CollectorInfo, DEFAULT_PORT, Event, EventLog, StateRoot, Timestamp, write_collector_info,
 };
 use tokio::sync::watch;
 
@@ -62,6 +66,10 @@ pub struct Options {
     /// Time past a worker's interval before it is down; `None`: twice the
     /// interval, at least 10 s.
     pub heartbeat_grace: Option<Duration>,
+    /// Sound rules and backend for alerts (`[notify]` of `config.toml`).
+    pub notify: NotifyConfig,
+    /// Health probes to run (`[[probe]]` of `config.toml`, `serve --probe`).
+    pub probes: Vec<swarm_obs::ProbeSpec>,
 }
 
 impl Options {
@@ -78,10 +86,12 @@ impl Options {
                 max_bytes: 1 << 30,
             },
             body_limit: 16 << 20,
+            notify: NotifyConfig::default(),
             catchup_interval: Duration::from_millis(250),
             viewer_queue: 4096,
             watch_interval: Duration::from_millis(500),
             heartbeat_grace: None,
+            probes: Vec::new(),
         }
     }
 }
@@ -148,11 +158,19 @@ pub fn run(options: Options) -> Result<(), Error> {
         stop.clone(),
     )?;
     let maintainer = spawn_maintenance(store.clone(), options.retention, stop.clone());
+    let notifier = Notifier::start(&options.root, &options.notify);
+    let alerts = Arc::new(Alerts {
+        log: EventLog::new(options.root.clone()),
+        store: store.clone(),
+        notify: notifier.handle(),
+    });
+    let probes = Arc::new(probes::Probes::new(options.probes.clone()));
+    let probers = probes::spawn(&probes, store.clone(), alerts.clone(), stop.clone());
     let watch = Arc::new(heartbeats::Watch::new(options.heartbeat_grace));
     let watcher = spawn_watch(
         watch.clone(),
         options.root.clone(),
-        store.clone(),
+        alerts,
         options.watch_interval,
         stop.clone(),
     );
@@ -162,15 +180,19 @@ pub fn run(options: Options) -> Result<(), Error> {
         .thread_name("collector")
         .build()
         .map_err(Error::Runtime)?;
-    let served = runtime.block_on(serve(&options, store.clone(), hub, watch));
+    let served = runtime.block_on(serve(&options, store.clone(), hub, watch, probes));
 
     // Stop the threads feeding the writer, then let it commit what is queued.
     stop.store(true, Ordering::Relaxed);
     let _ = follower.join();
     let _ = maintainer.join();
     let _ = watcher.join();
+    for prober in probers {
+        let _ = prober.join();
+    }
     store.close();
     runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(notifier);
     served
 }
 
@@ -179,6 +201,7 @@ async fn serve(
     store: store::Store,
     hub: hub::Hub,
     watch: Arc<heartbeats::Watch>,
+    probes: Arc<probes::Probes>,
 ) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
@@ -195,6 +218,7 @@ async fn serve(
         store,
         hub,
         watch,
+        probes,
         token: options
             .token
             .clone()
@@ -297,30 +321,49 @@ fn spawn_maintenance(
     })
 }
 
+/// Where the collector's own alerts go: the event log first (so file readers see
+/// them too, and catch-up recognises them as stored), then the store and its live
+/// viewers, then the sound rules.
+struct Alerts {
+    log: EventLog,
+    store: store::Store,
+    notify: NotifyHandle,
+}
+
+impl Alerts {
+    /// Records and announces `alerts`; false once the store has closed.
+    fn emit(&self, alerts: Vec<Event>) -> bool {
+        if alerts.is_empty() {
+            return true;
+        }
+        for alert in &alerts {
+            if let Err(e) = self.log.append(alert) {
+                eprintln!("swarm-obs serve: {e}");
+            }
+            self.notify.notify(alert);
+        }
+        match self.store.insert_blocking(alerts, None) {
+            Ok(_) => true,
+            Err(StoreError::Closed) => false,
+            Err(e) => {
+                eprintln!("swarm-obs serve: storing alerts failed: {e}");
+                true
+            }
+        }
+    }
+}
+
 fn spawn_watch(
     watch: Arc<heartbeats::Watch>,
     root: StateRoot,
-    store: store::Store,
+    alerts: Arc<Alerts>,
     interval: Duration,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let log = EventLog::new(root.clone());
         while !stop.load(Ordering::Relaxed) {
-            let alerts = watch.tick(&root, Timestamp::now());
-            // Like every event, alerts go to the event log first, so file readers
-            // (`tail`) see them too; catch-up recognises them as already stored.
-            for alert in &alerts {
-                if let Err(e) = log.append(alert) {
-                    eprintln!("swarm-obs serve: {e}");
-                }
-            }
-            if !alerts.is_empty() {
-                match store.insert_blocking(alerts, None) {
-                    Ok(_) => {}
-                    Err(StoreError::Closed) => return,
-                    Err(e) => eprintln!("swarm-obs serve: storing heartbeat alerts failed: {e}"),
-                }
+            if !alerts.emit(watch.tick(&root, Timestamp::now())) {
+                return;
             }
             catchup::sleep_unless_stopped(interval, &stop);
         }

@@ -81,7 +81,52 @@ enum WriteOp {
         reply: Option<oneshot::Sender<Result<Inserted, String>>>,
     },
     Retain(Retention),
+    Probe(ProbeRecord),
 }
+
+/// One probe check to count in the hourly rollup, and the state transition it
+/// caused, if any.
+#[derive(Clone, Debug)]
+pub struct ProbeRecord {
+    /// The probe's name.
+    pub probe: String,
+    /// When the check ran.
+    pub ts: Timestamp,
+    /// Whether it passed.
+    pub healthy: bool,
+    /// The transition: previous state (none on first sight), new state, detail.
+    pub transition: Option<(Option<String>, String, String)>,
+}
+
+/// One hour of a probe's checks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RollupHour {
+    /// The hour's start, RFC 3339.
+    pub hour: Timestamp,
+    /// Checks run.
+    pub checks: i64,
+    /// Checks passed.
+    pub healthy: i64,
+    /// `healthy / checks`.
+    pub healthy_ratio: f64,
+}
+
+/// One stored state transition of a probe.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeTransition {
+    /// When it happened.
+    pub ts: Timestamp,
+    /// The state before; absent on first sight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The state after.
+    pub to: String,
+    /// What the check saw.
+    pub detail: String,
+}
+
+/// Milliseconds in an hour: rollup buckets.
+const HOUR_MS: i64 = 3_600_000;
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -118,6 +163,21 @@ CREATE INDEX IF NOT EXISTS events_kind ON events(kind, ts);
 CREATE TABLE IF NOT EXISTS log_offsets (
     file TEXT PRIMARY KEY,
     offset INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS probe_transitions (
+    probe TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    prev TEXT,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS probe_transitions_probe ON probe_transitions(probe, ts);
+CREATE TABLE IF NOT EXISTS probe_rollup (
+    probe TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    checks INTEGER NOT NULL,
+    healthy INTEGER NOT NULL,
+    PRIMARY KEY (probe, hour)
 );
 ";
 
@@ -229,6 +289,14 @@ impl Store {
     pub fn retain(&self, retention: Retention) -> Result<(), StoreError> {
         self.sender()?
             .blocking_send(WriteOp::Retain(retention))
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// From a plain thread: queues a probe check (and transition) for the rollup
+    /// and the transition history; it is committed with the next batch.
+    pub fn record_probe(&self, record: ProbeRecord) -> Result<(), StoreError> {
+        self.sender()?
+            .blocking_send(WriteOp::Probe(record))
             .map_err(|_| StoreError::Closed)
     }
 
@@ -401,15 +469,98 @@ fn write_batch(
                     replies.push((reply, inserted));
                 }
                 WriteOp::Retain(r) => retain(&tx, r)?,
+                WriteOp::Probe(p) => record_probe(&tx, &p)?,
             }
         }
     }
     tx.commit()
 }
 
+fn record_probe(conn: &Connection, p: &ProbeRecord) -> rusqlite::Result<()> {
+    let ts = p.ts.unix_ms();
+    conn.prepare_cached(
+        "INSERT INTO probe_rollup (probe, hour, checks, healthy) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT(probe, hour) DO UPDATE SET
+           checks = checks + 1, healthy = healthy + excluded.healthy",
+    )?
+    .execute(params![
+        p.probe,
+        ts - ts.rem_euclid(HOUR_MS),
+        i64::from(p.healthy)
+    ])?;
+    if let Some((prev, state, detail)) = &p.transition {
+        conn.prepare_cached(
+            "INSERT INTO probe_transitions (probe, ts, prev, state, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![p.probe, ts, prev, state, detail])?;
+    }
+    Ok(())
+}
+
+/// The hourly rollup of every probe since `since_ms`, oldest hour first.
+pub fn probe_rollup(
+    c: &Connection,
+    since_ms: i64,
+) -> rusqlite::Result<HashMap<String, Vec<RollupHour>>> {
+    let mut st = c.prepare_cached(
+        "SELECT probe, hour, checks, healthy FROM probe_rollup WHERE hour >= ?1
+         ORDER BY probe, hour",
+    )?;
+    let rows = st.query_map([since_ms - since_ms.rem_euclid(HOUR_MS)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut out: HashMap<String, Vec<RollupHour>> = HashMap::new();
+    for row in rows {
+        let (probe, hour, checks, healthy) = row?;
+        out.entry(probe).or_default().push(RollupHour {
+            hour: Timestamp::from_unix_ms(hour),
+            checks,
+            healthy,
+            healthy_ratio: if checks > 0 {
+                healthy as f64 / checks as f64
+            } else {
+                0.0
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The last `limit` transitions of `probe`, newest first.
+pub fn probe_transitions(
+    c: &Connection,
+    probe: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<ProbeTransition>> {
+    let mut st = c.prepare_cached(
+        "SELECT ts, prev, state, detail FROM probe_transitions WHERE probe = ?1
+         ORDER BY ts DESC, rowid DESC LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![probe, limit as i64], |r| {
+        Ok(ProbeTransition {
+            ts: Timestamp::from_unix_ms(r.get(0)?),
+            from: r.get(1)?,
+            to: r.get(2)?,
+            detail: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
 fn retain(conn: &Connection, r: Retention) -> rusqlite::Result<()> {
     let cutoff = Timestamp::now().unix_ms().saturating_sub(r.max_age_ms);
     conn.execute("DELETE FROM events WHERE ts < ?1", [cutoff])?;
+    conn.execute("DELETE FROM probe_transitions WHERE ts < ?1", [cutoff])?;
+    conn.execute(
+        "DELETE FROM probe_rollup WHERE hour < ?1",
+        [cutoff - HOUR_MS],
+    )?;
     // Over the size cap: drop the oldest tenth, a few times at most per pass.
     for _ in 0..5 {
         let used: i64 = conn.query_row(
@@ -670,4 +821,141 @@ pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSum
         }
     }
     Ok(out)
+}
+
+/// Width of one activity bucket: a minute.
+pub const ACTIVITY_BUCKET_MS: i64 = 60_000;
+
+/// Events of one minute, counted by kind.
+#[derive(Debug, Serialize)]
+pub struct ActivityBucket {
+    /// The minute's start.
+    pub start: Timestamp,
+    /// Events in it, by kind; kinds without events are left out.
+    pub counts: std::collections::BTreeMap<String, i64>,
+}
+
+/// Events per minute by kind over the last minutes, as `/v1/activity` reports it.
+#[derive(Debug, Serialize)]
+pub struct Activity {
+    /// Bucket width in milliseconds.
+    pub bucket_ms: i64,
+    /// Every minute from the oldest to the current (partial) one, empty ones included.
+    pub buckets: Vec<ActivityBucket>,
+}
+
+/// Events matching `filter` per minute by kind, over the `minutes` whole minutes up
+/// to and including the one holding `now`.
+pub fn activity(
+    c: &Connection,
+    filter: &Filter,
+    minutes: usize,
+    now: Timestamp,
+) -> rusqlite::Result<Activity> {
+    let minutes = minutes.max(1) as i64;
+    let current = now.unix_ms().div_euclid(ACTIVITY_BUCKET_MS);
+    let first = current - (minutes - 1);
+    let mut buckets: Vec<ActivityBucket> = (first..=current)
+        .map(|m| ActivityBucket {
+            start: Timestamp::from_unix_ms(m * ACTIVITY_BUCKET_MS),
+            counts: Default::default(),
+        })
+        .collect();
+    let mut add = |ts: i64, kind: String, n: i64| {
+        let m = ts.div_euclid(ACTIVITY_BUCKET_MS);
+        if (first..=current).contains(&m) {
+            *buckets[(m - first) as usize]
+                .counts
+                .entry(kind)
+                .or_insert(0) += n;
+        }
+    };
+    let (mut clause, mut args) = filter.sql();
+    clause.push_str(" AND ts >= ?");
+    args.push((first * ACTIVITY_BUCKET_MS).into());
+    if filter.q.is_none() {
+        let sql = format!(
+            "SELECT (ts / {ACTIVITY_BUCKET_MS}) * {ACTIVITY_BUCKET_MS}, kind, COUNT(*)
+             FROM events WHERE {clause} GROUP BY 1, 2"
+        );
+        let mut st = c.prepare_cached(&sql)?;
+        let mut rows = st.query(params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            add(r.get(0)?, r.get(1)?, r.get(2)?);
+        }
+    } else {
+        // The regex needs each event; newest first, bounded like other scans.
+        let sql = format!(
+            "SELECT seq, json FROM events WHERE {clause} ORDER BY seq DESC LIMIT {SCAN_CAP}"
+        );
+        let mut st = c.prepare_cached(&sql)?;
+        let mut rows = st.query(params_from_iter(args))?;
+        while let Some(row) = rows.next()? {
+            if let Some(s) = stored_from_row(row)?
+                && filter.matches_post_sql(&s.event)
+            {
+                add(s.event.ts.unix_ms(), s.event.kind.as_str().to_owned(), 1);
+            }
+        }
+    }
+    Ok(Activity {
+        bucket_ms: ACTIVITY_BUCKET_MS,
+        buckets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_obs::Kind;
+
+    fn db_with(events: &[Event]) -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        let ops = vec![WriteOp::Insert {
+            events: events.to_vec(),
+            offset: None,
+            reply: None,
+        }];
+        write_batch(&mut c, ops, &mut Vec::new(), &mut Vec::new()).unwrap();
+        c
+    }
+
+    fn at(ms: i64, kind: Kind, msg: &str) -> Event {
+        let mut ev = Event::new("w", kind, msg);
+        ev.ts = Timestamp::from_unix_ms(ms);
+        ev
+    }
+
+    #[test]
+    fn activity_counts_minutes_by_kind_with_empty_minutes_and_filters() {
+        let now = 1_000_000_040_000; // 20 s into a minute
+        let minute = now - now % ACTIVITY_BUCKET_MS;
+        let c = db_with(&[
+            at(now - 1_000, Kind::Log, "disk ok"),
+            at(now - 2_000, Kind::Error, "disk full"),
+            at(now - 3_000, Kind::Error, "net down"),
+            at(minute - 1, Kind::Hook, "previous minute"),
+            at(
+                minute - 3 * ACTIVITY_BUCKET_MS,
+                Kind::Log,
+                "too old for 3 minutes",
+            ),
+        ]);
+        let all = activity(&c, &Filter::default(), 3, Timestamp::from_unix_ms(now)).unwrap();
+        assert_eq!(all.buckets.len(), 3);
+        assert_eq!(all.buckets[2].start.unix_ms(), minute);
+        assert!(all.buckets[0].counts.is_empty());
+        assert_eq!(all.buckets[1].counts["hook"], 1);
+        assert_eq!(all.buckets[2].counts["error"], 2);
+        assert_eq!(all.buckets[2].counts["log"], 1);
+
+        let mut p = HashMap::new();
+        p.insert("q".to_owned(), "disk".to_owned());
+        let f = Filter::from_params(&p).unwrap();
+        let disk = activity(&c, &f, 3, Timestamp::from_unix_ms(now)).unwrap();
+        assert_eq!(disk.buckets[2].counts["error"], 1);
+        assert_eq!(disk.buckets[2].counts["log"], 1);
+        assert!(disk.buckets[1].counts.is_empty());
+    }
 }

@@ -34,17 +34,11 @@ pub fn spawn_detached(job: &Delivery) -> std::io::Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // A process group of its own: when Claude Code ends the hook's group, delivery
+    // goes on. No `pre_exec` (setsid): that would force fork+exec, where a new group
+    // alone lets the standard library use posix_spawn instead of fork and exec.
     #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-    }
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn()?;
     let json = serde_json::to_vec(job).map_err(std::io::Error::other)?;
     if let Some(mut stdin) = child.stdin.take() {

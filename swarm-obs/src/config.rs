@@ -14,6 +14,10 @@
 //! [hook]
 //! stdin_timeout_ms = 1000
 //! post_budget_ms = 50
+//!
+//! [[probe]]                    # health probes the collector runs; see ProbeConfig
+//! name = "api"
+//! http = "http://127.0.0.1:8080/health"
 //! ```
 //!
 //! Unknown keys are errors, so a typo is reported with its line instead of being
@@ -43,6 +47,9 @@ pub struct Config {
     pub hook: HookConfig,
     /// Desktop notifications and sound rules.
     pub notify: crate::notify::NotifyConfig,
+    /// Health probes the collector runs (`[[probe]]` tables).
+    #[serde(rename = "probe")]
+    pub probes: Vec<crate::ProbeConfig>,
 }
 
 /// The `[collector]` table.
@@ -128,7 +135,29 @@ impl Config {
                 .map_or(0, |i| i + 1);
             error(line, message)
         })?;
+        let mut names = std::collections::HashSet::new();
+        for (i, probe) in config.probes.iter().enumerate() {
+            let line = nth_probe_line(text, i);
+            let spec = probe
+                .spec()
+                .map_err(|message| error(line, format!("[[probe]] #{}: {message}", i + 1)))?;
+            if !names.insert(spec.name.clone()) {
+                return Err(error(
+                    line,
+                    format!(
+                        "[[probe]] #{}: a second probe named `{}` (give each a `name`)",
+                        i + 1,
+                        spec.name
+                    ),
+                ));
+            }
+        }
         Ok(config)
+    }
+
+    /// The probes, checked (`parse` and `load` have already refused bad ones).
+    pub fn probe_specs(&self) -> Vec<crate::ProbeSpec> {
+        self.probes.iter().filter_map(|p| p.spec().ok()).collect()
     }
 
     /// Loads `path`; a missing file is the default configuration.
@@ -142,6 +171,15 @@ impl Config {
             }),
         }
     }
+}
+
+/// The 1-based line of the `index`-th `[[probe]]` header, 0 when not found.
+fn nth_probe_line(text: &str, index: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[probe]]"))
+        .nth(index)
+        .map_or(0, |(i, _)| i + 1)
 }
 
 #[cfg(test)]
@@ -181,6 +219,38 @@ stdin_timeout_ms = 100
         assert!(e.contains("line 2") && e.contains("invalid type"), "{e}");
         let e = Config::parse("[hook\n").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn probes_parse_and_bad_ones_name_their_line() {
+        let cfg = Config::parse(
+            "[[probe]]\nname = \"api\"\nhttp = \"http://127.0.0.1:8080/health\"\nexpect_status = 200\n\n[[probe]]\ntcp = \"127.0.0.1:5432\"\ngrace_ms = 3000\n",
+        )
+        .unwrap();
+        let specs = cfg.probe_specs();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[0].name, "api");
+        assert_eq!(specs[1].name, "tcp:127.0.0.1:5432");
+        assert_eq!(specs[1].grace.as_millis(), 3000);
+        let e = Config::parse("[hook]\n\n[[probe]]\nprocess = \"x\"\ntcp = \"h:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("both `tcp` and `process`")
+                || e.contains("both `process` and `tcp`"),
+            "{e}"
+        );
+        let e = Config::parse("[[probe]]\ntcp = \"h:1\"\n[[probe]]\ntcp = \"h:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("second probe named"),
+            "{e}"
+        );
+        let e = Config::parse("[[probe]]\nhttp = \"x\"\ncolour = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("colour"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -186,6 +186,12 @@ struct Shared {
     // `u64::MAX` means no progress is set.
     progress_total: AtomicU64,
     dropped: Arc<AtomicU64>,
+    // The process the beats speak for; 0 means this one.
+    pid: AtomicU32,
+    // While set, the writer skips beats (see `HeartbeatHandle::hold`).
+    held: AtomicBool,
+    // Set to make the writer beat before its interval is up.
+    beat_now: AtomicBool,
     // Task and action: strings, so a small mutex whose buffers are reused.
     text: Mutex<Text>,
     stop: AtomicBool,
@@ -263,6 +269,36 @@ impl HeartbeatHandle {
         self.set_state(HeartbeatState::Idle);
     }
 
+    /// Makes the beats speak for another process, such as the child a supervisor
+    /// runs: readers then judge the worker `dead` when that process is gone. Start
+    /// the writer no later than the process (readers take a process younger than
+    /// `started_at` for a reused pid).
+    pub fn set_pid(&self, pid: u32) {
+        self.shared.pid.store(pid, Ordering::Relaxed);
+    }
+
+    /// Stops the beats advancing until [`resume`](Self::resume): for a worker that
+    /// still runs but has shown no sign of life, so readers judge it `late`, then
+    /// `down`, by the usual rules. The final `stopped` beat is written regardless.
+    pub fn hold(&self) {
+        self.shared.held.store(true, Ordering::Relaxed);
+    }
+
+    /// Lets the beats advance again after [`hold`](Self::hold), with a beat at once.
+    pub fn resume(&self) {
+        let s = &self.shared;
+        if s.held.swap(false, Ordering::Relaxed) {
+            let _guard = s.wake_lock.lock().unwrap_or_else(|p| p.into_inner());
+            s.beat_now.store(true, Ordering::SeqCst);
+            s.wake.notify_all();
+        }
+    }
+
+    /// Whether the beats are held.
+    pub fn is_held(&self) -> bool {
+        self.shared.held.load(Ordering::Relaxed)
+    }
+
     /// The counter of dropped log lines this heartbeat reports; the log layer adds to it.
     pub fn dropped_counter(&self) -> Arc<AtomicU64> {
         self.shared.dropped.clone()
@@ -285,7 +321,10 @@ impl HeartbeatHandle {
                 done: s.progress_done.load(Ordering::Relaxed),
                 total,
             }),
-            pid: std::process::id(),
+            pid: match s.pid.load(Ordering::Relaxed) {
+                0 => std::process::id(),
+                pid => pid,
+            },
             host: crate::hostname().to_owned(),
             started_at: s.started_at,
             interval_ms: u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX),
@@ -355,6 +394,9 @@ impl HeartbeatWriter {
             progress_done: AtomicU64::new(0),
             progress_total: AtomicU64::new(u64::MAX),
             dropped,
+            pid: AtomicU32::new(0),
+            held: AtomicBool::new(false),
+            beat_now: AtomicBool::new(false),
             text: Mutex::new(Text::default()),
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
@@ -420,17 +462,22 @@ fn beat_loop(handle: &HeartbeatHandle, path: &Path) -> u64 {
     let s = &handle.shared;
     let mut seq = 0;
     loop {
-        let mut beat = handle.snapshot();
-        beat.seq = seq;
-        seq += 1;
-        // A failed beat (disk full, say) is retried at the next interval; readers see
-        // the worker late, which is the truth.
-        let _ = beat.write_to(path);
+        if !s.held.load(Ordering::Relaxed) {
+            let mut beat = handle.snapshot();
+            beat.seq = seq;
+            seq += 1;
+            // A failed beat (disk full, say) is retried at the next interval; readers
+            // see the worker late, which is the truth.
+            let _ = beat.write_to(path);
+        }
         let guard = s.wake_lock.lock().unwrap_or_else(|p| p.into_inner());
         let (_guard, _) = s
             .wake
-            .wait_timeout_while(guard, s.interval, |_| !s.stop.load(Ordering::SeqCst))
+            .wait_timeout_while(guard, s.interval, |_| {
+                !s.stop.load(Ordering::SeqCst) && !s.beat_now.load(Ordering::SeqCst)
+            })
             .unwrap_or_else(|p| p.into_inner());
+        s.beat_now.store(false, Ordering::SeqCst);
         if s.stop.load(Ordering::SeqCst) {
             return seq;
         }
@@ -510,6 +557,41 @@ mod tests {
             assert!(r.join().expect("reader saw only whole files") > 0);
         }
         assert_eq!(Heartbeat::read(&path).unwrap().seq, 10_000);
+    }
+
+    #[test]
+    fn held_beats_do_not_advance_and_pid_can_be_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path());
+        let w = HeartbeatWriter::start(&root, "w", Duration::from_millis(1)).unwrap();
+        let h = w.handle().clone();
+        h.set_pid(4242);
+        let path = w.path().to_owned();
+        let read_until = |want: &dyn Fn(&Heartbeat) -> bool| {
+            for _ in 0..100_000 {
+                if let Ok(hb) = Heartbeat::read(&path)
+                    && want(&hb)
+                {
+                    return hb;
+                }
+                std::thread::yield_now();
+            }
+            panic!("no such beat");
+        };
+        read_until(&|hb| hb.pid == 4242);
+        h.hold();
+        assert!(h.is_held());
+        // A beat in flight may land after `hold`; after it, none.
+        std::thread::sleep(Duration::from_millis(20));
+        let held = Heartbeat::read(&path).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(Heartbeat::read(&path).unwrap().seq, held.seq);
+        h.resume();
+        read_until(&|hb| hb.seq > held.seq);
+        h.hold();
+        w.stop();
+        let last = Heartbeat::read(&path).unwrap();
+        assert_eq!((last.state, last.pid), (HeartbeatState::Stopped, 4242));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::layer::SwarmLayer;
 use crate::log_writer::{self, LogQueue, RotatingFile, Sinks, WriterThread};
+use crate::notify::{Notifier, backend_for};
 use crate::{
     CollectorAddress, CollectorClient, Config, ConfigError, Event, EventLog, HeartbeatError,
     HeartbeatHandle, HeartbeatWriter, Kind, Overflow, Redactor, Shipper, ShipperConfig,
@@ -190,9 +191,10 @@ impl SwarmBuilder {
         self
     }
 
-    /// Asks for desktop notifications of start, done and error events (default on).
-    /// The choice is recorded in [`SwarmGuard::notifications`]; the layer does not
-    /// deliver them yet — use [`crate::notify::Notifier`] directly meanwhile.
+    /// Notifications of start, done and error events through the sound rules and
+    /// the backend of `config.toml`'s `[notify]` (default on). They are delivered
+    /// from a background thread; no thread starts when the backend is `off` (as
+    /// `auto` is without the `desktop` feature and without a `notify.command`).
     pub fn notifications(mut self, on: bool) -> Self {
         self.notifications = on;
         self
@@ -310,6 +312,13 @@ impl SwarmBuilder {
             }
             None => None,
         };
+        let notifier = match backend_for(&config.notify) {
+            backend if self.notifications && backend.name() != "off" => {
+                Some(Notifier::with_backend(&root, &config.notify, backend))
+            }
+            _ => None,
+        };
+        sinks.notify = notifier.as_ref().map(Notifier::handle);
         let (queue, pending) = log_writer::channel(self.queue_capacity, self.overflow, sinks);
         let writer = pending.spawn().map_err(|source| InitError::Spawn {
             what: "log writer",
@@ -324,7 +333,7 @@ impl SwarmBuilder {
             writer,
             shipper,
             heartbeat,
-            notifications: self.notifications,
+            notifier,
         };
         Ok((layer, guard))
     }
@@ -340,13 +349,21 @@ pub struct SwarmGuard {
     writer: WriterThread,
     shipper: Option<Shipper>,
     heartbeat: Option<HeartbeatWriter>,
-    notifications: bool,
+    notifier: Option<Notifier>,
 }
 
 impl SwarmGuard {
     /// Waits until every event queued so far is written; false if the writer stopped.
     pub fn flush(&self) -> bool {
         self.queue.flush()
+    }
+
+    /// Records a ready-made event exactly as the layer records a `tracing` event:
+    /// redacted, written to the text and event logs, shipped, and offered to the
+    /// heartbeat and the notifier. For events built from outside input (a child's
+    /// output, say) that `tracing`'s static fields cannot carry.
+    pub fn record(&self, event: Event) {
+        self.queue.push(event);
     }
 
     /// The heartbeat handle, to set task, action and progress directly.
@@ -364,9 +381,15 @@ impl SwarmGuard {
         self.shipper.as_ref().map(Shipper::stats)
     }
 
-    /// Whether desktop notifications were asked for.
-    pub fn notifications(&self) -> bool {
-        self.notifications
+    /// The notification backend in use (`desktop` or `command`), or `None` when
+    /// notifications are off.
+    pub fn notifications(&self) -> Option<&'static str> {
+        self.notifier.as_ref().map(Notifier::backend)
+    }
+
+    /// Notifications dropped so far because their queue was full.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.notifier.as_ref().map_or(0, Notifier::dropped)
     }
 }
 
@@ -377,6 +400,8 @@ impl Drop for SwarmGuard {
         self.writer.stop(&self.queue);
         drop(self.shipper.take());
         drop(self.heartbeat.take());
+        // Last: the writer's final events may still have offered notifications.
+        drop(self.notifier.take());
     }
 }
 
@@ -408,12 +433,13 @@ fn install_panic_hook(source: String, queue: LogQueue) {
     }));
 }
 
-/// The local zone's offset from UTC, in seconds east, asked of the C library once.
+/// The local zone's offset from UTC, in seconds east, as the C library reports it
+/// now: the zone human lines are written in unless UTC is asked for.
 ///
-/// Once, at init: `localtime_r` consults the `TZ` environment and zone files, which is
+/// Asked once, at init: `localtime_r` consults the `TZ` environment and zone files, which is
 /// not safe while another thread may call `setenv`, and costs a lock per call; a fixed
 /// offset makes every line of one run comparable (a DST change mid-run shifts nothing).
-fn local_offset_secs() -> i32 {
+pub fn local_offset_secs() -> i32 {
     #[cfg(unix)]
     {
         // SAFETY: `time` accepts a null pointer; `tm` is plain data that

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use crate::notify::NotifyHandle;
 use crate::shipper::ShipperQueue;
 use crate::{Event, EventLog, HeartbeatHandle, Kind, Redactor};
 
@@ -48,6 +49,7 @@ pub(crate) struct Sinks {
     pub(crate) redactor: Redactor,
     pub(crate) heartbeat: Option<HeartbeatHandle>,
     pub(crate) shipper: Option<ShipperQueue>,
+    pub(crate) notify: Option<NotifyHandle>,
     pub(crate) dropped: Arc<AtomicU64>,
 }
 
@@ -61,6 +63,7 @@ impl Sinks {
             redactor,
             heartbeat: None,
             shipper: None,
+            notify: None,
             dropped,
         }
     }
@@ -74,11 +77,13 @@ struct Prepare {
     offset_secs: i32,
     redactor: Redactor,
     heartbeat: Option<HeartbeatHandle>,
+    notify: Option<NotifyHandle>,
 }
 
 impl Prepare {
-    /// Redacts `ev` and updates the heartbeat from it.
-    fn redact(&self, ev: &mut Event) {
+    /// Redacts `ev`, updates the heartbeat from it, and offers start, done and error
+    /// events to the notifier (after redaction: a notification is shown on screen).
+    fn prepare(&self, ev: &mut Event) {
         self.redactor.redact_string(&mut ev.msg);
         if !ev.fields.is_empty() {
             let mut v = serde_json::Value::Object(std::mem::take(&mut ev.fields));
@@ -89,6 +94,11 @@ impl Prepare {
         }
         if let Some(hb) = &self.heartbeat {
             update_heartbeat(hb, ev);
+        }
+        if let Some(notify) = &self.notify
+            && matches!(ev.kind, Kind::Start | Kind::Done | Kind::Error)
+        {
+            notify.notify(ev);
         }
     }
 }
@@ -244,7 +254,7 @@ pub(crate) struct LogQueue {
 impl LogQueue {
     pub(crate) fn push(&self, mut ev: Event) {
         let s = &*self.shared;
-        s.prepare.redact(&mut ev);
+        s.prepare.prepare(&mut ev);
         let append = |json: &[u8], human: &str| {
             let mut st = lock(&s.state);
             loop {
@@ -298,7 +308,7 @@ impl LogQueue {
     /// process may be about to die. Lines still queued are written first.
     pub(crate) fn write_now(&self, mut ev: Event) {
         let s = &*self.shared;
-        s.prepare.redact(&mut ev);
+        s.prepare.prepare(&mut ev);
         let mut batch = std::mem::take(&mut lock(&s.state).batch);
         let mut json = Vec::new();
         let mut human = String::new();
@@ -364,6 +374,7 @@ pub(crate) fn channel(
             offset_secs: sinks.offset_secs,
             redactor: sinks.redactor,
             heartbeat: sinks.heartbeat,
+            notify: sinks.notify,
         },
         outputs: Mutex::new(Outputs {
             events: sinks.events,

@@ -1,22 +1,63 @@
-//! `swarm-obs demo`: a captured Claude Code session replayed through the real
-//! `swarm-hook`, then read back from the event log.
+//! `swarm-obs demo`: the whole picture on one machine in a minute. A collector of its
+//! own, three workers built on the library (one finishes, one fails, one dies
+//! without a goodbye), and a captured Claude Code session replayed through the real
+//! `swarm-hook`, all shown live by the same follower as `swarm-obs tail -f`.
 
-use std::io::Write;
+mod worker;
+
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use swarm_obs::{EventLog, EventReader, StateRoot};
+use swarm_obs::{CollectorAddress, Event, Kind, StateRoot};
+
+use crate::tail::remote::Endpoint;
+use crate::tail::render::{ColorChoice, Output, Printer};
+use crate::tail::select::Selection;
+use crate::tail::{Ended, Feed, Flow, Tail};
+use worker::Role;
 
 /// Arguments of `swarm-obs demo`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  swarm-obs demo\n  swarm-obs demo --home /tmp/swarm-demo")]
+#[command(after_help = "\
+Starts a collector on a free loopback port, three example workers and a replayed
+Claude Code session, prints the dashboard address and follows every event live,
+exactly as `swarm-obs tail -f` would. Ctrl-C stops everything the demo started.
+
+Examples:
+  swarm-obs demo                       watch until Ctrl-C
+  swarm-obs demo --once                run the scenario, show the outcomes, exit
+  swarm-obs demo --duration 120        stop after two minutes
+  swarm-obs demo --home /tmp/swarm-demo --once --color never")]
 pub struct Args {
-    /// State root to write the demo's events to (default: a fresh temporary directory).
+    /// State root for the demo's files (default: a fresh temporary directory).
     #[arg(long)]
     home: Option<PathBuf>,
+    /// Exit 0 once every outcome is in (each worker's ending and the whole session),
+    /// instead of following until Ctrl-C.
+    #[arg(long)]
+    once: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<u64>,
+    /// Colour sources and levels: auto, always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Run as one of the demo's workers (the demo starts these itself).
+    #[arg(long, value_enum, hide = true)]
+    worker: Option<Role>,
 }
 
+/// Longest `--once` waits for every outcome before it reports what is missing.
+const ONCE_DEADLINE: Duration = Duration::from_secs(90);
+/// Pause between replayed hook events, so the session reads as it happened.
+const HOOK_PAUSE: Duration = Duration::from_millis(150);
+/// Heartbeat grace for the demo's collector, so a silent worker is called out fast.
+const GRACE_MS: &str = "2000";
 macro_rules! fixture {
     ($name:literal) => {
         (
@@ -51,88 +92,368 @@ const SESSION: &[(&str, &[u8])] = &[
     fixture!("SessionEnd"),
 ];
 
-/// A collector started for the demo, stopped when dropped.
-struct DemoCollector {
-    child: std::process::Child,
-    addr: String,
+/// Set by SIGINT or SIGTERM: stop everything and exit.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-impl DemoCollector {
-    /// Starts `swarm-obs serve` on a free loopback port and waits for `collector.json`.
-    fn start(root: &StateRoot) -> Result<Self> {
-        let exe = std::env::current_exe().context("cannot locate the swarm-obs binary")?;
-        let child = Command::new(exe)
-            .args(["serve", "--addr", "127.0.0.1:0", "--home"])
-            .arg(root.dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start the demo collector")?;
-        let mut collector = Self {
-            child,
-            addr: String::new(),
-        };
-        for _ in 0..200 {
-            if let Some(info) = swarm_obs::CollectorInfo::read(&root.collector_file())
-                && info.pid == collector.child.id()
-            {
-                collector.addr = info.addr;
-                return Ok(collector);
-            }
-            if let Some(status) = collector.child.try_wait()? {
-                bail!("the demo collector exited with {status}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
+/// Routes SIGINT and SIGTERM to [`INTERRUPTED`], so the demo stops what it started
+/// rather than dying and leaving it running.
+fn catch_signals() {
+    #[cfg(unix)]
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// The demo's workers, killed and reaped on drop if still running.
+#[derive(Default)]
+struct Workers {
+    running: Vec<(Role, Child)>,
+    exited: Vec<(Role, u32, ExitStatus)>,
+}
+
+impl Workers {
+    /// Starts every demo worker: this binary in `--worker` mode, on the demo's state
+    /// root and collector.
+    fn start(exe: &Path, home: &Path, collector: &str) -> Result<Self> {
+        let mut workers = Self::default();
+        for role in Role::ALL {
+            let child = Command::new(exe)
+                .args(["demo", "--worker", role.arg()])
+                .env(swarm_obs::HOME_ENV, home)
+                .env(swarm_obs::COLLECTOR_ENV, collector)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start the demo worker {}", role.source()))?;
+            workers.running.push((role, child));
         }
-        bail!(
-            "the demo collector did not write {} within 5 s",
+        Ok(workers)
+    }
+
+    /// Reaps the workers that have exited (so a dead one's pid is really gone).
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.running.len() {
+            match self.running[i].1.try_wait() {
+                Ok(Some(status)) => {
+                    let (role, child) = self.running.swap_remove(i);
+                    self.exited.push((role, child.id(), status));
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// Kills and reaps every worker still running.
+    fn stop(&mut self) {
+        for (role, mut child) in self.running.drain(..) {
+            let _ = child.kill();
+            if let Ok(status) = child.wait() {
+                self.exited.push((role, child.id(), status));
+            }
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the demo has seen of each ending, from the events it showed.
+#[derive(Debug, Default)]
+struct Outcomes {
+    builder: Option<String>,
+    tester: Option<String>,
+    crawler: Option<String>,
+    session: Option<String>,
+    hook_events: usize,
+    session_ended: bool,
+}
+
+impl Outcomes {
+    fn see(&mut self, ev: &Event) {
+        let source = ev.source.as_str();
+        match ev.kind {
+            Kind::Done if source == Role::Builder.source() => {
+                self.builder = Some(format!("done   {}", ev.msg));
+            }
+            Kind::Error if source == Role::Tester.source() => {
+                self.tester = Some(format!("error  {}", ev.msg));
+            }
+            Kind::Alert if source == Role::Crawler.source() => {
+                let state = ev.fields.get("state").and_then(|s| s.as_str());
+                if let Some(state @ ("dead" | "down")) = state {
+                    self.crawler = Some(format!("{state:<6} {}", ev.msg));
+                }
+            }
+            _ => {}
+        }
+        if let Some(hook) = &ev.hook {
+            self.hook_events += 1;
+            self.session_ended |= hook == "SessionEnd";
+            if self.session.is_none() {
+                self.session.clone_from(&ev.session);
+            }
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.builder.is_some()
+            && self.tester.is_some()
+            && self.crawler.is_some()
+            && self.session_ended
+            && self.hook_events >= SESSION.len()
+    }
+
+    fn missing(&self) -> Vec<&'static str> {
+        let mut m = Vec::new();
+        if self.builder.is_none() {
+            m.push("the builder's done event");
+        }
+        if self.tester.is_none() {
+            m.push("the tester's error event");
+        }
+        if self.crawler.is_none() {
+            m.push("the crawler's dead/down alert");
+        }
+        if !self.session_ended || self.hook_events < SESSION.len() {
+            m.push("every hook event of the session");
+        }
+        m
+    }
+}
+
+/// Runs the demo, or one of its workers.
+pub fn run(args: Args) -> Result<ExitCode> {
+    if let Some(role) = args.worker {
+        return worker::run(role);
+    }
+    catch_signals();
+    let home = match &args.home {
+        Some(h) => h.clone(),
+        None => std::env::temp_dir().join(format!("swarm-obs-demo-{}", std::process::id())),
+    };
+    let hook = crate::locate::find_program("swarm-hook")?;
+    let exe = std::env::current_exe().context("cannot locate the swarm-obs binary")?;
+    let root = StateRoot::new(&home);
+    // A reused state root keeps the last run's heartbeats; its dead crawler must not
+    // be mistaken for this run's.
+    for role in Role::ALL {
+        let path = root.heartbeat_file(role.source());
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot remove the old heartbeat {}", path.display())
+                });
+            }
+        }
+    }
+    let collector = DemoCollector::start(&exe, &root)?;
+    let address = CollectorAddress::parse(&collector.addr).with_context(|| {
+        format!(
+            "the demo collector wrote a bad address to {}",
             root.collector_file().display()
         )
-    }
-}
+    })?;
 
-impl Drop for DemoCollector {
-    fn drop(&mut self) {
-        // SIGTERM lets it remove collector.json; kill as a last resort.
-        #[cfg(unix)]
-        // SAFETY: kill(2) on our own child's pid has no memory effects.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    // Follow before anything happens, so every event is shown.
+    let sel = Selection::default();
+    let (mut feed, _, notice) =
+        Feed::open(&root, Some(Endpoint::Fixed(address)), &sel, Some(0), true)?;
+    if let Some(n) = notice {
+        eprintln!("swarm-obs demo: {n}");
     }
-}
 
-/// Runs the demo.
-pub fn run(args: Args) -> Result<ExitCode> {
-    let temp;
-    let home = match args.home {
-        Some(h) => h,
-        None => {
-            temp = std::env::temp_dir().join(format!("swarm-obs-demo-{}", std::process::id()));
-            temp.clone()
-        }
-    };
-    let hook = find_sibling("swarm-hook")?;
-    let root = StateRoot::new(&home);
-    let collector = DemoCollector::start(&root)?;
+    let workers = Arc::new(Mutex::new(Workers::start(&exe, &home, &collector.addr)?));
     println!(
-        "Collector listening on http://{} (live stream: /v1/stream)",
-        collector.addr
+        "{}",
+        banner(&args, &collector, &home, &lock(&workers).running)
     );
-    println!("Replaying a Claude Code session through {}", hook.display());
-    println!("State root: {}\n", home.display());
+
+    // The session replay and the reaping of workers run beside the follower.
+    let scenario = {
+        let (hook, home, addr) = (hook.clone(), home.clone(), collector.addr.clone());
+        let workers = workers.clone();
+        std::thread::Builder::new()
+            .name("demo-scenario".into())
+            .spawn(move || {
+                let replayed = replay(&hook, &home, &addr, &workers);
+                // Reap workers as they end: a dead worker's pid must really be gone.
+                while !INTERRUPTED.load(Ordering::SeqCst) {
+                    let mut w = lock(&workers);
+                    w.reap();
+                    if w.running.is_empty() {
+                        break;
+                    }
+                    drop(w);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                replayed
+            })
+            .context("cannot start the demo's scenario thread")?
+    };
+
+    let color = args.color.enabled();
+    let stdout = std::io::stdout();
+    let printer = Printer::new(
+        BufWriter::new(stdout.lock()),
+        Output::Human,
+        color,
+        swarm_obs::local_offset_secs(),
+    );
+    let mut tail = Tail::new(sel, printer);
+    let mut outcomes = Outcomes::default();
+    let started = Instant::now();
+    let once = args.once;
+    let limit = args
+        .duration
+        .map(Duration::from_secs)
+        .or(once.then_some(ONCE_DEADLINE));
+    let ended = tail.run(
+        &mut feed,
+        &[],
+        true,
+        &mut |ev| {
+            outcomes.see(ev);
+            if once && outcomes.complete() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        },
+        &|| INTERRUPTED.load(Ordering::SeqCst) || limit.is_some_and(|l| started.elapsed() >= l),
+    );
+    drop(tail);
+    drop(feed);
+
+    // Stop everything, whatever ended the tail.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let replayed = scenario
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the scenario thread panicked")));
+    let mut w = lock(&workers);
+    w.stop();
+    let collector_pid = collector.pid();
+    drop(collector);
+    let ended = ended?;
+    let replayed = replayed?;
+
+    let mut out = std::io::stdout().lock();
+    let summary = summary(&outcomes, replayed, &w.exited, collector_pid);
+    if ended != Ended::OutputClosed {
+        let _ = out.write_all(summary.as_bytes());
+        let _ = out.flush();
+    }
+    if once && !outcomes.complete() && ended != Ended::OutputClosed {
+        bail!(
+            "the demo ended without {} (state root {})",
+            outcomes.missing().join(", "),
+            home.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the demo started and where to look.
+fn banner(
+    args: &Args,
+    collector: &DemoCollector,
+    home: &Path,
+    workers: &[(Role, Child)],
+) -> String {
+    let mut banner = format!(
+        "swarm-obs demo: a collector, three workers and a replayed Claude Code session\n\
+         \x20 Dashboard:   http://{addr}/\n\
+         \x20 Live stream: http://{addr}/v1/stream   (or: SWARM_OBS_HOME={home} swarm-obs tail -f)\n\
+         \x20 State root:  {home}\n\
+         \x20 Collector:   pid {pid}\n",
+        addr = collector.addr,
+        home = home.display(),
+        pid = collector.pid(),
+    );
+    for (role, child) in workers {
+        banner.push_str(&format!(
+            "  Worker:      {} (pid {})\n",
+            role.source(),
+            child.id()
+        ));
+    }
+    banner.push_str(match (args.once, args.duration) {
+        (true, _) => "  Runs until every outcome is in, then stops everything.\n",
+        (false, Some(_)) => {
+            "  Runs for the given duration, then stops everything; Ctrl-C stops sooner.\n"
+        }
+        (false, None) => "  Press Ctrl-C to stop everything.\n",
+    });
+    banner
+}
+
+/// The closing report: each ending, the session, and what was stopped.
+fn summary(
+    o: &Outcomes,
+    replayed: usize,
+    exited: &[(Role, u32, ExitStatus)],
+    collector_pid: u32,
+) -> String {
+    let pending = "(not seen)".to_owned();
+    let mut s = String::from("\nOutcomes:\n");
+    for (role, outcome) in [
+        (Role::Builder, &o.builder),
+        (Role::Tester, &o.tester),
+        (Role::Crawler, &o.crawler),
+    ] {
+        s.push_str(&format!(
+            "  {:<8} {}\n",
+            role.source(),
+            outcome.as_ref().unwrap_or(&pending)
+        ));
+    }
+    s.push_str(&format!(
+        "  session  {}: {replayed} hook events replayed through swarm-hook, {} shown{}\n",
+        o.session.as_deref().unwrap_or("(none seen)"),
+        o.hook_events,
+        if o.session_ended { ", ended" } else { "" }
+    ));
+    let pids: Vec<String> = exited
+        .iter()
+        .map(|(role, pid, status)| format!("{} pid {pid} ({status})", role.source()))
+        .collect();
+    s.push_str(&format!(
+        "Stopped: collector pid {collector_pid}; workers {}\n",
+        pids.join(", ")
+    ));
+    s
+}
+
+fn lock(w: &Mutex<Workers>) -> std::sync::MutexGuard<'_, Workers> {
+    w.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Replays the session through `swarm-hook`, one process per hook event as Claude
+/// Code runs them, reaping workers between events; returns how many were sent.
+fn replay(hook: &Path, home: &Path, addr: &str, workers: &Mutex<Workers>) -> Result<usize> {
+    let mut sent = 0;
     for (name, payload) in SESSION {
-        let mut child = Command::new(&hook)
-            .env(swarm_obs::HOME_ENV, &home)
-            .env(swarm_obs::COLLECTOR_ENV, &collector.addr)
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break;
+        }
+        lock(workers).reap();
+        std::thread::sleep(HOOK_PAUSE);
+        let mut child = Command::new(hook)
+            .env(swarm_obs::HOME_ENV, home)
+            .env(swarm_obs::COLLECTOR_ENV, addr)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -146,69 +467,81 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if !status.success() {
             bail!("swarm-hook exited with {status} on {name}");
         }
+        sent += 1;
     }
-    let mut shown = 0;
-    for file in EventLog::files(&root).context("cannot list the demo's event files")? {
-        let reader = EventReader::open(&file, 0)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        for ev in reader {
-            println!("{}", ev.human_line(0));
-            shown += 1;
-        }
-    }
-    println!("\n{shown} events in {}", root.events_dir().display());
-    let sessions =
-        http_get(&collector.addr, "/v1/sessions").context("cannot query the demo collector")?;
-    println!("The collector's view of the session (GET /v1/sessions):\n{sessions}");
-    drop(collector);
-    Ok(ExitCode::SUCCESS)
+    Ok(sent)
 }
 
-/// A plain HTTP/1.1 GET against the loopback collector; returns the body.
-fn http_get(addr: &str, path: &str) -> Result<String> {
-    use std::io::Read;
-    let mut stream =
-        std::net::TcpStream::connect(addr).with_context(|| format!("cannot connect to {addr}"))?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("GET {path} answered {}", head.lines().next().unwrap_or(""));
-    }
-    let pretty = serde_json::from_str::<serde_json::Value>(body)
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .unwrap_or_else(|_| body.to_owned());
-    Ok(pretty)
+/// A collector started for the demo, stopped when dropped.
+struct DemoCollector {
+    child: Child,
+    addr: String,
 }
 
-/// A binary installed beside this one (cargo puts workspace binaries together),
-/// else found on `PATH`.
-pub fn find_sibling(name: &str) -> Result<PathBuf> {
-    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .as_deref()
-        .and_then(Path::parent)
-    {
-        let p = dir.join(&file);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let p = dir.join(&file);
-            if p.is_file() {
-                return Ok(p);
+impl DemoCollector {
+    /// Starts `swarm-obs serve` on a free loopback port and waits for `collector.json`.
+    fn start(exe: &Path, root: &StateRoot) -> Result<Self> {
+        let info_path = root.collector_file();
+        let child = Command::new(exe)
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--heartbeat-grace-ms",
+                GRACE_MS,
+                "--home",
+            ])
+            .arg(root.dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start the demo collector (swarm-obs serve)")?;
+        let mut collector = Self {
+            child,
+            addr: String::new(),
+        };
+        for _ in 0..400 {
+            if let Some(info) = swarm_obs::CollectorInfo::read(&info_path)
+                && info.pid == collector.child.id()
+            {
+                collector.addr = info.addr;
+                return Ok(collector);
             }
+            if let Some(status) = collector.child.try_wait()? {
+                bail!(
+                    "the demo collector exited with {status}; run `swarm-obs serve --addr 127.0.0.1:0 --home {}` to see why",
+                    root.dir().display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
         }
+        bail!(
+            "the demo collector did not write {} within 10 s",
+            info_path.display()
+        )
     }
-    bail!(
-        "cannot find {name} beside this binary or on PATH: build it with `cargo build --release` or install it with `cargo install --path hooks`"
-    )
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for DemoCollector {
+    fn drop(&mut self) {
+        // SIGTERM lets it commit and remove collector.json; kill as a last resort.
+        #[cfg(unix)]
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        for _ in 0..500 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

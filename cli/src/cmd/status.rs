@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::display::{self, ColorChoice};
+use crate::display;
 use crate::source::{Source, SourceArgs};
+use crate::tail::render::ColorChoice;
 use crate::workers::WorkersView;
 
 /// Arguments of `swarm-obs status`.
@@ -43,7 +44,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(note) = &opened.note {
         eprintln!("swarm-obs: {note}");
     }
-    let color = !args.json && args.color.for_stdout();
+    let color = !args.json && args.color.enabled();
     let mut out = std::io::stdout().lock();
     loop {
         let view = match WorkersView::load(&opened.source) {

@@ -130,7 +130,10 @@ pub fn backend_for(config: &NotifyConfig) -> Box<dyn NotifyBackend> {
     }
 }
 
-fn desktop_session_present() -> bool {
+/// Whether this process can reach a desktop to show notifications on: always on
+/// macOS; elsewhere, a D-Bus session bus named in the environment or at
+/// `$XDG_RUNTIME_DIR/bus`.
+pub fn desktop_session_present() -> bool {
     if cfg!(target_os = "macos") {
         return true;
     }

@@ -18,6 +18,22 @@ impl DesktopBackend {
             sound_player: sound_player.to_owned(),
         }
     }
+
+    /// Asks the notification server who it is (`dunst 1.9.0 (dunst)`), proving one
+    /// answers. On Linux this is a D-Bus call, which can block for ~25 s when the
+    /// bus has no notification server: call it off the main path with a bound.
+    pub fn server_information(&self) -> Result<String, NotifyError> {
+        #[cfg(not(target_os = "macos"))]
+        {
+            let info = notify_rust::get_server_information()
+                .map_err(|e| NotifyError::Desktop(e.to_string()))?;
+            Ok(format!("{} {} ({})", info.name, info.version, info.vendor))
+        }
+        #[cfg(target_os = "macos")]
+        {
+            Ok("Notification Center".to_owned())
+        }
+    }
 }
 
 #[cfg(not(target_os = "macos"))]

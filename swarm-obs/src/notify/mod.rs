@@ -26,7 +26,9 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use backend::{CommandBackend, NotifyBackend, NotifyError, OffBackend, backend_for};
+pub use backend::{
+    CommandBackend, NotifyBackend, NotifyError, OffBackend, backend_for, desktop_session_present,
+};
 #[cfg(feature = "desktop")]
 pub use desktop::DesktopBackend;
 pub use gate::{NotifyGate, Suppressed, Verdict};
@@ -60,13 +62,39 @@ pub fn deliver_summary(
     }
 }
 
+/// What the delivery thread receives.
+enum Message {
+    Event(Box<Event>),
+    Stop,
+}
+
 /// Notifications for a long-lived process, delivered from a background thread
 /// through a bounded queue; when the queue is full, events are dropped and counted.
+///
+/// Dropping it delivers what is queued, then stops the thread; [`NotifyHandle`]s
+/// outliving it count what they offer afterwards as dropped.
 #[derive(Debug)]
+#[must_use = "dropping the Notifier stops delivery"]
 pub struct Notifier {
-    tx: Option<SyncSender<Event>>,
-    dropped: Arc<AtomicU64>,
+    handle: NotifyHandle,
+    backend: &'static str,
     thread: Option<JoinHandle<()>>,
+}
+
+/// A cheap, clonable way to offer events to a [`Notifier`] from any thread.
+#[derive(Clone, Debug)]
+pub struct NotifyHandle {
+    tx: SyncSender<Message>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Event(ev) => f.debug_tuple("Event").field(&ev.id).finish(),
+            Message::Stop => f.write_str("Stop"),
+        }
+    }
 }
 
 impl Notifier {
@@ -81,9 +109,10 @@ impl Notifier {
         config: &NotifyConfig,
         backend: Box<dyn NotifyBackend>,
     ) -> Self {
-        let (tx, rx) = mpsc::sync_channel::<Event>(256);
+        let (tx, rx) = mpsc::sync_channel::<Message>(256);
         let rules = SoundRules::new(config.clone());
         let gate = NotifyGate::new(gate_file(root), config);
+        let name = backend.name();
         let thread = std::thread::Builder::new()
             .name("swarm-obs-notify".into())
             .spawn(move || {
@@ -93,7 +122,7 @@ impl Notifier {
                         Duration::from_millis((due - Timestamp::now().unix_ms()).max(0) as u64)
                     });
                     match rx.recv_timeout(timeout) {
-                        Ok(ev) => {
+                        Ok(Message::Event(ev)) => {
                             let Some(n) = rules.notification(&ev) else {
                                 continue;
                             };
@@ -111,28 +140,59 @@ impl Notifier {
                                 let _ = deliver_summary(&gate, backend.as_ref(), due);
                             }
                         }
-                        Err(RecvTimeoutError::Disconnected) => return,
+                        // A pending summary is left to the gate's file: the next
+                        // process to notify, or none, decides; stopping must not wait
+                        // out a debounce window.
+                        Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                     }
                 }
             })
             .ok();
         Self {
-            tx: Some(tx),
-            dropped: Arc::new(AtomicU64::new(0)),
+            handle: NotifyHandle {
+                tx,
+                dropped: Arc::new(AtomicU64::new(0)),
+            },
+            backend: name,
             thread,
         }
     }
 
     /// Offers an event; never blocks. Events the rules ignore cost a channel send.
     pub fn notify(&self, ev: &Event) {
-        if let Some(tx) = &self.tx
-            && tx.try_send(ev.clone()).is_err()
+        self.handle.notify(ev);
+    }
+
+    /// A handle for other threads (a tracing layer, a server task).
+    pub fn handle(&self) -> NotifyHandle {
+        self.handle.clone()
+    }
+
+    /// Events dropped because the queue was full or delivery had stopped.
+    pub fn dropped(&self) -> u64 {
+        self.handle.dropped()
+    }
+
+    /// The backend's name: `desktop`, `command` or `off`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+}
+
+impl NotifyHandle {
+    /// Offers an event; never blocks. When the queue is full, or the [`Notifier`]
+    /// is gone, the event is counted as dropped.
+    pub fn notify(&self, ev: &Event) {
+        if self
+            .tx
+            .try_send(Message::Event(Box::new(ev.clone())))
+            .is_err()
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Events dropped because the queue was full.
+    /// Events dropped so far, through any handle of the same [`Notifier`].
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -141,9 +201,11 @@ impl Notifier {
 impl Drop for Notifier {
     /// Delivers what is queued, then stops the thread.
     fn drop(&mut self) {
-        self.tx = None;
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // Blocks only while the queue is full, which the thread is draining.
+            if self.handle.tx.send(Message::Stop).is_ok() {
+                let _ = t.join();
+            }
         }
     }
 }

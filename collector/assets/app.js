@@ -1,0 +1,654 @@
+// swarm-obs dashboard: a live timeline over the collector's SSE stream, with
+// workers, sessions, activity and alerts polled from its REST endpoints.
+//
+// Every string that comes from an event is untrusted: it only ever reaches the page
+// through textContent or attribute values, never as HTML.
+'use strict';
+
+(() => {
+  const KINDS = ['log', 'start', 'progress', 'done', 'error', 'attention', 'heartbeat', 'hook', 'alert'];
+  const FILTERS = ['source', 'session', 'agent', 'kind', 'level', 'q'];
+  // Events kept in memory (and so reachable by scrolling); older ones are dropped.
+  const MAX_EVENTS = 5000;
+  const BACKFILL = 500;
+  const ROW = 24;
+  const OVERSCAN = 10;
+  const POLL_WORKERS_MS = 1000;
+  const POLL_SESSIONS_MS = 3000;
+  const POLL_ACTIVITY_MS = 5000;
+  const POLL_ALERTS_MS = 2000;
+  const RECONNECT_MAX_MS = 10000;
+
+  const $ = (id) => document.getElementById(id);
+
+  /** Builds an element; string children become text nodes, never markup. */
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k.startsWith('data-')) node.setAttribute(k, String(v));
+      else if (k === 'onclick') node.addEventListener('click', v);
+      else node.setAttribute(k, String(v));
+    }
+    for (const c of children) {
+      if (c === undefined || c === null) continue;
+      node.append(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return node;
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    return node;
+  }
+
+  // ---- token -------------------------------------------------------------------
+
+  const TOKEN_KEY = 'swarm-obs-token';
+  function readTokenFromFragment() {
+    const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+    if (m) {
+      try { sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1])); } catch (_) { /* storage off */ }
+      // Keep the token out of the address bar, history and bookmarks.
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+  }
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (_) { return ''; }
+  }
+
+  // ---- filters in the URL --------------------------------------------------------
+
+  const filters = {};
+  function readFiltersFromUrl() {
+    const p = new URLSearchParams(location.search);
+    for (const f of FILTERS) {
+      filters[f] = p.get(f) || '';
+      $('f-' + f).value = filters[f];
+    }
+    const order = p.get('order');
+    $('order').value = order === 'follow' ? 'follow' : 'newest';
+    const minutes = p.get('minutes');
+    if (['1', '5', '15', '60'].includes(minutes)) $('activity-minutes').value = minutes;
+  }
+  function writeUrl() {
+    const p = new URLSearchParams();
+    for (const f of FILTERS) if (filters[f]) p.set(f, filters[f]);
+    if ($('order').value !== 'newest') p.set('order', $('order').value);
+    if ($('activity-minutes').value !== '15') p.set('minutes', $('activity-minutes').value);
+    const qs = p.toString();
+    history.replaceState(null, '', location.pathname + (qs ? '?' + qs : ''));
+  }
+  function filterParams() {
+    const p = new URLSearchParams();
+    for (const f of FILTERS) if (filters[f]) p.set(f, filters[f]);
+    return p;
+  }
+
+  // ---- HTTP ----------------------------------------------------------------------
+
+  class HttpError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  async function getJson(path, params) {
+    const qs = params && params.toString();
+    const headers = {};
+    const t = token();
+    if (t) headers.Authorization = 'Bearer ' + t;
+    const resp = await fetch(path + (qs ? '?' + qs : ''), { headers, cache: 'no-store' });
+    if (!resp.ok) {
+      let msg = resp.status + ' ' + resp.statusText;
+      try { msg = (await resp.json()).error || msg; } catch (_) { /* not JSON */ }
+      // A refusal of a request sent before a new token was entered is stale.
+      if (resp.status === 401 && t === token()) needToken();
+      throw new HttpError(resp.status, msg);
+    }
+    return resp.json();
+  }
+
+  function needToken() {
+    setConn('unauthorized', 'token needed');
+    $('token-form').hidden = false;
+  }
+
+  // ---- connection indicator --------------------------------------------------------
+
+  function setConn(state, text) {
+    const c = $('conn');
+    c.dataset.state = state;
+    $('conn-text').textContent = text;
+  }
+
+  // ---- timeline ----------------------------------------------------------------------
+
+  const events = []; // oldest first
+  const ids = new Set();
+  let selectedId = null;
+  let renderQueued = false;
+  let addedSinceRender = 0;
+  let lastEventId = '';
+
+  function fmtTime(ts) {
+    const d = new Date(ts);
+    if (isNaN(d)) return String(ts || '');
+    const p = (n, w) => String(n).padStart(w || 2, '0');
+    return p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds()) + '.' + p(d.getMilliseconds(), 3);
+  }
+
+  const sourceClasses = new Map();
+  function sourceClass(source) {
+    let c = sourceClasses.get(source);
+    if (c === undefined) {
+      let h = 0;
+      for (const ch of String(source)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+      c = 's' + (h % 10);
+      sourceClasses.set(source, c);
+    }
+    return c;
+  }
+  const kindClass = (k) => (KINDS.includes(k) ? 'k-' + k : 'k-log');
+  const levelClass = (l) => 'l-' + (['trace', 'debug', 'info', 'warn', 'error'].includes(l) ? l : 'info');
+
+  function addEvent(ev) {
+    if (!ev || typeof ev !== 'object' || typeof ev.id !== 'string' || ids.has(ev.id)) return;
+    ids.add(ev.id);
+    events.push(ev);
+    addedSinceRender++;
+    if (events.length > MAX_EVENTS) {
+      for (const old of events.splice(0, events.length - MAX_EVENTS)) ids.delete(old.id);
+    }
+    queueRender();
+  }
+
+  function clearTimeline() {
+    events.length = 0;
+    ids.clear();
+    lastEventId = '';
+    addedSinceRender = 0;
+    selectedId = null;
+    $('detail').hidden = true;
+    queueRender();
+  }
+
+  function queueRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    requestAnimationFrame(() => {
+      renderQueued = false;
+      renderTimeline();
+    });
+  }
+
+  function following() { return $('order').value === 'follow'; }
+
+  // Only the rows in view (plus a margin) exist in the DOM, so thousands of events
+  // cost no more than a screenful.
+  const rowPool = new Map(); // index key -> element
+  function renderTimeline() {
+    const box = $('timeline');
+    const n = events.length;
+    const wasAtBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - ROW * 2;
+    $('timeline-spacer').style.height = n * ROW + 'px';
+    if (following() && wasAtBottom) box.scrollTop = box.scrollHeight;
+    // Newest first, scrolled away from the top: keep what the reader is looking at
+    // in place while new events arrive above it.
+    if (!following() && box.scrollTop > 0) box.scrollTop += addedSinceRender * ROW;
+    addedSinceRender = 0;
+    const first = Math.max(0, Math.floor(box.scrollTop / ROW) - OVERSCAN);
+    const last = Math.min(n, Math.ceil((box.scrollTop + box.clientHeight) / ROW) + OVERSCAN);
+    const wanted = new Set();
+    for (let pos = first; pos < last; pos++) {
+      const ev = following() ? events[pos] : events[n - 1 - pos];
+      const key = ev.id;
+      wanted.add(key);
+      let row = rowPool.get(key);
+      if (!row) {
+        row = renderRow(ev);
+        rowPool.set(key, row);
+        box.append(row);
+      }
+      row.style.top = pos * ROW + 'px';
+      row.classList.toggle('selected', key === selectedId);
+    }
+    for (const [key, row] of rowPool) {
+      if (!wanted.has(key)) {
+        row.remove();
+        rowPool.delete(key);
+      }
+    }
+    $('count').textContent = n + (n >= MAX_EVENTS ? '+ events (oldest dropped)' : ' events');
+  }
+
+  function renderRow(ev) {
+    const hookTool = [ev.hook, ev.tool].filter(Boolean).join(' · ');
+    const badges = el('span', { class: 'c-kind' },
+      el('span', { class: 'badge ' + kindClass(ev.kind), text: String(ev.kind || '') }));
+    if (ev.level && ev.level !== 'info') {
+      badges.append(el('span', { class: 'badge ' + levelClass(ev.level), text: String(ev.level) }));
+    }
+    const row = el('div', {
+      class: 'row ' + levelClass(ev.level).replace('l-', 'lvl-'),
+      role: 'listitem',
+      tabindex: '0',
+      'data-id': ev.id,
+      'data-source': String(ev.source || ''),
+      onclick: () => select(ev.id),
+    },
+    el('span', { class: 'c-time', title: String(ev.ts || ''), text: fmtTime(ev.ts) }),
+    el('span', { class: 'c-src ' + sourceClass(ev.source), title: String(ev.source || ''), text: String(ev.source || '') }),
+    badges,
+    el('span', { class: 'c-tool', title: hookTool, text: hookTool }),
+    el('span', { class: 'c-msg', title: String(ev.msg || ''), text: String(ev.msg || '') }));
+    row.addEventListener('keydown', (e) => { if (e.key === 'Enter') select(ev.id); });
+    return row;
+  }
+
+  function select(id) {
+    selectedId = id;
+    const ev = events.find((e) => e.id === id);
+    if (!ev) return;
+    const body = $('detail-body');
+    body.replaceChildren();
+    const dl = el('dl');
+    for (const [k, v] of Object.entries(ev)) {
+      if (k === 'payload' || k === 'fields' || k === 'progress') continue;
+      dl.append(el('dt', { text: k }), el('dd', { text: typeof v === 'object' ? JSON.stringify(v) : String(v) }));
+    }
+    if (ev.progress) dl.append(el('dt', { text: 'progress' }), el('dd', { text: ev.progress.done + ' / ' + ev.progress.total }));
+    body.append(dl);
+    for (const k of ['fields', 'payload']) {
+      if (ev[k] !== undefined) body.append(el('h2', { text: k }), el('div', { class: 'json' }, jsonTree(ev[k], 0)));
+    }
+    $('detail').hidden = false;
+    queueRender();
+  }
+
+  /** A collapsible view of a JSON value, built from text nodes only. */
+  function jsonTree(value, depth, key) {
+    const label = key === undefined ? [] : [el('span', { class: 'key', text: JSON.stringify(key) }), ': '];
+    if (value !== null && typeof value === 'object') {
+      const isArray = Array.isArray(value);
+      const entries = Object.entries(value);
+      const node = el('details', depth < 2 ? { open: '' } : {},
+        el('summary', {}, ...label, isArray ? '[' + entries.length + ']' : '{' + entries.length + '}'));
+      for (const [k, v] of entries) node.append(jsonTree(v, depth + 1, isArray ? undefined : k));
+      return node;
+    }
+    const cls = typeof value === 'string' ? 'str' : typeof value === 'number' ? 'num' : 'lit';
+    return el('div', { class: 'leaf' }, ...label, el('span', { class: cls, text: JSON.stringify(value) }));
+  }
+
+  // ---- live stream -----------------------------------------------------------------
+
+  let source = null;
+  let retryMs = 500;
+  let retryTimer = null;
+
+  function connect() {
+    if (source) source.close();
+    clearTimeout(retryTimer);
+    const p = filterParams();
+    p.set('n', String(BACKFILL));
+    // Resume after the last event seen, so a reconnect neither loses nor repeats.
+    if (lastEventId) p.set('last_event_id', lastEventId);
+    if (token()) p.set('access_token', token());
+    setConn(lastEventId ? 'reconnecting' : 'connecting', lastEventId ? 'reconnecting…' : 'connecting…');
+    const es = new EventSource('/v1/stream?' + p.toString());
+    source = es;
+    es.onopen = () => {
+      retryMs = 500;
+      setConn('live', 'live');
+    };
+    const onEvent = (m) => {
+      if (m.lastEventId) lastEventId = m.lastEventId;
+      let ev;
+      try { ev = JSON.parse(m.data); } catch (_) { return; }
+      addEvent(ev);
+    };
+    for (const k of KINDS) es.addEventListener(k, onEvent);
+    es.addEventListener('message', onEvent);
+    // Fell behind the live stream: resume from the last event seen, so the missed
+    // events come from the store instead of being lost.
+    es.addEventListener('lagged', () => connect());
+    es.onerror = (e) => {
+      // Events of kind `error` arrive as SSE events named "error", which the
+      // browser dispatches like a connection error: those carry data, and are events.
+      if (e instanceof MessageEvent || source !== es) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (a refused connection or an error status). Ask the
+        // same question as a plain GET to learn why: a rejected filter or a missing
+        // token will not heal by retrying; anything else is retried with backoff,
+        // resuming from the last event seen.
+        es.close();
+        setConn('offline', 'offline — retrying');
+        const probe = filterParams();
+        probe.set('limit', '1');
+        getJson('/v1/events', probe).then(() => 'retry', (e) => {
+          if (e.status === 400) {
+            $('filter-error').textContent = e.message;
+            setConn('offline', 'filter rejected');
+            return 'stop';
+          }
+          return e.status === 401 ? 'stop' : 'retry';
+        }).then((next) => {
+          if (next !== 'retry' || source !== es) return;
+          retryTimer = setTimeout(connect, retryMs);
+          retryMs = Math.min(retryMs * 2, RECONNECT_MAX_MS);
+        });
+      } else {
+        // The browser reconnects by itself and sends Last-Event-ID.
+        setConn('reconnecting', 'reconnecting…');
+      }
+    };
+  }
+
+  function applyFilters() {
+    const next = {};
+    for (const f of FILTERS) next[f] = $('f-' + f).value.trim();
+    // The collector checks the regex (its syntax is Rust's); its answer is shown
+    // if it refuses it.
+    $('filter-error').textContent = '';
+    Object.assign(filters, next);
+    writeUrl();
+    clearTimeline();
+    connect();
+    refreshActivity();
+    renderSessions();
+  }
+
+  // ---- workers -------------------------------------------------------------------
+
+  const workerStates = new Map();
+  let workerList = [];
+  let workersFetchedAt = 0;
+
+  async function refreshWorkers() {
+    try {
+      const data = await getJson('/v1/workers');
+      workerList = Array.isArray(data.workers) ? data.workers : [];
+      workersFetchedAt = Date.now();
+      renderWorkers();
+    } catch (_) { /* the connection indicator says why */ }
+  }
+
+  function ageText(ms) {
+    const s = Math.max(0, ms) / 1000;
+    if (s < 60) return s.toFixed(1) + ' s ago';
+    if (s < 3600) return Math.floor(s / 60) + ' min ago';
+    return Math.floor(s / 3600) + ' h ago';
+  }
+
+  function renderWorkers() {
+    const ul = $('workers');
+    ul.replaceChildren();
+    $('workers-empty').hidden = workerList.length > 0;
+    for (const w of workerList) {
+      const key = String(w.host) + '/' + String(w.worker);
+      const state = String(w.state || '');
+      const prev = workerStates.get(key);
+      workerStates.set(key, { state, changedAt: prev && prev.state !== state ? Date.now() : (prev ? prev.changedAt : 0) });
+      const hb = w.heartbeat || {};
+      const what = [hb.task, hb.action].filter(Boolean).map(String).join(' — ');
+      const li = el('li', {
+        'data-worker': String(w.worker),
+        'data-host': String(w.host),
+        'data-state': state,
+        title: String(w.worker) + ' on ' + String(w.host) + ' (' + String(w.via) + ')',
+      },
+      el('span', { class: 'light', 'data-state': state, role: 'img', 'aria-label': state }),
+      el('span', { class: 'name', text: String(w.worker) }),
+      el('span', { class: 'state st-' + state },
+        el('span', { text: state + ' · ' }),
+        el('span', { class: 'age', 'data-age': String(w.age_ms), text: ageText(w.age_ms) })));
+      if (what) li.append(el('span', { class: 'what', title: what, text: what }));
+      const p = hb.progress;
+      if (p && Number(p.total) > 0) {
+        li.append(el('progress', { max: Number(p.total), value: Math.min(Number(p.done), Number(p.total)), title: p.done + ' / ' + p.total }));
+      }
+      const changed = workerStates.get(key).changedAt;
+      if (changed && Date.now() - changed < 5000) li.classList.add('changed');
+      ul.append(li);
+    }
+  }
+
+  // Ages tick between polls.
+  function tickAges() {
+    const since = Date.now() - workersFetchedAt;
+    for (const a of document.querySelectorAll('#workers .age')) {
+      a.textContent = ageText(Number(a.dataset.age) + since);
+    }
+  }
+
+  // ---- sessions ------------------------------------------------------------------
+
+  let sessionList = [];
+  async function refreshSessions() {
+    try {
+      const data = await getJson('/v1/sessions', new URLSearchParams({ limit: '50' }));
+      sessionList = Array.isArray(data.sessions) ? data.sessions : [];
+      renderSessions();
+    } catch (_) { /* the connection indicator says why */ }
+  }
+
+  function duration(ms) {
+    const s = Math.round(Number(ms) / 1000);
+    if (!(s >= 0)) return '';
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+    return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+  }
+
+  function renderSessions() {
+    const ul = $('sessions');
+    ul.replaceChildren();
+    $('sessions-empty').hidden = sessionList.length > 0;
+    for (const s of sessionList) {
+      const id = String(s.session);
+      const start = Date.parse(s.first_seen);
+      const span = Math.max(1, Date.parse(s.last_seen) - start);
+      const tools = Object.entries(s.tools || {}).sort((a, b) => b[1] - a[1]);
+      const toolCount = tools.reduce((n, [, c]) => n + Number(c), 0);
+      const meta = [
+        (s.sources || []).join(', '),
+        duration(s.duration_ms),
+        s.events + ' events',
+        toolCount + ' tool calls',
+      ];
+      const li = el('li', {
+        'data-session': id,
+        class: filters.session === id ? 'selected' : '',
+        tabindex: '0',
+        title: 'Show only this session in the timeline (click again to show all)',
+        onclick: () => {
+          $('f-session').value = filters.session === id ? '' : id;
+          applyFilters();
+        },
+      },
+      el('div', { class: 'top' },
+        el('span', { class: 'id', text: id.slice(0, 8) }),
+        Number(s.errors) > 0 ? el('span', { class: 'errors', text: s.errors + ' errors' }) : null),
+      el('div', { class: 'meta', text: meta.filter(Boolean).join(' · ') }));
+      li.addEventListener('keydown', (e) => { if (e.key === 'Enter') li.click(); });
+      const t = s.telemetry;
+      if (t && typeof t === 'object') {
+        const tokens = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens']
+          .reduce((n, k) => n + (Number(t[k]) || 0), 0);
+        const parts = [];
+        if (t.cost_usd !== undefined) parts.push('$' + Number(t.cost_usd).toFixed(4));
+        parts.push(tokens.toLocaleString() + ' tokens (' + (Number(t.input_tokens) || 0).toLocaleString() + ' in, ' + (Number(t.output_tokens) || 0).toLocaleString() + ' out)');
+        if (t.api_requests !== undefined) parts.push(t.api_requests + ' API requests');
+        li.append(el('div', { class: 'meta telemetry', text: parts.join(' · ') }));
+      }
+      if (tools.length) {
+        li.append(el('div', { class: 'meta', text: tools.slice(0, 6).map(([n, c]) => n + ' ' + c).join(', ') }));
+      }
+      const lanes = el('div', { class: 'lanes' });
+      for (const a of s.agents || []) {
+        const name = a.agent ? String(a.agent_type || 'subagent') + ' ' + String(a.agent).slice(0, 6) : 'main';
+        const left = (Date.parse(a.first_seen) - start) / span;
+        const width = (Date.parse(a.last_seen) - Date.parse(a.first_seen)) / span;
+        const bar = el('span', {
+          class: 'span' + (Number(a.errors) > 0 ? ' has-errors' : ''),
+          title: name + ': ' + a.events + ' events, ' + a.tool_calls + ' tool calls, ' + a.errors + ' errors',
+        });
+        bar.style.left = (Math.max(0, Math.min(1, left)) * 100).toFixed(2) + '%';
+        bar.style.width = (Math.max(0, Math.min(1, width)) * 100).toFixed(2) + '%';
+        lanes.append(el('div', { class: 'lane', 'data-agent': a.agent ? String(a.agent) : 'main' },
+          el('span', { class: 'label', title: name, text: name + ' · ' + a.tool_calls }),
+          el('span', { class: 'track' }, bar)));
+      }
+      li.append(lanes);
+      ul.append(li);
+    }
+  }
+
+  // ---- activity --------------------------------------------------------------------
+
+  async function refreshActivity() {
+    const p = filterParams();
+    p.set('minutes', $('activity-minutes').value);
+    try {
+      renderActivity(await getJson('/v1/activity', p));
+    } catch (_) { /* the connection indicator says why */ }
+  }
+
+  function renderActivity(data) {
+    const buckets = Array.isArray(data.buckets) ? data.buckets : [];
+    const W = 360;
+    const H = 120;
+    const bottom = 14;
+    const max = Math.max(1, ...buckets.map((b) => Object.values(b.counts || {}).reduce((a, c) => a + Number(c), 0)));
+    const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', preserveAspectRatio: 'none' });
+    const seen = new Set();
+    const bw = W / Math.max(1, buckets.length);
+    buckets.forEach((b, i) => {
+      let y = H - bottom;
+      const title = [];
+      for (const k of KINDS) {
+        const c = Number((b.counts || {})[k]) || 0;
+        if (!c) continue;
+        seen.add(k);
+        const h = (c / max) * (H - bottom - 4);
+        y -= h;
+        chart.append(svg('rect', { class: 'b-' + k, x: i * bw + 0.5, y, width: Math.max(1, bw - 1), height: h }));
+        title.push(k + ' ' + c);
+      }
+      const hit = svg('rect', { x: i * bw, y: 0, width: bw, height: H - bottom, fill: 'transparent' });
+      const tt = svg('title');
+      tt.textContent = fmtTime(b.start).slice(0, 5) + ': ' + (title.join(', ') || 'no events');
+      hit.append(tt);
+      chart.append(hit);
+    });
+    chart.append(svg('line', { class: 'axis', x1: 0, x2: W, y1: H - bottom, y2: H - bottom }));
+    const label = (x, anchor, text) => {
+      const t = svg('text', { x, y: H - 2, 'text-anchor': anchor });
+      t.textContent = text;
+      chart.append(t);
+    };
+    if (buckets.length) {
+      label(2, 'start', fmtTime(buckets[0].start).slice(0, 5));
+      label(W - 2, 'end', 'now');
+    }
+    const maxLabel = svg('text', { x: 2, y: 10 });
+    maxLabel.textContent = max + '/min';
+    chart.append(maxLabel);
+    chart.setAttribute('aria-label', 'Events per minute by kind, peak ' + max);
+    $('activity').replaceChildren(chart);
+    $('activity-legend').replaceChildren(...KINDS.filter((k) => seen.has(k)).map((k) =>
+      el('li', { class: 'k-' + k }, el('span', { class: 'sw' }), k)));
+  }
+
+  // ---- alerts ----------------------------------------------------------------------
+
+  async function refreshAlerts() {
+    try {
+      const data = await getJson('/v1/events', new URLSearchParams({ level: 'warn', limit: '200' }));
+      const list = (data.events || []).filter((e) =>
+        e.kind === 'alert' || e.kind === 'error' || e.level === 'error').slice(0, 50);
+      renderAlerts(list);
+    } catch (_) { /* the connection indicator says why */ }
+  }
+
+  function renderAlerts(list) {
+    $('alerts-empty').hidden = list.length > 0;
+    $('alerts').replaceChildren(...list.map((e) => el('li', {
+      'data-id': String(e.id),
+      'data-kind': String(e.kind),
+      class: levelClass(e.level),
+    },
+    el('span', { class: 't', title: String(e.ts), text: fmtTime(e.ts).slice(0, 8) }),
+    el('span', { class: 'm' },
+      el('span', { class: sourceClass(e.source), text: String(e.source) + ': ' }),
+      el('span', { text: String(e.msg || '') })))));
+  }
+
+  // ---- theme -----------------------------------------------------------------------
+
+  function initTheme() {
+    let saved = '';
+    try { saved = localStorage.getItem('swarm-obs-theme') || ''; } catch (_) { /* storage off */ }
+    if (saved === 'dark' || saved === 'light') document.documentElement.dataset.theme = saved;
+    $('theme').addEventListener('click', () => {
+      const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+      const current = document.documentElement.dataset.theme || (dark ? 'dark' : 'light');
+      const next = current === 'dark' ? 'light' : 'dark';
+      document.documentElement.dataset.theme = next;
+      try { localStorage.setItem('swarm-obs-theme', next); } catch (_) { /* storage off */ }
+    });
+  }
+
+  // ---- start -----------------------------------------------------------------------
+
+  function every(ms, f) {
+    f();
+    return setInterval(f, ms);
+  }
+
+  function start() {
+    readTokenFromFragment();
+    readFiltersFromUrl();
+    initTheme();
+    $('filters').addEventListener('submit', (e) => { e.preventDefault(); applyFilters(); });
+    for (const f of FILTERS) $('f-' + f).addEventListener('change', applyFilters);
+    $('f-clear').addEventListener('click', () => {
+      for (const f of FILTERS) $('f-' + f).value = '';
+      applyFilters();
+    });
+    $('order').addEventListener('change', () => {
+      writeUrl();
+      for (const row of rowPool.values()) row.remove();
+      rowPool.clear();
+      const box = $('timeline');
+      queueRender();
+      requestAnimationFrame(() => { box.scrollTop = following() ? box.scrollHeight : 0; queueRender(); });
+    });
+    $('activity-minutes').addEventListener('change', () => { writeUrl(); refreshActivity(); });
+    $('timeline').addEventListener('scroll', queueRender, { passive: true });
+    window.addEventListener('resize', queueRender);
+    $('detail-close').addEventListener('click', () => { $('detail').hidden = true; selectedId = null; queueRender(); });
+    $('token-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      try { sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim()); } catch (_) { /* storage off */ }
+      $('token-input').value = '';
+      $('token-form').hidden = true;
+      connect();
+      refreshWorkers();
+      refreshSessions();
+      refreshActivity();
+      refreshAlerts();
+    });
+    connect();
+    every(POLL_WORKERS_MS, refreshWorkers);
+    every(POLL_SESSIONS_MS, refreshSessions);
+    every(POLL_ACTIVITY_MS, refreshActivity);
+    every(POLL_ALERTS_MS, refreshAlerts);
+    setInterval(tickAges, 250);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

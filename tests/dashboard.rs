@@ -1,0 +1,426 @@
+//! The web dashboard in a real headless Chromium against a real collector that
+//! requires a token: events posted appear live, filters narrow the stream and live
+//! in the URL, a worker killed with SIGKILL turns red, hostile event text stays
+//! text, and screenshots are left in `target/test-artifacts/`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use swarm_obs::{Event, Kind, Level};
+use swarm_obs_suite::{
+    Browser, ChildGuard, Collector, TestHome, artifacts_dir, example, have_programs, http,
+};
+
+const TOKEN: &str = "dashboard-test-token";
+const WAIT: Duration = Duration::from_secs(30);
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+/// JavaScript: the timeline row of event `id`, or null.
+fn row(id: &str) -> String {
+    format!("document.querySelector('#timeline .row[data-id=\"{id}\"]')")
+}
+
+/// JavaScript: whether the stream is connected.
+const LIVE: &str = "document.getElementById('conn').dataset.state === 'live'";
+
+fn event(source: &str, kind: Kind, msg: &str) -> Event {
+    Event::new(source, kind, msg)
+}
+
+/// Posts one event and returns its id.
+fn post(c: &Collector, ev: &Event) -> String {
+    c.post_events(std::slice::from_ref(ev));
+    ev.id.to_string()
+}
+
+/// The computed `rgb(r, g, b)` background of an element, as numbers.
+fn light_colour(b: &mut Browser, element: &str) -> Vec<u32> {
+    let colour = b.eval(&format!("getComputedStyle({element}).backgroundColor"));
+    colour
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .map(|n| n.trim().parse().unwrap_or(0))
+        .collect()
+}
+
+#[test]
+fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let c = Collector::start_with(&home, &["--token", TOKEN]);
+
+    // The page and its assets need no token and carry a strict policy; data does.
+    let resp = http().get(c.url("/")).call().expect("GET /");
+    assert_eq!(resp.status(), 200);
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let js = http()
+        .get(c.url("/assets/app.js"))
+        .call()
+        .expect("GET app.js");
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(
+        http().get(c.url("/v1/events")).call().unwrap().status(),
+        401
+    );
+    let q = format!("/v1/events?access_token={TOKEN}");
+    assert_eq!(http().get(c.url(&q)).call().unwrap().status(), 200);
+    let post_with_query = http()
+        .post(c.url(&q))
+        .header("content-type", "application/json")
+        .send(event("x", Kind::Log, "x").to_json_line().as_bytes())
+        .unwrap();
+    assert_eq!(
+        post_with_query.status(),
+        401,
+        "query tokens are for reads only"
+    );
+
+    // A real worker beating every second, its events reaching the collector through
+    // the event log.
+    let mut worker = ChildGuard::spawn(
+        Command::new(example("worker"))
+            .args(["1", "100000", "500"])
+            .env("SWARM_OBS_HOME", home.path())
+            .env("SWARM_OBS_COLLECTOR", "off")
+            .env_remove("SWARM_OBS_TOKEN")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+
+    // A Claude Code session with a subagent, for the sessions panel.
+    let session = "5e551014-aaaa-4bbb-8ccc-000000000001";
+    let mut hooks = Vec::new();
+    for (hook, tool, agent) in [
+        ("SessionStart", None, None),
+        ("PreToolUse", Some("Bash"), None),
+        ("PreToolUse", Some("Agent"), None),
+        ("PreToolUse", Some("Read"), Some("a1b2c3")),
+        ("PostToolUseFailure", Some("Read"), Some("a1b2c3")),
+        ("Stop", None, None),
+    ] {
+        let mut ev = event("my-project", Kind::Hook, hook);
+        ev.session = Some(session.into());
+        ev.hook = Some(hook.into());
+        ev.tool = tool.map(str::to_owned);
+        ev.agent = agent.map(str::to_owned);
+        ev.agent_type = agent.map(|_| "Explore".to_owned());
+        if hook == "PostToolUseFailure" {
+            ev.kind = Kind::Error;
+            ev.level = Level::Error;
+        }
+        hooks.push(ev);
+    }
+    c.post_events(&hooks);
+
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url(&format!("/#token={TOKEN}")));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    let href = b.eval("location.href");
+    assert!(
+        !href.as_str().unwrap().contains("token"),
+        "the token stays out of the address bar: {href}"
+    );
+
+    // An event posted appears within a second.
+    let first = post(&c, &event("alpha", Kind::Log, "first event from alpha"));
+    let posted = Instant::now();
+    b.wait_for(
+        "the posted event in the timeline",
+        &row(&first),
+        Duration::from_secs(1),
+    );
+    eprintln!(
+        "dashboard: POST to row in the timeline took {:?}",
+        posted.elapsed()
+    );
+
+    // Hostile text is shown as text, in the row and in the detail view, and runs nothing.
+    let mut hostile = event("beta", Kind::Error, XSS);
+    hostile.tool = Some("<b>bold</b>".into());
+    hostile.payload = Some(json!({ "html": "<script>alert(2)</script>", XSS: [XSS] }));
+    let hostile = post(&c, &hostile);
+    b.wait_for("the hostile event", &row(&hostile), WAIT);
+    let shown = b.eval(&format!(
+        "{}.querySelector('.c-msg').textContent",
+        row(&hostile)
+    ));
+    assert_eq!(shown, XSS);
+    b.eval(&format!("{}.click()", row(&hostile)));
+    b.wait_for(
+        "the detail view",
+        "!document.getElementById('detail').hidden",
+        WAIT,
+    );
+    let detail = b.eval("document.getElementById('detail-body').textContent");
+    assert!(
+        detail
+            .as_str()
+            .unwrap()
+            .contains("<script>alert(2)</script>"),
+        "{detail}"
+    );
+    let injected = b.eval(
+        "document.querySelectorAll('#timeline img, #timeline b, #detail img, #detail script').length",
+    );
+    assert_eq!(injected, 0, "event text became markup");
+
+    // A filter narrows the stream server-side and is kept in the URL.
+    b.eval(
+        "(() => { const f = document.getElementById('f-source'); f.value = 'alpha';
+                  f.dispatchEvent(new Event('change')); })()",
+    );
+    b.wait_for(
+        "the filter in the URL",
+        "location.search.includes('source=alpha')",
+        WAIT,
+    );
+    b.wait_for("the filtered stream", LIVE, WAIT);
+    b.wait_for("alpha's backfill", &row(&first), WAIT);
+    let beta = post(&c, &event("beta", Kind::Log, "beta after the filter"));
+    let alpha = post(&c, &event("alpha", Kind::Log, "alpha after the filter"));
+    b.wait_for("alpha's new event", &row(&alpha), WAIT);
+    assert_eq!(b.eval(&format!("{} === null", row(&beta))), true);
+    assert_eq!(b.eval(&format!("{} === null", row(&hostile))), true);
+    let sources = b.eval(
+        "[...new Set([...document.querySelectorAll('#timeline .row')].map(r => r.dataset.source))]",
+    );
+    assert_eq!(sources, json!(["alpha"]));
+    // A shared link opens with the same view.
+    let link = b.eval("location.href");
+    b.navigate(link.as_str().unwrap());
+    b.wait_for("the shared view", LIVE, WAIT);
+    assert_eq!(b.eval("document.getElementById('f-source').value"), "alpha");
+    b.wait_for("alpha's events after reload", &row(&alpha), WAIT);
+    assert_eq!(b.eval(&format!("{} === null", row(&beta))), true);
+
+    // Picking a session filters by it; picking it again shows everything.
+    let pick = format!("document.querySelector('#sessions li[data-session=\"{session}\"]')");
+    b.wait_for("the session in the sessions panel", &pick, WAIT);
+    let lanes = b.eval(&format!(
+        "[...{pick}.querySelectorAll('.lane')].map(l => l.dataset.agent)"
+    ));
+    assert_eq!(lanes, json!(["main", "a1b2c3"]));
+    // Cost and tokens show when a session has telemetry (the shape OpenTelemetry
+    // ingest adds to /v1/sessions), and nothing when it has none.
+    assert_eq!(
+        b.eval(&format!("{pick}.querySelector('.telemetry') === null")),
+        true
+    );
+    b.rewrite_next_response("*/v1/sessions*", |body| {
+        let mut v: Value = serde_json::from_str(body).expect("sessions JSON");
+        v["sessions"][0]["telemetry"] = json!({
+            "cost_usd": 0.1234, "input_tokens": 1200, "output_tokens": 300,
+            "cache_read_tokens": 5000, "cache_creation_tokens": 100,
+            "api_requests": 7, "api_duration_ms": 4200
+        });
+        v.to_string()
+    });
+    let telemetry = b.wait_for(
+        "the session's cost and tokens",
+        &format!("{pick}.querySelector('.telemetry')?.textContent"),
+        WAIT,
+    );
+    let telemetry = telemetry.as_str().unwrap();
+    // Token counts are grouped the reader's way (6,600 or 6 600 or 6.600).
+    let digits: String = telemetry
+        .chars()
+        .filter(|c| !matches!(c, ',' | '.' | ' ' | '\u{a0}' | '\u{202f}'))
+        .collect();
+    assert!(
+        telemetry.contains("$0.1234") && digits.contains("6600tokens"),
+        "{telemetry}"
+    );
+    b.eval("document.getElementById('f-clear').click()");
+    b.wait_for("no filter", "location.search === ''", WAIT);
+    b.wait_for("the session list", &pick, WAIT);
+    b.eval(&format!("{pick}.click()"));
+    b.wait_for(
+        "the session filter",
+        &format!("location.search.includes('session={session}')"),
+        WAIT,
+    );
+    b.wait_for(
+        "the session's events only",
+        &format!(
+            "document.querySelectorAll('#timeline .row').length === {} && [...document.querySelectorAll('#timeline .row')].every(r => r.dataset.source === 'my-project')",
+            hooks.len()
+        ),
+        WAIT,
+    );
+    b.eval(&format!("{pick}.click()"));
+    b.wait_for("no filter", "location.search === ''", WAIT);
+
+    // The worker is running (green, or amber on a loaded machine where a beat can
+    // be read a moment past its interval), then red once killed, with an alert.
+    let light = "document.querySelector('#workers li[data-worker=\"backend\"] .light')";
+    let state = format!("{light} && {light}.dataset.state");
+    let deadline = Instant::now() + WAIT;
+    while !matches!(b.eval(&state).as_str(), Some("alive" | "late")) {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never showed running: the page says {}, the collector {}",
+            b.eval(&state),
+            c.get_json("/v1/workers")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.wait_for(
+        "the worker's progress bar",
+        "document.querySelector('#workers li[data-worker=\"backend\"] progress')",
+        WAIT,
+    );
+    let rgb = light_colour(&mut b, light);
+    assert!(
+        !(rgb[0] > 150 && rgb[1] < 120 && rgb[2] < 120),
+        "a running worker's light is not red: {rgb:?}"
+    );
+    worker.kill();
+    b.wait_for(
+        "the killed worker dead",
+        &format!("{light}.dataset.state === 'dead'"),
+        WAIT,
+    );
+    let rgb = light_colour(&mut b, light);
+    assert!(
+        rgb[0] > 150 && rgb[1] < 120 && rgb[2] < 120,
+        "a dead worker's light is red, not {rgb:?}"
+    );
+    b.wait_for(
+        "the dead alert in the alerts list",
+        "[...document.querySelectorAll('#alerts li')].some(li => li.textContent.includes('backend is dead'))",
+        WAIT,
+    );
+    b.wait_for(
+        "the activity chart",
+        "document.querySelector('#activity rect.b-hook') && document.querySelector('#activity rect.b-log')",
+        WAIT,
+    );
+
+    // Follow mode puts the newest event at the bottom, and is kept in the URL.
+    b.eval(
+        "(() => { const o = document.getElementById('order'); o.value = 'follow';
+                  o.dispatchEvent(new Event('change')); })()",
+    );
+    b.wait_for(
+        "follow mode in the URL",
+        "location.search.includes('order=follow')",
+        WAIT,
+    );
+    let newest = post(&c, &event("gamma", Kind::Done, "the newest event"));
+    b.wait_for(
+        "the newest event at the bottom",
+        &format!(
+            "(() => {{ const rows = [...document.querySelectorAll('#timeline .row')];
+                       const r = {};
+                       return r && rows.every(x => parseFloat(x.style.top) <= parseFloat(r.style.top)); }})()",
+            row(&newest)
+        ),
+        WAIT,
+    );
+
+    // Nothing ran from event text; the page threw nothing and broke no policy.
+    assert_eq!(b.dialogs(), Vec::<String>::new(), "a dialog opened");
+    let thrown: Vec<Value> = b.events_named("Runtime.exceptionThrown");
+    assert!(thrown.is_empty(), "the page threw: {thrown:?}");
+    let problems = b.page_problems();
+    assert!(
+        problems.is_empty(),
+        "the page logged problems: {problems:#?}"
+    );
+
+    let dir = artifacts_dir();
+    b.eval("document.documentElement.dataset.theme = 'dark'");
+    b.screenshot(&dir.join("dashboard-dark.png"));
+    b.eval("document.documentElement.dataset.theme = 'light'");
+    b.screenshot(&dir.join("dashboard-light.png"));
+    eprintln!("dashboard: screenshots in {}", dir.display());
+}
+
+#[test]
+fn the_dashboard_asks_for_a_token_reconnects_and_stays_light_with_thousands_of_events() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let mut c = Collector::start_with(&home, &["--token", TOKEN]);
+    let addr = c.addr().to_owned();
+    let mut b = Browser::start(1200, 800);
+
+    // Without a token the page asks for one; given, it connects.
+    b.navigate(&c.url("/"));
+    b.wait_for(
+        "the token prompt",
+        "!document.getElementById('token-form').hidden && document.getElementById('conn').dataset.state === 'unauthorized'",
+        WAIT,
+    );
+    b.eval(&format!(
+        "document.getElementById('token-input').value = '{TOKEN}';
+         document.getElementById('token-form').requestSubmit()"
+    ));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+
+    // The collector restarts on the same address: the page reconnects by itself and
+    // shows what was posted meanwhile, without repeating what it had.
+    let before = post(&c, &event("alpha", Kind::Log, "before the restart"));
+    b.wait_for("the first event", &row(&before), WAIT);
+    c.terminate();
+    b.wait_for(
+        "the page to notice",
+        "document.getElementById('conn').dataset.state !== 'live'",
+        WAIT,
+    );
+    let c = Collector::start_with(&home, &["--token", TOKEN, "--addr", &addr]);
+    let after = post(&c, &event("alpha", Kind::Log, "after the restart"));
+    b.wait_for("the event posted after the restart", &row(&after), WAIT);
+    b.wait_for("the stream to be live again", LIVE, WAIT);
+    assert_eq!(
+        b.eval(&format!(
+            "document.querySelectorAll('#timeline .row[data-id=\"{before}\"]').length"
+        )),
+        1
+    );
+
+    // Thousands of events: all counted, only a screenful in the DOM.
+    let many: Vec<Event> = (0..3000)
+        .map(|i| event("bulk", Kind::Log, &format!("bulk event {i}")))
+        .collect();
+    c.post_events(&many);
+    let last = many[many.len() - 1].id.to_string();
+    b.wait_for("the last bulk event", &row(&last), WAIT);
+    b.wait_for(
+        "every event counted",
+        "document.getElementById('count').textContent === '3002 events'",
+        WAIT,
+    );
+    let rows = b.eval("document.querySelectorAll('#timeline .row').length");
+    assert!(
+        rows.as_u64().is_some_and(|n| n < 200),
+        "{rows} rows in the DOM"
+    );
+    // Scrolling to the bottom shows the oldest, rendered on demand.
+    b.eval("(() => { const t = document.getElementById('timeline'); t.scrollTop = t.scrollHeight; })()");
+    b.wait_for("the oldest event after scrolling", &row(&before), WAIT);
+    assert_eq!(b.dialogs(), Vec::<String>::new());
+    assert!(b.events_named("Runtime.exceptionThrown").is_empty());
+}

@@ -1,0 +1,216 @@
+//! Health probes in a real collector against real targets: an HTTP server that starts
+//! answering 500, a TCP listener that goes away, a process that is killed. Each
+//! change becomes an alert, recovery is recorded, and `GET /v1/probes` shows state,
+//! transitions and the hourly rollup.
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use swarm_obs::{Event, Kind, Level};
+use swarm_obs_suite::{
+    ChildGuard, Collector, ListenerMode, TestHome, TestListener, bin, system_tests_required,
+};
+
+/// Probes check every 100 ms and are down after failing for 500 ms.
+const TIMING: &str = "interval_ms=100 grace_ms=500 timeout_ms=2000";
+
+fn alert_of(probe: &'static str, state: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| e.kind == Kind::Alert && e.source == probe && e.fields["state"] == state
+}
+
+/// Polls `GET /v1/probes` (up to 60 s) until `probe` is in `state`; returns its entry.
+fn wait_for_probe_state(collector: &Collector, probe: &str, state: &str) -> Value {
+    for _ in 0..3000 {
+        let all = collector.get_json("/v1/probes");
+        if let Some(p) = all["probes"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == probe))
+            && p["state"] == state
+        {
+            return p.clone();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!(
+        "probe {probe} never {state}: {}",
+        collector.get_json("/v1/probes")
+    );
+}
+
+/// Waits for late, then down, then (after `recover`) the recovery alert.
+fn late_down_recovered(home: &TestHome, probe: &'static str, recover: impl FnOnce()) {
+    let late = home.wait_for_event("late alert", alert_of(probe, "late"));
+    assert_eq!(late.level, Level::Warn);
+    let down = home.wait_for_event("down alert", alert_of(probe, "down"));
+    assert_eq!(down.level, Level::Error);
+    assert!(late.ts <= down.ts);
+    assert!(
+        down.fields["failing_ms"].as_u64().unwrap() >= 500,
+        "down only after the grace: {down:?}"
+    );
+    recover();
+    let back = home.wait_for_event("recovery alert", alert_of(probe, "alive"));
+    assert_eq!(back.fields["recovered"], true);
+    assert_eq!(back.fields["previous"], "down");
+}
+
+#[test]
+fn an_http_server_that_starts_answering_500_is_late_then_down_then_recovers() {
+    let home = TestHome::new();
+    let server = TestListener::start(ListenerMode::Answer(200));
+    let probe = format!("http:http://{}/health name=web {TIMING}", server.addr());
+    let collector = Collector::start_with(&home, &["--probe", &probe]);
+    let first = wait_for_probe_state(&collector, "web", "alive");
+    assert_eq!(first["kind"], "http");
+    assert_eq!(first["last_check"]["detail"], "HTTP 200");
+    let request = server
+        .next_request(std::time::Duration::from_secs(30))
+        .expect("the probe sends a request");
+    assert_eq!(request.request_line, "GET /health HTTP/1.1");
+
+    server.set_mode(ListenerMode::Answer(500));
+    late_down_recovered(&home, "web", || server.set_mode(ListenerMode::Answer(200)));
+
+    let p = wait_for_probe_state(&collector, "web", "alive");
+    let states: Vec<&str> = p["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["alive", "late", "down", "alive"], "{p}");
+    assert_eq!(p["last_transition"]["from"], "down");
+    let hour = &p["rollup"][0];
+    let (checks, healthy) = (
+        hour["checks"].as_i64().unwrap(),
+        hour["healthy"].as_i64().unwrap(),
+    );
+    assert!(checks > healthy && healthy > 0, "{hour}");
+    let ratio = p["healthy_ratio"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio < 1.0, "{p}");
+    assert!(
+        collector
+            .metrics()
+            .contains("swarm_obs_probe_healthy{probe=\"web\"} 1"),
+        "{}",
+        collector.metrics()
+    );
+    // Alerts reach the store (and live viewers) like every other event.
+    let stored = collector.get_json("/v1/events?source=web&kind=alert");
+    assert!(stored["events"].as_array().unwrap().len() >= 3, "{stored}");
+}
+
+#[test]
+fn a_tcp_listener_from_config_toml_that_goes_away_is_down_until_it_returns() {
+    let home = TestHome::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[notify]\nbackend = \"off\"\n\n[[probe]]\nname = \"db\"\ntcp = \"{addr}\"\ninterval_ms = 100\ngrace_ms = 500\n"
+        ),
+    )
+    .unwrap();
+    let collector = Collector::start(&home);
+    wait_for_probe_state(&collector, "db", "alive");
+    drop(listener);
+    let mut back = None;
+    late_down_recovered(&home, "db", || {
+        back = Some(std::net::TcpListener::bind(addr).expect("bind the same port again"));
+    });
+    let p = wait_for_probe_state(&collector, "db", "alive");
+    assert_eq!(p["target"], format!("tcp:{addr}"));
+}
+
+#[test]
+fn a_killed_process_named_by_a_pidfile_is_down_until_a_new_one_runs() {
+    let home = TestHome::new();
+    let pidfile = home.path().join("svc.pid");
+    let mut first = ChildGuard::spawn(Command::new("sleep").arg("600"));
+    std::fs::write(&pidfile, first.id().to_string()).unwrap();
+    let probe = format!("pidfile:{} name=svc {TIMING}", pidfile.display());
+    let collector = Collector::start_with(&home, &["--probe", &probe]);
+    wait_for_probe_state(&collector, "svc", "alive");
+    first.signal(libc::SIGKILL);
+    first.wait();
+    let second = ChildGuard::spawn(Command::new("sleep").arg("600"));
+    late_down_recovered(&home, "svc", || {
+        std::fs::write(&pidfile, second.id().to_string()).unwrap();
+    });
+    let down = home.wait_for_event("down", alert_of("svc", "down"));
+    assert!(
+        down.msg.contains(&format!("process {} from", first.id())),
+        "{}",
+        down.msg
+    );
+}
+
+#[test]
+fn a_bad_probe_stops_serve_with_a_clear_error() {
+    let home = TestHome::new();
+    for (arg, want) in [
+        ("ftp:x", "unknown probe kind `ftp`"),
+        ("tcp:nohost", "host:port"),
+        ("http:https://x/", "http:// URL"),
+    ] {
+        let out = Command::new(bin("swarm-obs"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--home"])
+            .arg(home.path())
+            .args(["--probe", arg])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{arg}: {err}");
+    }
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[[probe]]\nname = \"x\"\ntcp = \"127.0.0.1:1\"\nhttp = \"http://127.0.0.1/\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("swarm-obs"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn a_systemd_unit_probe_asks_systemctl() {
+    // Not a CI dependency: only where systemd runs (a booted systemd host).
+    if !std::path::Path::new("/run/systemd/system").is_dir() {
+        eprintln!(
+            "\n!!!!!!!! a_systemd_unit_probe_asks_systemctl: SKIPPED — systemd is not running here (no /run/systemd/system){} !!!!!!!!\n",
+            if system_tests_required() {
+                "; not required even with SWARM_OBS_REQUIRE_SYSTEM_TESTS=1"
+            } else {
+                ""
+            }
+        );
+        return;
+    }
+    let home = TestHome::new();
+    let collector = Collector::start_with(
+        &home,
+        &[
+            "--probe",
+            &format!("systemd:basic.target name=basic {TIMING}"),
+            "--probe",
+            &format!("systemd:no-such-unit-swarm-obs.service name=nothing {TIMING}"),
+        ],
+    );
+    wait_for_probe_state(&collector, "basic", "alive");
+    let p = wait_for_probe_state(&collector, "nothing", "down");
+    assert!(
+        p["last_check"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("inactive"),
+        "{p}"
+    );
+}
