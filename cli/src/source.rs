@@ -47,6 +47,11 @@ impl CollectorHttp {
         }
     }
 
+    /// The collector's address.
+    pub fn address(&self) -> &CollectorAddress {
+        &self.address
+    }
+
     /// `host:port`.
     pub fn host_port(&self) -> &str {
         self.address.host_port()
@@ -96,6 +101,8 @@ pub enum Source {
 pub struct Opened {
     /// Where to read.
     pub source: Source,
+    /// The state root: its files are read when the collector is away.
+    pub root: StateRoot,
     /// Set when a collector was named but did not answer.
     pub note: Option<String>,
 }
@@ -111,6 +118,7 @@ impl Source {
             .unwrap_or_else(StateRoot::resolve);
         let files = |note| Opened {
             source: Source::Files(root.clone()),
+            root: root.clone(),
             note,
         };
         if let Some(named) = &args.collector {
@@ -124,6 +132,7 @@ impl Source {
                 .context("the collector named by --collector cannot be used (pass `--collector off` to read the files)")?;
             return Ok(Opened {
                 source: Source::Collector(CollectorHttp::new(address, REQUEST_TIMEOUT)),
+                root,
                 note: None,
             });
         }
@@ -134,6 +143,7 @@ impl Source {
         match remote::probe(&address) {
             Ok(_) => Ok(Opened {
                 source: Source::Collector(CollectorHttp::new(address, REQUEST_TIMEOUT)),
+                root,
                 note: None,
             }),
             Err(e) => Ok(files(Some(format!(

@@ -83,7 +83,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let opened = Source::open(&args.source)?;
-    let feed = feed::Feed::start(opened.source.clone())?;
+    let feed = feed::Feed::start(opened.source.clone(), opened.root.clone(), args.keep)?;
     catch_termination();
     let mut app = app::App::new(
         opened.source.describe(),
