@@ -23,7 +23,7 @@ use clap::{CommandFactory, Parser, Subcommand};
     version,
     about,
     propagate_version = true,
-    after_help = "Examples:\n  swarm-obs hooks install     # record every Claude Code hook event\n  swarm-obs serve             # the local collector on 127.0.0.1:4780\n  swarm-obs doctor            # check the setup, with a fix for each problem\n  swarm-obs demo              # replay a captured Claude Code session\n\nRun `swarm-obs <command> --help` for each command's options and examples."
+    after_help = "Examples:\n  swarm-obs hooks install     # record every Claude Code hook event\n  swarm-obs serve             # the local collector on 127.0.0.1:4780\n  swarm-obs doctor            # check the setup, with a fix for each problem\n  swarm-obs status            # who is alive, late or dead (exit 1 on trouble)\n  swarm-obs top               # live dashboard of workers, sessions and events\n  swarm-obs demo              # replay a captured Claude Code session\n\nRun `swarm-obs <command> --help` for each command's options and examples."
 )]
 struct Cli {
     #[command(subcommand)]
