@@ -1030,17 +1030,20 @@ impl Drop for ChildGuard {
 }
 
 /// A private tmux server (its socket in a test's state root) with one detached
-/// session `t` running a shell command; the server is killed on drop.
+/// session `t`; the server is killed on drop.
 pub struct Tmux {
     socket: PathBuf,
+    /// Where [`start_program`](Self::start_program)'s wrapper writes the exit status.
+    status_file: PathBuf,
 }
 
 impl Tmux {
+    /// The programs it needs.
+    pub const PROGRAMS: &[&str] = &["tmux"];
+
     /// Starts the server and session `t` (120×40) running `shell_command`.
     pub fn start(home: &TestHome, shell_command: &str) -> Self {
-        let tmux = Self {
-            socket: home.path().join("tmux.sock"),
-        };
+        let tmux = Self::new(home);
         tmux.run(&[
             "-f",
             "/dev/null",
@@ -1057,6 +1060,56 @@ impl Tmux {
         tmux
     }
 
+    /// Starts `program args…` in a `width`×`height` session `t`. The pane stays
+    /// after the program exits, so a test can read the screen it left, and
+    /// [`exit_status`](Self::exit_status) tells how it ended.
+    pub fn start_program(
+        home: &TestHome,
+        program: &Path,
+        args: &[&str],
+        width: u16,
+        height: u16,
+    ) -> Self {
+        let tmux = Self::new(home);
+        // Set in the configuration, so it holds before the program can exit.
+        let config = home.path().join("tmux.conf");
+        std::fs::write(&config, "set-option -g remain-on-exit on\n").expect("write tmux.conf");
+        // One shell command (tmux joins several arguments with spaces) that also
+        // writes the exit status to a file: tmux may drop a dying pane's last
+        // output, and does not always learn its status.
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut command = quote(&program.to_string_lossy());
+        for a in args {
+            command.push(' ');
+            command.push_str(&quote(a));
+        }
+        command.push_str(&format!(
+            "; echo $? > {}",
+            quote(&tmux.status_file.to_string_lossy())
+        ));
+        tmux.run(&[
+            "-f",
+            &config.to_string_lossy(),
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            &command,
+        ]);
+        tmux
+    }
+
+    fn new(home: &TestHome) -> Self {
+        Self {
+            socket: home.path().join("tmux.sock"),
+            status_file: home.path().join("tmux.status"),
+        }
+    }
+
     /// A `tmux` command on this server, without the desktop bus.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("tmux");
@@ -1071,6 +1124,82 @@ impl Tmux {
     pub fn run(&self, args: &[&str]) {
         let out = self.command().args(args).output().expect("run tmux");
         assert!(out.status.success(), "tmux {args:?}: {out:?}");
+    }
+
+    /// Sends keys to session `t`, as `tmux send-keys` names them (`Enter`, `C-c`).
+    pub fn send_keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Types text literally into session `t`.
+    pub fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// The visible screen of session `t`, one line per row.
+    pub fn screen(&self) -> String {
+        let out = self
+            .command()
+            .args(["capture-pane", "-p", "-t", "t"])
+            .output()
+            .expect("run tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls the screen until `done` holds, for at most 60 s; returns that screen.
+    /// Panics with `what` and the last screen otherwise.
+    pub fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 60 s for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The exit status of a [`start_program`](Self::start_program) program once it
+    /// has exited; `None` while it runs.
+    pub fn exit_status(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(&self.status_file).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Waits (at most 60 s) for the program to exit; returns its exit status.
+    pub fn wait_exit(&self) -> i32 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.exit_status() {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the program did not exit within 60 s; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The process id of a [`start_program`](Self::start_program) program (a child
+    /// of the pane's shell); Linux only, as it reads `/proc`.
+    pub fn program_pid(&self) -> Option<u32> {
+        let out = self
+            .command()
+            .args(["display-message", "-p", "-t", "t", "#{pane_pid}"])
+            .output()
+            .ok()?;
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
     }
 }
 

@@ -51,6 +51,8 @@ fn help_shows_examples() {
         &["serve"],
         &["demo"],
         &["notify"],
+        &["status"],
+        &["top"],
     ] {
         let mut full = args.to_vec();
         full.push("--help");

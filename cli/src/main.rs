@@ -1,14 +1,18 @@
 //! `swarm-obs`: every command a person types.
 
 mod cmd;
+mod display;
 mod duration_arg;
 mod locate;
 mod output_line;
+mod sessions;
 mod settings;
 mod shell;
 mod signals;
+mod source;
 mod tail;
 mod watched;
+mod workers;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -19,7 +23,7 @@ use clap::{CommandFactory, Parser, Subcommand};
     version,
     about,
     propagate_version = true,
-    after_help = "Examples:\n  swarm-obs hooks install     # record every Claude Code hook event\n  swarm-obs serve             # the local collector on 127.0.0.1:4780\n  swarm-obs doctor            # check the setup, with a fix for each problem\n  swarm-obs demo              # replay a captured Claude Code session\n\nRun `swarm-obs <command> --help` for each command's options and examples."
+    after_help = "Examples:\n  swarm-obs hooks install     # record every Claude Code hook event\n  swarm-obs serve             # the local collector on 127.0.0.1:4780\n  swarm-obs doctor            # check the setup, with a fix for each problem\n  swarm-obs status            # who is alive, late or dead (exit 1 on trouble)\n  swarm-obs top               # live dashboard of workers, sessions and events\n  swarm-obs demo              # replay a captured Claude Code session\n\nRun `swarm-obs <command> --help` for each command's options and examples."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,8 +48,12 @@ enum Command {
     Run(cmd::run::Args),
     /// Run the collector: ingest, store and stream events over HTTP.
     Serve(cmd::serve::Args),
+    /// Show every worker's heartbeat verdict; exit 1 when any is late, down or dead.
+    Status(cmd::status::Args),
     /// Show events from every source, merged in time order; follow them live with -f.
     Tail(cmd::tail::Args),
+    /// A live terminal dashboard of workers, Claude sessions and events.
+    Top(cmd::top::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,7 +81,9 @@ fn main() -> std::process::ExitCode {
         Command::Pipe(args) => cmd::pipe::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Status(args) => cmd::status::run(args),
         Command::Tail(args) => cmd::tail::run(args),
+        Command::Top(args) => cmd::top::run(args),
     };
     match result {
         Ok(code) => code,

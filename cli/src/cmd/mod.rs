@@ -8,4 +8,6 @@ pub mod notify;
 pub mod pipe;
 pub mod run;
 pub mod serve;
+pub mod status;
 pub mod tail;
+pub mod top;

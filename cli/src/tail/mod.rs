@@ -89,8 +89,9 @@ impl Feed {
         }
     }
 
-    /// New events, waiting up to one tick for them, oldest first.
-    fn next_batch(&mut self, notices: &mut Vec<String>) -> Result<Vec<Event>> {
+    /// New events, waiting up to one tick for them, oldest first; repeats are
+    /// left to the caller to drop.
+    pub fn next_batch(&mut self, notices: &mut Vec<String>) -> Result<Vec<Event>> {
         let mut batch = match self {
             Feed::Files(f) => {
                 let batch = f.poll()?;

@@ -89,7 +89,10 @@ impl Drop for CollectorFeed {
     }
 }
 
-fn agent(global: Option<Duration>) -> ureq::Agent {
+/// An HTTP agent for the loopback collector: no proxy, statuses returned rather
+/// than raised, bounded connect and response waits, and `global` as the limit for
+/// a whole request (`None` for a stream).
+pub fn agent(global: Option<Duration>) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
@@ -101,7 +104,8 @@ fn agent(global: Option<Duration>) -> ureq::Agent {
         .into()
 }
 
-fn authorized<B>(
+/// `req` with the collector's bearer token, when it has one.
+pub fn authorized<B>(
     req: ureq::RequestBuilder<B>,
     address: &CollectorAddress,
 ) -> ureq::RequestBuilder<B> {

@@ -1,0 +1,191 @@
+//! `swarm-obs status`: the heartbeat table, with an exit code for scripts.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::display;
+use crate::source::{Source, SourceArgs};
+use crate::tail::render::ColorChoice;
+use crate::workers::WorkersView;
+
+/// Arguments of `swarm-obs status`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Exit status: 0 when every worker is alive or stopped cleanly, 1 when any is late,
+down or dead (or a heartbeat file cannot be read, or the workers cannot be listed).
+
+Examples:
+  swarm-obs status                    # the table, from the collector or the files
+  swarm-obs status --json | jq .      # the same as JSON
+  swarm-obs status --watch            # redraw every second until Ctrl-C
+  swarm-obs status --collector off    # judge heartbeats/*.json directly
+  swarm-obs status >/dev/null || echo 'a worker needs attention'   # in cron")]
+pub struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Redraw every second until interrupted.
+    #[arg(long)]
+    watch: bool,
+    /// When to colour the state column.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    color: ColorChoice,
+}
+
+/// Runs `status`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let opened = Source::open(&args.source)?;
+    if let Some(note) = &opened.note {
+        eprintln!("swarm-obs: {note}");
+    }
+    let color = !args.json && args.color.enabled();
+    let mut out = std::io::stdout().lock();
+    loop {
+        let view = match WorkersView::load(&opened.source) {
+            Ok(view) => view,
+            // Watching goes on through a collector restart; a one-shot run fails.
+            Err(e) if args.watch => {
+                write!(
+                    out,
+                    "\x1b[H\x1b[2Jswarm-obs: {e:#}\n(retrying every second)\n"
+                )
+                .and_then(|()| out.flush())
+                .context("cannot write to standard output")?;
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let text = if args.json {
+            json(&view, &opened.source)
+        } else {
+            table(&view, &opened.source, color)
+        };
+        if args.watch {
+            // Home and clear, then the whole frame in one write: no flicker.
+            write!(out, "\x1b[H\x1b[2J{text}")
+        } else {
+            write!(out, "{text}")
+        }
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")?;
+        if !args.watch {
+            return Ok(if view.all_fine() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn json(view: &WorkersView, source: &Source) -> String {
+    let mut v = serde_json::to_value(view).unwrap_or_default();
+    v["ok"] = view.all_fine().into();
+    v["source"] = source.describe().into();
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The table, one line per worker, then a summary line.
+pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
+    const HEAD: [&str; 8] = [
+        "WORKER",
+        "STATE",
+        "TASK",
+        "ACTION",
+        "PROGRESS",
+        "LAST BEAT",
+        "PID",
+        "HOST",
+    ];
+    let rows: Vec<[String; 8]> = view
+        .workers
+        .iter()
+        .map(|w| {
+            let hb = &w.heartbeat;
+            let text = |s: &Option<String>, max| {
+                s.as_deref()
+                    .map(|s| display::truncate(&display::one_line(s), max))
+                    .unwrap_or_else(|| "-".into())
+            };
+            [
+                display::truncate(&display::one_line(&w.worker), 32),
+                w.state.to_string(),
+                text(&hb.task, 24),
+                text(&hb.action, 40),
+                hb.progress
+                    .map(|p| format!("{} {}", display::bar(p, 10), display::fraction(p)))
+                    .unwrap_or_else(|| "-".into()),
+                format!("{} ago", display::age(w.age_ms)),
+                hb.pid.to_string(),
+                display::truncate(&display::one_line(&w.host), 32),
+            ]
+        })
+        .collect();
+    let mut widths = HEAD.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String], states: Option<swarm_obs::WorkerState>| {
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            let last = i + 1 == cells.len();
+            match states {
+                Some(state) if i == 1 && color => {
+                    let _ = write!(out, "\x1b[{}m{cell}\x1b[0m", display::state_ansi(state));
+                }
+                _ => out.push_str(cell),
+            }
+            if !last {
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push('\n');
+    };
+    if view.workers.is_empty() {
+        let _ = writeln!(
+            out,
+            "No workers have written a heartbeat ({}).",
+            source.describe()
+        );
+    } else {
+        line(&mut out, &HEAD.map(String::from), None);
+        for (r, w) in rows.iter().zip(&view.workers) {
+            line(&mut out, r, Some(w.state));
+        }
+    }
+    for u in &view.unreadable {
+        let _ = writeln!(out, "unreadable: {}", display::one_line(&u.error));
+    }
+    use swarm_obs::WorkerState::*;
+    let counts: Vec<String> = [Alive, Late, Down, Dead, Stopped]
+        .into_iter()
+        .filter_map(|s| {
+            let n = view.count(s);
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    if !view.workers.is_empty() {
+        let n = view.workers.len();
+        let _ = writeln!(
+            out,
+            "\n{n} {}: {} (from {})",
+            if n == 1 { "worker" } else { "workers" },
+            counts.join(", "),
+            source.describe()
+        );
+    }
+    out
+}

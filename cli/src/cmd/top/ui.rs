@@ -1,0 +1,420 @@
+//! Drawing the dashboard: a header, workers beside sessions, the event pane, and
+//! a footer of keys; the detail view on top when open.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row as TableRow, Table, Wrap};
+use swarm_obs::{Kind, Level, Timestamp, WorkerState};
+
+use super::app::App;
+use crate::display::{self, one_line, truncate};
+use crate::sessions::Session;
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let session_lines: usize = app
+        .sessions
+        .iter()
+        .take(8)
+        .map(|s| 1 + s.agents.len().min(6))
+        .sum();
+    let worker_lines = app.workers.as_ref().map_or(1, |w| w.workers.len().max(1));
+    let wanted = (worker_lines + 3).max(session_lines + 2).max(5) as u16;
+    let top = wanted.min(area.height.saturating_mul(45) / 100).max(5);
+    let [header, panes, events, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(top),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let [workers, sessions] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(panes);
+    draw_header(frame, app, header);
+    draw_workers(frame, app, workers);
+    draw_sessions(frame, app, sessions);
+    draw_events(frame, app, events);
+    draw_footer(frame, app, footer);
+    if app.detail.is_some() {
+        draw_detail(frame, app, events.union(panes));
+    }
+}
+
+fn state_color(state: WorkerState) -> Color {
+    match state {
+        WorkerState::Alive => Color::Green,
+        WorkerState::Late => Color::Yellow,
+        WorkerState::Down | WorkerState::Dead => Color::Red,
+        WorkerState::Stopped => Color::DarkGray,
+    }
+}
+
+fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
+    let mut spans = vec![
+        Span::styled(" swarm-obs top ", Style::new().bold().reversed()),
+        Span::raw(format!(" {} ", one_line(&app.source))),
+    ];
+    if let Some(w) = &app.workers {
+        spans.push(Span::raw("│ workers "));
+        for state in [
+            WorkerState::Alive,
+            WorkerState::Late,
+            WorkerState::Down,
+            WorkerState::Dead,
+            WorkerState::Stopped,
+        ] {
+            let n = w.count(state);
+            if n > 0 {
+                spans.push(Span::styled(
+                    format!("{n} {state} "),
+                    Style::new().fg(state_color(state)),
+                ));
+            }
+        }
+    }
+    spans.push(Span::raw(format!(
+        "│ sessions {} │ events {} ",
+        app.sessions.len(),
+        app.received
+    )));
+    let problem = app
+        .events_error
+        .as_ref()
+        .or(app.workers_error.as_ref())
+        .or(app.sessions_error.as_ref())
+        .or(app.note.as_ref());
+    if let Some(p) = problem {
+        spans.push(Span::styled(
+            format!("│ {}", one_line(p)),
+            Style::new().fg(Color::Red),
+        ));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn draw_workers(frame: &mut Frame, app: &App, area: Rect) {
+    let block = Block::bordered().title(" Workers ");
+    let Some(view) = &app.workers else {
+        frame.render_widget(Paragraph::new("loading…").block(block), area);
+        return;
+    };
+    if view.workers.is_empty() {
+        let text = if view.unreadable.is_empty() {
+            "no heartbeats yet".to_owned()
+        } else {
+            format!("{} unreadable heartbeat files", view.unreadable.len())
+        };
+        frame.render_widget(Paragraph::new(text).block(block), area);
+        return;
+    }
+    let rows = view.workers.iter().map(|w| {
+        let hb = &w.heartbeat;
+        let progress = hb.progress.map_or_else(String::new, |p| {
+            format!("{} {}/{}", display::bar(p, 10), p.done, p.total)
+        });
+        let doing = match (&hb.task, &hb.action) {
+            (Some(t), Some(a)) => format!("{t} · {a}"),
+            (Some(t), None) => t.clone(),
+            (None, Some(a)) => a.clone(),
+            (None, None) => String::new(),
+        };
+        TableRow::new(vec![
+            Cell::from(one_line(&w.worker)),
+            Cell::from(w.state.as_str()).style(Style::new().fg(state_color(w.state)).bold()),
+            Cell::from(progress).style(Style::new().fg(Color::Cyan)),
+            Cell::from(one_line(&doing)),
+            Cell::from(display::age(w.age_ms)),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Max(18),
+            Constraint::Length(7),
+            Constraint::Length(18),
+            Constraint::Fill(1),
+            Constraint::Length(6),
+        ],
+    )
+    .header(
+        TableRow::new(["WORKER", "STATE", "PROGRESS", "TASK · ACTION", "BEAT"])
+            .style(Style::new().add_modifier(Modifier::DIM)),
+    )
+    .block(block);
+    frame.render_widget(table, area);
+}
+
+fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>> {
+    let mut head = vec![
+        Span::styled("● ", Style::new().fg(Color::Magenta)),
+        Span::styled(truncate(&one_line(&s.session), 8), Style::new().bold()),
+        Span::raw(format!(
+            " {} · {} ev",
+            truncate(&one_line(&s.sources.join(",")), 24),
+            s.events
+        )),
+    ];
+    if s.errors > 0 {
+        head.push(Span::styled(
+            format!(" · {} err", s.errors),
+            Style::new().fg(Color::Red),
+        ));
+    }
+    if let Some(t) = s.telemetry {
+        head.push(Span::styled(
+            format!(" · ${:.2} · {} tok", t.cost_usd, display::count(t.tokens())),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    head.push(Span::styled(
+        format!(
+            " · {} ago",
+            display::age(now.unix_ms() - s.last_seen.unix_ms())
+        ),
+        Style::new().add_modifier(Modifier::DIM),
+    ));
+    let mut lines = vec![Line::from(head)];
+    let shown = s.agents.len().min(6);
+    for (i, a) in s.agents.iter().take(shown).enumerate() {
+        let branch = if i + 1 == shown { "  └ " } else { "  ├ " };
+        let name = match (&a.agent_type, &a.agent) {
+            (_, None) => "main".to_owned(),
+            (Some(t), Some(id)) => format!("{t} {}", truncate(id, 8)),
+            (None, Some(id)) => format!("subagent {}", truncate(id, 8)),
+        };
+        let mut spans = vec![
+            Span::raw(branch),
+            Span::styled(
+                truncate(&one_line(&name), width.saturating_sub(30).max(8)),
+                Style::new().fg(if a.agent.is_some() {
+                    Color::Cyan
+                } else {
+                    Color::Reset
+                }),
+            ),
+            Span::raw(format!(" · {} ev · {} tools", a.events, a.tool_calls)),
+        ];
+        if a.errors > 0 {
+            spans.push(Span::styled(
+                format!(" · {} err", a.errors),
+                Style::new().fg(Color::Red),
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
+fn draw_sessions(frame: &mut Frame, app: &App, area: Rect) {
+    let block = Block::bordered().title(" Claude sessions ");
+    if app.sessions.is_empty() {
+        frame.render_widget(Paragraph::new("no sessions yet").block(block), area);
+        return;
+    }
+    let now = Timestamp::now();
+    let width = area.width.saturating_sub(2) as usize;
+    let lines: Vec<Line> = app
+        .sessions
+        .iter()
+        .flat_map(|s| session_lines(s, now, width))
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn level_style(kind: Kind, level: Level) -> Style {
+    match (kind, level) {
+        (Kind::Error, _) | (_, Level::Error) => Style::new().fg(Color::Red),
+        (Kind::Attention | Kind::Alert, _) | (_, Level::Warn) => Style::new().fg(Color::Yellow),
+        (Kind::Done, _) => Style::new().fg(Color::Green),
+        (Kind::Start, _) => Style::new().fg(Color::Blue),
+        (Kind::Progress, _) => Style::new().fg(Color::Cyan),
+        (_, Level::Debug | Level::Trace) => Style::new().add_modifier(Modifier::DIM),
+        _ => Style::new(),
+    }
+}
+
+fn draw_events(frame: &mut Frame, app: &App, area: Rect) {
+    let mut title = format!(" Events {}/{} ", app.visible_len(), app.kept());
+    if !app.filter.is_empty() || app.editing {
+        title.push_str(&format!("│ filter: {} ", one_line(&app.filter)));
+    }
+    if !app.following() {
+        title.push_str("│ paused (End follows) ");
+    }
+    let block = Block::bordered().title(title);
+    let height = area.height.saturating_sub(2) as usize;
+    let total = app.visible_len();
+    let cursor = app.cursor();
+    // Show only the rows that fit: the newest when following, else around the cursor.
+    let start = match (app.following(), cursor) {
+        (false, Some(c)) => c
+            .saturating_sub(height / 2)
+            .min(total.saturating_sub(height)),
+        _ => total.saturating_sub(height),
+    };
+    let lines: Vec<Line> = app
+        .visible()
+        .enumerate()
+        .skip(start)
+        .take(height)
+        .map(|(i, row)| {
+            let style = level_style(row.event.kind, row.event.level);
+            let line = Line::styled(row.line.clone(), style);
+            if Some(i) == cursor && !app.following() {
+                line.patch_style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                line
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
+    let keys: &[(&str, &str)] = if app.detail.is_some() {
+        &[
+            ("↑↓ PgUp PgDn", "scroll"),
+            ("Esc/Enter", "close"),
+            ("q", "quit"),
+        ]
+    } else if app.editing {
+        &[
+            ("type", "filter events"),
+            ("Enter", "keep filter"),
+            ("Esc", "clear filter"),
+            ("Ctrl-U", "erase"),
+            ("Ctrl-C", "quit"),
+        ]
+    } else {
+        &[
+            ("q", "quit"),
+            ("/", "filter"),
+            ("↑↓ PgUp PgDn", "select"),
+            ("Enter", "detail"),
+            ("End", "follow"),
+            ("Esc", "clear filter/quit"),
+        ]
+    };
+    let mut spans = Vec::new();
+    for (k, what) in keys {
+        spans.push(Span::styled(format!(" {k} "), Style::new().reversed()));
+        spans.push(Span::raw(format!(" {what}  ")));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
+    let Some(d) = &app.detail else { return };
+    let popup = area.inner(ratatui::layout::Margin {
+        horizontal: 2,
+        vertical: 1,
+    });
+    frame.render_widget(Clear, popup);
+    let title = format!(
+        " Event detail: {} ",
+        truncate(&d.title, popup.width.saturating_sub(20) as usize)
+    );
+    let para = Paragraph::new(d.text.as_str())
+        .block(
+            Block::bordered()
+                .title(title)
+                .border_style(Style::new().fg(Color::Cyan)),
+        )
+        .wrap(Wrap { trim: false })
+        .scroll((d.scroll, 0));
+    frame.render_widget(para, popup);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::top::feed::Update;
+    use crate::sessions::{Agent, Telemetry};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn session(telemetry: Option<Telemetry>) -> Session {
+        let now = Timestamp::now();
+        let agent = |agent: Option<&str>| Agent {
+            agent: agent.map(str::to_owned),
+            agent_type: agent.map(|_| "Explore".to_owned()),
+            events: 2,
+            tool_calls: 1,
+            errors: 0,
+            last_seen: now,
+        };
+        Session {
+            session: "5e55i0n-0000".into(),
+            sources: vec!["proj".into()],
+            events: 4,
+            errors: 1,
+            agents: vec![agent(None), agent(Some("a1b2c3d4e5"))],
+            first_seen: now,
+            last_seen: now,
+            telemetry,
+        }
+    }
+
+    fn render(app: &App) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+        terminal.draw(|f| draw(f, app)).unwrap();
+        let buffer = terminal.backend().buffer();
+        let mut text = String::new();
+        for y in 0..buffer.area.height {
+            for x in 0..buffer.area.width {
+                text.push_str(buffer[(x, y)].symbol());
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn sessions_show_agents_and_cost_only_when_known() {
+        let mut app = App::new("files in /x".into(), None, 100, String::new());
+        app.apply(Update::Sessions(Ok(vec![session(None)])));
+        let screen = render(&app);
+        assert!(screen.contains("● 5e55i0n…"), "{screen}");
+        assert!(screen.contains("├ main · 2 ev · 1 tools"), "{screen}");
+        assert!(screen.contains("└ Explore a1b2c3d…"), "{screen}");
+        assert!(screen.contains("1 err"), "{screen}");
+        assert!(!screen.contains('$') && !screen.contains("tok"), "{screen}");
+
+        let t = Telemetry {
+            cost_usd: 1.234,
+            input_tokens: 10_000,
+            output_tokens: 2_000,
+            cache_read_tokens: 300,
+            ..Telemetry::default()
+        };
+        app.apply(Update::Sessions(Ok(vec![session(Some(t))])));
+        let screen = render(&app);
+        assert!(screen.contains("$1.23 · 12.3k tok"), "{screen}");
+    }
+
+    #[test]
+    fn a_tiny_terminal_does_not_panic() {
+        let mut app = App::new("x".into(), None, 100, String::new());
+        app.apply(Update::Sessions(Ok(vec![session(None)])));
+        app.apply(Update::Events(vec![swarm_obs::Event::new(
+            "w",
+            Kind::Log,
+            "hello",
+        )]));
+        for detail in [false, true] {
+            if detail {
+                app.on_key(ratatui::crossterm::event::KeyEvent::from(
+                    ratatui::crossterm::event::KeyCode::Enter,
+                ));
+                assert!(app.detail.is_some());
+            }
+            for (w, h) in [(1, 1), (10, 3), (40, 8), (0, 0)] {
+                let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+                terminal.draw(|f| draw(f, &app)).unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! `swarm-obs top` driven for real: under tmux, against a real collector (and
+//! without one), with a real worker and the Claude Code fixtures replayed through
+//! swarm-hook; keys are sent and the screen is read with `capture-pane`.
+
+use std::process::{Command, Stdio};
+
+use swarm_obs_suite::{
+    ChildGuard, Collector, TestHome, Tmux, bin, example, fixtures_dir, have_programs,
+    run_with_stdin,
+};
+
+/// The session replayed first: a tool call, then a subagent with its own tool call.
+const SESSION: &[&str] = &[
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PreToolUse.Agent_tool",
+    "SubagentStart",
+    "PreToolUse.inside_subagent",
+    "PostToolUse.inside_subagent",
+    "SubagentStop",
+    "PostToolUse.Agent_tool",
+];
+
+fn replay(home: &TestHome, collector: Option<&str>, fixtures: &[&str]) {
+    for name in fixtures {
+        let payload = std::fs::read(fixtures_dir().join(format!("{name}.json"))).unwrap();
+        let mut cmd = home.hook();
+        cmd.env("SWARM_OBS_COLLECTOR", collector.unwrap_or("off"));
+        let out = run_with_stdin(&mut cmd, payload);
+        assert!(out.status.success(), "swarm-hook failed on {name}");
+    }
+}
+
+fn worker(home: &TestHome, collector: Option<&str>) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new(example("worker"))
+            .args(["100000", "5", "300", "builder", "5000"])
+            .env("SWARM_OBS_HOME", home.path())
+            .env("SWARM_OBS_COLLECTOR", collector.unwrap_or("off"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+}
+
+fn top(home: &TestHome, collector: &str) -> Tmux {
+    Tmux::start_program(
+        home,
+        &bin("swarm-obs"),
+        &[
+            "top",
+            "--home",
+            home.path().to_str().expect("a UTF-8 temp path"),
+            "--collector",
+            collector,
+        ],
+        160,
+        50,
+    )
+}
+
+/// The rows of the event pane (between its top and bottom borders), trimmed.
+fn event_rows(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .skip_while(|l| !l.starts_with("┌ Events"))
+        .skip(1)
+        .take_while(|l| !l.starts_with('└'))
+        .map(|l| l.trim_matches(['│', ' ']).to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn line_with<'a>(screen: &'a str, needle: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(needle)).unwrap_or("")
+}
+
+#[test]
+fn top_shows_workers_sessions_and_live_events_and_obeys_keys() {
+    if !have_programs("top_shows_workers_sessions_and_live_events", Tmux::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let collector = Collector::start(&home);
+    let addr = collector.addr().to_owned();
+    let _worker = worker(&home, Some(&addr));
+    replay(&home, Some(&addr), SESSION);
+    let tmux = top(&home, &addr);
+
+    let screen = tmux.wait_for("workers, a session with its subagent, and events", |s| {
+        line_with(s, "builder").contains("alive")
+            && s.contains("general-purpose a801268")
+            && s.contains("SubagentStart general-purpose")
+            && s.contains("Analysing file")
+    });
+    assert!(screen.contains(&format!("collector {addr}")), "{screen}");
+    assert!(screen.contains(" Workers "), "{screen}");
+    assert!(screen.contains(" Claude sessions "), "{screen}");
+    // The session that ran the subagent, with its main agent and the subagent.
+    assert!(screen.contains("● 98717c4"), "{screen}");
+    assert!(screen.contains("├ main"), "{screen}");
+    assert!(
+        screen.contains("q  quit"),
+        "the footer lists the keys: {screen}"
+    );
+
+    // Live: an event that happens now appears without any key.
+    replay(&home, Some(&addr), &["Notification.permission_prompt"]);
+    tmux.wait_for("the live permission prompt", |s| {
+        s.contains("Claude needs your permission")
+    });
+
+    // Filter as you type: only the subagent's tool calls remain.
+    tmux.send_keys(&["/"]);
+    tmux.type_text("hello-from-subagent");
+    let screen = tmux.wait_for("the filtered event pane", |s| {
+        s.contains("┌ Events 2/") && event_rows(s).len() == 2
+    });
+    let rows = event_rows(&screen);
+    assert!(
+        rows.iter().all(|r| r.contains("hello-from-subagent")),
+        "{rows:#?}"
+    );
+    assert!(rows[0].contains("PreToolUse Bash") && rows[1].contains("PostToolUse Bash"));
+    assert!(screen.contains("filter: hello-from-subagent"), "{screen}");
+
+    // Enter keeps the filter; Enter again opens the newest match in full.
+    tmux.send_keys(&["Enter"]);
+    tmux.wait_for("the filter kept", |s| s.contains("Enter  detail"));
+    tmux.send_keys(&["Enter"]);
+    let parts = [
+        "Event detail",
+        "\"hook\": \"PostToolUse\"",
+        "\"agent_type\": \"general-purpose\"",
+        "\"tool\": \"Bash\"",
+        "\"payload\": {",
+    ];
+    tmux.wait_for("the detail view with the event as JSON", |s| {
+        parts.iter().all(|p| s.contains(p))
+    });
+
+    // q quits from anywhere but the filter line, and the terminal is given back.
+    tmux.send_keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), 0);
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("Event detail") && !screen.contains("┌ Events"),
+        "the alternate screen was left: {screen}"
+    );
+}
+
+#[test]
+fn top_reads_the_files_without_a_collector() {
+    if !have_programs("top_reads_the_files_without_a_collector", Tmux::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let _worker = worker(&home, None);
+    replay(&home, None, SESSION);
+    let tmux = top(&home, "off");
+    let screen = tmux.wait_for("workers, sessions and events from the files", |s| {
+        line_with(s, "builder").contains("alive")
+            && s.contains("general-purpose a801268")
+            && s.contains("PostToolUse Bash: echo hello-from-fake")
+    });
+    assert!(screen.contains("files in"), "{screen}");
+    // New lines in the event file appear live.
+    replay(&home, None, &["Stop"]);
+    tmux.wait_for("the live Stop", |s| s.contains("[DONE] [proj] Stop: done"));
+    tmux.send_keys(&["C-c"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+#[test]
+fn top_refuses_a_pipe_with_a_clear_error() {
+    let home = TestHome::new();
+    let out = Command::new(bin("swarm-obs"))
+        .args(["top", "--collector", "off", "--home"])
+        .arg(home.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("draws on a terminal") && err.contains("status --json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn top_gives_the_terminal_back_on_sigterm() {
+    if !have_programs("top_gives_the_terminal_back_on_sigterm", Tmux::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let tmux = top(&home, "off");
+    tmux.wait_for("the dashboard", |s| s.contains("┌ Events"));
+    let pid = tmux.program_pid().expect("the pid of swarm-obs top");
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(tmux.wait_exit(), 0);
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("┌ Events"),
+        "the alternate screen was left: {screen}"
+    );
+}
