@@ -343,3 +343,37 @@ fn watch_redraws_until_stopped() {
     assert!(watch.is_running(), "--watch keeps running");
     watch.kill();
 }
+
+/// A collector's health probes are listed too, and one that goes down fails the
+/// status like a dead worker.
+#[test]
+fn probes_of_the_collector_are_listed_and_count_in_the_exit_code() {
+    use swarm_obs_suite::{ListenerMode, TestListener};
+    let home = TestHome::new();
+    let server = TestListener::start(ListenerMode::Answer(200));
+    let probe = format!(
+        "http:http://{}/health name=web interval_ms=100 timeout_ms=500 grace_ms=400",
+        server.addr()
+    );
+    let _collector = Collector::start_with(&home, &["--probe", &probe]);
+    let probe_state = |v: &serde_json::Value| v["probes"][0]["state"].as_str().map(str::to_owned);
+    let (out, v) = status_until(home.path(), "the probe alive", |_, v| {
+        probe_state(v).as_deref() == Some("alive")
+    });
+    assert!(out.status.success(), "{v:#}");
+    assert_eq!(v["ok"], true);
+    let table = status(home.path(), &["--color", "never"]);
+    let line = line_of(&table, "web");
+    assert!(
+        line.contains("alive") && line.contains("HTTP 200"),
+        "{line}"
+    );
+
+    server.set_mode(ListenerMode::Answer(500));
+    let (out, v) = status_until(home.path(), "the probe down", |_, v| {
+        probe_state(v).as_deref() == Some("down")
+    });
+    assert_eq!(out.status.code(), Some(1), "{v:#}");
+    assert_eq!(v["ok"], false);
+    assert!(line_of(&status(home.path(), &[]), "web").contains("down"));
+}

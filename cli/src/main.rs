@@ -5,6 +5,7 @@ mod display;
 mod duration_arg;
 mod locate;
 mod output_line;
+mod probes;
 mod sessions;
 mod settings;
 mod shell;

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use swarm_obs::WorkerState;
 
 use crate::display;
+use crate::probes::{self, ProbeRow};
 use crate::source::{Source, SourceArgs};
 use crate::tail::render::ColorChoice;
 use crate::workers::WorkersView;
@@ -16,7 +18,9 @@ use crate::workers::WorkersView;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Exit status: 0 when every worker is alive or stopped cleanly, 1 when any is late,
-down or dead (or a heartbeat file cannot be read, or the workers cannot be listed).
+down or dead, or a collector's health probe is late or down (or a heartbeat file
+cannot be read, or the workers cannot be listed). Probes run in the collector, so
+they are listed only when it answers.
 
 Examples:
   swarm-obs status                    # the table, from the collector or the files
@@ -62,10 +66,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             Err(e) => return Err(e),
         };
+        let probes = match probes::load(&opened.source) {
+            Ok(p) => p,
+            Err(e) if args.watch => {
+                eprintln!("swarm-obs: {e:#}");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let text = if args.json {
-            json(&view, &opened.source)
+            json(&view, &probes, &opened.source)
         } else {
-            table(&view, &opened.source, color)
+            let mut t = table(&view, &opened.source, color);
+            t.push_str(&probe_table(&probes, color));
+            t
         };
         if args.watch {
             // Home and clear, then the whole frame in one write: no flicker.
@@ -76,7 +90,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .and_then(|()| out.flush())
         .context("cannot write to standard output")?;
         if !args.watch {
-            return Ok(if view.all_fine() {
+            return Ok(if view.all_fine() && probes::all_fine(&probes) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -86,9 +100,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-fn json(view: &WorkersView, source: &Source) -> String {
+fn json(view: &WorkersView, probes: &[ProbeRow], source: &Source) -> String {
     let mut v = serde_json::to_value(view).unwrap_or_default();
-    v["ok"] = view.all_fine().into();
+    v["ok"] = (view.all_fine() && probes::all_fine(probes)).into();
+    v["probes"] = serde_json::to_value(probes).unwrap_or_default();
     v["source"] = source.describe().into();
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
@@ -107,7 +122,7 @@ pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
         "PID",
         "HOST",
     ];
-    let rows: Vec<[String; 8]> = view
+    let rows: Vec<Vec<String>> = view
         .workers
         .iter()
         .map(|w| {
@@ -129,31 +144,10 @@ pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
                 hb.pid.to_string(),
                 display::truncate(&display::one_line(&w.host), 32),
             ]
+            .into()
         })
         .collect();
-    let mut widths = HEAD.map(|h| h.chars().count());
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
     let mut out = String::new();
-    let line = |out: &mut String, cells: &[String], states: Option<swarm_obs::WorkerState>| {
-        for (i, cell) in cells.iter().enumerate() {
-            let pad = widths[i] - cell.chars().count();
-            let last = i + 1 == cells.len();
-            match states {
-                Some(state) if i == 1 && color => {
-                    let _ = write!(out, "\x1b[{}m{cell}\x1b[0m", display::state_ansi(state));
-                }
-                _ => out.push_str(cell),
-            }
-            if !last {
-                out.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out.push('\n');
-    };
     if view.workers.is_empty() {
         let _ = writeln!(
             out,
@@ -161,10 +155,8 @@ pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
             source.describe()
         );
     } else {
-        line(&mut out, &HEAD.map(String::from), None);
-        for (r, w) in rows.iter().zip(&view.workers) {
-            line(&mut out, r, Some(w.state));
-        }
+        let states: Vec<_> = view.workers.iter().map(|w| Some(w.state)).collect();
+        out.push_str(&grid(&HEAD, &rows, &states, color));
     }
     for u in &view.unreadable {
         let _ = writeln!(out, "unreadable: {}", display::one_line(&u.error));
@@ -186,6 +178,78 @@ pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
             counts.join(", "),
             source.describe()
         );
+    }
+    out
+}
+
+/// The probes, when the collector runs any: one line per probe.
+fn probe_table(probes: &[ProbeRow], color: bool) -> String {
+    if probes.is_empty() {
+        return String::new();
+    }
+    const HEAD: [&str; 5] = ["PROBE", "STATE", "TARGET", "LAST CHECK", "HEALTHY"];
+    let now = swarm_obs::Timestamp::now().unix_ms();
+    let rows: Vec<Vec<String>> = probes
+        .iter()
+        .map(|p| {
+            vec![
+                display::truncate(&display::one_line(&p.name), 32),
+                p.state
+                    .map_or_else(|| "unchecked".into(), |s| s.to_string()),
+                display::truncate(&display::one_line(&p.target), 48),
+                p.last_check.as_ref().map_or_else(
+                    || "-".into(),
+                    |c| {
+                        format!(
+                            "{} ({} ago)",
+                            display::truncate(&display::one_line(&c.detail), 32),
+                            display::age(now - c.ts.unix_ms())
+                        )
+                    },
+                ),
+                p.healthy_ratio
+                    .map_or_else(|| "-".into(), |r| format!("{:.1}%", r * 100.0)),
+            ]
+        })
+        .collect();
+    let states: Vec<_> = probes.iter().map(|p| p.state).collect();
+    format!("\n{}", grid(&HEAD, &rows, &states, color))
+}
+
+/// Columns padded to their widest cell; the second column coloured by `states`.
+fn grid(
+    head: &[&str],
+    rows: &[Vec<String>],
+    states: &[Option<WorkerState>],
+    color: bool,
+) -> String {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[String], state: Option<WorkerState>| {
+        for (i, cell) in cells.iter().enumerate() {
+            match state {
+                Some(state) if i == 1 && color => {
+                    let _ = write!(out, "\x1b[{}m{cell}\x1b[0m", display::state_ansi(state));
+                }
+                _ => out.push_str(cell),
+            }
+            if i + 1 < cells.len() {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(
+        &head.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>(),
+        None,
+    );
+    for (r, state) in rows.iter().zip(states) {
+        line(r, *state);
     }
     out
 }
