@@ -106,7 +106,7 @@ impl Watch {
     }
 
     /// Re-reads `heartbeats/*.json`; unreadable or half-written files are skipped.
-    fn scan_files(&self, root: &StateRoot) {
+    pub fn scan_files(&self, root: &StateRoot) {
         let mut found = HashMap::new();
         if let Ok(dir) = std::fs::read_dir(root.heartbeats_dir()) {
             for entry in dir.filter_map(Result::ok).take(MAX_WORKERS) {

@@ -72,6 +72,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Heartbeats and worker verdicts.
     pub watch: Arc<Watch>,
+    /// The state root, whose heartbeat files `/v1/workers` re-reads.
+    pub root: swarm_obs::StateRoot,
     /// Health probes and their states.
     pub probes: Arc<crate::probes::Probes>,
     /// Bearer token every request must carry, when set.
@@ -417,7 +419,16 @@ async fn post_heartbeat(State(st): State<AppState>, headers: HeaderMap, body: Bo
 }
 
 async fn workers(State(st): State<AppState>) -> Response {
-    let workers = st.watch.workers(swarm_obs::Timestamp::now());
+    // Fresh files, not the last periodic scan's: a beat written since that scan
+    // would otherwise read as up to one watch interval older than it is.
+    let watch = st.watch.clone();
+    let root = st.root.clone();
+    let workers = tokio::task::spawn_blocking(move || {
+        watch.scan_files(&root);
+        watch.workers(swarm_obs::Timestamp::now())
+    })
+    .await
+    .unwrap_or_default();
     axum::Json(serde_json::json!({ "workers": workers })).into_response()
 }
 

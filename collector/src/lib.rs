@@ -265,6 +265,7 @@ async fn serve(
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = http::AppState {
+        root: options.root.clone(),
         store,
         hub,
         watch,

@@ -457,6 +457,15 @@ impl Drop for HeartbeatWriter {
     }
 }
 
+/// How long the writer waits between beats: a little less than the promised
+/// interval. Readers call a worker late the moment its last beat is older than the
+/// interval, so a beat due exactly then would often land a few milliseconds after a
+/// reader looked (scheduling, the write itself), and a healthy worker would flicker
+/// late. A worker stalled for longer than this lead is late, as it should be.
+fn beat_period(interval: Duration) -> Duration {
+    interval - (interval / 10).min(Duration::from_millis(250))
+}
+
 /// Writes beats until told to stop; returns the next sequence number.
 fn beat_loop(handle: &HeartbeatHandle, path: &Path) -> u64 {
     let s = &handle.shared;
@@ -473,7 +482,7 @@ fn beat_loop(handle: &HeartbeatHandle, path: &Path) -> u64 {
         let guard = s.wake_lock.lock().unwrap_or_else(|p| p.into_inner());
         let (_guard, _) = s
             .wake
-            .wait_timeout_while(guard, s.interval, |_| {
+            .wait_timeout_while(guard, beat_period(s.interval), |_| {
                 !s.stop.load(Ordering::SeqCst) && !s.beat_now.load(Ordering::SeqCst)
             })
             .unwrap_or_else(|p| p.into_inner());
@@ -487,6 +496,22 @@ fn beat_loop(handle: &HeartbeatHandle, path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn beats_land_before_the_interval_is_up() {
+        assert_eq!(
+            beat_period(Duration::from_secs(5)),
+            Duration::from_millis(4_750)
+        );
+        assert_eq!(
+            beat_period(Duration::from_secs(1)),
+            Duration::from_millis(900)
+        );
+        assert_eq!(
+            beat_period(Duration::from_millis(1)),
+            Duration::from_micros(900)
+        );
+    }
 
     #[test]
     fn writer_beats_and_stops() {
