@@ -6,7 +6,9 @@
 //!   way (the cost of an HTTP round trip that does nothing);
 //! - batched ingest: against parsing the same NDJSON in-process (the least any
 //!   ingest must do);
-//! - live latency, POST to every SSE viewer: against the `/healthz` round trip.
+//! - live latency, POST to every SSE viewer: against the `/healthz` round trip;
+//! - OTLP export (stored events → log records at a receiver that answers 200):
+//!   against encoding the same events in-process, and beside batched ingest.
 //!
 //! Budgets (DESIGN.md): ≥ 50,000 events/s batched; ≥ 10,000 single POSTs/s;
 //! p99 ≤ 10 ms to 100 viewers; ≤ 64 MiB RSS with 100 sources × 1,000 events.
@@ -15,8 +17,9 @@
 
 use std::time::{Duration, Instant};
 
+use swarm_obs::otlp::{Message, logs_request};
 use swarm_obs::{Event, Kind};
-use swarm_obs_suite::{Collector, SseStream, TestHome, http};
+use swarm_obs_suite::{Collector, ListenerMode, SseStream, TestHome, TestListener, http};
 
 fn ndjson(events: &[Event]) -> Vec<u8> {
     events
@@ -118,6 +121,69 @@ fn batched(c: &Collector, batches: usize, size: usize) -> (Duration, Duration) {
         let _ = r.body_mut().read_to_vec();
     }
     (t.elapsed(), parse)
+}
+
+fn metric(c: &Collector, name: &str) -> u64 {
+    c.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Stores `n` events with export off, then restarts the collector exporting to a
+/// receiver that answers 200: the export rate (over the events exported after the
+/// collector answered, and their count), and the rate of encoding the same events
+/// in-process.
+fn export(n: usize) -> (f64, usize, f64) {
+    let home = TestHome::new();
+    let events: Vec<Event> = (0..n)
+        .map(|i| {
+            let mut ev = Event::new(
+                format!("bench-{}", i % 100),
+                Kind::Log,
+                format!("export event {i} doing some work"),
+            );
+            ev.session = Some(format!("session-{}", i % 10));
+            ev
+        })
+        .collect();
+    {
+        let c = Collector::start(&home);
+        for chunk in events.chunks(5000) {
+            c.post_events(chunk);
+        }
+    }
+    // Baseline: turning the same events into OTLP requests, 512 per request.
+    let t = Instant::now();
+    for chunk in events.chunks(512) {
+        std::hint::black_box(logs_request(chunk).encode_to_vec());
+    }
+    let encode = per_sec(n, t.elapsed());
+
+    let receiver = TestListener::start(ListenerMode::Answer(200));
+    let endpoint = format!("http://{}", receiver.addr());
+    let c = Collector::start_with(
+        &home,
+        &[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-metrics-interval",
+            "3600",
+        ],
+    );
+    let name = "swarm_obs_otlp_exported_total";
+    let (t0, e0) = (Instant::now(), metric(&c, name));
+    let deadline = t0 + Duration::from_secs(600);
+    let mut e = e0;
+    while e < n as u64 {
+        assert!(Instant::now() < deadline, "export stalled at {e} of {n}");
+        // Drain what the receiver recorded so it does not pile up in memory.
+        while receiver.next_request(Duration::ZERO).is_some() {}
+        std::thread::sleep(Duration::from_millis(2));
+        e = metric(&c, name);
+    }
+    let measured = (e - e0) as usize;
+    (per_sec(measured, t0.elapsed()), measured, encode)
 }
 
 fn live_latency(c: &Collector, viewers: usize, samples: usize) -> Vec<Duration> {
@@ -279,6 +345,13 @@ fn main() {
     println!(
         "batched ingest ({size}/POST): {rate:.0} events/s = {:.2}× in-process parsing ({parse_rate:.0}/s) (budget ≥ 50,000/s)",
         rate / parse_rate
+    );
+
+    let (export_rate, measured, encode_rate) = export(300_000 / scale);
+    println!(
+        "OTLP export (512/request, HTTP/protobuf, {measured} events timed): {export_rate:.0} events/s = {:.2}× in-process encoding ({encode_rate:.0}/s), {:.2}× batched ingest",
+        export_rate / encode_rate,
+        export_rate / rate
     );
 
     for viewers in [1, 10, 100] {

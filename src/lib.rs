@@ -455,15 +455,166 @@ pub fn have_programs(test: &str, programs: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let msg = format!(
+    skip_or_fail(&format!(
         "{test}: SKIPPED — missing {} (.ci/run installs the Debian packages tests need)",
         missing.join(", ")
-    );
+    ));
+    false
+}
+
+/// Reports a system test that cannot run: a loud message, or a panic when system
+/// tests are required.
+pub fn skip_or_fail(msg: &str) {
     if system_tests_required() {
         panic!("{msg}, and SWARM_OBS_REQUIRE_SYSTEM_TESTS=1 makes it mandatory");
     }
     eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-    false
+}
+
+/// A free loopback TCP port (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral loopback port")
+        .port()
+}
+
+/// `rotel-agent` (a real OpenTelemetry collector from `pip install rotel`): on
+/// PATH, or inside the `rotel` Python package.
+pub fn find_rotel_agent() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("rotel-agent"))
+            .find(|p| p.is_file())
+    }) {
+        return Some(p);
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import rotel, os; print(os.path.dirname(rotel.__file__))",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?;
+    let p = PathBuf::from(dir.trim()).join("rotel-agent");
+    (out.status.success() && p.is_file()).then_some(p)
+}
+
+/// A real OTLP receiver: `rotel-agent` on free loopback ports, its data thrown
+/// away (`--exporter blackhole`) after its debug log has printed every log record
+/// and metric it accepted. Killed on drop.
+pub struct Rotel {
+    program: PathBuf,
+    dir: tempfile::TempDir,
+    http_port: u16,
+    grpc_port: u16,
+    child: Option<std::process::Child>,
+    runs: usize,
+}
+
+impl Rotel {
+    /// Starts rotel-agent, or returns `None` after a loud skip message when it is
+    /// not installed (a panic when system tests are required).
+    pub fn start(test: &str) -> Option<Self> {
+        let Some(program) = find_rotel_agent() else {
+            skip_or_fail(&format!(
+                "{test}: SKIPPED — rotel-agent not found on PATH or in the rotel Python package (pip install rotel)"
+            ));
+            return None;
+        };
+        let mut me = Self {
+            program,
+            dir: tempfile::tempdir().expect("temp dir for rotel"),
+            http_port: free_port(),
+            grpc_port: free_port(),
+            child: None,
+            runs: 0,
+        };
+        me.restart();
+        Some(me)
+    }
+
+    /// The OTLP/HTTP endpoint, `http://127.0.0.1:port`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The OTLP/gRPC endpoint, `http://127.0.0.1:port`.
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// Starts rotel again on the same ports (after [`kill`](Self::kill)), logging to a
+    /// new file, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        use std::time::{Duration, Instant};
+        self.kill();
+        self.runs += 1;
+        let out = std::fs::File::create(self.dir.path().join(format!("run-{}.log", self.runs)))
+            .expect("create rotel log file");
+        let err = out.try_clone().expect("clone rotel log file");
+        let child = Command::new(&self.program)
+            .arg("start")
+            .arg("--otlp-http-endpoint")
+            .arg(format!("127.0.0.1:{}", self.http_port))
+            .arg("--otlp-grpc-endpoint")
+            .arg(format!("127.0.0.1:{}", self.grpc_port))
+            .args(["--exporter", "blackhole"])
+            .args(["--debug-log", "logs", "--debug-log", "metrics"])
+            .args(["--debug-log-verbosity", "detailed"])
+            .arg("--pid-file")
+            .arg(self.dir.path().join("rotel.pid"))
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn rotel-agent");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let listening = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        while !(listening(self.http_port) && listening(self.grpc_port)) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("rotel-agent exited early with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rotel-agent did not listen within 60 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILLs rotel (if running) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Everything rotel printed, every run in order.
+    pub fn log(&self) -> String {
+        (1..=self.runs)
+            .map(|i| {
+                std::fs::read_to_string(self.dir.path().join(format!("run-{i}.log")))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Rotel {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// A private desktop: a D-Bus session bus, an Xvfb display, the dunst notification
@@ -646,6 +797,12 @@ impl Collector {
     /// Like [`start`](Self::start), with extra `serve` arguments (`--token t`, …);
     /// an `--addr` among them replaces the ephemeral port.
     pub fn start_with(home: &TestHome, args: &[&str]) -> Self {
+        Self::start_with_env(home, args, &[])
+    }
+
+    /// Like [`start_with`](Self::start_with), with environment variables set for
+    /// the collector (`OTEL_EXPORTER_OTLP_*` are otherwise removed).
+    pub fn start_with_env(home: &TestHome, args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::time::{Duration, Instant};
         let root = swarm_obs::StateRoot::new(home.path());
         let info_path = root.collector_file();
@@ -660,6 +817,13 @@ impl Collector {
             .arg(home.path())
             .args(args)
             .env_remove("SWARM_OBS_TOKEN")
+            // Export only where a test says so.
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
+            .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .spawn()

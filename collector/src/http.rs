@@ -11,6 +11,7 @@
 //! | `POST /v1/heartbeats`, `GET /v1/workers` | heartbeats from other hosts; every worker with its verdict |
 //! | `GET /v1/activity` | events per minute by kind over the last `minutes` (1–1440, default 15), every minute listed; the filters below apply |
 //! | `GET /v1/probes` | every health probe: state, last check, transitions, hourly healthy ratio |
+//! | `POST /v1/logs`, `POST /v1/metrics` | OTLP/HTTP ingest (`application/x-protobuf` or `application/json`, uncompressed), e.g. Claude Code's own telemetry; each log record and gauge or sum data point becomes an event; 400/413/415 like `/v1/events` |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
 //! | `GET /`, `GET /assets/…` | the web dashboard (see [`crate::dashboard`]) |
 //!
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -46,6 +47,7 @@ use crate::filter::Filter;
 use crate::heartbeats::{MAX_HEARTBEAT_BYTES, Watch};
 use crate::hub::{Hub, MAX_VIEWERS, Metrics, ViewerGuard};
 use crate::ingest::{Refusal, check_content_type, parse_events};
+use crate::otlp_ingest::{self, Encoding, Signal};
 use crate::store::{self, Store, Stored};
 
 /// Backfill sent to a new viewer unless it asks otherwise.
@@ -76,6 +78,8 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Applied to records ingested over OTLP.
+    pub redactor: Arc<swarm_obs::Redactor>,
     /// Turns true when the collector is shutting down; streams end then.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -91,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/stream", get(stream))
         .route("/v1/ws", get(ws))
         .route("/v1/heartbeats", axum::routing::post(post_heartbeat))
+        .route("/v1/logs", axum::routing::post(post_otlp_logs))
+        .route("/v1/metrics", axum::routing::post(post_otlp_metrics))
         .route("/v1/workers", get(workers))
         .route("/v1/activity", get(activity))
         .route("/v1/probes", get(probes))
@@ -155,6 +161,7 @@ async fn healthz() -> Response {
 
 async fn metrics(State(st): State<AppState>) -> Response {
     let [ingested, duplicates, rejected, viewers, lagged] = st.hub.metrics.snapshot();
+    let [exported, export_failures, export_skipped, export_lag] = st.hub.metrics.export_snapshot();
     let size = st.store.size_bytes();
     let mut out = String::new();
     for (name, kind, help, value) in [
@@ -194,6 +201,30 @@ async fn metrics(State(st): State<AppState>) -> Response {
             "Size of the SQLite store on disk, write-ahead log included.",
             size,
         ),
+        (
+            "swarm_obs_otlp_exported_total",
+            "counter",
+            "Events the OTLP receiver accepted.",
+            exported,
+        ),
+        (
+            "swarm_obs_otlp_export_failures_total",
+            "counter",
+            "OTLP export requests that failed (retried, or skipped on a 4xx).",
+            export_failures,
+        ),
+        (
+            "swarm_obs_otlp_export_skipped_total",
+            "counter",
+            "Events the OTLP receiver refused with a 4xx other than 429, skipped.",
+            export_skipped,
+        ),
+        (
+            "swarm_obs_otlp_export_lag",
+            "gauge",
+            "Stored events the OTLP receiver has not accepted yet.",
+            export_lag,
+        ),
     ] {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
@@ -221,17 +252,8 @@ async fn metrics(State(st): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-async fn post_events(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let refuse = |r: Refusal| {
-        st.hub.metrics.add_rejected();
-        error(r.status, r.message)
-    };
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if let Err(r) = check_content_type(ctype) {
-        return refuse(r);
-    }
+/// Reads a request body within the body cap and time limit.
+async fn read_body(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Refusal> {
     let too_big = || Refusal {
         status: 413,
         message: format!(
@@ -244,41 +266,126 @@ async fn post_events(State(st): State<AppState>, headers: HeaderMap, body: Body)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > st.body_limit as u64) {
-        return refuse(too_big());
+        return Err(too_big());
     }
-    let bytes =
-        match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, st.body_limit)).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) if e.to_string().contains("length limit") => return refuse(too_big()),
-            Ok(Err(e)) => {
-                return refuse(Refusal {
-                    status: 400,
-                    message: format!("cannot read the request body: {e}"),
-                });
-            }
-            Err(_) => {
-                return refuse(Refusal {
-                    status: 400,
-                    message: format!("request body not received within {BODY_TIMEOUT:?}"),
-                });
-            }
-        };
-    // Large batches are parsed off the executor so they cannot stall live streams.
-    let parsed = if bytes.len() > 64 << 10 {
-        match tokio::task::spawn_blocking(move || parse_events(&bytes)).await {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, st.body_limit)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) if e.to_string().contains("length limit") => Err(too_big()),
+        Ok(Err(e)) => Err(Refusal {
+            status: 400,
+            message: format!("cannot read the request body: {e}"),
+        }),
+        Err(_) => Err(Refusal {
+            status: 400,
+            message: format!("request body not received within {BODY_TIMEOUT:?}"),
+        }),
+    }
+}
+
+/// Runs `parse` on the body, off the executor for large bodies so they cannot
+/// stall live streams.
+async fn parse_off_executor<T: Send + 'static>(
+    bytes: Bytes,
+    parse: impl FnOnce(&[u8]) -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, Refusal> {
+    if bytes.len() > 64 << 10 {
+        match tokio::task::spawn_blocking(move || parse(&bytes)).await {
             Ok(r) => r,
-            Err(e) => return error(500, format!("parsing the body failed: {e}")),
+            Err(e) => Err(Refusal {
+                status: 500,
+                message: format!("parsing the body failed: {e}"),
+            }),
         }
     } else {
-        parse_events(&bytes)
+        parse(&bytes)
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn post_events(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let refuse = |r: Refusal| {
+        st.hub.metrics.add_rejected();
+        error(r.status, r.message)
     };
-    let events = match parsed {
+    if let Err(r) = check_content_type(header_str(&headers, header::CONTENT_TYPE)) {
+        return refuse(r);
+    }
+    let bytes = match read_body(&st, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return refuse(r),
+    };
+    let events = match parse_off_executor(bytes, parse_events).await {
         Ok(ev) => ev,
         Err(r) => return refuse(r),
     };
     match st.store.insert(events).await {
         Ok(ins) => (StatusCode::ACCEPTED, axum::Json(ins)).into_response(),
         Err(e) => error(503, format!("{e}; the events are not stored, retry later")),
+    }
+}
+
+async fn post_otlp_logs(st: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    post_otlp(st, headers, body, Signal::Logs).await
+}
+
+async fn post_otlp_metrics(st: State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    post_otlp(st, headers, body, Signal::Metrics).await
+}
+
+/// OTLP/HTTP ingest: every record becomes an event; the answer is an empty
+/// `Export…ServiceResponse` in the request's encoding (full success).
+async fn post_otlp(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    signal: Signal,
+) -> Response {
+    let refuse = |r: Refusal| {
+        st.hub.metrics.add_rejected();
+        error(r.status, r.message)
+    };
+    let encoding = match otlp_ingest::encoding(
+        header_str(&headers, header::CONTENT_TYPE),
+        header_str(&headers, header::CONTENT_ENCODING),
+    ) {
+        Ok(e) => e,
+        Err(r) => return refuse(r),
+    };
+    let bytes = match read_body(&st, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return refuse(r),
+    };
+    let events = match parse_off_executor(bytes, {
+        let redactor = st.redactor.clone();
+        move |b| otlp_ingest::parse(signal, encoding, b, &redactor)
+    })
+    .await
+    {
+        Ok(ev) => ev,
+        Err(r) => return refuse(r),
+    };
+    if !events.is_empty()
+        && let Err(e) = st.store.insert(events).await
+    {
+        // 503 is retryable for OTLP senders.
+        return error(503, format!("{e}; the records are not stored, retry later"));
+    }
+    match encoding {
+        Encoding::Protobuf => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            Vec::new(),
+        )
+            .into_response(),
+        Encoding::Json => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{}",
+        )
+            .into_response(),
     }
 }
 

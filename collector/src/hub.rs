@@ -20,6 +20,10 @@ pub struct Metrics {
     rejected: AtomicU64,
     viewers: AtomicU64,
     lagged: AtomicU64,
+    exported: AtomicU64,
+    export_failures: AtomicU64,
+    export_skipped: AtomicU64,
+    export_lag: AtomicU64,
 }
 
 impl Metrics {
@@ -34,6 +38,31 @@ impl Metrics {
     }
     pub(crate) fn add_lagged(&self, n: u64) {
         self.lagged.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_exported(&self, n: u64) {
+        self.exported.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_export_failure(&self) {
+        self.export_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_export_skipped(&self, n: u64) {
+        self.export_skipped.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn set_export_lag(&self, n: u64) {
+        self.export_lag.store(n, Ordering::Relaxed);
+    }
+
+    /// OTLP export: events accepted by the receiver, failed requests, events the
+    /// receiver refused for good, and stored events not yet exported.
+    pub fn export_snapshot(&self) -> [u64; 4] {
+        [
+            &self.exported,
+            &self.export_failures,
+            &self.export_skipped,
+            &self.export_lag,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
     }
 
     /// Events stored, duplicates ignored, requests rejected, viewers connected now,

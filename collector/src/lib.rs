@@ -17,16 +17,22 @@
 //! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON),
 //! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
 //! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/v1/activity`, `/v1/probes`,
-//! `/healthz`, `/metrics`, and the web dashboard at `/`.
+//! OTLP/HTTP ingest on `POST /v1/logs` and `/v1/metrics`, `/healthz`, `/metrics`, and
+//! the web dashboard at `/`. With [`Options::export`] it also exports every stored
+//! event to an OpenTelemetry receiver ([`export`]).
 #![warn(missing_docs)]
 
 mod catchup;
 pub mod dashboard;
+pub mod export;
 pub mod filter;
+mod grpc;
 pub mod heartbeats;
 mod http;
 pub mod hub;
 pub mod ingest;
+pub mod otlp_ingest;
+mod otlp_json;
 pub mod probes;
 pub mod store;
 
@@ -70,6 +76,11 @@ pub struct Options {
     pub notify: NotifyConfig,
     /// Health probes to run (`[[probe]]` of `config.toml`, `serve --probe`).
     pub probes: Vec<swarm_obs::ProbeSpec>,
+    /// OTLP export of events and metrics; `None`: off.
+    pub export: Option<export::ExportOptions>,
+    /// Redaction and size caps for records ingested over OTLP (their senders,
+    /// Claude Code say, do not redact).
+    pub redaction: swarm_obs::RedactConfig,
 }
 
 impl Options {
@@ -92,6 +103,8 @@ impl Options {
             watch_interval: Duration::from_millis(500),
             heartbeat_grace: None,
             probes: Vec::new(),
+            export: None,
+            redaction: swarm_obs::RedactConfig::default(),
         }
     }
 }
@@ -175,6 +188,31 @@ pub fn run(options: Options) -> Result<(), Error> {
         stop.clone(),
     );
 
+    let exporter = match options.export.clone() {
+        Some(export) => {
+            eprintln!(
+                "swarm-obs serve: exporting to OTLP receiver {}",
+                export
+                    .target
+                    .logs_url
+                    .as_deref()
+                    .or(export.target.metrics_url.as_deref())
+                    .unwrap_or("")
+            );
+            Some(
+                export::Exporter {
+                    options: export,
+                    store: store.clone(),
+                    metrics: hub.metrics.clone(),
+                    watch: watch.clone(),
+                    stop: stop.clone(),
+                }
+                .spawn()?,
+            )
+        }
+        None => None,
+    };
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("collector")
@@ -189,6 +227,18 @@ pub fn run(options: Options) -> Result<(), Error> {
     let _ = watcher.join();
     for prober in probers {
         let _ = prober.join();
+    }
+    // A request to a hung receiver may hold the exporter for its whole timeout;
+    // do not let that hold up shutdown. Its cursor only moves after an accepted
+    // batch, so leaving it mid-request loses nothing (at worst a re-send).
+    if let Some(e) = exporter {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !e.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if e.is_finished() {
+            let _ = e.join();
+        }
     }
     store.close();
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -225,6 +275,7 @@ async fn serve(
             .filter(|t| !t.is_empty())
             .map(Arc::from),
         body_limit: options.body_limit,
+        redactor: Arc::new(swarm_obs::Redactor::new(options.redaction.clone())),
         shutdown: shutdown_rx.clone(),
     };
     let signals = signals().map_err(Error::Runtime)?;

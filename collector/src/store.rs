@@ -82,6 +82,11 @@ enum WriteOp {
     },
     Retain(Retention),
     Probe(ProbeRecord),
+    Cursor {
+        name: String,
+        seq: i64,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// One probe check to count in the hourly rollup, and the state transition it
@@ -178,6 +183,10 @@ CREATE TABLE IF NOT EXISTS probe_rollup (
     checks INTEGER NOT NULL,
     healthy INTEGER NOT NULL,
     PRIMARY KEY (probe, hour)
+);
+CREATE TABLE IF NOT EXISTS export_cursors (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
 );
 ";
 
@@ -300,6 +309,22 @@ impl Store {
             .map_err(|_| StoreError::Closed)
     }
 
+    /// From a plain thread: persists an exporter's cursor (the highest `seq` its
+    /// receiver accepted) and waits until it is committed.
+    pub fn set_cursor_blocking(&self, name: &str, seq: i64) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.sender()?
+            .blocking_send(WriteOp::Cursor {
+                name: name.to_owned(),
+                seq,
+                reply,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        // No reply: the transaction failed (the writer logged why) or the store closed.
+        rx.blocking_recv()
+            .map_err(|_| StoreError::Write(format!("the export cursor {name} was not saved")))
+    }
+
     /// Stops the writer after it has committed everything queued.
     pub fn close(&self) {
         self.inner
@@ -384,9 +409,20 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, hub: Hub) 
         }
         let mut published = Vec::new();
         let mut replies = Vec::new();
-        let result = write_batch(&mut conn, ops, &mut published, &mut replies);
+        let mut cursor_replies = Vec::new();
+        let result = write_batch(
+            &mut conn,
+            ops,
+            &mut published,
+            &mut replies,
+            &mut cursor_replies,
+        );
         match result {
             Ok(()) => {
+                // A cursor reply only after the commit: the caller relies on it being durable.
+                for r in cursor_replies {
+                    let _ = r.send(());
+                }
                 hub.metrics.add_ingested(published.len() as u64);
                 for stored in published {
                     hub.publish(Arc::new(stored));
@@ -417,6 +453,7 @@ fn write_batch(
     ops: Vec<WriteOp>,
     published: &mut Vec<Stored>,
     replies: &mut Vec<(Reply, Inserted)>,
+    cursor_replies: &mut Vec<oneshot::Sender<()>>,
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
@@ -470,6 +507,14 @@ fn write_batch(
                 }
                 WriteOp::Retain(r) => retain(&tx, r)?,
                 WriteOp::Probe(p) => record_probe(&tx, &p)?,
+                WriteOp::Cursor { name, seq, reply } => {
+                    tx.execute(
+                        "INSERT INTO export_cursors (name, seq) VALUES (?1, ?2)
+                         ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                        params![name, seq],
+                    )?;
+                    cursor_replies.push(reply);
+                }
             }
         }
     }
@@ -656,9 +701,29 @@ pub fn rows_after(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<
     Ok(out)
 }
 
+/// The highest `seq` among the `limit` rows after `after`, parsable or not: how far
+/// a follower may skip when none of those rows parses.
+pub fn last_seq_of_page(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<Option<i64>> {
+    c.query_row(
+        "SELECT MAX(seq) FROM (SELECT seq FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2)",
+        params![after, limit as i64],
+        |r| r.get(0),
+    )
+}
+
 /// The highest `seq` stored, 0 when empty.
 pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+}
+
+/// An exporter's persisted cursor, `None` before its first export.
+pub fn cursor(c: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    c.query_row(
+        "SELECT seq FROM export_cursors WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// The `seq` of a stored event id.
@@ -742,6 +807,29 @@ pub struct SessionSummary {
     pub last_seen: Timestamp,
     /// `last_seen - first_seen` in milliseconds.
     pub duration_ms: i64,
+    /// Cost, tokens and API latency from Claude Code's own telemetry (OTLP ingest);
+    /// absent when the session has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<SessionTelemetry>,
+}
+
+/// A session's model usage, summed over its `claude_code.api_request` records.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SessionTelemetry {
+    /// Estimated cost in US dollars.
+    pub cost_usd: f64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Tokens read from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// Tokens written to the prompt cache.
+    pub cache_creation_tokens: u64,
+    /// Model requests.
+    pub api_requests: u64,
+    /// Time spent in model requests, summed, in milliseconds.
+    pub api_duration_ms: u64,
 }
 
 /// The `limit` most recently active sessions with agents, tool counts and errors.
@@ -776,6 +864,7 @@ pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSum
                 first_seen: Timestamp::from_unix_ms(first),
                 last_seen: Timestamp::from_unix_ms(last),
                 duration_ms: last - first,
+                telemetry: None,
             });
         }
     }
@@ -788,7 +877,7 @@ pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSum
         .min()
         .unwrap_or(0);
     let mut st = c.prepare_cached(
-        "SELECT session, agent, MAX(agent_type), COUNT(*), SUM(hook = 'PreToolUse'),
+        "SELECT session, agent, MAX(agent_type), COUNT(*), COALESCE(SUM(hook = 'PreToolUse'), 0),
                 SUM(kind = 'error' OR lvl >= 4), MIN(ts), MAX(ts)
          FROM events WHERE session IS NOT NULL AND ts >= ?1
          GROUP BY session, agent ORDER BY MIN(ts)",
@@ -820,7 +909,113 @@ pub fn sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionSum
             out[i].tools.insert(r.get(1)?, r.get(2)?);
         }
     }
+    // Model usage from Claude Code's telemetry. Only log records are counted: the
+    // cost and token metrics say the same again, and would count it twice.
+    let mut st = c.prepare_cached(
+        "SELECT session,
+                TOTAL(json_extract(json, '$.fields.cost_usd')),
+                TOTAL(json_extract(json, '$.fields.input_tokens')),
+                TOTAL(json_extract(json, '$.fields.output_tokens')),
+                TOTAL(json_extract(json, '$.fields.cache_read_tokens')),
+                TOTAL(json_extract(json, '$.fields.cache_creation_tokens')),
+                COUNT(*),
+                TOTAL(json_extract(json, '$.fields.duration_ms'))
+         FROM events
+         WHERE session IS NOT NULL AND ts >= ?1 AND hook IS NULL
+           AND json_extract(json, '$.fields.\"event.name\"') = ?2
+         GROUP BY session",
+    )?;
+    let mut rows = st.query(params![first_ts, crate::otlp_ingest::API_REQUEST])?;
+    while let Some(r) = rows.next()? {
+        let session: String = r.get(0)?;
+        if let Some(&i) = index.get(&session) {
+            // TOTAL is a float; counts are whole and far below 2^53.
+            let count =
+                |k: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, f64>(k)?.max(0.0) as u64) };
+            out[i].telemetry = Some(SessionTelemetry {
+                cost_usd: r.get(1)?,
+                input_tokens: count(2)?,
+                output_tokens: count(3)?,
+                cache_read_tokens: count(4)?,
+                cache_creation_tokens: count(5)?,
+                api_requests: r.get::<_, i64>(6)?.max(0) as u64,
+                api_duration_ms: count(7)?,
+            });
+        }
+    }
+    metric_telemetry(c, first_ts, &index, &mut out)?;
     Ok(out)
+}
+
+/// For sessions with no `claude_code.api_request` records (Claude Code exporting
+/// metrics only): cost and tokens from `claude_code.cost.usage` and
+/// `claude_code.token.usage`. Delta points add up; of cumulative points each
+/// series (session, model, token type) counts with its latest, largest value.
+/// Request counts and API time are not in the metrics and stay 0.
+fn metric_telemetry(
+    c: &Connection,
+    first_ts: i64,
+    index: &HashMap<String, usize>,
+    out: &mut [SessionSummary],
+) -> rusqlite::Result<()> {
+    let mut st = c.prepare_cached(
+        "SELECT session,
+                json_extract(json, '$.fields.\"metric.name\"'),
+                COALESCE(json_extract(json, '$.fields.type'), ''),
+                COALESCE(json_extract(json, '$.fields.model'), ''),
+                json_extract(json, '$.fields.\"metric.temporality\"'),
+                json_extract(json, '$.fields.\"metric.value\"')
+         FROM events
+         WHERE session IS NOT NULL AND ts >= ?1 AND hook IS NULL AND kind = 'log'
+           AND json_extract(json, '$.fields.\"metric.name\"')
+               IN ('claude_code.cost.usage', 'claude_code.token.usage')",
+    )?;
+    let mut rows = st.query([first_ts])?;
+    // (session index, metric, token type) → sum of deltas; series → cumulative max.
+    let mut delta: HashMap<(usize, String, String), f64> = HashMap::new();
+    let mut cumulative: HashMap<(usize, String, String, String), f64> = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let session: String = r.get(0)?;
+        let Some(&i) = index.get(&session) else {
+            continue;
+        };
+        if out[i].telemetry.is_some() {
+            continue;
+        }
+        let name: String = r.get(1)?;
+        let kind: String = r.get::<_, Option<String>>(2)?.unwrap_or_default();
+        let model: String = r.get::<_, Option<String>>(3)?.unwrap_or_default();
+        let temporality: Option<String> = r.get(4)?;
+        let value: f64 = r.get::<_, Option<f64>>(5)?.unwrap_or(0.0);
+        if temporality.as_deref() == Some("cumulative") {
+            let e = cumulative.entry((i, name, kind, model)).or_default();
+            *e = e.max(value);
+        } else {
+            *delta.entry((i, name, kind)).or_default() += value;
+        }
+    }
+    let totals = delta.into_iter().chain(
+        cumulative
+            .into_iter()
+            .map(|((i, name, kind, _), v)| ((i, name, kind), v)),
+    );
+    let mut found: HashMap<usize, SessionTelemetry> = HashMap::new();
+    for ((i, name, kind), v) in totals {
+        let t = found.entry(i).or_default();
+        let tokens = v.max(0.0) as u64;
+        match (name.as_str(), kind.as_str()) {
+            ("claude_code.cost.usage", _) => t.cost_usd += v,
+            (_, "input") => t.input_tokens += tokens,
+            (_, "output") => t.output_tokens += tokens,
+            (_, "cacheRead") => t.cache_read_tokens += tokens,
+            (_, "cacheCreation") => t.cache_creation_tokens += tokens,
+            _ => {}
+        }
+    }
+    for (i, t) in found {
+        out[i].telemetry = Some(t);
+    }
+    Ok(())
 }
 
 /// Width of one activity bucket: a minute.
@@ -917,7 +1112,14 @@ mod tests {
             offset: None,
             reply: None,
         }];
-        write_batch(&mut c, ops, &mut Vec::new(), &mut Vec::new()).unwrap();
+        write_batch(
+            &mut c,
+            ops,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+        .unwrap();
         c
     }
 

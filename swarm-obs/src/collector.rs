@@ -5,10 +5,9 @@
 //! `config.toml`) to learn where to post. Posting is best effort within a time
 //! budget: the event log on disk is the spool, and the collector catches up from it.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -223,70 +222,22 @@ impl CollectorClient {
         content_type: &str,
         body: &[u8],
     ) -> io::Result<u16> {
-        let deadline = Instant::now() + self.budget;
-        let left = || {
-            deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "time budget spent"))
-        };
-        let host = self.address.host_port();
-        let addrs: Vec<SocketAddr> = host.to_socket_addrs()?.collect();
-        let mut stream = None;
-        let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no address");
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, left()?) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_err = e,
-            }
-        }
-        let mut stream = stream.ok_or(last_err)?;
-        stream.set_nodelay(true)?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {host}\r\nuser-agent: swarm-obs/{}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
-            env!("CARGO_PKG_VERSION"),
-            body.len()
-        );
-        if let Some(t) = &self.address.token {
-            head.push_str(&format!("authorization: Bearer {t}\r\n"));
-        }
-        head.push_str("\r\n");
-        // One buffer, one write for small requests: no Nagle pause between head and body.
-        let mut request = head.into_bytes();
-        request.extend_from_slice(body);
-        stream.set_write_timeout(Some(left()?))?;
-        stream.write_all(&request)?;
-        let mut buf = [0u8; 256];
-        let mut got = 0;
-        while !buf[..got].contains(&b'\n') && got < buf.len() {
-            stream.set_read_timeout(Some(left()?))?;
-            let n = stream.read(&mut buf[got..])?;
-            if n == 0 {
-                break;
-            }
-            got += n;
-        }
-        parse_status_line(&buf[..got])
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP response"))
+        let auth = self.address.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        crate::http_post::send(
+            self.address.host_port(),
+            method,
+            path,
+            content_type,
+            &headers,
+            body,
+            self.budget,
+        )
     }
-}
-
-/// The status code of `HTTP/1.x NNN reason`.
-fn parse_status_line(b: &[u8]) -> Option<u16> {
-    let line = b.split(|&c| c == b'\n').next()?;
-    let mut parts = line.split(|&c| c == b' ');
-    let version = parts.next()?;
-    if !version.starts_with(b"HTTP/1.") {
-        return None;
-    }
-    let code = parts.next()?;
-    if code.len() != 3 {
-        return None;
-    }
-    std::str::from_utf8(code).ok()?.parse().ok()
 }
 
 /// Writes `collector.json` atomically (temp file, then rename), mode 0600 because
@@ -321,21 +272,6 @@ mod tests {
             ":80",
         ] {
             assert!(CollectorAddress::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn status_lines_parse_strictly() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 202 Accepted\r\n"), Some(202));
-        assert_eq!(parse_status_line(b"HTTP/1.0 400 Bad\r\nx: y"), Some(400));
-        for bad in [
-            &b""[..],
-            b"garbage",
-            b"HTTP/2 200",
-            b"HTTP/1.1 2000 x",
-            b"SSH-2.0-x",
-        ] {
-            assert_eq!(parse_status_line(bad), None);
         }
     }
 

@@ -18,6 +18,10 @@
 //! [[probe]]                    # health probes the collector runs; see ProbeConfig
 //! name = "api"
 //! http = "http://127.0.0.1:8080/health"
+//! [otlp]                       # `swarm-obs serve` exports here (OTEL_EXPORTER_OTLP_* win)
+//! endpoint = "http://otel-collector:4318"
+//! headers = { "x-api-key" = "…" }
+//! timeout_ms = 10000
 //! ```
 //!
 //! Unknown keys are errors, so a typo is reported with its line instead of being
@@ -50,6 +54,25 @@ pub struct Config {
     /// Health probes the collector runs (`[[probe]]` tables).
     #[serde(rename = "probe")]
     pub probes: Vec<crate::ProbeConfig>,
+    /// OpenTelemetry export.
+    pub otlp: OtlpConfig,
+}
+
+/// The `[otlp]` table: where the collector (or a worker built with the `otlp`
+/// feature) exports events and metrics over OTLP/HTTP. The standard
+/// `OTEL_EXPORTER_OTLP_*` variables take precedence over it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Base URL of an OTLP/HTTP receiver (`http://host:4318`); `/v1/logs` and
+    /// `/v1/metrics` are appended.
+    pub endpoint: Option<String>,
+    /// Headers sent with every export request.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Time one export request may take, in milliseconds (default 10 000).
+    pub timeout_ms: Option<u64>,
+    /// `http/protobuf` (the default) or `grpc`.
+    pub protocol: Option<String>,
 }
 
 /// The `[collector]` table.

@@ -74,6 +74,27 @@ impl EventId {
         Self(value)
     }
 
+    /// An id for a record that arrives without one (an OTLP log record, say), the
+    /// same for every delivery of that record: the time part from `ts`, the rest
+    /// from `content_hash`, a hash of the record. Re-deliveries then deduplicate.
+    ///
+    /// ```
+    /// use swarm_obs::{EventId, Timestamp};
+    /// let ts = Timestamp::from_unix_ms(1_700_000_000_000);
+    /// assert_eq!(EventId::derived(ts, 42), EventId::derived(ts, 42));
+    /// assert_ne!(EventId::derived(ts, 42), EventId::derived(ts, 43));
+    /// assert_eq!(EventId::derived(ts, 42).timestamp(), ts);
+    /// ```
+    pub fn derived(ts: Timestamp, content_hash: u64) -> Self {
+        let ms = ts.unix_ms().max(0) as u64 & 0xFFFF_FFFF_FFFF;
+        let value = (u128::from(ms) << 80)
+            | (0x7u128 << 76)
+            | (u128::from(content_hash >> 52) << 64)
+            | (0b10u128 << 62)
+            | u128::from(content_hash & 0x3FFF_FFFF_FFFF_FFFF);
+        Self(value)
+    }
+
     /// The millisecond timestamp embedded in the id.
     pub fn timestamp(self) -> Timestamp {
         Timestamp::from_unix_ms((self.0 >> 80) as i64)

@@ -71,6 +71,8 @@ pub struct SwarmBuilder {
     heartbeat: bool,
     panic_hook: bool,
     post_budget: Duration,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::otlp::OtlpTarget>,
 }
 
 /// Starting swarm-obs failed.
@@ -140,6 +142,8 @@ impl SwarmBuilder {
             heartbeat: true,
             panic_hook: true,
             post_budget: Duration::from_millis(500),
+            #[cfg(feature = "otlp")]
+            otlp: None,
         }
     }
 
@@ -243,6 +247,15 @@ impl SwarmBuilder {
         self
     }
 
+    /// Also sends every event straight to an OTLP/HTTP receiver as a log record
+    /// (feature `otlp`), with or without a collector. Best effort like collector
+    /// posts: see [`OtlpSink`](crate::otlp::OtlpSink).
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, target: crate::otlp::OtlpTarget) -> Self {
+        self.otlp = Some(target);
+        self
+    }
+
     /// Starts everything and installs a global subscriber: the registry, the level
     /// filter and the [`SwarmLayer`].
     pub fn install(self) -> Result<SwarmGuard, InitError> {
@@ -298,20 +311,21 @@ impl SwarmBuilder {
             CollectorChoice::Off => None,
             CollectorChoice::At(a) => Some(a.clone()),
         };
-        let shipper = match address {
-            Some(a) => {
+        let shipper = address
+            .map(|a| {
                 let client = CollectorClient::new(a, self.post_budget);
-                let s = Shipper::start(client, ShipperConfig::default()).map_err(|source| {
-                    InitError::Spawn {
-                        what: "shipper",
-                        source,
-                    }
-                })?;
-                sinks.shipper = Some(s.queue().clone());
-                Some(s)
-            }
-            None => None,
-        };
+                start_shipper(client, "shipper", &mut sinks)
+            })
+            .transpose()?;
+        #[cfg(feature = "otlp")]
+        let otlp_shipper = self
+            .otlp
+            .clone()
+            .map(|target| {
+                let sink = crate::otlp::OtlpSink::new(target);
+                start_shipper(sink, "OTLP exporter", &mut sinks)
+            })
+            .transpose()?;
         let notifier = match backend_for(&config.notify) {
             backend if self.notifications && backend.name() != "off" => {
                 Some(Notifier::with_backend(&root, &config.notify, backend))
@@ -332,11 +346,25 @@ impl SwarmBuilder {
             queue,
             writer,
             shipper,
+            #[cfg(feature = "otlp")]
+            otlp_shipper,
             heartbeat,
             notifier,
         };
         Ok((layer, guard))
     }
+}
+
+/// Starts a shipper thread posting to `sink` and adds its queue to the writer's.
+fn start_shipper(
+    sink: impl crate::ShipSink,
+    what: &'static str,
+    sinks: &mut Sinks,
+) -> Result<Shipper, InitError> {
+    let s = Shipper::start(sink, ShipperConfig::default())
+        .map_err(|source| InitError::Spawn { what, source })?;
+    sinks.shippers.push(s.queue().clone());
+    Ok(s)
 }
 
 /// Keeps swarm-obs running; dropping it writes every queued event, posts what the
@@ -348,6 +376,8 @@ pub struct SwarmGuard {
     queue: LogQueue,
     writer: WriterThread,
     shipper: Option<Shipper>,
+    #[cfg(feature = "otlp")]
+    otlp_shipper: Option<Shipper>,
     heartbeat: Option<HeartbeatWriter>,
     notifier: Option<Notifier>,
 }
@@ -381,6 +411,13 @@ impl SwarmGuard {
         self.shipper.as_ref().map(Shipper::stats)
     }
 
+    /// What the OTLP sink sent and dropped, when one was configured with
+    /// [`SwarmBuilder::otlp`].
+    #[cfg(feature = "otlp")]
+    pub fn otlp_stats(&self) -> Option<ShipperStats> {
+        self.otlp_shipper.as_ref().map(Shipper::stats)
+    }
+
     /// The notification backend in use (`desktop` or `command`), or `None` when
     /// notifications are off.
     pub fn notifications(&self) -> Option<&'static str> {
@@ -399,6 +436,8 @@ impl Drop for SwarmGuard {
         // final heartbeat carries the final dropped count.
         self.writer.stop(&self.queue);
         drop(self.shipper.take());
+        #[cfg(feature = "otlp")]
+        drop(self.otlp_shipper.take());
         drop(self.heartbeat.take());
         // Last: the writer's final events may still have offered notifications.
         drop(self.notifier.take());

@@ -39,6 +39,10 @@
 //!
 //! Secrets are redacted and sizes capped with a [`Redactor`] before anything is
 //! written or sent.
+//!
+//! With the `otlp` feature, the `otlp` module maps events to OpenTelemetry log
+//! records and [`SwarmBuilder`] gains `otlp(target)`, which sends a worker's events
+//! straight to an OTLP/HTTP receiver, with or without a collector.
 #![warn(missing_docs)]
 
 mod atomic_file;
@@ -49,11 +53,14 @@ mod event_log;
 mod health;
 mod heartbeat;
 mod host;
+mod http_post;
 mod id;
 mod init;
 mod layer;
 mod log_writer;
 pub mod notify;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod probe_config;
 mod redact;
 mod shipper;
@@ -65,7 +72,7 @@ pub use collector::{
     AddressError, COLLECTOR_ENV, CollectorAddress, CollectorClient, CollectorInfo, DEFAULT_PORT,
     PostError, TOKEN_ENV, write_collector_info,
 };
-pub use config::{CollectorConfig, Config, ConfigError, HookConfig};
+pub use config::{CollectorConfig, Config, ConfigError, HookConfig, OtlpConfig};
 pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
 pub use event_log::{EventLog, EventLogError, EventReader, MAX_LINE_BYTES, ReadStats};
 pub use health::{
@@ -83,7 +90,7 @@ pub use layer::SwarmLayer;
 pub use log_writer::Overflow;
 pub use probe_config::{ProbeConfig, ProbeSpec, ProbeTarget};
 pub use redact::{REDACTED, RedactConfig, Redactor};
-pub use shipper::{Shipper, ShipperConfig, ShipperQueue, ShipperStats};
+pub use shipper::{ShipSink, Shipper, ShipperConfig, ShipperQueue, ShipperStats};
 pub use state::{HOME_ENV, StateRoot, file_stem};
 pub use timestamp::{Timestamp, TimestampError};
 

@@ -48,7 +48,8 @@ pub(crate) struct Sinks {
     pub(crate) offset_secs: i32,
     pub(crate) redactor: Redactor,
     pub(crate) heartbeat: Option<HeartbeatHandle>,
-    pub(crate) shipper: Option<ShipperQueue>,
+    /// Shippers to the collector and, with the `otlp` feature, an OTLP receiver.
+    pub(crate) shippers: Vec<ShipperQueue>,
     pub(crate) notify: Option<NotifyHandle>,
     pub(crate) dropped: Arc<AtomicU64>,
 }
@@ -62,7 +63,7 @@ impl Sinks {
             offset_secs: 0,
             redactor,
             heartbeat: None,
-            shipper: None,
+            shippers: Vec::new(),
             notify: None,
             dropped,
         }
@@ -204,7 +205,7 @@ struct Outputs {
     events: Option<EventLog>,
     text: Option<RotatingFile>,
     stderr: bool,
-    shipper: Option<ShipperQueue>,
+    shippers: Vec<ShipperQueue>,
 }
 
 impl Outputs {
@@ -216,8 +217,11 @@ impl Outputs {
             {
                 dropped.fetch_add(chunk.events as u64, Ordering::Relaxed);
             }
-            if let Some(ship) = &self.shipper {
-                ship.offer(std::mem::take(&mut chunk.json), chunk.events);
+            if let Some((last, others)) = self.shippers.split_last() {
+                for ship in others {
+                    ship.offer(chunk.json.clone(), chunk.events);
+                }
+                last.offer(std::mem::take(&mut chunk.json), chunk.events);
             }
         }
         batch.chunks.clear();
@@ -369,7 +373,7 @@ pub(crate) fn channel(
         overflow,
         dropped: sinks.dropped,
         prepare: Prepare {
-            json: sinks.events.is_some() || sinks.shipper.is_some(),
+            json: sinks.events.is_some() || !sinks.shippers.is_empty(),
             human: sinks.text.is_some() || sinks.stderr,
             offset_secs: sinks.offset_secs,
             redactor: sinks.redactor,
@@ -380,7 +384,7 @@ pub(crate) fn channel(
             events: sinks.events,
             text: sinks.text,
             stderr: sinks.stderr,
-            shipper: sinks.shipper,
+            shippers: sinks.shippers,
         }),
     });
     (

@@ -12,7 +12,21 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::CollectorClient;
+use crate::{CollectorClient, PostError};
+
+/// Where a [`Shipper`] posts its batches of NDJSON event lines: the collector
+/// ([`CollectorClient`]), or with the `otlp` feature an OTLP receiver.
+pub trait ShipSink: Send + 'static {
+    /// Posts one batch of complete NDJSON event lines; an error drops the batch
+    /// (counted) and pauses the shipper for [`ShipperConfig::retry_after`].
+    fn post_ndjson(&self, body: &[u8]) -> Result<(), PostError>;
+}
+
+impl ShipSink for CollectorClient {
+    fn post_ndjson(&self, body: &[u8]) -> Result<(), PostError> {
+        CollectorClient::post_ndjson(self, body)
+    }
+}
 
 /// How the shipper batches and backs off.
 ///
@@ -114,14 +128,14 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    /// Starts the shipper thread posting with `client`.
-    pub fn start(client: CollectorClient, config: ShipperConfig) -> std::io::Result<Self> {
+    /// Starts the shipper thread posting to `sink` (a [`CollectorClient`], say).
+    pub fn start(sink: impl ShipSink, config: ShipperConfig) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(config.queue_batches.max(1));
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
         let thread = std::thread::Builder::new()
             .name("swarm-obs-shipper".into())
-            .spawn(move || ship_loop(&rx, &client, &config, &thread_counters))?;
+            .spawn(move || ship_loop(&rx, &sink, &config, &thread_counters))?;
         Ok(Self {
             queue: ShipperQueue { tx, counters },
             thread: Some(thread),
@@ -167,7 +181,7 @@ impl Drop for Shipper {
 
 fn ship_loop(
     rx: &Receiver<ShipMsg>,
-    client: &CollectorClient,
+    client: &impl ShipSink,
     config: &ShipperConfig,
     counters: &Counters,
 ) {
@@ -222,7 +236,7 @@ fn ship_loop(
 }
 
 fn post(
-    client: &CollectorClient,
+    client: &impl ShipSink,
     config: &ShipperConfig,
     counters: &Counters,
     body: &[u8],

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use swarm_obs::{Config, DEFAULT_PORT, ProbeConfig, StateRoot, TOKEN_ENV};
+use swarm_obs::otlp::OtlpTarget;
+use swarm_obs::{Config, DEFAULT_PORT, OtlpConfig, ProbeConfig, StateRoot, TOKEN_ENV};
 use swarm_obs_collector::Options;
+use swarm_obs_collector::export::ExportOptions;
 
 /// Arguments of `swarm-obs serve`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  swarm-obs serve\n  swarm-obs serve --addr 127.0.0.1:0\n  SWARM_OBS_TOKEN=s3cret swarm-obs serve --addr 0.0.0.0:4780\n  swarm-obs serve --probe 'http:http://127.0.0.1:8080/health expect_status=200' --probe tcp:127.0.0.1:5432\n\nThe address actually bound (and the token, if any) is written to collector.json in the state root, and removed on SIGINT/SIGTERM."
+    after_help = "Examples:\n  swarm-obs serve\n  swarm-obs serve --addr 127.0.0.1:0\n  SWARM_OBS_TOKEN=s3cret swarm-obs serve --addr 0.0.0.0:4780\n  swarm-obs serve --probe 'http:http://127.0.0.1:8080/health expect_status=200' --probe tcp:127.0.0.1:5432\n  swarm-obs serve --otlp-endpoint http://otel-collector:4318\n\nThe address actually bound (and the token, if any) is written to collector.json in the state root, and removed on SIGINT/SIGTERM."
 )]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port. A non-loopback address needs a token.
@@ -42,6 +44,42 @@ pub struct Args {
     /// where KIND is http, tcp, pidfile, process, systemd or systemd-user.
     #[arg(long = "probe", value_name = "SPEC")]
     probes: Vec<String>,
+    /// Export every stored event (as OTLP logs) and worker states and counters (as
+    /// OTLP metrics) to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318
+    /// (default: $OTEL_EXPORTER_OTLP_ENDPOINT, else [otlp] endpoint in config.toml).
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// OTLP protocol: http/protobuf (port 4318, the default) or grpc (port 4317)
+    /// (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else [otlp] protocol in config.toml).
+    #[arg(long, value_name = "PROTOCOL")]
+    otlp_protocol: Option<String>,
+    /// Seconds between OTLP metric exports.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    otlp_metrics_interval: u64,
+}
+
+/// Whether `target` names the address this collector listens on, which would send
+/// every event back to itself (common when the shell exports
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` for Claude Code).
+fn exports_to_itself(target: &OtlpTarget, addr: SocketAddr) -> bool {
+    let ours = |url: &str| {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
+        let host = rest.split('/').next().unwrap_or("");
+        let Some((name, port)) = host.rsplit_once(':') else {
+            return false;
+        };
+        let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip == addr.ip());
+        port.parse::<u16>().is_ok_and(|p| p == addr.port()) && loopback
+    };
+    [&target.logs_url, &target.metrics_url]
+        .into_iter()
+        .flatten()
+        .any(|u| ours(u))
 }
 
 /// Runs the collector until SIGINT or SIGTERM.
@@ -74,8 +112,48 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         options.probes.push(spec);
     }
+    options.redaction = config.redaction.clone();
+    let flags = OtlpConfig {
+        endpoint: args.otlp_endpoint,
+        protocol: args.otlp_protocol,
+        ..OtlpConfig::default()
+    };
+    options.export = OtlpTarget::from_env(&flags, &config.otlp)
+        .context("cannot start OTLP export")?
+        .filter(|target| {
+            let own = exports_to_itself(target, args.addr);
+            if own {
+                eprintln!(
+                    "swarm-obs serve: not exporting: the OTLP endpoint is this collector's own address (OTEL_EXPORTER_OTLP_ENDPOINT set for Claude Code?); pass --otlp-endpoint to export elsewhere"
+                );
+            }
+            !own
+        })
+        .map(|target| {
+            let mut export = ExportOptions::new(target);
+            export.metrics_interval = Duration::from_secs(args.otlp_metrics_interval.max(1));
+            export
+        });
     let home = options.root.dir().display().to_string();
     swarm_obs_collector::run(options)
         .with_context(|| format!("collector (state root {home}) failed"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_naming_this_collector_is_recognised() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT));
+        let own = OtlpTarget::new("http://localhost:4780").unwrap();
+        assert!(exports_to_itself(&own, addr));
+        let own = OtlpTarget::new("http://127.0.0.1:4780/").unwrap();
+        assert!(exports_to_itself(&own, addr));
+        let other = OtlpTarget::new("http://127.0.0.1:4318").unwrap();
+        assert!(!exports_to_itself(&other, addr));
+        let remote = OtlpTarget::new("http://otel:4780").unwrap();
+        assert!(!exports_to_itself(&remote, addr));
+    }
 }

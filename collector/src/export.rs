@@ -1,0 +1,513 @@
+//! OTLP export: every stored event goes to an OpenTelemetry receiver as a log
+//! record, and worker verdicts and collector counters as metrics.
+//!
+//! OTLP/HTTP (protobuf) by default, OTLP/gRPC when the target says so. Logs are
+//! sent at least once, in store order, from a cursor persisted in SQLite
+//! (`export_cursors`): the cursor advances only after the receiver answers 2xx, so
+//! a restart of either side resumes exactly where the receiver last accepted,
+//! neither dropping nor re-sending the whole store. 429, 5xx and connection errors
+//! are retried with capped exponential backoff, and so are 401, 403, 404 and 407
+//! (a wrong token or URL would refuse every batch alike: held, not skipped); any
+//! other 4xx means the receiver will never take that batch, so it is logged,
+//! counted and skipped. The "queue" is
+//! the store itself: bounded by retention, never by memory.
+//!
+//! Metrics are sent every interval as cumulative sums and gauges; a failed send is
+//! not retried, since the next one carries the same totals.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use swarm_obs::otlp::proto::{
+    AnyValue, ExportMetricsServiceRequest, Gauge, KeyValue, Metric, NumberDataPoint, Resource,
+    ResourceMetrics, ScopeMetrics, Sum, TEMPORALITY_CUMULATIVE, metric, number_data_point,
+};
+use swarm_obs::otlp::{Message, OtlpProtocol, OtlpTarget, PostOutcome, logs_request, post, scope};
+use swarm_obs::{Event, Timestamp};
+
+use crate::catchup::sleep_unless_stopped;
+use crate::grpc::{GrpcClient, LOGS_METHOD, METRICS_METHOD};
+use crate::heartbeats::Watch;
+use crate::hub::Metrics;
+use crate::store::{self, Store, StoreError};
+
+/// Name of the logs cursor in `export_cursors`.
+pub const LOGS_CURSOR: &str = "otlp-logs";
+
+/// How export runs.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// Where to send.
+    pub target: OtlpTarget,
+    /// Events per logs request at most.
+    pub batch: usize,
+    /// How often the store is checked for new events when export has caught up.
+    pub poll: Duration,
+    /// First wait after a failed send; doubles per failure up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest wait between retries.
+    pub max_backoff: Duration,
+    /// How often metrics are sent.
+    pub metrics_interval: Duration,
+}
+
+impl ExportOptions {
+    /// Defaults: batches of 512 events, polled every 100 ms, backoff 100 ms to
+    /// 30 s, metrics every 10 s.
+    pub fn new(target: OtlpTarget) -> Self {
+        Self {
+            target,
+            batch: 512,
+            poll: Duration::from_millis(100),
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            metrics_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How requests travel: OTLP/HTTP (a connection per request) or OTLP/gRPC (one
+/// HTTP/2 connection, kept).
+enum Transport {
+    Http,
+    Grpc(GrpcClient),
+}
+
+impl Transport {
+    fn send(
+        &mut self,
+        target: &OtlpTarget,
+        url: &str,
+        grpc_method: &str,
+        body: &[u8],
+    ) -> PostOutcome {
+        match self {
+            Self::Http => post(url, &target.headers, body, target.timeout),
+            Self::Grpc(client) => {
+                client.export(url, grpc_method, &target.headers, body, target.timeout)
+            }
+        }
+    }
+}
+
+/// What the exporter needs from the running collector.
+pub(crate) struct Exporter {
+    pub(crate) options: ExportOptions,
+    pub(crate) store: Store,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) watch: Arc<Watch>,
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+impl Exporter {
+    /// Starts the export thread.
+    pub(crate) fn spawn(self) -> Result<JoinHandle<()>, StoreError> {
+        let cursor = self
+            .store
+            .read(|c| store::cursor(c, LOGS_CURSOR))?
+            .unwrap_or(0);
+        let transport = match self.options.target.protocol {
+            OtlpProtocol::HttpProtobuf => Transport::Http,
+            OtlpProtocol::Grpc => Transport::Grpc(GrpcClient::new().map_err(|e| {
+                StoreError::Write(format!("cannot start the OTLP/gRPC client: {e}"))
+            })?),
+        };
+        std::thread::Builder::new()
+            .name("otlp-export".into())
+            .spawn(move || self.run(cursor, transport))
+            .map_err(|e| StoreError::Write(format!("cannot start the OTLP export thread: {e}")))
+    }
+
+    fn run(self, mut cursor: i64, mut transport: Transport) {
+        let started = Timestamp::now();
+        let mut backoff = self.options.min_backoff;
+        let mut next_metrics = Instant::now();
+        let mut last_error = String::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            if Instant::now() >= next_metrics {
+                self.send_metrics(started, &mut transport);
+                next_metrics = Instant::now() + self.options.metrics_interval;
+            }
+            let rows = match self.store.read(|c| {
+                // One snapshot: a row committed between these reads must not look
+                // like an unparsable one.
+                let snapshot = c.unchecked_transaction()?;
+                let rows = store::rows_after(c, cursor, self.options.batch)?;
+                let max = store::max_seq(c)?;
+                // Rows that no longer parse (a hand edit, a newer schema) are left
+                // out of `rows`; a page of nothing but those must not stall export.
+                let skip = if rows.is_empty() && max > cursor {
+                    store::last_seq_of_page(c, cursor, self.options.batch)?
+                } else {
+                    None
+                };
+                snapshot.finish()?;
+                Ok((rows, max, skip))
+            }) {
+                Ok((rows, max, skip)) => {
+                    self.metrics
+                        .set_export_lag(max.saturating_sub(cursor).max(0) as u64);
+                    if let Some(to) = skip {
+                        eprintln!(
+                            "swarm-obs serve: OTLP export skips stored rows {}..={to}: they do not parse as events",
+                            cursor + 1
+                        );
+                        cursor = self.advance(to);
+                        continue;
+                    }
+                    rows
+                }
+                Err(e) => {
+                    eprintln!("swarm-obs serve: OTLP export cannot read the store: {e}");
+                    sleep_unless_stopped(self.options.max_backoff, &self.stop);
+                    continue;
+                }
+            };
+            let Some(last_seq) = rows.last().map(|r| r.seq) else {
+                sleep_unless_stopped(self.options.poll, &self.stop);
+                continue;
+            };
+            let Some(url) = &self.options.target.logs_url else {
+                // Metrics only: nothing to send, but keep the lag honest.
+                cursor = last_seq;
+                continue;
+            };
+            let events: Vec<&Event> = rows.iter().map(|r| &r.event).collect();
+            let body = logs_request(events.iter().copied()).encode_to_vec();
+            let n = rows.len() as u64;
+            let outcome = match transport.send(&self.options.target, url, LOGS_METHOD, &body) {
+                // Credentials or address are wrong: every batch would be refused
+                // alike, so hold them until the receiver is configured right.
+                PostOutcome::Refused(status @ (401 | 403 | 404 | 407)) => {
+                    PostOutcome::Retry(format!(
+                        "HTTP {status}: check the endpoint URL and OTEL_EXPORTER_OTLP_HEADERS or [otlp] headers; events are held until it is accepted"
+                    ))
+                }
+                other => other,
+            };
+            match outcome {
+                PostOutcome::Accepted => {
+                    if !last_error.is_empty() {
+                        eprintln!("swarm-obs serve: OTLP export to {url} resumed");
+                        last_error.clear();
+                    }
+                    backoff = self.options.min_backoff;
+                    self.metrics.add_exported(n);
+                    cursor = self.advance(last_seq);
+                }
+                PostOutcome::Retry(why) => {
+                    self.metrics.add_export_failure();
+                    if why != last_error {
+                        eprintln!(
+                            "swarm-obs serve: OTLP export to {url} failed ({why}); retrying with backoff up to {:?}",
+                            self.options.max_backoff
+                        );
+                        last_error = why;
+                    }
+                    sleep_unless_stopped(backoff, &self.stop);
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                }
+                PostOutcome::Refused(status) => {
+                    self.metrics.add_export_failure();
+                    self.metrics.add_export_skipped(n);
+                    eprintln!(
+                        "swarm-obs serve: OTLP receiver {url} refused a batch of {n} events with status {status}; skipping it (events {}..={last_seq} stay in the store)",
+                        rows[0].seq
+                    );
+                    cursor = self.advance(last_seq);
+                }
+            }
+        }
+    }
+
+    /// Persists the new cursor; on failure the old one stays in the store, so a
+    /// restart re-sends at most this batch (at least once, never lost).
+    fn advance(&self, new: i64) -> i64 {
+        if let Err(e) = self.store.set_cursor_blocking(LOGS_CURSOR, new) {
+            eprintln!("swarm-obs serve: {e}");
+        }
+        new
+    }
+
+    fn send_metrics(&self, started: Timestamp, transport: &mut Transport) {
+        let Some(url) = &self.options.target.metrics_url else {
+            return;
+        };
+        let now = Timestamp::now();
+        let request = metrics_request(&self.metrics, &self.watch.workers(now), started, now);
+        let body = request.encode_to_vec();
+        if transport.send(&self.options.target, url, METRICS_METHOD, &body) != PostOutcome::Accepted
+        {
+            self.metrics.add_export_failure();
+        }
+    }
+}
+
+fn nanos(ts: Timestamp) -> u64 {
+    (ts.unix_ms().max(0) as u64).saturating_mul(1_000_000)
+}
+
+fn point(attrs: Vec<KeyValue>, start: Timestamp, now: Timestamp, value: i64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: attrs,
+        start_time_unix_nano: nanos(start),
+        time_unix_nano: nanos(now),
+        value: Some(number_data_point::Value::AsInt(value)),
+        flags: 0,
+    }
+}
+
+fn gauge(name: &str, unit: &str, description: &str, points: Vec<NumberDataPoint>) -> Metric {
+    Metric {
+        name: name.into(),
+        description: description.into(),
+        unit: unit.into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: points,
+        })),
+    }
+}
+
+fn counter(name: &str, unit: &str, description: &str, point: NumberDataPoint) -> Metric {
+    Metric {
+        name: name.into(),
+        description: description.into(),
+        unit: unit.into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![point],
+            aggregation_temporality: TEMPORALITY_CUMULATIVE,
+            is_monotonic: true,
+        })),
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// The metrics request: worker verdicts (`swarm_obs.workers` by state,
+/// `swarm_obs.worker.up` per worker) and the collector's counters and gauges.
+pub(crate) fn metrics_request(
+    metrics: &Metrics,
+    workers: &[crate::heartbeats::WorkerView],
+    started: Timestamp,
+    now: Timestamp,
+) -> ExportMetricsServiceRequest {
+    let [ingested, duplicates, rejected, viewers, lagged] = metrics.snapshot();
+    let [exported, failures, skipped, lag] = metrics.export_snapshot();
+    let mut by_state: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut up = Vec::with_capacity(workers.len());
+    for w in workers {
+        *by_state.entry(w.state.as_str()).or_default() += 1;
+        up.push(point(
+            vec![
+                KeyValue::new("swarm_obs.worker", AnyValue::string(w.worker.clone())),
+                KeyValue::new("host.name", AnyValue::string(w.host.clone())),
+                KeyValue::new("swarm_obs.worker.state", AnyValue::string(w.state.as_str())),
+            ],
+            started,
+            now,
+            i64::from(w.state == swarm_obs::WorkerState::Alive),
+        ));
+    }
+    let states = by_state
+        .into_iter()
+        .map(|(state, n)| {
+            point(
+                vec![KeyValue::new(
+                    "swarm_obs.worker.state",
+                    AnyValue::string(state),
+                )],
+                started,
+                now,
+                n,
+            )
+        })
+        .collect();
+    let p = |v: u64| point(Vec::new(), started, now, clamp(v));
+    let metrics = vec![
+        gauge(
+            "swarm_obs.workers",
+            "{worker}",
+            "Workers by heartbeat verdict.",
+            states,
+        ),
+        gauge(
+            "swarm_obs.worker.up",
+            "1",
+            "1 while a worker's heartbeat is on time, else 0.",
+            up,
+        ),
+        counter(
+            "swarm_obs.events.ingested",
+            "{event}",
+            "Events stored.",
+            p(ingested),
+        ),
+        counter(
+            "swarm_obs.events.duplicate",
+            "{event}",
+            "Events ignored as already stored.",
+            p(duplicates),
+        ),
+        counter(
+            "swarm_obs.requests.rejected",
+            "{request}",
+            "Ingest requests refused.",
+            p(rejected),
+        ),
+        counter(
+            "swarm_obs.viewer.lagged",
+            "{event}",
+            "Events live viewers missed by falling behind.",
+            p(lagged),
+        ),
+        counter(
+            "swarm_obs.export.exported",
+            "{event}",
+            "Events the OTLP receiver accepted.",
+            p(exported),
+        ),
+        counter(
+            "swarm_obs.export.failures",
+            "{request}",
+            "OTLP export requests that failed.",
+            p(failures),
+        ),
+        counter(
+            "swarm_obs.export.skipped",
+            "{event}",
+            "Events the OTLP receiver refused for good.",
+            p(skipped),
+        ),
+        gauge(
+            "swarm_obs.viewers",
+            "{viewer}",
+            "Live viewers connected.",
+            vec![p(viewers)],
+        ),
+        gauge(
+            "swarm_obs.export.lag",
+            "{event}",
+            "Stored events not yet accepted by the OTLP receiver.",
+            vec![p(lag)],
+        ),
+    ];
+    let resource = Resource {
+        attributes: vec![
+            KeyValue::new("service.name", AnyValue::string("swarm-obs-collector")),
+            KeyValue::new("host.name", AnyValue::string(swarm_obs::hostname())),
+            KeyValue::new("process.pid", AnyValue::int(i64::from(std::process::id()))),
+        ],
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(scope()),
+                metrics,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use swarm_obs::Kind;
+
+    use super::*;
+    use crate::hub::Hub;
+
+    /// A receiver answering 200 to every request, counting them.
+    fn receiver() -> (String, Arc<std::sync::atomic::AtomicU64>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().take(100) {
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = vec![0u8; 1 << 16];
+                let mut got = Vec::new();
+                // Head, then as much body as content-length says.
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                seen.fetch_add(1, Ordering::Relaxed);
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        (addr, count)
+    }
+
+    #[test]
+    fn a_page_of_unparsable_rows_does_not_stall_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("collector.db");
+        let hub = Hub::new(16);
+        let store = Store::open(&db, hub.clone()).unwrap();
+        let events: Vec<Event> = (0..3)
+            .map(|i| Event::new("w", Kind::Log, format!("e{i}")))
+            .collect();
+        store.insert_blocking(events, None).unwrap();
+        let raw = rusqlite::Connection::open(&db).unwrap();
+        raw.execute("UPDATE events SET json = 'garbage' WHERE seq <= 2", [])
+            .unwrap();
+
+        let (addr, requests) = receiver();
+        let mut options = ExportOptions::new(OtlpTarget::new(&format!("http://{addr}")).unwrap());
+        options.target.metrics_url = None;
+        options.batch = 2;
+        options.poll = Duration::from_millis(10);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = Exporter {
+            options,
+            store: store.clone(),
+            metrics: hub.metrics.clone(),
+            watch: Arc::new(Watch::new(None)),
+            stop: stop.clone(),
+        }
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while hub.metrics.export_snapshot()[0] < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "export stalled on unparsable rows"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::Relaxed);
+        thread.join().unwrap();
+        assert_eq!(
+            hub.metrics.export_snapshot()[0],
+            1,
+            "only the parsable event"
+        );
+        assert_eq!(requests.load(Ordering::Relaxed), 1);
+        let cursor = store.read(|c| store::cursor(c, LOGS_CURSOR)).unwrap();
+        assert_eq!(cursor, Some(3));
+        store.close();
+    }
+}

@@ -1,0 +1,366 @@
+//! OTLP export against a real receiver (rotel-agent): events posted to swarm-obs
+//! arrive with the right attributes, none is lost while the receiver restarts, and
+//! a restarted collector resumes from its persisted cursor instead of re-sending.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use swarm_obs::{Event, Kind, Level};
+use swarm_obs_suite::{Collector, Rotel, TestHome};
+
+const BATCHES: usize = 12;
+const PER_BATCH: usize = 50;
+
+fn batch(b: usize) -> Vec<Event> {
+    (0..PER_BATCH)
+        .map(|i| {
+            let n = b * PER_BATCH + i;
+            let mut ev = Event::new("otlp-src", Kind::Log, format!("evt-{n:04}"));
+            ev.host = Some("host-a".into());
+            ev.pid = Some(4242);
+            ev.session = Some("sess-otlp".into());
+            ev.tool = Some("Bash".into());
+            ev.level = if n == 7 { Level::Warn } else { Level::Info };
+            ev.fields.insert("rows".into(), serde_json::json!(n));
+            ev
+        })
+        .collect()
+}
+
+/// How many times each `evt-NNNN` body appears in rotel's debug log.
+fn bodies(log: &str) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for line in log.lines() {
+        if let Some(b) = line.trim().strip_prefix("Body: Str(")
+            && let Some(b) = b.strip_suffix(')')
+            && b.starts_with("evt-")
+        {
+            *out.entry(b.to_owned()).or_default() += 1;
+        }
+    }
+    out
+}
+
+fn wait_for(what: &str, rotel: &Rotel, mut done: impl FnMut(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let log = rotel.log();
+        if done(&log) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within 120 s; rotel log tail:\n{}",
+            &log[log.len().saturating_sub(4000)..]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn events_reach_a_real_otlp_receiver_through_its_restart() {
+    let Some(mut rotel) = Rotel::start("events_reach_a_real_otlp_receiver_through_its_restart")
+    else {
+        return;
+    };
+    let home = TestHome::new();
+    let endpoint = rotel.endpoint();
+    let args = [
+        "--otlp-endpoint",
+        endpoint.as_str(),
+        "--otlp-metrics-interval",
+        "1",
+    ];
+    let mut collector = Collector::start_with(&home, &args);
+
+    for b in 0..BATCHES / 3 {
+        collector.post_events(&batch(b));
+    }
+    // The receiver goes away mid-stream; the collector keeps storing and retrying.
+    rotel.kill();
+    for b in BATCHES / 3..2 * BATCHES / 3 {
+        collector.post_events(&batch(b));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&collector.metrics(), "swarm_obs_otlp_export_failures_total") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no export failure counted while rotel was down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rotel.restart();
+    for b in 2 * BATCHES / 3..BATCHES {
+        collector.post_events(&batch(b));
+    }
+
+    let total = BATCHES * PER_BATCH;
+    wait_for("every event at the receiver", &rotel, |log| {
+        bodies(log).len() == total
+    });
+    let log = rotel.log();
+    for needle in [
+        "-> service.name: Str(otlp-src)",
+        "-> host.name: Str(host-a)",
+        "-> process.pid: Int(4242)",
+        "-> session.id: Str(sess-otlp)",
+        "-> gen_ai.tool.name: Str(Bash)",
+        "-> swarm_obs.kind: Str(log)",
+        "-> rows: Int(7)",
+        "SeverityNumber: SEVERITY_NUMBER_WARN(13)",
+        "SeverityNumber: SEVERITY_NUMBER_INFO(9)",
+        "InstrumentationScope swarm-obs",
+    ] {
+        assert!(log.contains(needle), "rotel log lacks {needle:?}");
+    }
+    // Worker verdicts and counters arrive as metrics.
+    wait_for("collector metrics at the receiver", &rotel, |log| {
+        log.contains("-> Name: swarm_obs.export.exported")
+            && log.contains("-> Name: swarm_obs.workers")
+            && log.contains("-> Name: swarm_obs.events.ingested")
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = collector.metrics();
+        if metric(&m, "swarm_obs_otlp_export_lag") == 0
+            && metric(&m, "swarm_obs_otlp_exported_total") >= total as u64
+        {
+            assert_eq!(metric(&m, "swarm_obs_otlp_export_skipped_total"), 0);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "export lag never reached 0:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A collector restart resumes from the persisted cursor: nothing is re-sent.
+    let before = bodies(&rotel.log());
+    assert!(collector.terminate().success());
+    let collector = Collector::start_with(&home, &args);
+    let mut marker = Event::new("otlp-src", Kind::Log, "evt-after-restart");
+    marker.host = Some("host-a".into());
+    collector.post_events(&[marker]);
+    wait_for("the event posted after the restart", &rotel, |log| {
+        log.contains("Body: Str(evt-after-restart)")
+    });
+    let mut after = bodies(&rotel.log());
+    assert_eq!(after.remove("evt-after-restart"), Some(1));
+    assert_eq!(
+        after, before,
+        "events were re-sent after a collector restart"
+    );
+}
+
+/// `--otlp-protocol grpc`: the same delivery over OTLP/gRPC, the connection
+/// reopened after the receiver restarts.
+#[test]
+fn events_reach_a_real_otlp_receiver_over_grpc() {
+    let Some(mut rotel) = Rotel::start("events_reach_a_real_otlp_receiver_over_grpc") else {
+        return;
+    };
+    let home = TestHome::new();
+    let endpoint = rotel.grpc_endpoint();
+    let args = [
+        "--otlp-endpoint",
+        endpoint.as_str(),
+        "--otlp-protocol",
+        "grpc",
+        "--otlp-metrics-interval",
+        "1",
+    ];
+    let collector = Collector::start_with(&home, &args);
+    collector.post_events(&batch(0));
+    wait_for("the first batch over gRPC", &rotel, |log| {
+        bodies(log).len() == PER_BATCH
+    });
+    rotel.kill();
+    collector.post_events(&batch(1));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&collector.metrics(), "swarm_obs_otlp_export_failures_total") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no failure counted while rotel was down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rotel.restart();
+    collector.post_events(&batch(2));
+    wait_for("every event over gRPC", &rotel, |log| {
+        bodies(log).len() == 3 * PER_BATCH
+    });
+    let log = rotel.log();
+    for needle in [
+        "-> service.name: Str(otlp-src)",
+        "-> session.id: Str(sess-otlp)",
+        "-> Name: swarm_obs.workers",
+    ] {
+        assert!(log.contains(needle), "rotel log lacks {needle:?}");
+    }
+}
+
+/// The library option: a worker built with the `otlp` feature sends its events
+/// straight to an OTLP receiver, no collector involved.
+#[test]
+fn a_worker_exports_without_a_collector() {
+    use swarm_obs::otlp::OtlpTarget;
+    use swarm_obs::otlp::proto::{AnyValue, ExportLogsServiceRequest};
+    use swarm_obs_suite::{ListenerMode, TestListener};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let receiver = TestListener::start(ListenerMode::Answer(200));
+    let home = TestHome::new();
+    let target = OtlpTarget::new(&format!("http://{}", receiver.addr())).unwrap();
+    let (layer, guard) = swarm_obs::init("direct-worker")
+        .state_root(swarm_obs::StateRoot::new(home.path()))
+        .no_collector()
+        .notifications(false)
+        .heartbeat(false)
+        .otlp(target)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::warn!(rows = 3, "straight to OTLP");
+    });
+    drop(guard); // flushes the writer and the OTLP sink
+
+    let req = receiver
+        .next_request(Duration::from_secs(30))
+        .expect("the worker posted to the receiver");
+    assert_eq!(req.request_line, "POST /v1/logs HTTP/1.1");
+    assert_eq!(req.header("content-type"), Some("application/x-protobuf"));
+    let logs = swarm_obs::otlp::Message::decode(req.body.as_slice())
+        .map(|r: ExportLogsServiceRequest| r)
+        .expect("an OTLP logs request");
+    let rl = &logs.resource_logs[0];
+    let service = &rl.resource.as_ref().unwrap().attributes[0];
+    assert_eq!(service.key, "service.name");
+    assert_eq!(service.value, Some(AnyValue::string("direct-worker")));
+    let rec = &rl.scope_logs[0].log_records[0];
+    assert_eq!(rec.body, Some(AnyValue::string("straight to OTLP")));
+    assert_eq!(rec.severity_text, "WARN");
+    assert!(
+        rec.attributes
+            .iter()
+            .any(|kv| kv.key == "rows" && kv.value == Some(AnyValue::int(3)))
+    );
+    // The event log on disk has it too.
+    assert!(home.events().iter().any(|e| e.msg == "straight to OTLP"));
+}
+
+/// A receiver that refuses a batch for good (4xx other than 429) makes the
+/// exporter skip and count it, never loop on it; one that is overloaded (503), or
+/// refuses the credentials (401: every batch would be refused alike), is retried
+/// and the events wait in the store.
+#[test]
+fn refusals_are_skipped_and_overload_is_retried() {
+    use swarm_obs_suite::{ListenerMode, TestListener};
+
+    let metrics_of = |c: &Collector| {
+        let m = c.metrics();
+        [
+            metric(&m, "swarm_obs_otlp_exported_total"),
+            metric(&m, "swarm_obs_otlp_export_skipped_total"),
+            metric(&m, "swarm_obs_otlp_export_failures_total"),
+            metric(&m, "swarm_obs_otlp_export_lag"),
+        ]
+    };
+    let wait = |c: &Collector, what: &str, ok: &dyn Fn([u64; 4]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let m = metrics_of(c);
+            if ok(m) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "{what}: {m:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let refusing = TestListener::start(ListenerMode::Answer(400));
+    let home = TestHome::new();
+    let endpoint = format!("http://{}", refusing.addr());
+    let c = Collector::start_with(&home, &["--otlp-endpoint", &endpoint]);
+    c.post_events(&batch(0));
+    let m = wait(&c, "the refused batch skipped", &|m| {
+        m[1] == PER_BATCH as u64
+    });
+    assert_eq!(m[0], 0, "nothing counted as exported");
+    assert_eq!(m[3], 0, "the cursor moved past the refused batch");
+    let req = std::iter::from_fn(|| refusing.next_request(Duration::from_secs(5)))
+        .find(|r| r.request_line.starts_with("POST /v1/logs "))
+        .expect("the exporter posted logs");
+    assert_eq!(req.header("content-type"), Some("application/x-protobuf"));
+    drop(c);
+
+    let busy = TestListener::start(ListenerMode::Answer(503));
+    let home = TestHome::new();
+    let endpoint = format!("http://{}", busy.addr());
+    let c = Collector::start_with(&home, &["--otlp-endpoint", &endpoint]);
+    c.post_events(&batch(1));
+    let m = wait(&c, "retries of the overloaded receiver", &|m| m[2] >= 3);
+    assert_eq!((m[0], m[1]), (0, 0), "nothing exported, nothing skipped");
+    assert_eq!(m[3], PER_BATCH as u64, "the events wait in the store");
+    drop(c);
+
+    let unauthorised = TestListener::start(ListenerMode::Answer(401));
+    let home = TestHome::new();
+    let endpoint = format!("http://{}", unauthorised.addr());
+    let c = Collector::start_with(&home, &["--otlp-endpoint", &endpoint]);
+    c.post_events(&batch(2));
+    let m = wait(&c, "retries with refused credentials", &|m| m[2] >= 3);
+    assert_eq!((m[0], m[1]), (0, 0), "nothing exported, nothing skipped");
+    assert_eq!(m[3], PER_BATCH as u64, "the events wait in the store");
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+}
+
+/// Where to export comes from `OTEL_EXPORTER_OTLP_*` (headers included), else from
+/// `[otlp]` in config.toml.
+#[test]
+fn the_environment_and_config_name_the_receiver() {
+    use swarm_obs_suite::{ListenerMode, TestListener};
+
+    let logs_request = |receiver: &TestListener| {
+        std::iter::from_fn(|| receiver.next_request(Duration::from_secs(30)))
+            .find(|r| r.request_line.starts_with("POST /v1/logs "))
+            .expect("the collector exported logs")
+    };
+
+    let from_env = TestListener::start(ListenerMode::Answer(200));
+    let home = TestHome::new();
+    let endpoint = format!("http://{}", from_env.addr());
+    let c = Collector::start_with_env(
+        &home,
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr%20et"),
+        ],
+    );
+    c.post_events(&batch(0));
+    let req = logs_request(&from_env);
+    assert_eq!(req.header("x-api-key"), Some("s3cr et"));
+    drop(c);
+
+    let from_config = TestListener::start(ListenerMode::Answer(200));
+    let home = TestHome::new();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[otlp]\nendpoint = \"http://{}\"\nheaders = {{ \"x-team\" = \"swarm\" }}\n",
+            from_config.addr()
+        ),
+    )
+    .unwrap();
+    let c = Collector::start(&home);
+    c.post_events(&batch(1));
+    let req = logs_request(&from_config);
+    assert_eq!(req.header("x-team"), Some("swarm"));
+}
