@@ -46,6 +46,31 @@ fn worker(home: &TestHome, collector: Option<&str>) -> ChildGuard {
     )
 }
 
+/// Claude Code's own telemetry for the replayed subagent session, as OTLP/JSON log
+/// records: one model request's cost and tokens.
+fn telemetry() -> String {
+    let attr = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
+    serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [attr("service.name", "claude-code")]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": "1767623535000000000",
+            "body": {"stringValue": "claude_code.api_request"},
+            "attributes": [
+                attr("event.name", "api_request"),
+                attr("session.id", "98717c42-e11c-4c39-bdff-7aa8cf672e85"),
+                attr("model", "claude-sonnet-4"),
+                attr("cost_usd", "1.25"),
+                attr("duration_ms", "2100"),
+                attr("input_tokens", "1200"),
+                attr("output_tokens", "300"),
+                attr("cache_read_tokens", "5000"),
+                attr("cache_creation_tokens", "100"),
+            ]
+        }]}]
+    }]})
+    .to_string()
+}
+
 fn top(home: &TestHome, collector: &str) -> Tmux {
     Tmux::start_program(
         home,
@@ -88,6 +113,8 @@ fn top_shows_workers_sessions_and_live_events_and_obeys_keys() {
     let addr = collector.addr().to_owned();
     let _worker = worker(&home, Some(&addr));
     replay(&home, Some(&addr), SESSION);
+    let (status, body) = collector.post("/v1/logs", "application/json", telemetry().as_bytes());
+    assert_eq!(status, 200, "{body}");
     let tmux = top(&home, &addr);
 
     let screen = tmux.wait_for("workers, a session with its subagent, and events", |s| {
@@ -99,8 +126,12 @@ fn top_shows_workers_sessions_and_live_events_and_obeys_keys() {
     assert!(screen.contains(&format!("collector {addr}")), "{screen}");
     assert!(screen.contains(" Workers "), "{screen}");
     assert!(screen.contains(" Claude sessions "), "{screen}");
-    // The session that ran the subagent, with its main agent and the subagent.
-    assert!(screen.contains("● 98717c4"), "{screen}");
+    // The session that ran the subagent, with its main agent and the subagent, and
+    // its cost and tokens from Claude Code's telemetry.
+    let session = tmux.wait_for("the session's cost and tokens", |s| {
+        line_with(s, "● 98717c4").contains("$1.25 · 6.6k tok")
+    });
+    assert!(session.contains("● 98717c4"), "{session}");
     assert!(screen.contains("├ main"), "{screen}");
     assert!(
         screen.contains("q  quit"),
