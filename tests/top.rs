@@ -109,7 +109,13 @@ fn top_shows_workers_sessions_and_live_events_and_obeys_keys() {
         return;
     }
     let home = TestHome::new();
-    let collector = Collector::start(&home);
+    // A health probe of the collector's, against a real local HTTP server.
+    let server = swarm_obs_suite::TestListener::start(swarm_obs_suite::ListenerMode::Answer(200));
+    let probe = format!(
+        "http:http://{}/health name=web interval_ms=200",
+        server.addr()
+    );
+    let collector = Collector::start_with(&home, &["--probe", &probe]);
     let addr = collector.addr().to_owned();
     let _worker = worker(&home, Some(&addr));
     replay(&home, Some(&addr), SESSION);
@@ -119,6 +125,8 @@ fn top_shows_workers_sessions_and_live_events_and_obeys_keys() {
 
     let screen = tmux.wait_for("workers, a session with its subagent, and events", |s| {
         line_with(s, "builder").contains("alive")
+            && s.contains("⌁ web")
+            && line_with(s, "⌁ web").contains("alive")
             && s.contains("general-purpose a801268")
             && s.contains("SubagentStart general-purpose")
             && s.contains("Analysing file")

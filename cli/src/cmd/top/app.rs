@@ -8,6 +8,7 @@ use swarm_obs::{Event, EventId};
 
 use super::feed::Update;
 use crate::display::one_line;
+use crate::probes::ProbeRow;
 use crate::sessions::Session;
 use crate::workers::WorkersView;
 
@@ -72,6 +73,8 @@ pub struct App {
     pub workers: Option<WorkersView>,
     /// Why the workers could not be loaded, last time.
     pub workers_error: Option<String>,
+    /// The collector's health probes.
+    pub probes: Vec<ProbeRow>,
     /// The sessions, most recently active first.
     pub sessions: Vec<Session>,
     /// Why the sessions could not be loaded, last time.
@@ -106,6 +109,7 @@ impl App {
             note,
             workers: None,
             workers_error: None,
+            probes: Vec::new(),
             sessions: Vec::new(),
             sessions_error: None,
             events_error: None,
@@ -140,6 +144,9 @@ impl App {
                 self.workers_error = None;
             }
             Update::Workers(Err(e)) => self.workers_error = Some(e),
+            Update::Probes(Ok(p)) => self.probes = p,
+            // A probe list that cannot be read says so through the workers' error.
+            Update::Probes(Err(e)) => self.workers_error = Some(e),
             Update::Sessions(Ok(s)) => {
                 self.sessions = s;
                 self.sessions_error = None;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use swarm_obs::{Event, EventId, StateRoot};
 
+use crate::probes::{self, ProbeRow};
 use crate::sessions::{Session, SessionBook, SessionsAnswer};
 use crate::source::Source;
 use crate::tail::remote::Endpoint;
@@ -33,6 +34,8 @@ pub enum Update {
     EventsFailed(String),
     /// The workers now.
     Workers(Result<WorkersView, String>),
+    /// The collector's health probes now (none from the files).
+    Probes(Result<Vec<ProbeRow>, String>),
     /// The sessions, when they changed.
     Sessions(Result<Vec<Session>, String>),
 }
@@ -180,6 +183,10 @@ fn run(source: &Source, root: &StateRoot, backfill: usize, tx: &Sender<Update>, 
             next_slow = Instant::now() + SLOW_POLL;
             let workers = WorkersView::load(source).map_err(|e| format!("{e:#}"));
             if tx.send(Update::Workers(workers)).is_err() {
+                return;
+            }
+            let probes = probes::load(source).map_err(|e| format!("{e:#}"));
+            if tx.send(Update::Probes(probes)).is_err() {
                 return;
             }
             let sessions = match source {

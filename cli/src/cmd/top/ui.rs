@@ -101,7 +101,7 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new("loading…").block(block), area);
         return;
     };
-    if view.workers.is_empty() {
+    if view.workers.is_empty() && app.probes.is_empty() {
         let text = if view.unreadable.is_empty() {
             "no heartbeats yet".to_owned()
         } else {
@@ -129,8 +129,29 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect) {
             Cell::from(display::age(w.age_ms)),
         ])
     });
+    // Probes are sources with a state like a worker's: rows of the same table.
+    let now = Timestamp::now().unix_ms();
+    let probes = app.probes.iter().map(|p| {
+        let (state, color) = p
+            .state
+            .map_or(("-", Color::DarkGray), |s| (s.as_str(), state_color(s)));
+        let (detail, age) = p.last_check.as_ref().map_or_else(
+            || (String::new(), String::new()),
+            |c| (one_line(&c.detail), display::age(now - c.ts.unix_ms())),
+        );
+        let ratio = p
+            .healthy_ratio
+            .map_or_else(String::new, |r| format!("{:.0}% healthy", r * 100.0));
+        TableRow::new(vec![
+            Cell::from(format!("⌁ {}", one_line(&p.name))),
+            Cell::from(state).style(Style::new().fg(color).bold()),
+            Cell::from(ratio).style(Style::new().fg(Color::Cyan)),
+            Cell::from(format!("{} · {detail}", one_line(&p.target))),
+            Cell::from(age),
+        ])
+    });
     let table = Table::new(
-        rows,
+        rows.chain(probes),
         [
             Constraint::Max(18),
             Constraint::Length(7),
