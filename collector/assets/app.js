@@ -114,6 +114,12 @@
     return resp.json();
   }
 
+  /** The array under `key` in the JSON answer of `path`, or an empty one. */
+  async function getList(path, key, params) {
+    const data = await getJson(path, params);
+    return Array.isArray(data[key]) ? data[key] : [];
+  }
+
   function needToken() {
     setConn('unauthorized', 'token needed');
     $('token-form').hidden = false;
@@ -372,8 +378,7 @@
 
   async function refreshWorkers() {
     try {
-      const data = await getJson('/v1/workers');
-      workerList = Array.isArray(data.workers) ? data.workers : [];
+      workerList = await getList('/v1/workers', 'workers');
       renderWorkers();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -421,7 +426,7 @@
   // Ages tick between polls: each `.age` holds the moment it counts from (by this
   // browser's clock) and how to say it.
   function ageSpanText(ms, format) {
-    return format === 'for' ? duration(ms) : ageText(ms);
+    return format === 'for' ? duration(Math.max(0, ms)) : ageText(ms);
   }
   function tickingAge(since, format) {
     return el('span', {
@@ -444,8 +449,7 @@
 
   async function refreshProbes() {
     try {
-      const data = await getJson('/v1/probes');
-      probeList = Array.isArray(data.probes) ? data.probes : [];
+      probeList = await getList('/v1/probes', 'probes');
       renderProbes();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -456,9 +460,10 @@
     return isNaN(t) ? null : t;
   }
 
+  // Rounded down, so that an hour with one failure never reads 100%.
   function percent(ratio) {
     const p = Number(ratio) * 100;
-    return (p === 100 || p === 0 ? p.toFixed(0) : p.toFixed(1)) + '%';
+    return (p === 100 || p === 0 ? p.toFixed(0) : (Math.floor(p * 10) / 10).toFixed(1)) + '%';
   }
 
   /** The healthy ratio of each of the last hours as a bar strip: the healthy share
@@ -560,8 +565,7 @@
   let sessionList = [];
   async function refreshSessions() {
     try {
-      const data = await getJson('/v1/sessions', new URLSearchParams({ limit: '50' }));
-      sessionList = Array.isArray(data.sessions) ? data.sessions : [];
+      sessionList = await getList('/v1/sessions', 'sessions', new URLSearchParams({ limit: '50' }));
       renderSessions();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -701,11 +705,11 @@
   async function refreshAlerts() {
     try {
       const [alerts, serious] = await Promise.all([
-        getJson('/v1/events', new URLSearchParams({ kind: 'alert', limit: '50' })),
-        getJson('/v1/events', new URLSearchParams({ level: 'warn', limit: '200' })),
+        getList('/v1/events', 'events', new URLSearchParams({ kind: 'alert', limit: '50' })),
+        getList('/v1/events', 'events', new URLSearchParams({ level: 'warn', limit: '200' })),
       ]);
       const byId = new Map();
-      for (const e of [...(alerts.events || []), ...(serious.events || [])]) {
+      for (const e of [...alerts, ...serious]) {
         if (e && (e.kind === 'alert' || e.kind === 'error' || e.level === 'error')) byId.set(String(e.id), e);
       }
       const list = [...byId.values()]
