@@ -563,6 +563,73 @@ fn a_probe_turns_red_when_its_server_answers_500_and_green_again_when_it_recover
         "{ratio}"
     );
 
+    // Earlier hours come from the collector's rollup, and whatever the answer holds
+    // stays text: a failing hour five hours ago, a hostile probe and garbage entries.
+    // The panel is re-polled every second, so its first render of that answer is
+    // recorded as it happens.
+    let now = swarm_obs::Timestamp::now().unix_ms();
+    let earlier = now - now.rem_euclid(3_600_000) - 5 * 3_600_000;
+    b.eval(&format!(
+        "(() => {{
+           window.probeSnapshot = null;
+           const ul = document.getElementById('probes');
+           const hour = new Date({earlier}).toISOString();
+           new MutationObserver(() => {{
+             const web = ul.querySelector('li[data-probe=\"web\"]');
+             const odd = [...ul.querySelectorAll('li')].find(li => li !== web);
+             if (!web || !odd || window.probeSnapshot) return;
+             const bar = web.querySelector(`svg.strip g[data-hour=\"${{hour}}\"]`);
+             window.probeSnapshot = {{
+               items: ul.querySelectorAll('li').length,
+               oddName: odd.querySelector('.name').textContent,
+               oddState: odd.dataset.state,
+               injected: ul.querySelectorAll('img, b').length,
+               earlier: bar.querySelector('title').textContent,
+               earlierFailed: bar.querySelector('rect.h-bad') !== null,
+               summary: web.querySelector('svg.strip').getAttribute('aria-label'),
+             }};
+           }}).observe(ul, {{ childList: true, subtree: true }});
+         }})()"
+    ));
+    b.rewrite_next_response("*/v1/probes*", |body| {
+        let mut v: Value = serde_json::from_str(body).expect("probes JSON");
+        v["probes"][0]["rollup"]
+            .as_array_mut()
+            .expect("a rollup")
+            .insert(
+                0,
+                json!({
+                    "hour": swarm_obs::Timestamp::from_unix_ms(earlier),
+                    "checks": 10, "healthy": 5, "healthy_ratio": 0.5
+                }),
+            );
+        let probes = v["probes"].as_array_mut().expect("probes");
+        probes.push(Value::Null);
+        probes.push(json!("not a probe"));
+        probes.push(json!({
+            "name": XSS, "kind": "<b>k</b>", "target": "<b>k</b>:x", "state": "down",
+            "rollup": "not a list", "last_check": { "ts": "not a time", "detail": XSS },
+        }));
+        v.to_string()
+    });
+    let seen = b.wait_for("the rewritten probes", "window.probeSnapshot", WAIT);
+    assert_eq!(seen["items"], 2, "{seen}");
+    assert_eq!(seen["oddName"], XSS);
+    assert_eq!(seen["oddState"], "down");
+    assert_eq!(seen["injected"], 0, "probe text became markup: {seen}");
+    assert!(
+        seen["earlier"]
+            .as_str()
+            .unwrap()
+            .ends_with("50% healthy (5 of 10 checks)"),
+        "{seen}"
+    );
+    assert_eq!(seen["earlierFailed"], true);
+    assert!(
+        seen["summary"].as_str().unwrap().contains("failures in"),
+        "{seen}"
+    );
+
     // Clicking the probe shows its events only; clicking again shows all.
     let other = post(&c, &event("alpha", Kind::Log, "not the probe"));
     b.wait_for("another source's event", &row(&other), WAIT);

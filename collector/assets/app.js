@@ -462,8 +462,9 @@
 
   // Rounded down, so that an hour with one failure never reads 100%.
   function percent(ratio) {
-    const p = Number(ratio) * 100;
-    return (p === 100 || p === 0 ? p.toFixed(0) : (Math.floor(p * 10) / 10).toFixed(1)) + '%';
+    // The small nudge keeps 0.57 * 1000 (569.99…) from flooring to 56.9.
+    const p = Math.floor(Number(ratio) * 1000 + 1e-6) / 10;
+    return (Number.isInteger(p) ? p.toFixed(0) : p.toFixed(1)) + '%';
   }
 
   /** The healthy ratio of each of the last hours as a bar strip: the healthy share
@@ -522,7 +523,10 @@
     ul.replaceChildren();
     $('probes-empty').hidden = probeList.length > 0;
     for (const p of probeList) {
-      const name = String(p.name);
+      if (!p || typeof p !== 'object') continue;
+      const name = String(p.name ?? '');
+      const kind = String(p.kind ?? '');
+      const target = String(p.target ?? '');
       // No state until the first check has run.
       const state = p.state ? String(p.state) : 'pending';
       const check = p.last_check || {};
@@ -546,9 +550,9 @@
         el('span', { text: state }),
         moved !== null ? ' for ' : null,
         moved !== null ? el('span', { class: 'since' }, tickingAge(moved, 'for')) : null),
-      el('span', { class: 'target', title: String(p.target) },
-        el('span', { class: 'badge kind', text: String(p.kind) }), ' ',
-        el('span', { class: 'mono', text: String(p.target).replace(String(p.kind) + ':', '') })),
+      el('span', { class: 'target', title: target },
+        el('span', { class: 'badge kind', text: kind }), ' ',
+        el('span', { class: 'mono', text: target.startsWith(kind + ':') ? target.slice(kind.length + 1) : target })),
       el('span', { class: 'what', title: String(check.detail || '') },
         check.detail !== undefined ? String(check.detail) + ' · checked ' : 'not checked yet',
         checked !== null ? el('span', { class: 'checked' }, tickingAge(checked, 'ago')) : null),
