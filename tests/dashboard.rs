@@ -654,6 +654,11 @@ fn a_probe_turns_red_when_its_server_answers_500_and_green_again_when_it_recover
     b.eval(&format!("{item}.click()"));
     b.wait_for("no filter", "location.search === ''", WAIT);
     b.wait_for("everything again", &row(&other), WAIT);
+    b.wait_for(
+        "the next poll to show the real probes again",
+        "document.querySelectorAll('#probes li').length === 1",
+        WAIT,
+    );
 
     assert_page_clean(&mut b);
     b.eval("document.documentElement.dataset.theme = 'dark'");

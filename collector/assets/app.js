@@ -554,7 +554,7 @@
         el('span', { class: 'badge kind', text: kind }), ' ',
         el('span', { class: 'mono', text: target.startsWith(kind + ':') ? target.slice(kind.length + 1) : target })),
       el('span', { class: 'what', title: String(check.detail || '') },
-        check.detail !== undefined ? String(check.detail) + ' · checked ' : 'not checked yet',
+        check.detail === undefined ? 'not checked yet' : String(check.detail) + (checked !== null ? ' · checked ' : ''),
         checked !== null ? el('span', { class: 'checked' }, tickingAge(checked, 'ago')) : null),
       el('span', { class: 'ratio', title: summary },
         strip,
