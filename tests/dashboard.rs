@@ -1,7 +1,8 @@
 //! The web dashboard in a real headless Chromium against a real collector that
 //! requires a token: events posted appear live, filters narrow the stream and live
-//! in the URL, a worker killed with SIGKILL turns red, hostile event text stays
-//! text, and screenshots are left in `target/test-artifacts/`.
+//! in the URL, a worker killed with SIGKILL turns red, a health probe against a real
+//! HTTP server turns red when it answers 500 and green when it recovers, hostile
+//! event text stays text, and screenshots are left in `target/test-artifacts/`.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use swarm_obs::{Event, Kind, Level};
 use swarm_obs_suite::{
-    Browser, ChildGuard, Collector, TestHome, artifacts_dir, example, have_programs, http,
+    Browser, ChildGuard, Collector, ListenerMode, TestHome, TestListener, artifacts_dir, example,
+    have_programs, http,
 };
 
 const TOKEN: &str = "dashboard-test-token";
@@ -292,7 +294,7 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
     );
     let rgb = light_colour(&mut b, light);
     assert!(
-        !(rgb[0] > 150 && rgb[1] < 120 && rgb[2] < 120),
+        !is_red(&rgb),
         "a running worker's light is not red: {rgb:?}"
     );
     worker.kill();
@@ -302,10 +304,7 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
         WAIT,
     );
     let rgb = light_colour(&mut b, light);
-    assert!(
-        rgb[0] > 150 && rgb[1] < 120 && rgb[2] < 120,
-        "a dead worker's light is red, not {rgb:?}"
-    );
+    assert!(is_red(&rgb), "a dead worker's light is red, not {rgb:?}");
     b.wait_for(
         "the dead alert in the alerts list",
         "[...document.querySelectorAll('#alerts li')].some(li => li.textContent.includes('backend is dead'))",
@@ -340,14 +339,7 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
     );
 
     // Nothing ran from event text; the page threw nothing and broke no policy.
-    assert_eq!(b.dialogs(), Vec::<String>::new(), "a dialog opened");
-    let thrown: Vec<Value> = b.events_named("Runtime.exceptionThrown");
-    assert!(thrown.is_empty(), "the page threw: {thrown:?}");
-    let problems = b.page_problems();
-    assert!(
-        problems.is_empty(),
-        "the page logged problems: {problems:#?}"
-    );
+    assert_page_clean(&mut b);
 
     let dir = artifacts_dir();
     b.eval("document.documentElement.dataset.theme = 'dark'");
@@ -379,6 +371,12 @@ fn the_dashboard_asks_for_a_token_reconnects_and_stays_light_with_thousands_of_e
          document.getElementById('token-form').requestSubmit()"
     ));
     b.wait_for("the stream to connect", LIVE, WAIT);
+    // A collector without probes says how to add one.
+    b.wait_for(
+        "the probes panel's hint",
+        "!document.getElementById('probes-empty').hidden && document.getElementById('probes-empty').textContent.includes('--probe')",
+        WAIT,
+    );
 
     // The collector restarts on the same address: the page reconnects by itself and
     // shows what was posted meanwhile, without repeating what it had.
@@ -423,4 +421,251 @@ fn the_dashboard_asks_for_a_token_reconnects_and_stays_light_with_thousands_of_e
     b.wait_for("the oldest event after scrolling", &row(&before), WAIT);
     assert_eq!(b.dialogs(), Vec::<String>::new());
     assert!(b.events_named("Runtime.exceptionThrown").is_empty());
+}
+
+/// Asserts that the page threw nothing, opened no dialog and logged no problem.
+fn assert_page_clean(b: &mut Browser) {
+    assert_eq!(b.dialogs(), Vec::<String>::new(), "a dialog opened");
+    let thrown: Vec<Value> = b.events_named("Runtime.exceptionThrown");
+    assert!(thrown.is_empty(), "the page threw: {thrown:?}");
+    let problems = b.page_problems();
+    assert!(
+        problems.is_empty(),
+        "the page logged problems: {problems:#?}"
+    );
+}
+
+fn is_red(rgb: &[u32]) -> bool {
+    rgb[0] > 150 && rgb[1] < 120 && rgb[2] < 120
+}
+
+fn is_green(rgb: &[u32]) -> bool {
+    rgb[1] > 100 && rgb[1] > rgb[0] + 40 && rgb[1] > rgb[2] + 20
+}
+
+#[test]
+fn a_probe_turns_red_when_its_server_answers_500_and_green_again_when_it_recovers() {
+    if !have_programs("dashboard probes", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let server = TestListener::start(ListenerMode::Answer(200));
+    let probe = format!(
+        "http:http://{}/health name=web interval_ms=100 grace_ms=500 timeout_ms=2000",
+        server.addr()
+    );
+    let c = Collector::start_with(&home, &["--token", TOKEN, "--probe", &probe]);
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url(&format!("/#token={TOKEN}")));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+
+    let item = "document.querySelector('#probes li[data-probe=\"web\"]')";
+    let light = format!("{item}.querySelector('.light')");
+    b.wait_for(
+        "the probe green",
+        &format!("{item} && {item}.dataset.state === 'alive'"),
+        WAIT,
+    );
+    assert!(
+        is_green(&light_colour(&mut b, &light)),
+        "a healthy probe's light is green, not {:?}",
+        light_colour(&mut b, &light)
+    );
+    assert_eq!(
+        b.eval("document.getElementById('probes-empty').hidden"),
+        true
+    );
+    let target = b.eval(&format!("{item}.querySelector('.target').textContent"));
+    assert_eq!(
+        target.as_str().unwrap(),
+        format!("http http://{}/health", server.addr())
+    );
+    let what = b.eval(&format!("{item}.querySelector('.what').textContent"));
+    assert!(
+        what.as_str().unwrap().starts_with("HTTP 200 · checked "),
+        "{what}"
+    );
+    // The strip has one bar per hour of the last day, a summary for screen readers
+    // and a title on each bar; this hour's bar is all healthy.
+    let strip = format!("{item}.querySelector('svg.strip')");
+    assert_eq!(b.eval(&format!("{strip}.querySelectorAll('g').length")), 24);
+    let summary = b.wait_for(
+        "the strip's summary",
+        &format!("{strip}.getAttribute('aria-label').startsWith('Healthy 100%') && {strip}.getAttribute('aria-label')"),
+        WAIT,
+    );
+    assert!(
+        summary
+            .as_str()
+            .unwrap()
+            .contains("checks in the last 24 h"),
+        "{summary}"
+    );
+    let this_hour = b.eval(&format!(
+        "{strip}.querySelector('g:last-child title').textContent"
+    ));
+    assert!(
+        this_hour.as_str().unwrap().contains("100% healthy"),
+        "{this_hour}"
+    );
+    // The time since the last transition ticks between polls.
+    let since = format!("{item}.querySelector('.since').textContent");
+    let first = b.eval(&since);
+    b.wait_for(
+        "the transition age to tick",
+        &format!("{since} !== {first}"),
+        WAIT,
+    );
+
+    // Answering 500: late, then down and red, with alerts in the alerts list.
+    server.set_mode(ListenerMode::Answer(500));
+    b.wait_for(
+        "the failing probe down",
+        &format!("{item}.dataset.state === 'down'"),
+        WAIT,
+    );
+    let rgb = light_colour(&mut b, &light);
+    assert!(is_red(&rgb), "a down probe's light is red, not {rgb:?}");
+    let what = b.eval(&format!("{item}.querySelector('.what').textContent"));
+    assert!(what.as_str().unwrap().starts_with("HTTP 500"), "{what}");
+    let alert = |text: &str| {
+        format!(
+            "[...document.querySelectorAll('#alerts li')].some(li => li.textContent.includes('web: probe web {text}'))"
+        )
+    };
+    b.wait_for("the failing alert", &alert("is failing: HTTP 500"), WAIT);
+    b.wait_for("the down alert", &alert("is down"), WAIT);
+    b.wait_for(
+        "failures in this hour's bar",
+        &format!("{strip}.querySelector('g:last-child rect.h-bad') !== null"),
+        WAIT,
+    );
+    let dir = artifacts_dir();
+    b.screenshot(&dir.join("dashboard-probe-down.png"));
+
+    // Answering 200 again: green, and the recovery is listed too.
+    server.set_mode(ListenerMode::Answer(200));
+    b.wait_for(
+        "the recovered probe green",
+        &format!("{item}.dataset.state === 'alive'"),
+        WAIT,
+    );
+    let rgb = light_colour(&mut b, &light);
+    assert!(
+        is_green(&rgb),
+        "a recovered probe's light is green, not {rgb:?}"
+    );
+    b.wait_for("the recovery alert", &alert("recovered: HTTP 200"), WAIT);
+    let ratio = b.eval(&format!("{item}.querySelector('.ratio-text').textContent"));
+    let ratio = ratio.as_str().unwrap();
+    assert!(
+        ratio.ends_with('%') && ratio != "100%" && ratio != "0%",
+        "{ratio}"
+    );
+
+    // Earlier hours come from the collector's rollup, and whatever the answer holds
+    // stays text: a failing hour five hours ago, a hostile probe and garbage entries.
+    // The panel is re-polled every second, so its first render of that answer is
+    // recorded as it happens.
+    let now = swarm_obs::Timestamp::now().unix_ms();
+    let earlier = now - now.rem_euclid(3_600_000) - 5 * 3_600_000;
+    b.eval(&format!(
+        "(() => {{
+           window.probeSnapshot = null;
+           const ul = document.getElementById('probes');
+           const hour = new Date({earlier}).toISOString();
+           new MutationObserver(() => {{
+             const web = ul.querySelector('li[data-probe=\"web\"]');
+             const odd = [...ul.querySelectorAll('li')].find(li => li !== web);
+             if (!web || !odd || window.probeSnapshot) return;
+             const bar = web.querySelector(`svg.strip g[data-hour=\"${{hour}}\"]`);
+             window.probeSnapshot = {{
+               items: ul.querySelectorAll('li').length,
+               oddName: odd.querySelector('.name').textContent,
+               oddState: odd.dataset.state,
+               injected: ul.querySelectorAll('img, b').length,
+               earlier: bar.querySelector('title').textContent,
+               earlierFailed: bar.querySelector('rect.h-bad') !== null,
+               summary: web.querySelector('svg.strip').getAttribute('aria-label'),
+             }};
+           }}).observe(ul, {{ childList: true, subtree: true }});
+         }})()"
+    ));
+    b.rewrite_next_response("*/v1/probes*", |body| {
+        let mut v: Value = serde_json::from_str(body).expect("probes JSON");
+        v["probes"][0]["rollup"]
+            .as_array_mut()
+            .expect("a rollup")
+            .insert(
+                0,
+                json!({
+                    "hour": swarm_obs::Timestamp::from_unix_ms(earlier),
+                    "checks": 10, "healthy": 5, "healthy_ratio": 0.5
+                }),
+            );
+        let probes = v["probes"].as_array_mut().expect("probes");
+        probes.push(Value::Null);
+        probes.push(json!("not a probe"));
+        probes.push(json!({
+            "name": XSS, "kind": "<b>k</b>", "target": "<b>k</b>:x", "state": "down",
+            "rollup": "not a list", "last_check": { "ts": "not a time", "detail": XSS },
+        }));
+        v.to_string()
+    });
+    let seen = b.wait_for("the rewritten probes", "window.probeSnapshot", WAIT);
+    assert_eq!(seen["items"], 2, "{seen}");
+    assert_eq!(seen["oddName"], XSS);
+    assert_eq!(seen["oddState"], "down");
+    assert_eq!(seen["injected"], 0, "probe text became markup: {seen}");
+    assert!(
+        seen["earlier"]
+            .as_str()
+            .unwrap()
+            .ends_with("50% healthy (5 of 10 checks)"),
+        "{seen}"
+    );
+    assert_eq!(seen["earlierFailed"], true);
+    assert!(
+        seen["summary"].as_str().unwrap().contains("failures in"),
+        "{seen}"
+    );
+
+    // Clicking the probe shows its events only; clicking again shows all.
+    let other = post(&c, &event("alpha", Kind::Log, "not the probe"));
+    b.wait_for("another source's event", &row(&other), WAIT);
+    b.eval(&format!("{item}.click()"));
+    b.wait_for(
+        "the probe's filter",
+        "location.search.includes('source=web')",
+        WAIT,
+    );
+    b.wait_for("the filtered stream", LIVE, WAIT);
+    b.wait_for(
+        "the probe's alerts only",
+        "(() => { const rows = [...document.querySelectorAll('#timeline .row')];
+                  return rows.length >= 3 && rows.every(r => r.dataset.source === 'web'); })()",
+        WAIT,
+    );
+    b.wait_for(
+        "the probe marked as picked",
+        &format!("{item}.classList.contains('selected')"),
+        WAIT,
+    );
+    b.eval(&format!("{item}.click()"));
+    b.wait_for("no filter", "location.search === ''", WAIT);
+    b.wait_for("everything again", &row(&other), WAIT);
+    b.wait_for(
+        "the next poll to show the real probes again",
+        "document.querySelectorAll('#probes li').length === 1",
+        WAIT,
+    );
+
+    assert_page_clean(&mut b);
+    b.eval("document.documentElement.dataset.theme = 'dark'");
+    b.screenshot(&dir.join("dashboard-probes-dark.png"));
+    b.eval("document.documentElement.dataset.theme = 'light'");
+    let rgb = light_colour(&mut b, &light);
+    assert!(is_green(&rgb), "green in the light theme too, not {rgb:?}");
+    b.screenshot(&dir.join("dashboard-probes-light.png"));
+    eprintln!("dashboard probes: screenshots in {}", dir.display());
 }

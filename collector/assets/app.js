@@ -1,5 +1,5 @@
 // swarm-obs dashboard: a live timeline over the collector's SSE stream, with
-// workers, sessions, activity and alerts polled from its REST endpoints.
+// workers, probes, sessions, activity and alerts polled from its REST endpoints.
 //
 // Every string that comes from an event is untrusted: it only ever reaches the page
 // through textContent or attribute values, never as HTML.
@@ -14,6 +14,10 @@
   const ROW = 24;
   const OVERSCAN = 10;
   const POLL_WORKERS_MS = 1000;
+  const POLL_PROBES_MS = 1000;
+  const HOUR_MS = 3600000;
+  // Hours in a probe's healthy-ratio strip.
+  const PROBE_HOURS = 24;
   const POLL_SESSIONS_MS = 3000;
   const POLL_ACTIVITY_MS = 5000;
   const POLL_ALERTS_MS = 2000;
@@ -108,6 +112,12 @@
       throw new HttpError(resp.status, msg);
     }
     return resp.json();
+  }
+
+  /** The array under `key` in the JSON answer of `path`, or an empty one. */
+  async function getList(path, key, params) {
+    const data = await getJson(path, params);
+    return Array.isArray(data[key]) ? data[key] : [];
   }
 
   function needToken() {
@@ -358,19 +368,17 @@
     connect();
     refreshActivity();
     renderSessions();
+    renderProbes();
   }
 
   // ---- workers -------------------------------------------------------------------
 
   const workerStates = new Map();
   let workerList = [];
-  let workersFetchedAt = 0;
 
   async function refreshWorkers() {
     try {
-      const data = await getJson('/v1/workers');
-      workerList = Array.isArray(data.workers) ? data.workers : [];
-      workersFetchedAt = Date.now();
+      workerList = await getList('/v1/workers', 'workers');
       renderWorkers();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -403,7 +411,7 @@
       el('span', { class: 'name', text: String(w.worker) }),
       el('span', { class: 'state st-' + state },
         el('span', { text: state + ' · ' }),
-        el('span', { class: 'age', 'data-age': String(w.age_ms), text: ageText(w.age_ms) })));
+        tickingAge(Date.now() - Number(w.age_ms), 'ago')));
       if (what) li.append(el('span', { class: 'what', title: what, text: what }));
       const p = hb.progress;
       if (p && Number(p.total) > 0) {
@@ -415,11 +423,144 @@
     }
   }
 
-  // Ages tick between polls.
+  // Ages tick between polls: each `.age` holds the moment it counts from (by this
+  // browser's clock) and how to say it.
+  function ageSpanText(ms, format) {
+    return format === 'for' ? duration(Math.max(0, ms)) : ageText(ms);
+  }
+  function tickingAge(since, format) {
+    return el('span', {
+      class: 'age',
+      'data-since': String(since),
+      'data-format': format,
+      text: ageSpanText(Date.now() - since, format),
+    });
+  }
   function tickAges() {
-    const since = Date.now() - workersFetchedAt;
-    for (const a of document.querySelectorAll('#workers .age')) {
-      a.textContent = ageText(Number(a.dataset.age) + since);
+    const now = Date.now();
+    for (const a of document.querySelectorAll('.age[data-since]')) {
+      a.textContent = ageSpanText(now - Number(a.dataset.since), a.dataset.format);
+    }
+  }
+
+  // ---- probes --------------------------------------------------------------------
+
+  let probeList = [];
+
+  async function refreshProbes() {
+    try {
+      probeList = await getList('/v1/probes', 'probes');
+      renderProbes();
+    } catch (_) { /* the connection indicator says why */ }
+  }
+
+  /** Epoch milliseconds of `ts` (an RFC 3339 time from the collector), or null. */
+  function parseTime(ts) {
+    const t = Date.parse(ts);
+    return isNaN(t) ? null : t;
+  }
+
+  // Rounded down, so that an hour with one failure never reads 100%.
+  function percent(ratio) {
+    // The small nudge keeps 0.57 * 1000 (569.99…) from flooring to 56.9.
+    const p = Math.floor(Number(ratio) * 1000 + 1e-6) / 10;
+    return (Number.isInteger(p) ? p.toFixed(0) : p.toFixed(1)) + '%';
+  }
+
+  /** The healthy ratio of each of the last hours as a bar strip: the healthy share
+   *  of a bar is green, the failing share red, an hour without checks a grey tick;
+   *  every bar has a title and the strip a summary for screen readers. */
+  function probeStrip(rollup) {
+    const byHour = new Map();
+    for (const r of Array.isArray(rollup) ? rollup : []) {
+      const t = parseTime(r.hour);
+      if (t !== null) byHour.set(t, r);
+    }
+    const W = 240;
+    const H = 18;
+    const bw = W / PROBE_HOURS;
+    const thisHour = Date.now() - (Date.now() % HOUR_MS);
+    const strip = svg('svg', { class: 'strip', viewBox: `0 0 ${W} ${H}`, role: 'img', preserveAspectRatio: 'none' });
+    let checks = 0;
+    let healthy = 0;
+    let failingHours = 0;
+    for (let i = 0; i < PROBE_HOURS; i++) {
+      const hour = thisHour - (PROBE_HOURS - 1 - i) * HOUR_MS;
+      const r = byHour.get(hour);
+      const x = i * bw + 0.5;
+      const w = Math.max(1, bw - 1);
+      const g = svg('g', { 'data-hour': new Date(hour).toISOString() });
+      const tt = svg('title');
+      const span = fmtTime(hour).slice(0, 5) + '–' + fmtTime(hour + HOUR_MS).slice(0, 5);
+      const n = r ? Number(r.checks) || 0 : 0;
+      if (n > 0) {
+        const ok = Math.min(n, Number(r.healthy) || 0);
+        checks += n;
+        healthy += ok;
+        if (ok < n) failingHours++;
+        const okH = (ok / n) * H;
+        if (okH < H) g.append(svg('rect', { class: 'h-bad', x, y: 0, width: w, height: H - okH }));
+        if (okH > 0) g.append(svg('rect', { class: 'h-ok', x, y: H - okH, width: w, height: okH }));
+        tt.textContent = span + ': ' + percent(ok / n) + ' healthy (' + ok + ' of ' + n + ' checks)';
+      } else {
+        g.append(svg('rect', { class: 'h-none', x, y: H - 2, width: w, height: 2 }));
+        tt.textContent = span + ': no checks';
+      }
+      g.append(svg('rect', { x: i * bw, y: 0, width: bw, height: H, fill: 'transparent' }));
+      g.prepend(tt);
+      strip.append(g);
+    }
+    const summary = checks > 0
+      ? 'Healthy ' + percent(healthy / checks) + ' of ' + checks + ' checks in the last ' + PROBE_HOURS + ' h'
+        + (failingHours ? ', failures in ' + failingHours + (failingHours === 1 ? ' hour' : ' hours') : '')
+      : 'No checks in the last ' + PROBE_HOURS + ' h';
+    strip.setAttribute('aria-label', summary);
+    return { strip, summary, ratio: checks > 0 ? healthy / checks : null };
+  }
+
+  function renderProbes() {
+    const ul = $('probes');
+    ul.replaceChildren();
+    $('probes-empty').hidden = probeList.length > 0;
+    for (const p of probeList) {
+      if (!p || typeof p !== 'object') continue;
+      const name = String(p.name ?? '');
+      const kind = String(p.kind ?? '');
+      const target = String(p.target ?? '');
+      // No state until the first check has run.
+      const state = p.state ? String(p.state) : 'pending';
+      const check = p.last_check || {};
+      const checked = parseTime(check.ts);
+      const moved = parseTime((p.last_transition || {}).ts);
+      const { strip, summary, ratio } = probeStrip(p.rollup);
+      const li = el('li', {
+        'data-probe': name,
+        'data-state': state,
+        class: filters.source === name ? 'selected' : '',
+        tabindex: '0',
+        title: 'Show only this probe\'s events in the timeline (click again to show all)',
+        onclick: () => {
+          $('f-source').value = filters.source === name ? '' : name;
+          applyFilters();
+        },
+      },
+      el('span', { class: 'light', 'data-state': state, role: 'img', 'aria-label': state }),
+      el('span', { class: 'name', text: name }),
+      el('span', { class: 'state st-' + state },
+        el('span', { text: state }),
+        moved !== null ? ' for ' : null,
+        moved !== null ? el('span', { class: 'since' }, tickingAge(moved, 'for')) : null),
+      el('span', { class: 'target', title: target },
+        el('span', { class: 'badge kind', text: kind }), ' ',
+        el('span', { class: 'mono', text: target.startsWith(kind + ':') ? target.slice(kind.length + 1) : target })),
+      el('span', { class: 'what', title: String(check.detail || '') },
+        check.detail === undefined ? 'not checked yet' : String(check.detail) + (checked !== null ? ' · checked ' : ''),
+        checked !== null ? el('span', { class: 'checked' }, tickingAge(checked, 'ago')) : null),
+      el('span', { class: 'ratio', title: summary },
+        strip,
+        el('span', { class: 'ratio-text', text: ratio === null ? '–' : percent(ratio) })));
+      li.addEventListener('keydown', (e) => { if (e.key === 'Enter') li.click(); });
+      ul.append(li);
     }
   }
 
@@ -428,8 +569,7 @@
   let sessionList = [];
   async function refreshSessions() {
     try {
-      const data = await getJson('/v1/sessions', new URLSearchParams({ limit: '50' }));
-      sessionList = Array.isArray(data.sessions) ? data.sessions : [];
+      sessionList = await getList('/v1/sessions', 'sessions', new URLSearchParams({ limit: '50' }));
       renderSessions();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -564,11 +704,21 @@
 
   // ---- alerts ----------------------------------------------------------------------
 
+  // Every `alert` event (a worker or probe going late, down or dead, and its
+  // recovery, which is only info) and every error, newest first.
   async function refreshAlerts() {
     try {
-      const data = await getJson('/v1/events', new URLSearchParams({ level: 'warn', limit: '200' }));
-      const list = (data.events || []).filter((e) =>
-        e.kind === 'alert' || e.kind === 'error' || e.level === 'error').slice(0, 50);
+      const [alerts, serious] = await Promise.all([
+        getList('/v1/events', 'events', new URLSearchParams({ kind: 'alert', limit: '50' })),
+        getList('/v1/events', 'events', new URLSearchParams({ level: 'warn', limit: '200' })),
+      ]);
+      const byId = new Map();
+      for (const e of [...alerts, ...serious]) {
+        if (e && (e.kind === 'alert' || e.kind === 'error' || e.level === 'error')) byId.set(String(e.id), e);
+      }
+      const list = [...byId.values()]
+        .sort((a, b) => (Date.parse(b.ts) || 0) - (Date.parse(a.ts) || 0))
+        .slice(0, 50);
       renderAlerts(list);
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -637,12 +787,14 @@
       $('token-form').hidden = true;
       connect();
       refreshWorkers();
+      refreshProbes();
       refreshSessions();
       refreshActivity();
       refreshAlerts();
     });
     connect();
     every(POLL_WORKERS_MS, refreshWorkers);
+    every(POLL_PROBES_MS, refreshProbes);
     every(POLL_SESSIONS_MS, refreshSessions);
     every(POLL_ACTIVITY_MS, refreshActivity);
     every(POLL_ALERTS_MS, refreshAlerts);
