@@ -58,35 +58,8 @@ pub struct Agent {
     pub last_seen: Timestamp,
 }
 
-/// Claude Code's own usage figures for a session.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Telemetry {
-    /// Cost in US dollars.
-    pub cost_usd: f64,
-    /// Input tokens.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Tokens read from the prompt cache.
-    pub cache_read_tokens: u64,
-    /// Tokens written to the prompt cache.
-    pub cache_creation_tokens: u64,
-    /// API requests.
-    pub api_requests: u64,
-    /// Time spent in API requests.
-    pub api_duration_ms: u64,
-}
-
-impl Telemetry {
-    /// Every token counted.
-    pub fn tokens(&self) -> u64 {
-        self.input_tokens
-            .saturating_add(self.output_tokens)
-            .saturating_add(self.cache_read_tokens)
-            .saturating_add(self.cache_creation_tokens)
-    }
-}
+/// Claude Code's own usage figures for a session, as the collector reports them.
+pub use swarm_obs_collector::store::SessionTelemetry as Telemetry;
 
 /// The collector's answer to `GET /v1/sessions`.
 #[derive(Debug, Deserialize)]

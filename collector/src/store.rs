@@ -814,7 +814,9 @@ pub struct SessionSummary {
 }
 
 /// A session's model usage, summed over its `claude_code.api_request` records.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// Viewers (`swarm-obs top`) read it back with the same type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SessionTelemetry {
     /// Estimated cost in US dollars.
     pub cost_usd: f64,
@@ -830,6 +832,16 @@ pub struct SessionTelemetry {
     pub api_requests: u64,
     /// Time spent in model requests, summed, in milliseconds.
     pub api_duration_ms: u64,
+}
+
+impl SessionTelemetry {
+    /// Every token counted.
+    pub fn tokens(&self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_read_tokens)
+            .saturating_add(self.cache_creation_tokens)
+    }
 }
 
 /// The `limit` most recently active sessions with agents, tool counts and errors.
