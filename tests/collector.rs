@@ -140,6 +140,44 @@ fn events_written_while_down_arrive_and_sigterm_cleans_up() {
 }
 
 #[test]
+fn ack_queued_answers_before_the_commit_and_the_event_is_still_stored_once() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let ev = Event::new("hook", Kind::Log, "queued");
+    let line = ev.to_json_line();
+    let (status, text) = c.post(
+        "/v1/events?ack=queued",
+        "application/x-ndjson",
+        line.as_bytes(),
+    );
+    assert_eq!(status, 202, "{text}");
+    assert_eq!(text.trim(), r#"{"queued":1}"#);
+    assert_eq!(wait_for_count(&c, 1), vec![ev.id.to_string()]);
+    // The same event again (as catch-up would bring it) stays one row.
+    let (status, _) = c.post(
+        "/v1/events?ack=queued",
+        "application/x-ndjson",
+        line.as_bytes(),
+    );
+    assert_eq!(status, 202);
+    let answer = c.post_events(std::slice::from_ref(&ev));
+    assert!(answer.contains("\"duplicates\":1"), "{answer}");
+    assert_eq!(c.stored_ids().len(), 1);
+    // An unknown mode is refused by name, and nothing is stored from it.
+    let other = Event::new("hook", Kind::Log, "never").to_json_line();
+    for query in ["ack=later", "ack=", "x=1&ack=QUEUED"] {
+        let (status, text) = c.post(
+            &format!("/v1/events?{query}"),
+            "application/x-ndjson",
+            other.as_bytes(),
+        );
+        assert_eq!(status, 400, "{query}: {text}");
+        assert!(text.contains("`ack="), "{query}: {text}");
+    }
+    assert_eq!(c.stored_ids().len(), 1);
+}
+
+#[test]
 fn bad_bodies_are_refused_clearly_and_the_collector_keeps_running() {
     let home = TestHome::new();
     let mut c = Collector::start(&home);

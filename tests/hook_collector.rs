@@ -29,7 +29,8 @@ fn the_event_is_posted_to_the_collector_named_by_env() {
     let req = listener
         .next_request(Duration::from_secs(5))
         .expect("no POST arrived");
-    assert_eq!(req.request_line, "POST /v1/events HTTP/1.1");
+    // The event is on disk before the POST, so the hook asks only for it to be queued.
+    assert_eq!(req.request_line, "POST /v1/events?ack=queued HTTP/1.1");
     assert_eq!(req.header("content-type"), Some("application/x-ndjson"));
     assert_eq!(req.header("authorization"), Some("Bearer s3cret"));
     let posted = Event::from_json_bytes(req.body.trim_ascii_end()).expect("body is one event");

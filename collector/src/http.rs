@@ -33,7 +33,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, Request, State};
+use axum::extract::{Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -307,10 +307,55 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn post_events(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+/// When `POST /v1/events` answers: once the events are committed (`ack=stored`, the
+/// default), or once they are queued for the store (`ack=queued`), for clients whose
+/// events are already in the event log, which catch-up reads if the collector dies
+/// before the commit. The hook uses `queued`: it saves it two thread wake-ups and a
+/// commit per event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ack {
+    Stored,
+    Queued,
+}
+
+impl Ack {
+    fn from_query(q: Option<&str>) -> Result<Self, Refusal> {
+        let mut ack = Ack::Stored;
+        for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if key != "ack" {
+                continue;
+            }
+            ack = match value {
+                "stored" => Ack::Stored,
+                "queued" => Ack::Queued,
+                other => {
+                    return Err(Refusal {
+                        status: 400,
+                        message: format!(
+                            "unknown `ack={other}` (expected `stored`, the default, or `queued`)"
+                        ),
+                    });
+                }
+            };
+        }
+        Ok(ack)
+    }
+}
+
+async fn post_events(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let refuse = |r: Refusal| {
         st.hub.metrics.add_rejected();
         error(r.status, r.message)
+    };
+    let ack = match Ack::from_query(query.as_deref()) {
+        Ok(a) => a,
+        Err(r) => return refuse(r),
     };
     if let Err(r) = check_content_type(header_str(&headers, header::CONTENT_TYPE)) {
         return refuse(r);
@@ -323,6 +368,16 @@ async fn post_events(State(st): State<AppState>, headers: HeaderMap, body: Body)
         Ok(ev) => ev,
         Err(r) => return refuse(r),
     };
+    if ack == Ack::Queued {
+        return match st.store.insert_queued(events).await {
+            Ok(n) => (
+                StatusCode::ACCEPTED,
+                axum::Json(serde_json::json!({ "queued": n })),
+            )
+                .into_response(),
+            Err(e) => error(503, format!("{e}; the events are not stored, retry later")),
+        };
+    }
     match st.store.insert(events).await {
         Ok(ins) => (StatusCode::ACCEPTED, axum::Json(ins)).into_response(),
         Err(e) => error(503, format!("{e}; the events are not stored, retry later")),

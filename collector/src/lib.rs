@@ -14,7 +14,9 @@
 //! swarm_obs_collector::run(options).unwrap();
 //! ```
 //!
-//! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON),
+//! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON; it answers once
+//! they are committed, or with `?ack=queued` once they are queued, for events already
+//! in the event log, which catch-up reads again if the collector dies first),
 //! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
 //! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/v1/activity`, `/v1/probes`,
 //! OTLP/HTTP ingest on `POST /v1/logs` and `/v1/metrics`, `/healthz`, `/metrics`, and

@@ -273,6 +273,22 @@ impl Store {
             .map_err(StoreError::Write)
     }
 
+    /// Queues events for the store and returns without waiting for the commit, for
+    /// events that are already in the event log: if the collector dies before the
+    /// commit, catch-up from the log stores them, and ids keep that exactly-once.
+    pub async fn insert_queued(&self, events: Vec<Event>) -> Result<usize, StoreError> {
+        let n = events.len();
+        self.sender()?
+            .send(WriteOp::Insert {
+                events,
+                offset: None,
+                reply: None,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(n)
+    }
+
     /// From a plain thread: stores events and waits until they are committed. With
     /// `offset` (an event file's name and the byte offset the events were read up
     /// to), the offset is committed in the same transaction as the events.

@@ -109,7 +109,7 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         Some(addr) => {
             let client =
                 CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms));
-            match client.post(std::slice::from_ref(&event)) {
+            match client.post_logged(std::slice::from_ref(&event)) {
                 Ok(()) => true,
                 // Unreachable is normal when no collector runs: the event is on disk and
                 // the collector catches up from the log. A refusal is worth a line.

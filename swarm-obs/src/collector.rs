@@ -150,6 +150,15 @@ pub enum PostError {
     },
 }
 
+/// Events as NDJSON, one line each.
+fn ndjson(events: &[Event]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(events.len() * 512);
+    for ev in events {
+        body.extend_from_slice(ev.to_json_line().as_bytes());
+    }
+    body
+}
+
 /// Posts events to a collector over HTTP/1.1 with a total time budget per request.
 ///
 /// The client speaks just enough HTTP for a loopback collector — one request per
@@ -189,17 +198,25 @@ impl CollectorClient {
 
     /// Posts a batch of events as NDJSON to `/v1/events`.
     pub fn post(&self, events: &[Event]) -> Result<(), PostError> {
-        let mut body = Vec::with_capacity(events.len() * 512);
-        for ev in events {
-            body.extend_from_slice(ev.to_json_line().as_bytes());
-        }
-        self.post_ndjson(&body)
+        self.post_ndjson(&ndjson(events))
+    }
+
+    /// Posts events that are already in this host's event log, and returns once the
+    /// collector has queued them rather than stored them: if it dies before its
+    /// commit, it reads them from the log when it starts again (ids dedupe). This is
+    /// the hook's path: it appends every event to the log before any network.
+    pub fn post_logged(&self, events: &[Event]) -> Result<(), PostError> {
+        self.send_events("/v1/events?ack=queued", &ndjson(events))
     }
 
     /// Posts already-serialised NDJSON lines to `/v1/events`.
     pub fn post_ndjson(&self, body: &[u8]) -> Result<(), PostError> {
+        self.send_events("/v1/events", body)
+    }
+
+    fn send_events(&self, path: &str, body: &[u8]) -> Result<(), PostError> {
         let status = self
-            .request("POST", "/v1/events", "application/x-ndjson", body)
+            .request("POST", path, "application/x-ndjson", body)
             .map_err(|e| PostError::Unreachable {
                 url: self.events_url.clone(),
                 message: e.to_string(),
