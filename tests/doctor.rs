@@ -264,6 +264,13 @@ fn hooks_on_some_events_only_are_a_warning() {
     assert_eq!(c["fix"], "swarm-obs hooks install --scope local");
     // Installed somewhere, so the user scope is fine without it.
     assert_eq!(check(&report, "hooks (user)")["status"], "ok");
+    // No collector runs: optional, so a warning that says what happens meanwhile.
+    let c = check(&report, "collector");
+    assert_eq!(c["status"], "warn", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("catches up"),
+        "{c:#}"
+    );
 
     // A scope that turns every hook off is named.
     std::fs::create_dir_all(user.path().join(".claude")).unwrap();

@@ -447,11 +447,13 @@ fn collector(root: &StateRoot, config: &Config) -> Check {
     }
     let info_file = root.collector_file();
     let info = CollectorInfo::read(&info_file);
+    // The collector is optional: without one, hooks and workers write the event log
+    // and a collector started later catches up from it.
     let Some(address) = CollectorAddress::discover(root, config) else {
-        return Check::fail(
+        return Check::warn(
             NAME,
             format!(
-                "none known: no {} and no [collector] address in config.toml",
+                "none running: no {} and no [collector] address in config.toml; events stay in the event log, and a collector started later catches up from it",
                 info_file.display()
             ),
             serve,
