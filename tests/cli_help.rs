@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use swarm_obs_suite::bin;
+use swarm_obs_suite::{bin, have_programs};
 
 fn stdout(args: &[&str]) -> String {
     let out = Command::new(bin("swarm-obs"))
@@ -37,6 +37,61 @@ fn completion_scripts_for_each_shell() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
+}
+
+/// Runs `program args` with its config and data dirs in `home`, asserting success;
+/// returns stdout.
+fn shell(home: &std::path::Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env("XDG_DATA_HOME", home)
+        .env("XDG_CACHE_HOME", home)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn zsh_and_fish_load_the_scripts_and_fish_completes_with_them() {
+    if !have_programs("completions in zsh and fish", &["zsh", "fish"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fish = dir.path().join("swarm-obs.fish");
+    std::fs::write(&fish, stdout(&["completions", "fish"])).unwrap();
+    let fish = fish.to_str().unwrap();
+    shell(dir.path(), "fish", &["--no-execute", fish]);
+    let complete = |line: &str| {
+        shell(
+            dir.path(),
+            "fish",
+            &["-c", &format!("source {fish}; complete -C '{line}'")],
+        )
+    };
+    let words = complete("swarm-obs hoo");
+    assert!(words.starts_with("hooks\t"), "{words}");
+    let words = complete("swarm-obs hooks install --sc");
+    assert!(words.starts_with("--scope\t"), "{words}");
+    let words = complete("swarm-obs tail --out");
+    assert!(words.contains("--output"), "{words}");
+
+    // zsh: the script parses, and compinit registers it for `swarm-obs`.
+    let zsh = dir.path().join("_swarm-obs");
+    std::fs::write(&zsh, stdout(&["completions", "zsh"])).unwrap();
+    shell(dir.path(), "zsh", &["-n", zsh.to_str().unwrap()]);
+    let script = format!(
+        "fpath=({0} $fpath); autoload -Uz compinit; compinit -u -d {0}/.zcompdump; print -r -- $_comps[swarm-obs]",
+        dir.path().display()
+    );
+    let registered = shell(dir.path(), "zsh", &["-f", "-c", &script]);
+    assert_eq!(registered.trim(), "_swarm-obs");
 }
 
 #[test]
