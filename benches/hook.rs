@@ -85,7 +85,6 @@ fn main() {
         ],
         &input,
     );
-    drop(collector);
     let hung = TestListener::start(ListenerMode::Hang);
     let hung_median = measure(
         &mut c,
@@ -115,15 +114,27 @@ fn main() {
     // Claude Code ends a turn with one Stop: the hook's own wall time is what it
     // waits for, so each run starts once the previous delivery has finished.
     let mut runs = 0;
-    let shown = median_of(&mut c, "swarm-hook Stop, notification shown", || {
-        let mut cmd = Command::new(&hook);
-        cmd.env_remove("SWARM_OBS_COLLECTOR")
-            .envs(shown_env.clone());
-        let took = time_process(&mut cmd, &stop);
-        runs += 1;
-        wait_for_lines(&delivered, runs);
-        took
-    });
+    let mut one_at_a_time = |c: &mut Criterion, name: &str, collector: Option<&str>| {
+        median_of(c, name, || {
+            let mut cmd = Command::new(&hook);
+            cmd.env_remove("SWARM_OBS_COLLECTOR")
+                .envs(shown_env.clone());
+            if let Some(addr) = collector {
+                cmd.env("SWARM_OBS_COLLECTOR", addr);
+            }
+            let took = time_process(&mut cmd, &stop);
+            runs += 1;
+            wait_for_lines(&delivered, runs);
+            took
+        })
+    };
+    let shown = one_at_a_time(&mut c, "swarm-hook Stop, notification shown", None);
+    let shown_up = one_at_a_time(
+        &mut c,
+        "swarm-hook Stop, notification shown, collector listening",
+        Some(collector.addr()),
+    );
+    drop(collector);
     // Back to back, each run also competes with the deliveries still running.
     let burst = measure(
         &mut c,
@@ -168,6 +179,11 @@ fn main() {
         "  Stop, notification shown        {:>9.3} ms   {:.2}x  (budget 2x)",
         shown.as_secs_f64() * 1e3,
         ratio(shown)
+    );
+    println!(
+        "  Stop, shown, collector up       {:>9.3} ms   {:.2}x  (budget 2x)",
+        shown_up.as_secs_f64() * 1e3,
+        ratio(shown_up)
     );
     println!(
         "  Stop, shown, back to back       {:>9.3} ms   {:.2}x  (deliveries overlap)",

@@ -130,3 +130,43 @@ fn no_collector_listening_is_silent() {
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
     assert_eq!(home.events().len(), 1);
 }
+
+#[test]
+fn with_a_collector_and_a_notification_both_happen() {
+    // The POST and the delivery hand-off run side by side; neither is lost.
+    let listener = TestListener::start(ListenerMode::Answer(202));
+    let home = TestHome::new();
+    let delivered = home.path().join("delivered");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[notify]\nbackend = \"command\"\ncommand = \"printf '%s\\\\n' \\\"$SWARM_KIND\\\" >> '{}'\"\n",
+            delivered.display()
+        ),
+    )
+    .unwrap();
+    let out = run_with_stdin(
+        home.hook().env("SWARM_OBS_COLLECTOR", listener.addr()),
+        stop_fixture(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let req = listener
+        .next_request(Duration::from_secs(5))
+        .expect("no POST arrived");
+    let posted = Event::from_json_bytes(req.body.trim_ascii_end()).expect("one event");
+    assert_eq!(home.events(), vec![posted]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&delivered).unwrap_or_default() != "done\n" {
+        assert!(
+            Instant::now() < deadline,
+            "no delivery: {:?}",
+            std::fs::read_to_string(&delivered)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

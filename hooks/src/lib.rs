@@ -25,7 +25,7 @@ use swarm_obs::{
     CollectorAddress, CollectorClient, Config, Event, EventLog, Kind, Redactor, StateRoot,
 };
 
-use swarm_obs::notify::{self, NotifyGate, SoundRules, Verdict};
+use swarm_obs::notify::{self, Notification, NotifyGate, SoundRules, Verdict};
 
 pub use crate::deliver::Delivery;
 use crate::input::{Input, InputLimits, read_input};
@@ -105,25 +105,36 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         }
     };
 
-    let posted = match CollectorAddress::discover(&root, &config) {
-        Some(addr) => {
-            let client =
-                CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms));
-            match client.post_logged(std::slice::from_ref(&event)) {
-                Ok(()) => true,
-                // Unreachable is normal when no collector runs: the event is on disk and
-                // the collector catches up from the log. A refusal is worth a line.
-                Err(e @ swarm_obs::PostError::Rejected { .. }) => {
-                    let _ = writeln!(stderr, "swarm-hook: {e}");
-                    false
-                }
-                Err(_) => false,
-            }
-        }
-        None => false,
+    // The POST and the notification hand-off each mostly wait (for the collector's
+    // answer, for the delivery process to start): when there are both, they wait
+    // side by side.
+    let collector = CollectorAddress::discover(&root, &config)
+        .map(|addr| CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms)));
+    let rules = (config.notify.backend != "off").then(|| SoundRules::new(config.notify.clone()));
+    let note = rules.and_then(|r| r.notification(&event));
+    let (post, notified) = match (&collector, note) {
+        (Some(client), Some(note)) => std::thread::scope(|s| {
+            let post = s.spawn(|| client.post_logged(std::slice::from_ref(&event)));
+            let notified = notify(&root, &config, &event, note, stderr);
+            (post.join().ok(), notified)
+        }),
+        (client, note) => (
+            client
+                .as_ref()
+                .map(|c| c.post_logged(std::slice::from_ref(&event))),
+            note.and_then(|n| notify(&root, &config, &event, n, stderr)),
+        ),
     };
-
-    let notified = notify(&root, &config, &event, stderr);
+    let posted = match post {
+        Some(Ok(())) => true,
+        // Unreachable is normal when no collector runs: the event is on disk and the
+        // collector catches up from the log. A refusal is worth a line.
+        Some(Err(e @ swarm_obs::PostError::Rejected { .. })) => {
+            let _ = writeln!(stderr, "swarm-hook: {e}");
+            false
+        }
+        Some(Err(_)) | None => false,
+    };
 
     // Bad input may have stopped reading early: let the writer finish, within the
     // input deadline, so it does not see a broken pipe.
@@ -138,18 +149,16 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
     }
 }
 
-/// Applies the sound rules and the shared gate; hands delivery to a detached
-/// process so the hook never waits for a notification server.
+/// Passes the notification the sound rules made of `event` through the shared gate;
+/// hands delivery to a detached process so the hook never waits for a notification
+/// server.
 fn notify(
     root: &StateRoot,
     config: &Config,
     event: &Event,
+    note: Notification,
     stderr: &mut dyn Write,
 ) -> Option<Delivery> {
-    if config.notify.backend == "off" {
-        return None;
-    }
-    let note = SoundRules::new(config.notify.clone()).notification(event)?;
     let gate = NotifyGate::new(notify::gate_file(root), &config.notify);
     let job = match gate.check(&note, event.ts.unix_ms()) {
         Ok(Verdict::Show) => Delivery::Show(note),
