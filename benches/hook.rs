@@ -4,7 +4,8 @@
 //! Budgets (DESIGN.md): median ≤ 2× the baseline with the collector up; with the
 //! collector hung, back within 100 ms with the event on disk. With notifications on,
 //! a `Stop` that is shown costs the hook one detached delivery process (the hook does
-//! not wait for it); one held back by the debounce costs a locked state-file update.
+//! not wait for it), or, with a collector that shows notifications, one more request
+//! beside the POST; one held back by the debounce costs a locked state-file update.
 //! The shown case is measured one at a time (each run after the previous delivery is
 //! done, as with one Stop per turn) and back to back, where deliveries overlap runs.
 
@@ -85,6 +86,7 @@ fn main() {
         ],
         &input,
     );
+    drop(collector);
     let hung = TestListener::start(ListenerMode::Hang);
     let hung_median = measure(
         &mut c,
@@ -96,8 +98,9 @@ fn main() {
     drop(hung);
 
     // Notifications on: the command backend, so no desktop is needed to measure the
-    // hook's side (the rules, the shared gate, the detached hand-off). Its command
-    // appends a line per delivery, so a run can wait for the previous one.
+    // hook's side (the rules, the shared gate, the hand-off to a delivery process or
+    // to the collector). Its command appends a line per delivery, so a run can wait
+    // for the previous one.
     let stop = std::fs::read(fixtures_dir().join("Stop.json")).expect("fixture");
     let notify_home = |debounce_ms: u64| {
         let home = TestHome::new();
@@ -114,27 +117,26 @@ fn main() {
     // Claude Code ends a turn with one Stop: the hook's own wall time is what it
     // waits for, so each run starts once the previous delivery has finished.
     let mut runs = 0;
-    let mut one_at_a_time = |c: &mut Criterion, name: &str, collector: Option<&str>| {
+    let mut one_at_a_time = |c: &mut Criterion, name: &str| {
         median_of(c, name, || {
             let mut cmd = Command::new(&hook);
             cmd.env_remove("SWARM_OBS_COLLECTOR")
                 .envs(shown_env.clone());
-            if let Some(addr) = collector {
-                cmd.env("SWARM_OBS_COLLECTOR", addr);
-            }
             let took = time_process(&mut cmd, &stop);
             runs += 1;
             wait_for_lines(&delivered, runs);
             took
         })
     };
-    let shown = one_at_a_time(&mut c, "swarm-hook Stop, notification shown", None);
+    let shown = one_at_a_time(&mut c, "swarm-hook Stop, notification shown");
+    // A collector on the same state root shows notifications itself: the hook hands
+    // it the job instead of starting a delivery process.
+    let shown_collector = Collector::start(&shown_home);
     let shown_up = one_at_a_time(
         &mut c,
         "swarm-hook Stop, notification shown, collector listening",
-        Some(collector.addr()),
     );
-    drop(collector);
+    drop(shown_collector);
     // Back to back, each run also competes with the deliveries still running.
     let burst = measure(
         &mut c,

@@ -471,6 +471,23 @@ pub fn skip_or_fail(msg: &str) {
     eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
 }
 
+/// Announces a 100 MB body to `addr`, sends only `start` of it, and returns the
+/// start of the answer: a server must refuse it without waiting for the rest.
+pub fn announce_huge_post(addr: &str, path: &str, content_type: &str, start: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("read timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {content_type}\r\ncontent-length: 104857600\r\n\r\n{start}"
+    )
+    .expect("send the head");
+    let mut head = [0u8; 512];
+    let n = s.read(&mut head).expect("an answer");
+    String::from_utf8_lossy(&head[..n]).into_owned()
+}
+
 /// A free loopback TCP port (bound, read, released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

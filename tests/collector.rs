@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use swarm_obs::{Event, EventLog, Kind, StateRoot};
-use swarm_obs_suite::{Collector, SseStream, TestHome, fixtures_dir, run_with_stdin};
+use swarm_obs_suite::{
+    Collector, SseStream, TestHome, announce_huge_post, fixtures_dir, run_with_stdin,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -178,6 +180,69 @@ fn ack_queued_answers_before_the_commit_and_the_event_is_still_stored_once() {
 }
 
 #[test]
+fn notifications_are_shown_when_handed_over_and_bad_jobs_are_refused() {
+    let home = TestHome::new();
+    let shown = home.path().join("shown");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[notify]\nbackend = \"command\"\ncommand = \"printf '%s|%s\\\\n' \\\"$SWARM_KIND\\\" \\\"$SWARM_TITLE\\\" >> '{}'\"\n",
+            shown.display()
+        ),
+    )
+    .unwrap();
+    let mut c = Collector::start(&home);
+    let json = "application/json";
+    let job = br#"{"show":{"kind":"done","title":"proj done","body":"all green","urgency":"normal","source":"proj"}}"#;
+    let (status, text) = c.post("/v1/notify", json, job);
+    assert_eq!(status, 202, "{text}");
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_to_string(&shown).unwrap_or_default() != "done|proj done\n" {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            std::fs::read_to_string(&shown)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (ctype, body, want_status, want) in [
+        (json, &b"garbage"[..], 400, "not a notification job"),
+        (json, b"", 400, "not a notification job"),
+        (json, &job[..40], 400, "not a notification job"),
+        (json, br#"{"show":{"kind":"done"}}"#, 400, "title"),
+        (json, br#"{"launch":"rockets"}"#, 400, "unknown variant"),
+        ("text/plain", job, 415, "Content-Type"),
+    ] {
+        let (status, text) = c.post("/v1/notify", ctype, body);
+        assert_eq!(status, want_status, "{text}");
+        assert!(text.contains(want), "{text} lacks {want:?}");
+    }
+    let answer = announce_huge_post(c.addr(), "/v1/notify", json, "{");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("over the 65536 byte cap"), "{answer}");
+    assert!(c.is_running());
+    assert_eq!(
+        std::fs::read_to_string(&shown).unwrap(),
+        "done|proj done\n",
+        "nothing refused was shown"
+    );
+
+    // A collector that shows no notifications says so, and its collector.json too.
+    let quiet = TestHome::new();
+    std::fs::write(
+        quiet.path().join("config.toml"),
+        "[notify]\nbackend = \"off\"\n",
+    )
+    .unwrap();
+    let q = Collector::start(&quiet);
+    let info = swarm_obs::CollectorInfo::read(&quiet.path().join("collector.json")).unwrap();
+    assert_eq!(info.notifications, None);
+    let (status, text) = q.post("/v1/notify", json, job);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("show it yourself"), "{text}");
+}
+
+#[test]
 fn bad_bodies_are_refused_clearly_and_the_collector_keeps_running() {
     let home = TestHome::new();
     let mut c = Collector::start(&home);
@@ -220,18 +285,8 @@ fn bad_bodies_are_refused_clearly_and_the_collector_keeps_running() {
         assert!(text.contains(want), "{text} lacks {want:?}");
     }
     // 100 MB announced: refused with 413 before the body is read.
-    let mut s = std::net::TcpStream::connect(c.addr()).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(
-        s,
-        "POST /v1/events HTTP/1.1\r\nhost: x\r\ncontent-type: {nd}\r\ncontent-length: 104857600\r\n\r\n{good}"
-    )
-    .unwrap();
-    let mut head = [0u8; 64];
-    let n = s.read(&mut head).unwrap();
-    let head = String::from_utf8_lossy(&head[..n]);
+    let head = announce_huge_post(c.addr(), "/v1/events", nd, &good);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
-    drop(s);
     // 20 MB actually sent, chunked, without a length: cut off at the 16 MiB cap.
     let head = raw_chunked_post(c.addr(), 20 << 20);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");

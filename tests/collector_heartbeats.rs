@@ -117,4 +117,8 @@ fn a_remote_worker_goes_late_then_down_then_recovers() {
         assert_eq!(status, 400);
         assert!(text.contains(want), "{text}");
     }
+    let answer =
+        swarm_obs_suite::announce_huge_post(c.addr(), "/v1/heartbeats", "application/json", "{");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("byte cap"), "{answer}");
 }

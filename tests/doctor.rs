@@ -130,6 +130,7 @@ fn a_broken_setup_names_each_failure_and_its_fix() {
         pid: gone.id(),
         started_at: swarm_obs::Timestamp::now(),
         token: None,
+        notifications: None,
     };
     swarm_obs::write_collector_info(&state.path().join("collector.json"), &info).unwrap();
 

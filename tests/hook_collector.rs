@@ -51,6 +51,7 @@ fn the_collector_is_found_through_collector_json() {
         pid: std::process::id(),
         started_at: Timestamp::now(),
         token: None,
+        notifications: None,
     };
     swarm_obs::write_collector_info(
         &swarm_obs::StateRoot::new(home.path()).collector_file(),
@@ -169,4 +170,85 @@ fn with_a_collector_and_a_notification_both_happen() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A state root whose notifications run `printf "$SWARM_KIND $PPID"` into the
+/// returned file, so a test sees which process delivered each.
+fn home_with_command_notifications() -> (TestHome, std::path::PathBuf) {
+    let home = TestHome::new();
+    let delivered = home.path().join("delivered");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[notify]\nbackend = \"command\"\ncommand = \"printf '%s %s\\\\n' \\\"$SWARM_KIND\\\" \\\"$PPID\\\" >> '{}'\"\n",
+            delivered.display()
+        ),
+    )
+    .unwrap();
+    (home, delivered)
+}
+
+/// Waits for the first delivery line.
+fn first_delivery(path: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.ends_with('\n') {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no delivery in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_collector_that_shows_notifications_is_handed_the_hooks() {
+    let (home, delivered) = home_with_command_notifications();
+    let collector = swarm_obs_suite::Collector::start(&home);
+    let info = CollectorInfo::read(&home.path().join("collector.json")).unwrap();
+    assert_eq!(info.notifications.as_deref(), Some("command"));
+    let out = run_with_stdin(&mut home.hook(), stop_fixture());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The collector ran the command: no delivery process of the hook's own.
+    assert_eq!(
+        first_delivery(&delivered),
+        format!("done {}\n", collector.pid())
+    );
+}
+
+#[test]
+fn a_collector_that_refuses_the_notification_leaves_it_to_the_hook() {
+    let (home, delivered) = home_with_command_notifications();
+    // collector.json says it shows notifications, but everything is refused.
+    let listener = TestListener::start(ListenerMode::Answer(503));
+    let info = CollectorInfo {
+        addr: listener.addr(),
+        pid: std::process::id(),
+        started_at: Timestamp::now(),
+        token: None,
+        notifications: Some("desktop".into()),
+    };
+    swarm_obs::write_collector_info(&home.path().join("collector.json"), &info).unwrap();
+    let out = run_with_stdin(&mut home.hook(), stop_fixture());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let paths: Vec<String> = std::iter::from_fn(|| listener.next_request(Duration::from_secs(5)))
+        .take(2)
+        .map(|r| r.request_line)
+        .collect();
+    assert!(
+        paths.contains(&"POST /v1/notify HTTP/1.1".to_owned()),
+        "{paths:?}"
+    );
+    let line = first_delivery(&delivered);
+    assert!(line.starts_with("done "), "{line}");
 }

@@ -3,7 +3,8 @@
 //!
 //! | endpoint | what |
 //! |---|---|
-//! | `POST /v1/events` | one event, a JSON array or NDJSON (`application/json`, `application/x-ndjson`); `202 {"accepted":n,"duplicates":m}`; 400 names the event and line, 413 over the body cap, 415 for other content types |
+//! | `POST /v1/events` | one event, a JSON array or NDJSON (`application/json`, `application/x-ndjson`); `202 {"accepted":n,"duplicates":m}` once committed, or `202 {"queued":n}` with `?ack=queued` (for events already in the event log); 400 names the event and line, 413 over the body cap, 415 for other content types |
+//! | `POST /v1/notify` | a notification the sender's sound rules and gate already let through (`{"show":{…}}` or `{"summary_at":ms}`), shown by the collector's notifier; `202` once queued, `503` when this collector shows no notifications (`notifications` is absent from its `collector.json`) or its queue is full |
 //! | `GET /v1/events` | stored events, newest first; filters below, `limit` (≤ 1000, default 100), `cursor` (the previous page's `next_cursor`) |
 //! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind (resume to get the missed events from the store); the stream opens with `retry: 1000` and a comment |
 //! | `GET /v1/ws` | WebSocket: send `{"type":"subscribe"\|"unsubscribe","channels":["all","source:<name>","session:<id>","kind:<kind>"]}`; receive `{"type":"event","event":<kind>,"data":<event>,"timestamp":<ts>}` |
@@ -82,6 +83,9 @@ pub struct AppState {
     pub body_limit: usize,
     /// Applied to records ingested over OTLP.
     pub redactor: Arc<swarm_obs::Redactor>,
+    /// Shows the notifications handed over on `/v1/notify`; `None` when this
+    /// collector shows none (its backend is off).
+    pub notify: Option<swarm_obs::notify::NotifyHandle>,
     /// Turns true when the collector is shutting down; streams end then.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -97,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/stream", get(stream))
         .route("/v1/ws", get(ws))
         .route("/v1/heartbeats", axum::routing::post(post_heartbeat))
+        .route("/v1/notify", axum::routing::post(post_notify))
         .route("/v1/logs", axum::routing::post(post_otlp_logs))
         .route("/v1/metrics", axum::routing::post(post_otlp_metrics))
         .route("/v1/workers", get(workers))
@@ -256,21 +261,30 @@ async fn metrics(State(st): State<AppState>) -> Response {
 
 /// Reads a request body within the body cap and time limit.
 async fn read_body(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Refusal> {
+    read_capped(headers, body, st.body_limit, "; send smaller batches").await
+}
+
+/// Reads a whole body of at most `limit` bytes: one declared bigger is refused at
+/// once, one that grows bigger as soon as it does, and a slow one after
+/// [`BODY_TIMEOUT`]. `advice` ends the 413 message.
+async fn read_capped(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    advice: &str,
+) -> Result<Bytes, Refusal> {
     let too_big = || Refusal {
         status: 413,
-        message: format!(
-            "request body over the {} byte cap; send smaller batches",
-            st.body_limit
-        ),
+        message: format!("request body over the {limit} byte cap{advice}"),
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > st.body_limit as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_big());
     }
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, st.body_limit)).await {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(b)) => Ok(b),
         Ok(Err(e)) if e.to_string().contains("length limit") => Err(too_big()),
         Ok(Err(e)) => Err(Refusal {
@@ -453,23 +467,57 @@ async fn post_heartbeat(State(st): State<AppState>, headers: HeaderMap, body: Bo
     if let Err(r) = check_content_type(ctype) {
         return error(r.status, r.message);
     }
-    let bytes = match tokio::time::timeout(
-        BODY_TIMEOUT,
-        axum::body::to_bytes(body, MAX_HEARTBEAT_BYTES),
-    )
-    .await
-    {
-        Ok(Ok(b)) => b,
-        _ => {
-            return error(
-                413,
-                format!("heartbeat body unreadable or over {MAX_HEARTBEAT_BYTES} bytes"),
-            );
-        }
+    let bytes = match read_capped(&headers, body, MAX_HEARTBEAT_BYTES, "").await {
+        Ok(b) => b,
+        Err(r) => return error(r.status, r.message),
     };
     match st.watch.record(&bytes) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(e) => error(400, e),
+    }
+}
+
+/// Largest notification job accepted on `/v1/notify`.
+const MAX_NOTIFY_BYTES: usize = 64 << 10;
+
+/// A hook hands over a notification it has decided to show, so it need not start a
+/// delivery process of its own; on any refusal it starts one.
+async fn post_notify(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let refuse = |status: u16, message: String| {
+        st.hub.metrics.add_rejected();
+        error(status, message)
+    };
+    if let Err(r) = check_content_type(header_str(&headers, header::CONTENT_TYPE)) {
+        return refuse(r.status, r.message);
+    }
+    let Some(notify) = &st.notify else {
+        return refuse(
+            503,
+            "this collector shows no notifications (its notification backend is off); show it yourself".to_owned(),
+        );
+    };
+    let bytes = match read_capped(&headers, body, MAX_NOTIFY_BYTES, "").await {
+        Ok(b) => b,
+        Err(r) => return refuse(r.status, r.message),
+    };
+    let job: swarm_obs::notify::Delivery = match serde_json::from_slice(&bytes) {
+        Ok(j) => j,
+        Err(e) => {
+            return refuse(
+                400,
+                format!(
+                    "not a notification job: {e} (expected {{\"show\":{{\"kind\":…,\"title\":…,\"body\":…}}}} or {{\"summary_at\":<unix ms>}})"
+                ),
+            );
+        }
+    };
+    if notify.deliver(job) {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        refuse(
+            503,
+            "the notification queue is full; show it yourself".to_owned(),
+        )
     }
 }
 

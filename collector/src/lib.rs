@@ -220,7 +220,9 @@ pub fn run(options: Options) -> Result<(), Error> {
         .thread_name("collector")
         .build()
         .map_err(Error::Runtime)?;
-    let served = runtime.block_on(serve(&options, store.clone(), hub, watch, probes));
+    // Hooks hand this collector their notifications only when it can show them.
+    let shows = (notifier.backend() != "off").then(|| (notifier.handle(), notifier.backend()));
+    let served = runtime.block_on(serve(&options, store.clone(), hub, watch, probes, shows));
 
     // Stop the threads feeding the writer, then let it commit what is queued.
     stop.store(true, Ordering::Relaxed);
@@ -254,6 +256,7 @@ async fn serve(
     hub: hub::Hub,
     watch: Arc<heartbeats::Watch>,
     probes: Arc<probes::Probes>,
+    shows: Option<(NotifyHandle, &'static str)>,
 ) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
@@ -280,6 +283,7 @@ async fn serve(
         body_limit: options.body_limit,
         redactor: Arc::new(swarm_obs::Redactor::new(options.redaction.clone())),
         shutdown: shutdown_rx.clone(),
+        notify: shows.as_ref().map(|(handle, _)| handle.clone()),
     };
     let signals = signals().map_err(Error::Runtime)?;
 
@@ -289,6 +293,7 @@ async fn serve(
         pid: std::process::id(),
         started_at: Timestamp::now(),
         token: state.token.as_deref().map(str::to_owned),
+        notifications: shows.map(|(_, backend)| backend.to_owned()),
     };
     write_collector_info(&info_path, &info).map_err(|reason| Error::File {
         path: info_path.clone(),

@@ -8,22 +8,12 @@
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use serde::{Deserialize, Serialize};
-use swarm_obs::notify::{self, Notification, NotifyGate, backend_for};
+pub use swarm_obs::notify::Delivery;
+use swarm_obs::notify::{self, NotifyGate, backend_for};
 use swarm_obs::{Config, StateRoot};
 
 /// The argument that turns `swarm-hook` into the delivery process.
 pub const DELIVER_ARG: &str = "--deliver";
-
-/// What the delivery process is asked to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Delivery {
-    /// Show this notification now.
-    Show(Notification),
-    /// At this time (Unix ms), show a summary of what the gate held back.
-    SummaryAt(i64),
-}
 
 /// Starts `swarm-hook --deliver` detached from the hook (own session, no stdio
 /// shared with Claude Code) and hands it `job`.
@@ -69,14 +59,8 @@ pub fn run_delivery() {
     let root = StateRoot::resolve();
     let config = Config::load(&root.config_file()).unwrap_or_default();
     let backend = backend_for(&config.notify);
-    let result = match job {
-        Delivery::Show(n) => backend.send(&n),
-        Delivery::SummaryAt(due) => {
-            let gate = NotifyGate::new(notify::gate_file(&root), &config.notify);
-            notify::deliver_summary(&gate, backend.as_ref(), due)
-        }
-    };
-    if let Err(e) = result {
+    let gate = NotifyGate::new(notify::gate_file(&root), &config.notify);
+    if let Err(e) = job.carry_out(&gate, backend.as_ref()) {
         let _ = writeln!(std::io::stderr(), "swarm-hook --deliver: {e}");
     }
 }

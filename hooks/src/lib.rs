@@ -106,8 +106,8 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
     };
 
     // The POST and the notification hand-off each mostly wait (for the collector's
-    // answer, for the delivery process to start): when there are both, they wait
-    // side by side.
+    // answers, or for the delivery process to start): when there are both, they
+    // wait side by side.
     let collector = CollectorAddress::discover(&root, &config)
         .map(|addr| CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms)));
     let rules = (config.notify.backend != "off").then(|| SoundRules::new(config.notify.clone()));
@@ -115,14 +115,14 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
     let (post, notified) = match (&collector, note) {
         (Some(client), Some(note)) => std::thread::scope(|s| {
             let post = s.spawn(|| client.post_logged(std::slice::from_ref(&event)));
-            let notified = notify(&root, &config, &event, note, stderr);
+            let notified = notify(&root, &config, &event, note, Some(client), stderr);
             (post.join().ok(), notified)
         }),
         (client, note) => (
             client
                 .as_ref()
                 .map(|c| c.post_logged(std::slice::from_ref(&event))),
-            note.and_then(|n| notify(&root, &config, &event, n, stderr)),
+            note.and_then(|n| notify(&root, &config, &event, n, None, stderr)),
         ),
     };
     let posted = match post {
@@ -150,13 +150,14 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
 }
 
 /// Passes the notification the sound rules made of `event` through the shared gate;
-/// hands delivery to a detached process so the hook never waits for a notification
-/// server.
+/// hands delivery to the collector when it shows notifications, else to a detached
+/// process, so the hook never waits for a notification server.
 fn notify(
     root: &StateRoot,
     config: &Config,
     event: &Event,
     note: Notification,
+    collector: Option<&CollectorClient>,
     stderr: &mut dyn Write,
 ) -> Option<Delivery> {
     let gate = NotifyGate::new(notify::gate_file(root), &config.notify);
@@ -177,6 +178,13 @@ fn notify(
             Delivery::Show(note)
         }
     };
+    // The collector is a process already running: handing it the job saves
+    // starting one. Any refusal or silence falls back to a process of our own.
+    if collector
+        .is_some_and(|c| c.address().shows_notifications && c.hand_notification(&job).is_ok())
+    {
+        return Some(job);
+    }
     if let Err(e) = deliver::spawn_detached(&job) {
         let _ = writeln!(
             stderr,

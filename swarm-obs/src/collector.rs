@@ -43,6 +43,11 @@ pub struct CollectorInfo {
     /// The token clients must send, when the collector requires one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The backend the collector shows notifications with (`desktop`, `command`),
+    /// when it shows any: hooks then hand it theirs (`POST /v1/notify`) instead of
+    /// starting a delivery process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<String>,
 }
 
 impl CollectorInfo {
@@ -60,6 +65,9 @@ pub struct CollectorAddress {
     pub base_url: String,
     /// Bearer token, if the collector requires one.
     pub token: Option<String>,
+    /// Whether the collector shows notifications handed to it, per its
+    /// `collector.json` (an address from the environment or config says nothing).
+    pub shows_notifications: bool,
 }
 
 /// A collector address could not be understood.
@@ -90,6 +98,7 @@ impl CollectorAddress {
         Ok(Self {
             base_url: format!("http://{hostport}"),
             token: None,
+            shows_notifications: false,
         })
     }
 
@@ -105,6 +114,7 @@ impl CollectorAddress {
                 Some(info) => {
                     let mut a = Self::parse(&info.addr).ok()?;
                     a.token = info.token;
+                    a.shows_notifications = info.notifications.is_some();
                     a
                 }
                 None => Self::parse(config.collector.address.as_deref()?).ok()?,
@@ -141,7 +151,7 @@ pub enum PostError {
         message: String,
     },
     /// The collector answered with an error status.
-    #[error("collector at {url} refused the events: HTTP {status}")]
+    #[error("collector refused {url}: HTTP {status}")]
     Rejected {
         /// The endpoint.
         url: String,
@@ -177,18 +187,12 @@ fn ndjson(events: &[Event]) -> Vec<u8> {
 pub struct CollectorClient {
     address: CollectorAddress,
     budget: Duration,
-    events_url: String,
 }
 
 impl CollectorClient {
     /// A client whose every request, connect to status line, takes at most `budget`.
     pub fn new(address: CollectorAddress, budget: Duration) -> Self {
-        let events_url = address.url("/v1/events");
-        Self {
-            address,
-            budget,
-            events_url,
-        }
+        Self { address, budget }
     }
 
     /// The address posted to.
@@ -206,26 +210,40 @@ impl CollectorClient {
     /// commit, it reads them from the log when it starts again (ids dedupe). This is
     /// the hook's path: it appends every event to the log before any network.
     pub fn post_logged(&self, events: &[Event]) -> Result<(), PostError> {
-        self.send_events("/v1/events?ack=queued", &ndjson(events))
+        self.post_body(
+            "/v1/events?ack=queued",
+            "application/x-ndjson",
+            &ndjson(events),
+        )
+    }
+
+    /// Hands a notification that already passed the sound rules and the gate to the
+    /// collector to show (`POST /v1/notify`). Worth it only when
+    /// [`CollectorAddress::shows_notifications`]; on an error, show it yourself.
+    pub fn hand_notification(&self, job: &crate::notify::Delivery) -> Result<(), PostError> {
+        // A Delivery holds only strings and numbers: it always serialises.
+        let body = serde_json::to_vec(job).unwrap_or_default();
+        self.post_body("/v1/notify", "application/json", &body)
     }
 
     /// Posts already-serialised NDJSON lines to `/v1/events`.
     pub fn post_ndjson(&self, body: &[u8]) -> Result<(), PostError> {
-        self.send_events("/v1/events", body)
+        self.post_body("/v1/events", "application/x-ndjson", body)
     }
 
-    fn send_events(&self, path: &str, body: &[u8]) -> Result<(), PostError> {
+    /// POSTs `body` to `path`; any 2xx is success.
+    fn post_body(&self, path: &str, content_type: &str, body: &[u8]) -> Result<(), PostError> {
         let status = self
-            .request("POST", path, "application/x-ndjson", body)
+            .request("POST", path, content_type, body)
             .map_err(|e| PostError::Unreachable {
-                url: self.events_url.clone(),
+                url: self.address.url(path),
                 message: e.to_string(),
             })?;
         if (200..300).contains(&status) {
             Ok(())
         } else {
             Err(PostError::Rejected {
-                url: self.events_url.clone(),
+                url: self.address.url(path),
                 status,
             })
         }
@@ -301,6 +319,7 @@ mod tests {
             pid: 7,
             started_at: Timestamp::now(),
             token: Some("t0k".into()),
+            notifications: Some("desktop".into()),
         };
         write_collector_info(&root.collector_file(), &info).unwrap();
         assert_eq!(CollectorInfo::read(&root.collector_file()), Some(info));

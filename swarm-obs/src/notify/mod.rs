@@ -62,9 +62,36 @@ pub fn deliver_summary(
     }
 }
 
+/// A notification the sound rules and the gate have already let through, ready to
+/// show: what the hook hands to its detached delivery process, or to a collector
+/// that shows notifications ([`NotifyHandle::deliver`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Show this notification now.
+    Show(Notification),
+    /// At this time (Unix ms), show a summary of what the gate held back.
+    SummaryAt(i64),
+}
+
+impl Delivery {
+    /// Shows it through `backend`, waiting first for a summary's time.
+    pub fn carry_out(
+        self,
+        gate: &NotifyGate,
+        backend: &dyn NotifyBackend,
+    ) -> Result<(), NotifyError> {
+        match self {
+            Delivery::Show(n) => backend.send(&n),
+            Delivery::SummaryAt(due) => deliver_summary(gate, backend, due),
+        }
+    }
+}
+
 /// What the delivery thread receives.
 enum Message {
     Event(Box<Event>),
+    Deliver(Box<Delivery>),
     Stop,
 }
 
@@ -92,6 +119,7 @@ impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Message::Event(ev) => f.debug_tuple("Event").field(&ev.id).finish(),
+            Message::Deliver(job) => f.debug_tuple("Deliver").field(job).finish(),
             Message::Stop => f.write_str("Stop"),
         }
     }
@@ -135,6 +163,14 @@ impl Notifier {
                                 }
                             }
                         }
+                        Ok(Message::Deliver(job)) => match *job {
+                            Delivery::Show(n) => {
+                                let _ = backend.send(&n);
+                            }
+                            Delivery::SummaryAt(due) => {
+                                summary_due = Some(summary_due.map_or(due, |d| d.min(due)));
+                            }
+                        },
                         Err(RecvTimeoutError::Timeout) => {
                             if let Some(due) = summary_due.take() {
                                 let _ = deliver_summary(&gate, backend.as_ref(), due);
@@ -190,6 +226,17 @@ impl NotifyHandle {
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Queues a notification another process has already passed through the rules
+    /// and the gate; never blocks. Returns false (and counts it as dropped) when the
+    /// queue is full or the [`Notifier`] is gone, so the caller can show it itself.
+    pub fn deliver(&self, job: Delivery) -> bool {
+        let queued = self.tx.try_send(Message::Deliver(Box::new(job))).is_ok();
+        if !queued {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
     }
 
     /// Events dropped so far, through any handle of the same [`Notifier`].
