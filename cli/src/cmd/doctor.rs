@@ -479,7 +479,13 @@ fn collector(root: &StateRoot, config: &Config) -> Check {
     }
     match request.call() {
         Ok(resp) if resp.status() == 200 => {
-            Check::ok(NAME, format!("{base} answers /healthz ({origin})"))
+            let shows = match info.as_ref().and_then(|i| i.notifications.as_deref()) {
+                Some(backend) if address.shows_notifications => {
+                    format!("; it shows the hooks' notifications ({backend})")
+                }
+                _ => String::new(),
+            };
+            Check::ok(NAME, format!("{base} answers /healthz ({origin}){shows}"))
         }
         Ok(resp) if resp.status() == 401 => Check::fail(
             NAME,
