@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Notification, NotifyConfig, NotifyKind};
 
+/// The least time past its due time before a pending summary counts as abandoned.
+const ABANDON_SLACK_MS: i64 = 5_000;
+
 /// What to do with a notification.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -142,18 +145,38 @@ impl NotifyGate {
             if !s.sources.contains(&n.source) && s.sources.len() < 5 {
                 s.sources.push(n.source.clone());
             }
-            if st.summary_due.is_some() {
+            // A summary is pending unless its due time is long past: then whoever
+            // scheduled it died, or was dropped or killed before showing it, and
+            // without a new one nothing held back would ever be summarised again.
+            // The counts are kept for the new summary. Should the first one still
+            // come late, it takes everything and the second finds nothing to show.
+            let pending = st
+                .summary_due
+                .is_some_and(|due| now_ms <= due + self.abandon_after_ms());
+            if pending {
                 Verdict::Suppressed {
                     summary_at_ms: None,
                 }
             } else {
-                let due = now_ms + self.debounce_ms.max(self.window_ms / 2).max(1000);
+                let due = now_ms + self.summary_delay_ms();
                 st.summary_due = Some(due);
                 Verdict::Suppressed {
                     summary_at_ms: Some(due),
                 }
             }
         })
+    }
+
+    /// How long after the first suppressed notification its summary is due.
+    fn summary_delay_ms(&self) -> i64 {
+        self.debounce_ms.max(self.window_ms / 2).max(1000)
+    }
+
+    /// How long past its due time a pending summary counts as abandoned: long
+    /// enough for a busy deliverer to get to it, short enough that the next
+    /// suppressed notification soon schedules a new one.
+    fn abandon_after_ms(&self) -> i64 {
+        self.summary_delay_ms().max(ABANDON_SLACK_MS)
     }
 
     /// Takes what was suppressed, clearing it and the pending summary.
@@ -245,6 +268,46 @@ mod tests {
         assert_eq!(summary.title, "swarm-obs: 2 more notifications");
         assert_eq!(summary.body, "2 done from src-a");
         assert!(gate.take_suppressed().unwrap().summary().is_none());
+    }
+
+    #[test]
+    fn a_summary_nobody_showed_is_scheduled_again_with_its_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = NotifyGate::new(dir.path().join("state.json"), &NotifyConfig::default());
+        let a = note(NotifyKind::Done, "a");
+        assert_eq!(gate.check(&a, 0).unwrap(), Verdict::Show);
+        // Scheduled for 5_100 by a process that then dies: nobody takes it.
+        assert_eq!(
+            gate.check(&a, 100).unwrap(),
+            Verdict::Suppressed {
+                summary_at_ms: Some(5_100)
+            }
+        );
+        // Shortly past due, the scheduler may just be slow: still pending.
+        assert_eq!(gate.check(&a, 5_200).unwrap(), Verdict::Show);
+        assert_eq!(
+            gate.check(&a, 5_300).unwrap(),
+            Verdict::Suppressed {
+                summary_at_ms: None
+            }
+        );
+        // Well past due (and the slack), it was abandoned: this caller arranges one.
+        assert_eq!(gate.check(&a, 20_000).unwrap(), Verdict::Show);
+        assert_eq!(
+            gate.check(&a, 20_100).unwrap(),
+            Verdict::Suppressed {
+                summary_at_ms: Some(25_100)
+            }
+        );
+        assert_eq!(
+            gate.check(&a, 20_200).unwrap(),
+            Verdict::Suppressed {
+                summary_at_ms: None
+            },
+            "only one new summary"
+        );
+        // Nothing held back was lost.
+        assert_eq!(gate.take_suppressed().unwrap().count, 4);
     }
 
     #[test]
