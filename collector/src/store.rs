@@ -614,9 +614,17 @@ pub fn probe_transitions(
     rows.collect()
 }
 
+/// Deletes events past the age limit, then the oldest while over the size cap.
+///
+/// The newest event always stays: `seq` is SQLite's rowid, which an emptied table
+/// would hand out again from 1, and the exporter's cursor and every live viewer only
+/// move forward by it, so a reused number would be silently skipped.
 fn retain(conn: &Connection, r: Retention) -> rusqlite::Result<()> {
     let cutoff = Timestamp::now().unix_ms().saturating_sub(r.max_age_ms);
-    conn.execute("DELETE FROM events WHERE ts < ?1", [cutoff])?;
+    conn.execute(
+        "DELETE FROM events WHERE ts < ?1 AND seq < (SELECT MAX(seq) FROM events)",
+        [cutoff],
+    )?;
     conn.execute("DELETE FROM probe_transitions WHERE ts < ?1", [cutoff])?;
     conn.execute(
         "DELETE FROM probe_rollup WHERE hour < ?1",
@@ -634,12 +642,12 @@ fn retain(conn: &Connection, r: Retention) -> rusqlite::Result<()> {
             break;
         }
         let n: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))?;
-        if n == 0 {
+        if n <= 1 {
             break;
         }
         conn.execute(
             "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?1)",
-            [(n / 10).max(1)],
+            [(n / 10).clamp(1, n - 1)],
         )?;
     }
     conn.execute_batch("PRAGMA incremental_vacuum(1000);")?;
@@ -1187,5 +1195,98 @@ mod tests {
         assert_eq!(disk.buckets[2].counts["error"], 1);
         assert_eq!(disk.buckets[2].counts["log"], 1);
         assert!(disk.buckets[1].counts.is_empty());
+    }
+
+    fn count(c: &Connection) -> i64 {
+        c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    const DAY_MS: i64 = 86_400_000;
+
+    #[test]
+    fn retention_deletes_by_age_and_never_reuses_an_event_number() {
+        let now = Timestamp::now().unix_ms();
+        let mut c = db_with(&[
+            at(now - 10 * DAY_MS, Kind::Log, "old 1"),
+            at(now - 9 * DAY_MS, Kind::Log, "old 2"),
+            at(now - 1_000, Kind::Log, "recent"),
+        ]);
+        let week = Retention {
+            max_age_ms: 7 * DAY_MS,
+            max_bytes: u64::MAX,
+        };
+        retain(&c, week).unwrap();
+        let left = rows_after(&c, 0, 10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].event.msg, "recent");
+
+        // Everything has aged out: the newest row stays, so the next event's number
+        // is still past every number a viewer or the exporter has seen.
+        let before = max_seq(&c).unwrap();
+        c.execute("UPDATE events SET ts = ?1", [now - 30 * DAY_MS])
+            .unwrap();
+        retain(&c, week).unwrap();
+        assert_eq!(count(&c), 1);
+        let ops = vec![WriteOp::Insert {
+            events: vec![at(now, Kind::Log, "after the gap")],
+            offset: None,
+            reply: None,
+        }];
+        write_batch(
+            &mut c,
+            ops,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let after = rows_after(&c, before, 10).unwrap();
+        assert_eq!(after.len(), 1, "the new event is seen past the old cursor");
+        assert_eq!(after[0].event.msg, "after the gap");
+    }
+
+    #[test]
+    fn the_size_cap_deletes_the_oldest_first_and_keeps_the_newest() {
+        let now = Timestamp::now().unix_ms();
+        let events: Vec<Event> = (0..2_000)
+            .map(|i| {
+                at(
+                    now - 2_000 + i,
+                    Kind::Log,
+                    &format!("event {i:04} {}", "x".repeat(200)),
+                )
+            })
+            .collect();
+        let c = db_with(&events);
+        let cap = Retention {
+            max_age_ms: 7 * DAY_MS,
+            max_bytes: 64 * 1024,
+        };
+        retain(&c, cap).unwrap();
+        let n = count(&c);
+        assert!(n < 2_000, "over the cap, something is deleted ({n} left)");
+        assert!(n >= 1);
+        let left = rows_after(&c, 0, 2_000).unwrap();
+        // What is left is a contiguous run ending at the newest event.
+        assert!(left.last().unwrap().event.msg.starts_with("event 1999"));
+        let first: usize = left[0].event.msg[6..10].parse().unwrap();
+        assert_eq!(left.len(), 2_000 - first);
+
+        // A cap nothing fits under still keeps the newest event.
+        let tiny = Retention {
+            max_age_ms: 7 * DAY_MS,
+            max_bytes: 1,
+        };
+        for _ in 0..20 {
+            retain(&c, tiny).unwrap();
+        }
+        assert_eq!(count(&c), 1);
+        assert!(
+            rows_after(&c, 0, 1).unwrap()[0]
+                .event
+                .msg
+                .starts_with("event 1999")
+        );
     }
 }
