@@ -87,6 +87,13 @@ fn a_worker_killed_with_sigkill_becomes_a_dead_alert() {
 #[test]
 fn a_remote_worker_goes_late_then_down_then_recovers() {
     let home = TestHome::new();
+    // Only going down is announced as an error; late and recovered are quiet.
+    let notified = home.path().join("notified.txt");
+    let config = format!(
+        "[notify]\nbackend = \"command\"\ndebounce_ms = 0\ncommand = '''printf '%s|%s\\n' \"$SWARM_KIND\" \"$SWARM_BODY\" >> {}'''\n",
+        notified.display()
+    );
+    std::fs::write(StateRoot::new(home.path()).config_file(), config).unwrap();
     let c = Collector::start_with(&home, &["--heartbeat-grace-ms", "3000"]);
     let alerts = SseStream::open(c.addr(), "/v1/stream?kind=alert&n=0", &[]);
     let post = |body: &str| c.post("/v1/heartbeats", "application/json", body.as_bytes());
@@ -101,9 +108,27 @@ fn a_remote_worker_goes_late_then_down_then_recovers() {
     let late = next_alert(&alerts);
     assert_eq!(late.fields["state"], "late", "{late:?}");
     assert_eq!(late.host.as_deref(), Some("elsewhere"));
+    assert_eq!(late.level, swarm_obs::Level::Warn);
     let down = next_alert(&alerts);
     assert_eq!(down.fields["state"], "down", "{down:?}");
     assert_eq!(down.fields["previous"], "late");
+    assert_eq!(down.level, swarm_obs::Level::Error);
+    // One delivery thread shows alerts in order: once the down one is shown, a
+    // late one would have been too.
+    let expected = format!("error|{}\n", down.msg);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let shown = std::fs::read_to_string(&notified).unwrap_or_default();
+        if shown.contains(&expected) {
+            assert_eq!(shown, expected, "only `down` is announced");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification: {shown:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let (status, _) = post(&heartbeat("remote", "elsewhere", 4242, 60_000));
     assert_eq!(status, 202);

@@ -291,7 +291,9 @@ impl SoundRules {
             (Kind::Done, _) => NotifyKind::Done,
             (Kind::Error, _) => NotifyKind::Error,
             (Kind::Attention, _) => NotifyKind::Attention,
-            (Kind::Alert, _) if ev.level >= Level::Warn => NotifyKind::Error,
+            // Down and dead workers and probes are errors (level error); late,
+            // recovered and stopped are worth a look, not the error sound.
+            (Kind::Alert, _) if ev.level >= Level::Error => NotifyKind::Error,
             (Kind::Alert, _) => NotifyKind::Info,
             (Kind::Log | Kind::Progress, _) if ev.level == Level::Error => NotifyKind::Error,
             // A hook event named in the config is opted in.
@@ -401,6 +403,35 @@ mod tests {
         assert_eq!(rules.kind_of(&err_log), Some(NotifyKind::Error));
         let down = Event::new("w", Kind::Alert, "w is down").with_level(Level::Error);
         assert_eq!(rules.kind_of(&down), Some(NotifyKind::Error));
+    }
+
+    #[test]
+    fn only_down_and_dead_alerts_are_errors() {
+        let rules = SoundRules::new(NotifyConfig::default());
+        // The levels the collector gives heartbeat and probe alerts.
+        let alert = |msg: &str, level| Event::new("w", Kind::Alert, msg).with_level(level);
+        for (msg, level) in [("w is down", Level::Error), ("w is dead", Level::Error)] {
+            let n = rules.notification(&alert(msg, level)).unwrap();
+            assert_eq!(
+                (n.kind, n.sound.as_deref()),
+                (NotifyKind::Error, Some("Basso"))
+            );
+        }
+        for (msg, level) in [
+            ("w is late", Level::Warn),
+            ("w recovered", Level::Info),
+            ("w stopped", Level::Info),
+        ] {
+            assert_eq!(
+                rules.kind_of(&alert(msg, level)),
+                Some(NotifyKind::Info),
+                "{msg}"
+            );
+            assert!(
+                rules.notification(&alert(msg, level)).is_none(),
+                "{msg}: quiet by default"
+            );
+        }
     }
 
     #[test]
