@@ -250,7 +250,7 @@ fn follow_the_collector_across_a_restart_without_gap_or_repeat() {
     drop(collector);
     // Back again: it catches up b1 and b2 from the files, and the stream resumes
     // after a4, so they come again from the collector and must not be shown twice.
-    let collector = Collector::start(&home);
+    let mut collector = Collector::start(&home);
     // A source that appears only after the restart.
     collector.post_events(&batch("c", 1, "late-joiner"));
     after.extend(follower.lines_until("c1", WAIT));
@@ -265,6 +265,49 @@ fn follow_the_collector_across_a_restart_without_gap_or_repeat() {
         stderr.contains("following the event files") && stderr.contains("again"),
         "{stderr}"
     );
+
+    // Resumed, not refilled: the follower is stopped (as by Ctrl-Z) so it can neither
+    // reconnect early nor read the files meanwhile; the collector goes down, and more
+    // events land in the files than a stream opened afresh would send as backfill
+    // (tail asks for 1000). The collector catches them up when it is back; only a
+    // stream resumed after c1 gives the follower every one of them.
+    const MISSED: usize = 1500;
+    follower.signal(libc::SIGSTOP);
+    assert!(collector.terminate().success());
+    let missed = batch("d", MISSED, "api");
+    write_files(&home, &missed);
+    drop(collector);
+    let collector = Collector::start(&home);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let stored: std::collections::HashSet<String> =
+            collector.stored_ids().into_iter().collect();
+        if missed.iter().all(|e| stored.contains(&e.id.to_string())) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the collector did not catch up the event files within {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    follower.signal(libc::SIGCONT);
+    let mut resumed = follower.lines_until(&format!("d{MISSED}"), WAIT);
+    while let Some(l) = follower.next_line(Duration::from_millis(500)) {
+        resumed.push(l);
+    }
+    let want: Vec<String> = missed.iter().map(|e| e.msg.clone()).collect();
+    let got = msgs(&resumed);
+    if got != want {
+        let missing = want.iter().filter(|m| !got.contains(m)).count();
+        panic!(
+            "after the resume: {} lines for {MISSED} events, {missing} missing, first {:?}, last {:?}\nstderr:\n{}",
+            got.len(),
+            got.first(),
+            got.last(),
+            follower.stderr()
+        );
+    }
 }
 
 #[test]
