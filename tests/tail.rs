@@ -2,6 +2,7 @@
 //! every filter, following across a collector restart and a day rollover, new
 //! sources, pipes that close, and colour only where it belongs.
 
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -342,6 +343,60 @@ fn piped_into_head_it_exits_cleanly() {
         assert_eq!(child.stderr(), "", "tail {args} wrote to stderr");
         let first = child.next_line(WAIT).expect("head printed a line");
         assert!(first.contains("[bulk]"), "{first}");
+    }
+}
+
+#[test]
+fn piped_into_head_from_a_running_collector_it_exits_cleanly() {
+    let home = TestHome::new();
+    let collector = Collector::start(&home);
+    let history: Vec<Event> = (0..50)
+        .map(|i| Event::new("bulk", Kind::Log, format!("line {i}")))
+        .collect();
+    collector.post_events(&history);
+    let tail_bin = bin("swarm-obs");
+    // From the history, and (with -n 0) from the live stream alone.
+    for args in ["-f -n 1", "-f -n 50", "-f -n 0"] {
+        let script = format!("set -o pipefail; \"$TAIL\" tail {args} | head -1");
+        let mut child = LineChild::spawn(
+            Command::new("bash")
+                .args(["-c", &script])
+                .env("TAIL", &tail_bin)
+                .env("SWARM_OBS_HOME", home.path())
+                .env_remove("SWARM_OBS_COLLECTOR")
+                .env_remove("SWARM_OBS_TOKEN")
+                // Its own group, so a tail that does not end can be stopped with it.
+                .process_group(0),
+        );
+        // With no history shown, head waits for a live event: post until it ends
+        // (last, so the history cases never see these).
+        let live = args.ends_with(" 0");
+        let deadline = std::time::Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = child.wait_timeout(Duration::from_millis(200)) {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                // SAFETY: signalling the process group of our own child.
+                unsafe { libc::kill(-(child.pid() as libc::pid_t), libc::SIGKILL) };
+                panic!(
+                    "`tail {args} | head -1` did not end; stderr: {}",
+                    child.stderr()
+                );
+            }
+            if live {
+                collector.post_events(&[Event::new("live", Kind::Log, "live line")]);
+            }
+        };
+        assert!(
+            status.success(),
+            "tail {args}: {status}: {}",
+            child.stderr()
+        );
+        assert_eq!(child.stderr(), "", "tail {args} wrote to stderr");
+        let first = child.next_line(WAIT).expect("head printed a line");
+        let want = if live { "[live]" } else { "[bulk]" };
+        assert!(first.contains(want), "tail {args}: {first}");
     }
 }
 
