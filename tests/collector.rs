@@ -510,59 +510,215 @@ fn websocket_viewers_subscribe_to_channels() {
 #[test]
 fn a_token_is_required_when_configured() {
     let home = TestHome::new();
+    // Notifications handed over are shown by a command, so /v1/notify accepts them
+    // and the test can see which ones were shown.
+    let shown = home.path().join("shown");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[notify]\nbackend = \"command\"\ncommand = \"printf '%s\\\\n' \\\"$SWARM_TITLE\\\" >> '{}'\"\n",
+            shown.display()
+        ),
+    )
+    .unwrap();
     let c = Collector::start_with(&home, &["--token", "s3cret"]);
     let info =
         swarm_obs::CollectorInfo::read(&StateRoot::new(home.path()).collector_file()).unwrap();
     assert_eq!(info.token.as_deref(), Some("s3cret"));
     let agent = swarm_obs_suite::http();
-    for path in ["/healthz", "/v1/events", "/metrics", "/v1/stream"] {
-        let mut resp = agent.get(c.url(path)).call().unwrap();
-        assert_eq!(resp.status(), 401, "{path}");
-        assert!(
-            resp.body_mut()
-                .read_to_string()
-                .unwrap()
-                .contains("bearer token")
-        );
-        let resp = agent
+    let refused = |resp: &mut ureq::http::Response<ureq::Body>, what: &str| {
+        assert_eq!(resp.status(), 401, "{what}");
+        let text = resp.body_mut().read_to_string().unwrap();
+        assert!(text.contains("bearer token"), "{what}: {text}");
+    };
+
+    // Every read, the live streams, health, metrics and unknown paths: refused
+    // without the token and with a wrong one.
+    let gets = [
+        "/healthz",
+        "/metrics",
+        "/v1/events",
+        "/v1/sources",
+        "/v1/sessions",
+        "/v1/workers",
+        "/v1/activity",
+        "/v1/probes",
+        "/v1/stream",
+        "/v1/ws",
+        "/v1/no-such-endpoint",
+        "/no-such-page",
+    ];
+    for path in gets {
+        refused(&mut agent.get(c.url(path)).call().unwrap(), path);
+        let mut resp = agent
             .get(c.url(path))
             .header("authorization", "Bearer wrong")
             .call()
             .unwrap();
-        assert_eq!(resp.status(), 401, "{path}");
+        refused(&mut resp, &format!("{path} with a wrong token"));
+        let mut resp = agent
+            .get(c.url(&format!("{path}?access_token=wrong")))
+            .call()
+            .unwrap();
+        refused(&mut resp, &format!("{path} with a wrong query token"));
     }
-    // A GET may carry the token as a query parameter (a browser's EventSource
-    // cannot set headers); a POST may not.
+    // A real WebSocket upgrade without the token is refused before it upgrades.
+    match tungstenite::connect(format!("ws://{}/v1/ws", c.addr())) {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
+        Err(e) => panic!("WebSocket without a token: {e}"),
+        Ok(_) => panic!("WebSocket without a token was accepted"),
+    }
+    let mut upgrade = tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://{}/v1/ws",
+        c.addr()
+    ))
+    .unwrap();
+    upgrade
+        .headers_mut()
+        .insert("authorization", "Bearer wrong".parse().unwrap());
+    match tungstenite::connect(upgrade) {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
+        Err(e) => panic!("WebSocket with a wrong token: {e}"),
+        Ok(_) => panic!("WebSocket with a wrong token was accepted"),
+    }
+
+    // Every ingest endpoint: refused without the token, with a wrong one, and with
+    // the right one in the query (URLs leak, so ingest takes the header only).
+    let json = "application/json";
+    let event = Event::new("t", Kind::Log, "authorised");
+    let heartbeat = format!(
+        r#"{{"timestamp":"{now}","worker":"remote","task":"TASK_1","action":"working","pid":4242,"host":"elsewhere","started_at":"{now}","interval_ms":600000,"state":"working","seq":1,"dropped":0}}"#,
+        now = swarm_obs::Timestamp::now()
+    );
+    let posts: [(&str, &str, Vec<u8>, u16); 6] = [
+        ("/v1/events", json, event.to_json_line().into_bytes(), 202),
+        (
+            "/v1/events",
+            "application/x-ndjson",
+            Event::new("t", Kind::Log, "second").to_json_line().into_bytes(),
+            202,
+        ),
+        ("/v1/heartbeats", json, heartbeat.into_bytes(), 202),
+        (
+            "/v1/notify",
+            json,
+            br#"{"show":{"kind":"done","title":"authorised","body":"b","urgency":"normal","source":"t"}}"#.to_vec(),
+            202,
+        ),
+        ("/v1/logs", json, br#"{"resourceLogs":[]}"#.to_vec(), 200),
+        ("/v1/metrics", json, br#"{"resourceMetrics":[]}"#.to_vec(), 200),
+    ];
+    for (path, ctype, body, _) in &posts {
+        // A connection of its own each time: a refusal that comes before the body
+        // was read may close the connection, which a pooled one would then reuse.
+        let send = |url: String, auth: Option<&str>| {
+            let mut req = swarm_obs_suite::http()
+                .post(&url)
+                .header("content-type", *ctype);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            req.send(&body[..])
+                .unwrap_or_else(|e| panic!("POST {url} ({auth:?}): {e}"))
+        };
+        refused(&mut send(c.url(path), None), path);
+        refused(
+            &mut send(c.url(path), Some("Bearer wrong")),
+            &format!("{path} with a wrong token"),
+        );
+        refused(
+            &mut send(c.url(path), Some("s3cret")),
+            &format!("{path} with the token but not as a bearer"),
+        );
+        refused(
+            &mut send(c.url(&format!("{path}?access_token=s3cret")), None),
+            &format!("{path} with the token in the query"),
+        );
+    }
+    // Nothing refused reached the store, the workers or the desktop.
+    assert_eq!(c.stored_ids(), Vec::<String>::new());
+    assert_eq!(c.get_json("/v1/workers")["workers"], serde_json::json!([]));
+
+    // With the token (Collector sends it from collector.json as a bearer), every
+    // endpoint answers as it would without a token configured.
+    for (path, ctype, body, want) in &posts {
+        let (status, text) = c.post(path, ctype, body);
+        assert_eq!(status, *want, "{path}: {text}");
+    }
+    assert_eq!(c.stored_ids().len(), 2);
+    assert_eq!(c.get_json("/v1/workers")["workers"][0]["worker"], "remote");
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_to_string(&shown).unwrap_or_default() != "authorised\n" {
+        assert!(
+            Instant::now() < deadline,
+            "shown: {:?}",
+            std::fs::read_to_string(&shown)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.get_json("/healthz")["status"], "ok");
+    assert!(c.metrics().contains("swarm_obs_events_ingested_total"));
+    for path in ["/v1/sources", "/v1/sessions", "/v1/activity", "/v1/probes"] {
+        c.get_json(path);
+    }
+    let resp = c.get("/v1/no-such-endpoint").call().unwrap();
+    assert_eq!(resp.status(), 404, "an unknown path, once authorised");
+    let stream = SseStream::open(
+        c.addr(),
+        "/v1/stream?n=10",
+        &[("authorization", "Bearer s3cret")],
+    );
+    let first = stream.next_event(WAIT).expect("backfill with the token");
+    assert_eq!(first.event.as_deref(), Some("log"));
+    drop(stream);
+    // A GET may carry the token as a query parameter (a browser's EventSource and
+    // WebSocket cannot set headers); a POST may not (above).
     let q = "?access_token=s3cret";
-    for path in ["/v1/events", "/v1/workers", "/v1/activity"] {
+    for path in [
+        "/v1/events",
+        "/v1/workers",
+        "/v1/activity",
+        "/healthz",
+        "/metrics",
+    ] {
         let resp = agent.get(c.url(&format!("{path}{q}"))).call().unwrap();
         assert_eq!(resp.status(), 200, "{path}");
     }
-    let resp = agent
-        .get(c.url("/v1/events?access_token=wrong"))
-        .call()
-        .unwrap();
-    assert_eq!(resp.status(), 401);
-    let resp = agent
-        .post(c.url(&format!("/v1/events{q}")))
-        .header("content-type", "application/json")
-        .send(Event::new("t", Kind::Log, "by query").to_json_line())
-        .unwrap();
-    assert_eq!(resp.status(), 401, "ingest needs the header");
-    // The dashboard page and assets need no token: they hold no data.
-    for path in ["/", "/assets/app.js"] {
+    let _ = SseStream::open(c.addr(), &format!("/v1/stream{q}&n=0"), &[]);
+    for url in [
+        format!("ws://{}/v1/ws{q}", c.addr()),
+        format!("ws://{}/v1/ws", c.addr()),
+    ] {
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request(&url).unwrap();
+        if !url.contains(q) {
+            req.headers_mut()
+                .insert("authorization", "Bearer s3cret".parse().unwrap());
+        }
+        let (mut ws, resp) = tungstenite::connect(req).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(resp.status(), 101, "{url}");
+        let _ = ws.close(None);
+    }
+
+    // The dashboard page and its assets need no token: they hold no data, and the
+    // page is what asks for the token.
+    for path in [
+        "/",
+        "/index.html",
+        "/assets/app.js",
+        "/assets/app.css",
+        "/assets/icon.svg",
+    ] {
         assert_eq!(
             agent.get(c.url(path)).call().unwrap().status(),
             200,
             "{path}"
         );
     }
-
-    // With the token (Collector sends it from collector.json), everything works,
-    // and so does the real hook, which finds the token in collector.json too.
-    c.post_events(&[Event::new("t", Kind::Log, "authorised")]);
-    assert_eq!(c.get_json("/healthz")["status"], "ok");
-    assert_eq!(c.stored_ids().len(), 1);
+    assert_eq!(
+        agent.get(c.url("/assets/nope.js")).call().unwrap().status(),
+        404,
+        "an unknown asset is simply not there"
+    );
 
     // A non-loopback address without a token is refused before binding.
     let out = std::process::Command::new(swarm_obs_suite::bin("swarm-obs"))
