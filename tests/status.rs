@@ -11,9 +11,14 @@ use swarm_obs_suite::{ChildGuard, Collector, TestHome, bin, example};
 /// A long-running worker named `name` with a 5 s heartbeat interval (so a loaded
 /// machine cannot make it late), posting nowhere.
 fn worker(home: &TestHome, name: &str, tasks: &str) -> ChildGuard {
+    worker_beating(home, name, tasks, "5000")
+}
+
+/// Like [`worker`], beating every `interval_ms`.
+fn worker_beating(home: &TestHome, name: &str, tasks: &str, interval_ms: &str) -> ChildGuard {
     ChildGuard::spawn(
         Command::new(example("worker"))
-            .args([tasks, "5", "20", name, "5000"])
+            .args([tasks, "5", "20", name, interval_ms])
             .env("SWARM_OBS_HOME", home.path())
             .env("SWARM_OBS_COLLECTOR", "off")
             .env_remove("RUST_LOG")
@@ -74,9 +79,21 @@ fn status_until(
     what: &str,
     done: impl Fn(&Output, &serde_json::Value) -> bool,
 ) -> (Output, serde_json::Value) {
+    status_until_with(home, &[], what, done)
+}
+
+/// [`status_until`] with more arguments (`--collector off`).
+fn status_until_with(
+    home: &Path,
+    args: &[&str],
+    what: &str,
+    done: impl Fn(&Output, &serde_json::Value) -> bool,
+) -> (Output, serde_json::Value) {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut args = args.to_vec();
+    args.push("--json");
     loop {
-        let out = status(home, &["--json"]);
+        let out = status(home, &args);
         let v = json(&out);
         if done(&out, &v) {
             return (out, v);
@@ -221,6 +238,60 @@ fn exit_code_follows_real_workers_through_the_collector() {
     let table = status(home.path(), &[]);
     assert_eq!(table.status.code(), Some(1));
     assert!(line_of(&table, "beta").contains(" dead "));
+}
+
+/// A worker frozen with SIGSTOP goes late, then down (exit 1 both times), and is
+/// alive again (exit 0) once SIGCONT lets it beat; `from` says who judged it.
+fn late_then_down_then_alive(home: &TestHome, worker: &ChildGuard, args: &[&str], from: &str) {
+    let (out, v) = status_until_with(home.path(), args, "alpha alive", |_, v| {
+        state_of(v, "alpha").as_deref() == Some("alive")
+    });
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["from"], from, "{v:#}");
+
+    worker.signal(libc::SIGSTOP);
+    for state in ["late", "down"] {
+        let (out, v) = status_until_with(home.path(), args, &format!("alpha {state}"), |_, v| {
+            state_of(v, "alpha").as_deref() == Some(state)
+        });
+        assert_eq!(out.status.code(), Some(1), "{state}: {v:#}");
+        assert_eq!(v["ok"], false, "{state}: {v:#}");
+    }
+    // Down stays down while the worker is frozen; the table says so too.
+    let table = status(home.path(), args);
+    assert_eq!(table.status.code(), Some(1), "{}", text(&table));
+    assert!(
+        line_of(&table, "alpha").contains(" down "),
+        "{}",
+        text(&table)
+    );
+
+    worker.signal(libc::SIGCONT);
+    let (out, v) = status_until_with(home.path(), args, "alpha alive again", |_, v| {
+        state_of(v, "alpha").as_deref() == Some("alive")
+    });
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["ok"], true, "{v:#}");
+}
+
+#[test]
+fn a_frozen_worker_is_late_then_down_then_alive_from_the_files() {
+    let home = TestHome::new();
+    // The files use the default grace (10 s at least): down some 10 s after the stop.
+    let mut alpha = worker_beating(&home, "alpha", "100000", "500");
+    wait_for_beat(&home, "alpha", None);
+    late_then_down_then_alive(&home, &alpha, &["--collector", "off"], "files");
+    alpha.kill();
+}
+
+#[test]
+fn a_frozen_worker_is_late_then_down_then_alive_through_the_collector() {
+    let home = TestHome::new();
+    let _collector = Collector::start_with(&home, &["--heartbeat-grace-ms", "4000"]);
+    let mut alpha = worker_beating(&home, "alpha", "100000", "500");
+    wait_for_beat(&home, "alpha", None);
+    late_then_down_then_alive(&home, &alpha, &[], "collector");
+    alpha.kill();
 }
 
 #[test]
