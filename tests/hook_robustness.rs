@@ -273,3 +273,34 @@ fn notification_delivery_survives_the_hooks_group_being_killed() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// With `auto` notifications and no desktop session to show them in (SSH, CI), the
+/// hook neither touches the shared gate nor starts a delivery process.
+#[test]
+fn no_desktop_session_means_no_notification_work() {
+    let home = TestHome::new();
+    let runtime = tempfile::tempdir().unwrap();
+    let stop = std::fs::read(fixtures_dir().join("Stop.json")).unwrap();
+    let mut cmd = home.hook();
+    cmd.env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", runtime.path());
+    let out = run_with_stdin(&mut cmd, stop.clone());
+    assert_quiet_success(&out, "Stop with no desktop session");
+    let gate = home.path().join("notify-state.json");
+    assert!(
+        !gate.exists(),
+        "the gate was updated though nothing can show a notification"
+    );
+    // The same Stop with a backend that can show it does go through the gate.
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[notify]\nbackend = \"command\"\ncommand = \"true\"\n",
+    )
+    .unwrap();
+    let mut cmd = home.hook();
+    cmd.env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", runtime.path());
+    let out = run_with_stdin(&mut cmd, stop.clone());
+    assert_quiet_success(&out, "Stop with a command backend");
+    assert!(gate.exists(), "a notification that can be shown is gated");
+}

@@ -110,7 +110,16 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
     // wait side by side.
     let collector = CollectorAddress::discover(&root, &config)
         .map(|addr| CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms)));
-    let rules = (config.notify.backend != "off").then(|| SoundRules::new(config.notify.clone()));
+    // The rules and the shared gate only matter when a notification can be shown:
+    // by the collector, or by a backend this process reaches. With `auto` and no
+    // desktop session (SSH, CI) that is nobody, and each event would otherwise pay
+    // for a gate update and start a delivery process that shows nothing.
+    let can_show = config.notify.backend != "off"
+        && (collector
+            .as_ref()
+            .is_some_and(|c| c.address().shows_notifications)
+            || notify::backend_for(&config.notify).name() != "off");
+    let rules = can_show.then(|| SoundRules::new(config.notify.clone()));
     let note = rules.and_then(|r| r.notification(&event));
     let (post, notified) = match (&collector, note) {
         (Some(client), Some(note)) => std::thread::scope(|s| {
