@@ -100,13 +100,15 @@ fn main() {
     // Notifications on: the command backend, so no desktop is needed to measure the
     // hook's side (the rules, the shared gate, the hand-off to a delivery process or
     // to the collector). Its command appends a line per delivery, so a run can wait
-    // for the previous one.
+    // for the previous one. The rate cap is lifted so every run is shown; its window
+    // is short so the gate's state stays as small as the default cap (5 in 10 s)
+    // keeps it, instead of holding every run of the last 10 s.
     let stop = std::fs::read(fixtures_dir().join("Stop.json")).expect("fixture");
     let notify_home = |debounce_ms: u64| {
         let home = TestHome::new();
         let delivered = home.path().join("delivered");
         let config = format!(
-            "[notify]\nbackend = \"command\"\ncommand = \"echo >> '{}'\"\ndebounce_ms = {debounce_ms}\nrate_limit = 1000000\n",
+            "[notify]\nbackend = \"command\"\ncommand = \"echo >> '{}'\"\ndebounce_ms = {debounce_ms}\nrate_limit = 1000000\nrate_window_ms = 20\n",
             delivered.display()
         );
         std::fs::write(home.path().join("config.toml"), config).expect("config");
