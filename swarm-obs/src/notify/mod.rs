@@ -20,11 +20,11 @@ mod desktop;
 mod gate;
 mod rules;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use backend::{
     CommandBackend, NotifyBackend, NotifyError, OffBackend, backend_for, desktop_session_present,
@@ -88,6 +88,11 @@ impl Delivery {
     }
 }
 
+/// How long dropping a [`Notifier`] waits for the queue to be delivered. A hung
+/// notification server can hold a D-Bus call for ~25 s; a worker must not take that
+/// long to exit.
+const DROP_WAIT: Duration = Duration::from_secs(2);
+
 /// What the delivery thread receives.
 enum Message {
     Event(Box<Event>),
@@ -98,8 +103,10 @@ enum Message {
 /// Notifications for a long-lived process, delivered from a background thread
 /// through a bounded queue; when the queue is full, events are dropped and counted.
 ///
-/// Dropping it delivers what is queued, then stops the thread; [`NotifyHandle`]s
-/// outliving it count what they offer afterwards as dropped.
+/// Dropping it delivers what is queued, then stops the thread, waiting at most 2 s:
+/// what is still undelivered then (a backend that hangs) is counted as dropped and
+/// left undelivered. [`NotifyHandle`]s outliving it count what they offer
+/// afterwards as dropped.
 #[derive(Debug)]
 #[must_use = "dropping the Notifier stops delivery"]
 pub struct Notifier {
@@ -112,7 +119,52 @@ pub struct Notifier {
 #[derive(Clone, Debug)]
 pub struct NotifyHandle {
     tx: SyncSender<Message>,
-    dropped: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+}
+
+/// What the [`Notifier`], its handles and its delivery thread share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Events and deliveries dropped.
+    dropped: AtomicU64,
+    /// Events and deliveries queued and not yet finished by the thread (the one it
+    /// is showing included): what a [`Notifier`] that stops waiting counts as dropped.
+    pending: AtomicU64,
+    /// The [`Notifier`] stopped waiting for the thread: it delivers nothing more.
+    abandoned: AtomicBool,
+    /// Whether the thread has ended, signalled on `ended`.
+    finished: Mutex<bool>,
+    ended: Condvar,
+}
+
+impl Shared {
+    /// Waits up to `limit` for the delivery thread to end; true if it has.
+    fn wait_ended(&self, limit: Duration) -> bool {
+        let finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        let (finished, _) = self
+            .ended
+            .wait_timeout_while(finished, limit, |done| !*done)
+            .unwrap_or_else(|e| e.into_inner());
+        *finished
+    }
+
+    /// One queued message is finished with. False when a [`Notifier`] that stopped
+    /// waiting has already counted it as dropped.
+    fn finish_one(&self) -> bool {
+        self.pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| p.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// Marks the delivery thread ended when dropped, even by a panic.
+struct EndGuard(Arc<Shared>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        *self.0.finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0.ended.notify_all();
+    }
 }
 
 impl std::fmt::Debug for Message {
@@ -141,36 +193,49 @@ impl Notifier {
         let rules = SoundRules::new(config.clone());
         let gate = NotifyGate::new(gate_file(root), config);
         let name = backend.name();
+        let shared = Arc::new(Shared::default());
+        let guard = EndGuard(shared.clone());
         let thread = std::thread::Builder::new()
             .name("swarm-obs-notify".into())
             .spawn(move || {
+                let shared = guard.0.clone();
+                let _guard = guard;
                 let mut summary_due: Option<i64> = None;
                 loop {
                     let timeout = summary_due.map_or(Duration::from_secs(3600), |due| {
                         Duration::from_millis((due - Timestamp::now().unix_ms()).max(0) as u64)
                     });
-                    match rx.recv_timeout(timeout) {
+                    let message = rx.recv_timeout(timeout);
+                    // What is left was counted as dropped by the Notifier that gave
+                    // up on this thread.
+                    if shared.abandoned.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    match message {
                         Ok(Message::Event(ev)) => {
-                            let Some(n) = rules.notification(&ev) else {
-                                continue;
-                            };
-                            match gate.check(&n, Timestamp::now().unix_ms()) {
-                                Ok(Verdict::Show) | Err(_) => {
+                            if let Some(n) = rules.notification(&ev) {
+                                match gate.check(&n, Timestamp::now().unix_ms()) {
+                                    Ok(Verdict::Show) | Err(_) => {
+                                        let _ = backend.send(&n);
+                                    }
+                                    Ok(Verdict::Suppressed { summary_at_ms }) => {
+                                        summary_due = summary_due.or(summary_at_ms);
+                                    }
+                                }
+                            }
+                            let _ = shared.finish_one();
+                        }
+                        Ok(Message::Deliver(job)) => {
+                            match *job {
+                                Delivery::Show(n) => {
                                     let _ = backend.send(&n);
                                 }
-                                Ok(Verdict::Suppressed { summary_at_ms }) => {
-                                    summary_due = summary_due.or(summary_at_ms);
+                                Delivery::SummaryAt(due) => {
+                                    summary_due = Some(summary_due.map_or(due, |d| d.min(due)));
                                 }
                             }
+                            let _ = shared.finish_one();
                         }
-                        Ok(Message::Deliver(job)) => match *job {
-                            Delivery::Show(n) => {
-                                let _ = backend.send(&n);
-                            }
-                            Delivery::SummaryAt(due) => {
-                                summary_due = Some(summary_due.map_or(due, |d| d.min(due)));
-                            }
-                        },
                         Err(RecvTimeoutError::Timeout) => {
                             if let Some(due) = summary_due.take() {
                                 let _ = deliver_summary(&gate, backend.as_ref(), due);
@@ -185,10 +250,7 @@ impl Notifier {
             })
             .ok();
         Self {
-            handle: NotifyHandle {
-                tx,
-                dropped: Arc::new(AtomicU64::new(0)),
-            },
+            handle: NotifyHandle { tx, shared },
             backend: name,
             thread,
         }
@@ -219,40 +281,132 @@ impl NotifyHandle {
     /// Offers an event; never blocks. When the queue is full, or the [`Notifier`]
     /// is gone, the event is counted as dropped.
     pub fn notify(&self, ev: &Event) {
-        if self
-            .tx
-            .try_send(Message::Event(Box::new(ev.clone())))
-            .is_err()
-        {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.offer(Message::Event(Box::new(ev.clone())));
     }
 
     /// Queues a notification another process has already passed through the rules
     /// and the gate; never blocks. Returns false (and counts it as dropped) when the
     /// queue is full or the [`Notifier`] is gone, so the caller can show it itself.
     pub fn deliver(&self, job: Delivery) -> bool {
-        let queued = self.tx.try_send(Message::Deliver(Box::new(job))).is_ok();
-        if !queued {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        queued
+        self.offer(Message::Deliver(Box::new(job)))
     }
 
     /// Events dropped so far, through any handle of the same [`Notifier`].
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    fn offer(&self, message: Message) -> bool {
+        let shared = &self.shared;
+        // Counted as pending before the send, so the thread never finishes a
+        // message that was not counted yet.
+        shared.pending.fetch_add(1, Ordering::SeqCst);
+        let queued = !shared.abandoned.load(Ordering::SeqCst) && self.tx.try_send(message).is_ok();
+        if !queued && shared.finish_one() {
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
     }
 }
 
 impl Drop for Notifier {
-    /// Delivers what is queued, then stops the thread.
+    /// Delivers what is queued, then stops the thread, waiting at most
+    /// [`DROP_WAIT`]; what is then undelivered is counted as dropped.
     fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            // Blocks only while the queue is full, which the thread is draining.
-            if self.handle.tx.send(Message::Stop).is_ok() {
-                let _ = t.join();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let shared = &self.handle.shared;
+        let deadline = Instant::now() + DROP_WAIT;
+        // A full queue makes room as the thread delivers; a hung backend does not.
+        let ended = loop {
+            match self.handle.tx.try_send(Message::Stop) {
+                Ok(()) => {
+                    break shared.wait_ended(deadline.saturating_duration_since(Instant::now()));
+                }
+                Err(TrySendError::Disconnected(_)) => break true,
+                Err(TrySendError::Full(_)) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if shared.wait_ended(left.min(Duration::from_millis(10))) {
+                        break true;
+                    }
+                    if left.is_zero() {
+                        break false;
+                    }
+                }
             }
+        };
+        if ended {
+            let _ = thread.join();
+            return;
         }
+        // Let the thread go: it stops at its next message, and what it holds or
+        // has queued is not shown.
+        shared.abandoned.store(true, Ordering::SeqCst);
+        let undelivered = shared.pending.swap(0, Ordering::SeqCst);
+        shared.dropped.fetch_add(undelivered, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Kind;
+
+    fn command_config(command: String) -> NotifyConfig {
+        NotifyConfig {
+            backend: "command".into(),
+            command: Some(command),
+            ..NotifyConfig::default()
+        }
+    }
+
+    fn start(root: &StateRoot, config: &NotifyConfig) -> Notifier {
+        let backend = Box::new(CommandBackend::new(config.command.clone().unwrap()));
+        Notifier::with_backend(root, config, backend)
+    }
+
+    #[test]
+    fn dropping_delivers_what_is_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path());
+        let out = dir.path().join("shown.txt");
+        let config = command_config(format!(
+            "printf '%s\\n' \"$SWARM_TITLE\" >> '{}'",
+            out.display()
+        ));
+        let notifier = start(&root, &config);
+        notifier.notify(&Event::new("a", Kind::Done, "one"));
+        notifier.notify(&Event::new("b", Kind::Done, "two"));
+        let handle = notifier.handle();
+        drop(notifier);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "a: done\nb: done\n");
+        assert_eq!(handle.dropped(), 0);
+        handle.notify(&Event::new("c", Kind::Done, "late"));
+        assert_eq!(handle.dropped(), 1, "offered after the drop");
+    }
+
+    #[test]
+    fn dropping_with_a_hung_backend_returns_and_counts_the_undelivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path());
+        let started = dir.path().join("started");
+        let config = command_config(format!("touch '{}'; sleep 30", started.display()));
+        let notifier = start(&root, &config);
+        let handle = notifier.handle();
+        notifier.notify(&Event::new("a", Kind::Done, "hangs"));
+        notifier.notify(&Event::new("b", Kind::Done, "waits behind it"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !started.exists() {
+            assert!(Instant::now() < deadline, "the command never ran");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let t0 = Instant::now();
+        drop(notifier);
+        let waited = t0.elapsed();
+        assert!(waited < Duration::from_secs(10), "drop waited {waited:?}");
+        assert_eq!(handle.dropped(), 2, "the hung one and the one behind it");
+        handle.notify(&Event::new("c", Kind::Done, "after"));
+        assert_eq!(handle.dropped(), 3);
     }
 }
