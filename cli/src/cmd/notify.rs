@@ -1,10 +1,11 @@
 //! `swarm-obs notify`: send a test notification through the configured backend and
 //! sound rules.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use swarm_obs::notify::{SoundRules, backend_for};
+use swarm_obs::notify::{NotifyConfig, SoundRules, backend_for, desktop_session_present};
 use swarm_obs::{Config, Event, Kind, StateRoot};
 
 /// Arguments of `swarm-obs notify`.
@@ -24,9 +25,13 @@ pub struct Args {
 }
 
 /// Sends the notification now, bypassing the debounce, and says how it went.
+///
+/// Fails when notifications are off: the test one asked for cannot be shown, and
+/// the message says which setting turns them on.
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = StateRoot::resolve();
-    let config = Config::load(&root.config_file()).context("cannot use the configuration")?;
+    let config_file = root.config_file();
+    let config = Config::load(&config_file).context("cannot use the configuration")?;
     let (kind, hook) = match args.kind.as_str() {
         "start" => (Kind::Start, None),
         "done" => (Kind::Done, None),
@@ -35,18 +40,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "info" => (Kind::Hook, Some("SubagentStop")),
         other => bail!("unknown kind {other:?}: expected start, done, error, attention or info"),
     };
+    let backend = backend_for(&config.notify);
+    if backend.name() == "off" {
+        bail!(
+            "notifications are off: {}",
+            why_off(&config.notify, &config_file)
+        );
+    }
     let mut event = Event::new(args.source, kind, args.message);
     event.hook = hook.map(str::to_owned);
     let rules = SoundRules::new(config.notify.clone());
     let Some(note) = rules.notification(&event) else {
         println!(
             "The sound rules in {} turn {} notifications off.",
-            root.config_file().display(),
+            config_file.display(),
             args.kind
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let backend = backend_for(&config.notify);
     backend.send(&note).with_context(|| {
         format!(
             "the {} backend could not show the notification",
@@ -64,4 +75,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         backend.name()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why the configuration leaves notifications off, and which setting in `config`
+/// (the config file's path) turns them on.
+fn why_off(notify: &NotifyConfig, config: &Path) -> String {
+    const COMMAND: &str = "backend = \"command\" and command = '...'";
+    let config = config.display();
+    if notify.backend == "off" {
+        format!(
+            "[notify] backend = \"off\" in {config}; to turn them on, set backend = \"auto\" \
+             (the desktop) or {COMMAND} there"
+        )
+    } else if !desktop_session_present() {
+        format!(
+            "no desktop session to show them in (DBUS_SESSION_BUS_ADDRESS unset, no \
+             $XDG_RUNTIME_DIR/bus) and no [notify] command; run this inside a desktop \
+             session, or set [notify] {COMMAND} in {config}"
+        )
+    } else {
+        format!("this build has no desktop backend; set [notify] {COMMAND} in {config}")
+    }
 }
