@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use swarm_obs_suite::{LineChild, TestHome, bin, process_exists};
 
+const WAIT: Duration = Duration::from_secs(60);
+
 /// Every `pid N` the demo announced (collector and workers).
 fn announced_pids(stdout: &str) -> Vec<u32> {
     stdout
@@ -102,6 +104,104 @@ fn stopped_by(signal: libc::c_int) {
         .unwrap_or_else(|| panic!("the demo did not exit on signal {signal}"));
     assert!(status.success(), "{status}: {}", running.stderr());
     for pid in pids {
+        assert!(!process_exists(pid), "pid {pid} still running");
+    }
+    assert!(!home.path().join("collector.json").exists());
+}
+
+/// The children of `parent` whose command name is `name` (Linux: from /proc).
+fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parent = parent.to_string();
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // `pid (comm) state ppid …`; the name may hold spaces and parentheses.
+                let Some((head, rest)) = stat.rsplit_once(')') else {
+                    return false;
+                };
+                let comm = head.split_once('(').map_or("", |(_, c)| c);
+                comm == name && rest.split_whitespace().nth(1) == Some(parent.as_str())
+            })
+        })
+        .collect()
+}
+
+/// SIGKILLs a process group when the test fails, so a demo that did not stop
+/// leaves neither its frozen collector nor its workers behind.
+struct KillGroupOnPanic(libc::pid_t);
+
+impl Drop for KillGroupOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // SAFETY: signalling the process group of a child this test started.
+            unsafe { libc::kill(-self.0, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A terminal's Ctrl-C signals the whole foreground process group: the demo, its
+/// collector and workers, and the `swarm-hook` running at that moment, which dies
+/// of it. That is the user stopping the demo, not a failure of the hook.
+#[test]
+fn ctrl_c_to_the_whole_process_group_mid_replay_stops_cleanly() {
+    use std::os::unix::process::CommandExt;
+    let home = TestHome::new();
+    let mut cmd = demo(&home);
+    // A hook that waits long for a collector that does not answer, so the Ctrl-C
+    // surely finds one running.
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[notify]\nbackend = \"off\"\n\n[hook]\npost_budget_ms = 10000\n",
+    )
+    .unwrap();
+    // Its own process group, as a shell gives a foreground job.
+    let mut running = LineChild::spawn(cmd.process_group(0));
+    let group = running.pid() as libc::pid_t;
+    let _cleanup = KillGroupOnPanic(group);
+    let banner = running.lines_until("Ctrl-C", WAIT);
+    let pids = announced_pids(&banner.join("\n"));
+    assert_eq!(pids.len(), 4, "{banner:?}");
+    let collector = pids[0] as libc::pid_t;
+    // SAFETY: signalling processes this test started (the demo's collector, then
+    // the demo's whole group).
+    let signal = |pid: libc::pid_t, sig: libc::c_int| unsafe {
+        libc::kill(pid, sig);
+    };
+    // Freeze the collector: the next hook waits on its answer.
+    signal(collector, libc::SIGSTOP);
+    let deadline = std::time::Instant::now() + WAIT;
+    let hook = loop {
+        if let Some(&pid) = children_named(running.pid(), "swarm-hook").first() {
+            break pid;
+        }
+        if std::time::Instant::now() > deadline {
+            signal(collector, libc::SIGCONT);
+            panic!("no swarm-hook started within {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    signal(-group, libc::SIGINT);
+    signal(collector, libc::SIGCONT);
+    let status = running
+        .wait_timeout(WAIT)
+        .expect("the demo did not exit on Ctrl-C");
+    let mut stdout = banner;
+    while let Some(l) = running.next_line(Duration::from_millis(100)) {
+        stdout.push(l);
+    }
+    let stdout = stdout.join("\n");
+    let stderr = running.stderr();
+    assert!(status.success(), "{status}\n{stdout}\nstderr:\n{stderr}");
+    // No error, and no talk of following the files until a collector is back.
+    assert_eq!(stderr, "", "a Ctrl-C is a clean stop");
+    assert!(
+        stdout.contains("Outcomes:") && stdout.contains("Stopped: collector pid"),
+        "no summary:\n{stdout}"
+    );
+    for pid in pids.into_iter().chain([hook]) {
         assert!(!process_exists(pid), "pid {pid} still running");
     }
     assert!(!home.path().join("collector.json").exists());

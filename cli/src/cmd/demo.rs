@@ -458,18 +458,45 @@ fn replay(hook: &Path, home: &Path, addr: &str, workers: &Mutex<Workers>) -> Res
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", hook.display()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(payload)
-                .with_context(|| format!("cannot send {name} to swarm-hook"))?;
-        }
+        // Dropped at once, closing the hook's input.
+        let sent_input = child.stdin.take().map(|mut stdin| stdin.write_all(payload));
         let status = child.wait().context("swarm-hook did not finish")?;
+        if stopped_by_user(status) {
+            break;
+        }
+        sent_input
+            .transpose()
+            .with_context(|| format!("cannot send {name} to swarm-hook"))?;
         if !status.success() {
             bail!("swarm-hook exited with {status} on {name}");
         }
         sent += 1;
     }
     Ok(sent)
+}
+
+/// Whether a hook ended by the user's stop: a Ctrl-C in a terminal signals the
+/// whole foreground process group, so the hook running then dies of the same
+/// SIGINT (or SIGTERM) that interrupts the demo. That is a stop, not a failure.
+fn stopped_by_user(status: ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if !matches!(status.signal(), Some(libc::SIGINT | libc::SIGTERM)) {
+            return false;
+        }
+        // The demo's own handler may run a moment after the hook's death is seen.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !INTERRUPTED.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
 }
 
 /// A collector started for the demo, stopped when dropped.

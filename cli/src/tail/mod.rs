@@ -217,6 +217,11 @@ impl<W: Write> Tail<W> {
             let batch = feed
                 .next_batch(&mut notices)
                 .with_context(|| format!("cannot follow {}", feed.describe()))?;
+            // A stop under way (a Ctrl-C reaches the collector too) makes news of
+            // the connection moot: the files will not be followed until it is back.
+            if should_stop() {
+                notices.clear();
+            }
             for n in notices.drain(..) {
                 eprintln!("swarm-obs tail: {n}");
             }
