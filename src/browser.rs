@@ -4,7 +4,7 @@
 //! The protocol is JSON over one WebSocket to the page target; this speaks just the
 //! part the tests need, with every wait bounded.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -262,23 +262,7 @@ impl Browser {
             "Fetch.enable",
             json!({ "patterns": [{ "urlPattern": url_pattern, "requestStage": "Response" }] }),
         );
-        let deadline = Instant::now() + CALL_TIMEOUT;
-        let paused = loop {
-            let found = self
-                .events
-                .iter()
-                .position(|e| e["method"] == "Fetch.requestPaused");
-            if let Some(i) = found {
-                break self.events.remove(i).unwrap_or_default();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no request matching {url_pattern} within 60 s"
-            );
-            if let Some(v) = self.read_message() {
-                self.note_event(v);
-            }
-        };
+        let paused = self.next_paused(url_pattern);
         let id = paused["params"]["requestId"].clone();
         let body = self.call("Fetch.getResponseBody", json!({ "requestId": id }));
         let text = match body["base64Encoded"].as_bool() {
@@ -302,6 +286,80 @@ impl Browser {
         );
         self.call("Fetch.disable", json!({}));
         new
+    }
+
+    /// Starts holding back every request whose URL matches `url_pattern` (`*`
+    /// wildcards) before it is sent; [`next_held_request`](Self::next_held_request)
+    /// returns each, which waits until [`release`](Self::release).
+    pub fn hold_requests(&mut self, url_pattern: &str) {
+        // Network events tell which headers a released request went out with.
+        self.call("Network.enable", json!({}));
+        self.call(
+            "Fetch.enable",
+            json!({ "patterns": [{ "urlPattern": url_pattern, "requestStage": "Request" }] }),
+        );
+    }
+
+    /// The next request held back by [`hold_requests`](Self::hold_requests), waiting
+    /// up to 60 s for the page to make it.
+    pub fn next_held_request(&mut self) -> HeldRequest {
+        let paused = self.next_paused("the held pattern");
+        let params = &paused["params"];
+        HeldRequest {
+            id: params["requestId"].clone(),
+            network_id: params["networkId"].clone(),
+            url: params["request"]["url"].as_str().unwrap_or("").to_owned(),
+            headers: lowercase_headers(&params["request"]["headers"]),
+        }
+    }
+
+    /// Sends a held request on as it was, stops holding requests back, and returns
+    /// the headers it went out with: the browser's own ones too (`Last-Event-ID`,
+    /// `Cache-Control`), which it adds only as it sends.
+    pub fn release(&mut self, held: HeldRequest) -> BTreeMap<String, String> {
+        self.call("Fetch.continueRequest", json!({ "requestId": held.id }));
+        self.call("Fetch.disable", json!({}));
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        let sent = loop {
+            let found = self.events.iter().position(|e| {
+                e["method"] == "Network.requestWillBeSentExtraInfo"
+                    && e["params"]["requestId"] == held.network_id
+            });
+            if let Some(i) = found {
+                break self.events.remove(i).unwrap_or_default();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the released request to {} was not sent within 60 s",
+                held.url
+            );
+            if let Some(v) = self.read_message() {
+                self.note_event(v);
+            }
+        };
+        self.call("Network.disable", json!({}));
+        lowercase_headers(&sent["params"]["headers"])
+    }
+
+    /// The next `Fetch.requestPaused` event, taken from those received.
+    fn next_paused(&mut self, what: &str) -> Value {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        loop {
+            let found = self
+                .events
+                .iter()
+                .position(|e| e["method"] == "Fetch.requestPaused");
+            if let Some(i) = found {
+                return self.events.remove(i).unwrap_or_default();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no request matching {what} within 60 s"
+            );
+            if let Some(v) = self.read_message() {
+                self.note_event(v);
+            }
+        }
     }
 
     /// Evaluates `expression` in the page (awaiting a promise) and returns its value;
@@ -373,6 +431,31 @@ impl Browser {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.profile.path().join("chromium.log")).unwrap_or_default()
     }
+}
+
+/// A request the page made, held back before it was sent (see
+/// [`Browser::hold_requests`]).
+#[derive(Debug)]
+pub struct HeldRequest {
+    id: Value,
+    network_id: Value,
+    /// The full URL.
+    pub url: String,
+    /// The headers the page asked for, lowercased names; the browser adds its own
+    /// as it sends (see [`Browser::release`]).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A protocol `Headers` object as a map with lowercased names.
+fn lowercase_headers(headers: &Value) -> BTreeMap<String, String> {
+    headers
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Drop for Browser {

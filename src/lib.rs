@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 pub mod bench;
 mod browser;
-pub use browser::{Browser, artifacts_dir};
+pub use browser::{Browser, HeldRequest, artifacts_dir};
 
 /// The workspace root (where the top-level `Cargo.toml` is).
 pub fn workspace_root() -> &'static Path {

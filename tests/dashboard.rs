@@ -1,6 +1,7 @@
 //! The web dashboard in a real headless Chromium against a real collector that
-//! requires a token: events posted appear live, filters narrow the stream and live
-//! in the URL, a worker killed with SIGKILL turns red, a health probe against a real
+//! requires a token: events posted appear live, a restarted collector is resumed
+//! from the last event seen (with what reached the event log meanwhile), filters
+//! narrow the stream and live in the URL, a worker killed with SIGKILL turns red, a health probe against a real
 //! HTTP server turns red when it answers 500 and green when it recovers, hostile
 //! event text stays text, and screenshots are left in `target/test-artifacts/`.
 
@@ -8,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use swarm_obs::{Event, Kind, Level};
+use swarm_obs::{Event, EventLog, Kind, Level, StateRoot};
 use swarm_obs_suite::{
     Browser, ChildGuard, Collector, ListenerMode, TestHome, TestListener, artifacts_dir, example,
     have_programs, http,
@@ -17,6 +18,9 @@ use swarm_obs_suite::{
 const TOKEN: &str = "dashboard-test-token";
 const WAIT: Duration = Duration::from_secs(30);
 const XSS: &str = "<img src=x onerror=alert(1)>";
+/// Events written to the event log while the collector is down: more than the
+/// page's fresh backfill (500).
+const DOWN_EVENTS: usize = 700;
 
 /// JavaScript: the timeline row of event `id`, or null.
 fn row(id: &str) -> String {
@@ -379,25 +383,84 @@ fn the_dashboard_asks_for_a_token_reconnects_and_stays_light_with_thousands_of_e
     );
 
     // The collector restarts on the same address: the page reconnects by itself and
-    // shows what was posted meanwhile, without repeating what it had.
+    // resumes where it stopped. While it is down, more events reach the event log
+    // than a fresh connection's backfill holds, so only a resume shows them all.
     let before = post(&c, &event("alpha", Kind::Log, "before the restart"));
     b.wait_for("the first event", &row(&before), WAIT);
+    b.hold_requests("*/v1/stream*");
     c.terminate();
     b.wait_for(
         "the page to notice",
         "document.getElementById('conn').dataset.state !== 'live'",
         WAIT,
     );
+    let offline: Vec<Event> = (0..DOWN_EVENTS)
+        .map(|i| event("offline", Kind::Log, &format!("written while down {i}")))
+        .collect();
+    let log = EventLog::new(StateRoot::new(home.path()));
+    for ev in &offline {
+        log.append(ev).expect("append to the event log");
+    }
+    // The page's next try, held until the restarted collector has caught up from
+    // the event log, so a fresh backfill could not cover for a missing resume.
+    let reconnect = b.next_held_request();
     let c = Collector::start_with(&home, &["--token", TOKEN, "--addr", &addr]);
+    let deadline = Instant::now() + WAIT;
+    while c.stored_ids().len() < 1 + offline.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the collector caught up {} of {} events",
+            c.stored_ids().len(),
+            1 + offline.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The page resumes from the last event it saw: the browser's own reconnect
+    // sends Last-Event-ID, the page's sends `last_event_id` (ids need no escaping).
+    let in_query = reconnect.url.split_once('?').and_then(|(_, query)| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("last_event_id="))
+            .map(str::to_owned)
+    });
+    let url = reconnect.url.clone();
+    let sent = b.release(reconnect);
+    let resumes_from = sent.get("last-event-id").cloned().or(in_query);
+    assert_eq!(
+        resumes_from.as_deref(),
+        Some(before.as_str()),
+        "the reconnect says where to resume: {url} with {sent:?}"
+    );
     let after = post(&c, &event("alpha", Kind::Log, "after the restart"));
     b.wait_for("the event posted after the restart", &row(&after), WAIT);
     b.wait_for("the stream to be live again", LIVE, WAIT);
+    let newest_offline = offline[offline.len() - 1].id.to_string();
+    b.wait_for(
+        "the newest event written while down",
+        &row(&newest_offline),
+        WAIT,
+    );
+    let total = 2 + offline.len();
+    b.wait_for(
+        "every event once: before, those written while down, after",
+        &format!("document.getElementById('count').textContent === '{total} events'"),
+        WAIT,
+    );
+    // The oldest written while down sits right above the event before the restart.
+    b.eval("(() => { const t = document.getElementById('timeline'); t.scrollTop = t.scrollHeight; })()");
+    b.wait_for(
+        "the oldest event written while down",
+        &row(&offline[0].id.to_string()),
+        WAIT,
+    );
+    b.wait_for("the event before the restart", &row(&before), WAIT);
     assert_eq!(
         b.eval(&format!(
             "document.querySelectorAll('#timeline .row[data-id=\"{before}\"]').length"
         )),
         1
     );
+    b.eval("document.getElementById('timeline').scrollTop = 0");
 
     // Thousands of events: all counted, only a screenful in the DOM.
     let many: Vec<Event> = (0..3000)
@@ -408,7 +471,10 @@ fn the_dashboard_asks_for_a_token_reconnects_and_stays_light_with_thousands_of_e
     b.wait_for("the last bulk event", &row(&last), WAIT);
     b.wait_for(
         "every event counted",
-        "document.getElementById('count').textContent === '3002 events'",
+        &format!(
+            "document.getElementById('count').textContent === '{} events'",
+            total + many.len()
+        ),
         WAIT,
     );
     let rows = b.eval("document.querySelectorAll('#timeline .row').length");
