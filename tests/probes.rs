@@ -253,7 +253,7 @@ fn a_systemd_probe_follows_what_systemctl_says_about_the_unit() {
         &home,
         &[
             "--probe",
-            &format!("systemd:app.service name=app interval_ms=100 grace_ms=500 timeout_ms=1000"),
+            "systemd:app.service name=app interval_ms=100 grace_ms=500 timeout_ms=1000",
             "--probe",
             &format!("systemd-user:agent.service name=agent {TIMING}"),
         ],
