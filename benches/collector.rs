@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use swarm_obs::otlp::{Message, logs_request};
-use swarm_obs::{Event, Kind};
+use swarm_obs::{Event, Kind, Timestamp};
 use swarm_obs_suite::{Collector, ListenerMode, SseStream, TestHome, TestListener, http};
 
 fn ndjson(events: &[Event]) -> Vec<u8> {
@@ -264,6 +264,76 @@ fn hook_to_viewer(
     (hook, spawn)
 }
 
+/// How long until a viewer of alerts hears that a worker is gone, against the
+/// interval + grace the watch promises. `killed`: a real library worker on this
+/// host (`examples/worker`, default interval) is SIGKILLed, found dead by its pid.
+/// `silent`: a worker on another host posts heartbeats every `interval` and stops;
+/// with `--heartbeat-grace-ms`, it must be reported down within interval + grace.
+fn detection(
+    samples: usize,
+    interval: Duration,
+    grace: Duration,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let home = TestHome::new();
+    let grace_ms = grace.as_millis().to_string();
+    let c = Collector::start_with(&home, &["--heartbeat-grace-ms", &grace_ms]);
+    let alerts = SseStream::open(c.addr(), "/v1/stream?kind=alert&n=0", &[]);
+    let next_state = |want: &str| -> Instant {
+        loop {
+            let m = alerts
+                .next_event(Duration::from_secs(60))
+                .expect("an alert within a minute");
+            let ev = Event::from_json(&m.data).expect("an alert event");
+            if ev.fields.get("state").and_then(|v| v.as_str()) == Some(want) {
+                return Instant::now();
+            }
+        }
+    };
+    let mut killed = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let name = format!("bench-killed-{i}");
+        let mut worker = std::process::Command::new(swarm_obs_suite::example("worker"))
+            .args(["1", "100000", "1000", &name, "5000"])
+            .env("SWARM_OBS_HOME", home.path())
+            .env("SWARM_OBS_COLLECTOR", c.addr())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the example worker");
+        let until = Instant::now() + Duration::from_secs(30);
+        while c.get_json("/v1/workers")["workers"]
+            .as_array()
+            .is_none_or(|ws| {
+                !ws.iter()
+                    .any(|w| w["worker"] == name.as_str() && w["state"] == "alive")
+            })
+        {
+            assert!(Instant::now() < until, "{name} never showed as alive");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let t = Instant::now();
+        worker.kill().expect("SIGKILL the worker");
+        let _ = worker.wait();
+        killed.push(next_state("dead") - t);
+    }
+    let mut silent = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let beat = format!(
+            r#"{{"timestamp":"{}","worker":"bench-silent-{i}","task":"T","action":"working","pid":4242,"host":"elsewhere","started_at":"{}","interval_ms":{},"state":"working","seq":1,"dropped":0}}"#,
+            Timestamp::now(),
+            Timestamp::now(),
+            interval.as_millis()
+        );
+        let t = Instant::now();
+        let (status, text) = c.post("/v1/heartbeats", "application/json", beat.as_bytes());
+        assert_eq!(status, 202, "{text}");
+        silent.push(next_state("down") - t);
+    }
+    killed.sort();
+    silent.sort();
+    (killed, silent)
+}
+
 /// Lua for `wrk`: POSTs one event per request with a fresh id each time.
 const WRK_POST: &str = r#"
 wrk.method = "POST"
@@ -380,6 +450,24 @@ fn main() {
             percentile(&spawn, 0.5),
         );
     }
+
+    let (interval, grace) = (Duration::from_millis(1000), Duration::from_millis(2000));
+    let (killed, silent) = detection(if full { 5 } else { 1 }, interval, grace);
+    let budget = Duration::from_secs(15);
+    println!(
+        "worker SIGKILLed → dead alert on a viewer: median {:?}, worst {:?} = {:.3}× interval + grace (5 s + 10 s by default; budget ≤ 15 s)",
+        percentile(&killed, 0.5),
+        percentile(&killed, 1.0),
+        percentile(&killed, 1.0).as_secs_f64() / budget.as_secs_f64(),
+    );
+    println!(
+        "remote worker falls silent → down alert: median {:?}, worst {:?} = {:.2}× its interval + grace ({:?} + {:?})",
+        percentile(&silent, 0.5),
+        percentile(&silent, 1.0),
+        percentile(&silent, 1.0).as_secs_f64() / (interval + grace).as_secs_f64(),
+        interval,
+        grace,
+    );
 
     // 100 sources × 1,000 events stored, then 100 viewers each backfilling 1,000.
     let agent = http();
