@@ -246,6 +246,43 @@ fn claude_code_telemetry_joins_its_session() {
         "{request}"
     );
 
+    // `tail` shows each model call's cost, tokens and latency, and each tool
+    // result, among the session's hook events.
+    let out = home
+        .swarm_obs()
+        .args([
+            "tail",
+            "--color",
+            "never",
+            "-n",
+            "100",
+            "--session",
+            SESSION,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+    };
+    let api = line("API request claude-sonnet-4: $0.0");
+    assert!(
+        api.contains("[claude-code]") && api.contains(" ms"),
+        "{api}"
+    );
+    assert!(line("Tool Bash succeeded in 42 ms").contains("[claude-code]"));
+    assert!(
+        line("PreToolUse").contains("Bash"),
+        "hook events beside them"
+    );
+
     // A session whose Claude Code sends metrics only: cost and tokens from them.
     let only_metrics = claude_metrics()
         .to_string()
