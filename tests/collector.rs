@@ -609,17 +609,23 @@ fn a_token_is_required_when_configured() {
         ("/v1/metrics", json, br#"{"resourceMetrics":[]}"#.to_vec(), 200),
     ];
     for (path, ctype, body, _) in &posts {
-        // A connection of its own each time: a refusal that comes before the body
-        // was read may close the connection, which a pooled one would then reuse.
+        // One keep-alive agent for all: a refusal that comes before the body was
+        // read says `connection: close`, so the agent never sends the next request
+        // into a connection the server is closing.
         let send = |url: String, auth: Option<&str>| {
-            let mut req = swarm_obs_suite::http()
-                .post(&url)
-                .header("content-type", *ctype);
+            let mut req = agent.post(&url).header("content-type", *ctype);
             if let Some(a) = auth {
                 req = req.header("authorization", a);
             }
-            req.send(&body[..])
-                .unwrap_or_else(|e| panic!("POST {url} ({auth:?}): {e}"))
+            let resp = req
+                .send(&body[..])
+                .unwrap_or_else(|e| panic!("POST {url} ({auth:?}): {e}"));
+            assert_eq!(
+                resp.headers().get("connection").map(|v| v.as_bytes()),
+                Some(&b"close"[..]),
+                "POST {url} refused with its body unread"
+            );
+            resp
         };
         refused(&mut send(c.url(path), None), path);
         refused(

@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(middleware::from_fn(close_after_refused_body))
         // Added after the token check: the page and its assets hold no data, and the
         // page is what asks for the token.
         .merge(crate::dashboard::router())
@@ -155,6 +156,26 @@ async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response 
         }
     }
     next.run(req).await
+}
+
+/// A request refused with its body maybe unread (401 before reading, 413 on the
+/// declared length) leaves that body on the connection, so the server cannot reuse
+/// it: say so with `connection: close`, or a keep-alive client sends its next request
+/// into a socket about to close and sees it cut off.
+async fn close_after_refused_body(req: Request, next: Next) -> Response {
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut res = next.run(req).await;
+    if has_body && res.status().is_client_error() {
+        res.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    res
 }
 
 async fn healthz() -> Response {
