@@ -105,9 +105,9 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         }
     };
 
-    // The POST and the notification hand-off each mostly wait (for the collector's
-    // answers, or for the delivery process to start): when there are both, they
-    // wait side by side.
+    // The POST and the notification each mostly wait (for the collector's answer,
+    // or for the delivery process to start): when there are both, they wait side
+    // by side. A collector that shows notifications gets both on one connection.
     let collector = CollectorAddress::discover(&root, &config)
         .map(|addr| CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms)));
     // The rules and the shared gate only matter when a notification can be shown:
@@ -121,18 +121,36 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
             || notify::backend_for(&config.notify).name() != "off");
     let rules = can_show.then(|| SoundRules::new(config.notify.clone()));
     let note = rules.and_then(|r| r.notification(&event));
+    let events = std::slice::from_ref(&event);
     let (post, notified) = match (&collector, note) {
+        (Some(client), Some(note)) if client.address().shows_notifications => {
+            let done =
+                client.post_logged_and_hand(events, || gate(&root, &config, &event, note, stderr));
+            let notified = done.job.map(|(job, taken)| {
+                // Refused or unanswered: show it with a process of our own.
+                if taken.is_err() {
+                    deliver_detached(&job, stderr);
+                }
+                job
+            });
+            (Some(done.posted), notified)
+        }
         (Some(client), Some(note)) => std::thread::scope(|s| {
-            let post = s.spawn(|| client.post_logged(std::slice::from_ref(&event)));
-            let notified = notify(&root, &config, &event, note, Some(client), stderr);
-            (post.join().ok(), notified)
+            let post = s.spawn(|| client.post_logged(events));
+            let job = gate(&root, &config, &event, note, stderr);
+            if let Some(job) = &job {
+                deliver_detached(job, stderr);
+            }
+            (post.join().ok(), job)
         }),
-        (client, note) => (
-            client
-                .as_ref()
-                .map(|c| c.post_logged(std::slice::from_ref(&event))),
-            note.and_then(|n| notify(&root, &config, &event, n, None, stderr)),
-        ),
+        (client, note) => {
+            let post = client.as_ref().map(|c| c.post_logged(events));
+            let job = note.and_then(|n| gate(&root, &config, &event, n, stderr));
+            if let Some(job) = &job {
+                deliver_detached(job, stderr);
+            }
+            (post, job)
+        }
     };
     let posted = match post {
         Some(Ok(())) => true,
@@ -158,49 +176,45 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
     }
 }
 
-/// Passes the notification the sound rules made of `event` through the shared gate;
-/// hands delivery to the collector when it shows notifications, else to a detached
-/// process, so the hook never waits for a notification server.
-fn notify(
+/// Passes the notification the sound rules made of `event` through the shared
+/// gate: the job to deliver, or `None` when it is held back with no summary to
+/// arrange. A gate that cannot be read shows the notification rather than lose it.
+fn gate(
     root: &StateRoot,
     config: &Config,
     event: &Event,
     note: Notification,
-    collector: Option<&CollectorClient>,
     stderr: &mut dyn Write,
 ) -> Option<Delivery> {
     let gate = NotifyGate::new(notify::gate_file(root), &config.notify);
-    let job = match gate.check(&note, event.ts.unix_ms()) {
-        Ok(Verdict::Show) => Delivery::Show(note),
+    match gate.check(&note, event.ts.unix_ms()) {
+        Ok(Verdict::Show) => Some(Delivery::Show(note)),
         Ok(Verdict::Suppressed {
             summary_at_ms: Some(due),
-        }) => Delivery::SummaryAt(due),
+        }) => Some(Delivery::SummaryAt(due)),
         Ok(Verdict::Suppressed {
             summary_at_ms: None,
-        }) => return None,
+        }) => None,
         Err(e) => {
             let _ = writeln!(
                 stderr,
                 "swarm-hook: notification state {}: {e}",
                 gate.path().display()
             );
-            Delivery::Show(note)
+            Some(Delivery::Show(note))
         }
-    };
-    // The collector is a process already running: handing it the job saves
-    // starting one. Any refusal or silence falls back to a process of our own.
-    if collector
-        .is_some_and(|c| c.address().shows_notifications && c.hand_notification(&job).is_ok())
-    {
-        return Some(job);
     }
-    if let Err(e) = deliver::spawn_detached(&job) {
+}
+
+/// Hands `job` to a detached `swarm-hook --deliver`, so the hook never waits for a
+/// notification server.
+fn deliver_detached(job: &Delivery, stderr: &mut dyn Write) {
+    if let Err(e) = deliver::spawn_detached(job) {
         let _ = writeln!(
             stderr,
             "swarm-hook: cannot start notification delivery: {e}"
         );
     }
-    Some(job)
 }
 
 fn invalid_input_event(

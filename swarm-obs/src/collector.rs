@@ -169,6 +169,15 @@ fn ndjson(events: &[Event]) -> Vec<u8> {
     body
 }
 
+/// What [`CollectorClient::post_logged_and_hand`] did.
+#[derive(Debug)]
+pub struct PostedAndHanded {
+    /// Whether the collector queued the events.
+    pub posted: Result<(), PostError>,
+    /// The notification job decided on, if any, and whether the collector took it.
+    pub job: Option<(crate::notify::Delivery, Result<(), PostError>)>,
+}
+
 /// Posts events to a collector over HTTP/1.1 with a total time budget per request.
 ///
 /// The client speaks just enough HTTP for a loopback collector — one request per
@@ -226,6 +235,68 @@ impl CollectorClient {
         self.post_body("/v1/notify", "application/json", &body)
     }
 
+    /// Posts events already in the event log, as [`post_logged`](Self::post_logged)
+    /// does, and on the same connection, while the collector works on them, hands
+    /// it the notification `decide` returns, if any (see
+    /// [`hand_notification`](Self::hand_notification)). The caller's work in
+    /// `decide` (the notification gate) overlaps the collector's, for one connect
+    /// and no second thread. `decide` runs exactly once, whatever the network does.
+    ///
+    /// A job is sent again on a new connection if the collector closed the first
+    /// after the POST; one it did not take is the caller's to show.
+    pub fn post_logged_and_hand(
+        &self,
+        events: &[Event],
+        decide: impl FnOnce() -> Option<crate::notify::Delivery>,
+    ) -> PostedAndHanded {
+        const EVENTS: &str = "/v1/events?ack=queued";
+        const NOTIFY: &str = "/v1/notify";
+        let auth = self.authorization();
+        let headers = auth_headers(&auth);
+        let unreachable = |path: &str, e: &std::io::Error| PostError::Unreachable {
+            url: self.address.url(path),
+            message: e.to_string(),
+        };
+        let mut conn =
+            match crate::http_post::Pipeline::connect(self.address.host_port(), self.budget)
+                .and_then(|mut c| {
+                    c.send(
+                        "POST",
+                        EVENTS,
+                        "application/x-ndjson",
+                        &headers,
+                        &ndjson(events),
+                        false,
+                    )
+                    .map(|()| c)
+                }) {
+                Ok(c) => c,
+                Err(e) => {
+                    return PostedAndHanded {
+                        job: decide().map(|j| (j, Err(unreachable(NOTIFY, &e)))),
+                        posted: Err(unreachable(EVENTS, &e)),
+                    };
+                }
+            };
+        let job = decide();
+        // A Delivery holds only strings and numbers: it always serialises.
+        let sent = job.as_ref().map(|j| {
+            let body = serde_json::to_vec(j).unwrap_or_default();
+            conn.send("POST", NOTIFY, "application/json", &headers, &body, true)
+        });
+        let posted = self.judge(EVENTS, conn.status());
+        let handed = match (&job, sent) {
+            (Some(job), _) if conn.closing() => Some(self.hand_notification(job)),
+            (_, Some(Err(e))) => Some(Err(unreachable(NOTIFY, &e))),
+            (_, Some(Ok(()))) => Some(self.judge(NOTIFY, conn.status())),
+            (_, None) => None,
+        };
+        PostedAndHanded {
+            posted,
+            job: job.zip(handed),
+        }
+    }
+
     /// Posts already-serialised NDJSON lines to `/v1/events`.
     pub fn post_ndjson(&self, body: &[u8]) -> Result<(), PostError> {
         self.post_body("/v1/events", "application/x-ndjson", body)
@@ -233,19 +304,21 @@ impl CollectorClient {
 
     /// POSTs `body` to `path`; any 2xx is success.
     fn post_body(&self, path: &str, content_type: &str, body: &[u8]) -> Result<(), PostError> {
-        let status = self
-            .request("POST", path, content_type, body)
-            .map_err(|e| PostError::Unreachable {
-                url: self.address.url(path),
-                message: e.to_string(),
-            })?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(PostError::Rejected {
+        self.judge(path, self.request("POST", path, content_type, body))
+    }
+
+    /// What the answer to a request to `path` means: any 2xx is success.
+    fn judge(&self, path: &str, answer: std::io::Result<u16>) -> Result<(), PostError> {
+        match answer {
+            Ok(status) if (200..300).contains(&status) => Ok(()),
+            Ok(status) => Err(PostError::Rejected {
                 url: self.address.url(path),
                 status,
-            })
+            }),
+            Err(e) => Err(PostError::Unreachable {
+                url: self.address.url(path),
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -257,22 +330,31 @@ impl CollectorClient {
         content_type: &str,
         body: &[u8],
     ) -> io::Result<u16> {
-        let auth = self.address.token.as_ref().map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| ("authorization", a))
-            .into_iter()
-            .collect();
+        let auth = self.authorization();
         crate::http_post::send(
             self.address.host_port(),
             method,
             path,
             content_type,
-            &headers,
+            &auth_headers(&auth),
             body,
             self.budget,
         )
     }
+
+    /// The `authorization` value for this collector's token, if it has one.
+    fn authorization(&self) -> Option<String> {
+        self.address.token.as_ref().map(|t| format!("Bearer {t}"))
+    }
+}
+
+/// The headers carrying `authorization`, if any.
+fn auth_headers(authorization: &Option<String>) -> Vec<(&'static str, &str)> {
+    authorization
+        .as_deref()
+        .map(|a| ("authorization", a))
+        .into_iter()
+        .collect()
 }
 
 /// Writes `collector.json` atomically (temp file, then rename), mode 0600 because

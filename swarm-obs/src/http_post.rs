@@ -17,60 +17,223 @@ pub(crate) fn send(
     body: &[u8],
     budget: Duration,
 ) -> io::Result<u16> {
-    let deadline = Instant::now() + budget;
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "time budget spent"))
-    };
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {host}\r\nuser-agent: swarm-obs/{}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        env!("CARGO_PKG_VERSION"),
-        body.len()
-    );
-    for (k, v) in headers {
-        // A header value with a line break would smuggle a second header or request.
-        if k.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
+    check_headers(headers)?;
+    let mut conn = Pipeline::connect(host, budget)?;
+    conn.send(method, path, content_type, headers, body, true)?;
+    conn.status()
+}
+
+/// One connection on which requests go out one after another without waiting for
+/// answers (HTTP/1.1 pipelining), answered in order: a caller with two requests
+/// pays for one connect and can work between them while the server answers the
+/// first. One time budget covers everything from connect to the last status line.
+pub(crate) struct Pipeline {
+    stream: TcpStream,
+    host: String,
+    deadline: Instant,
+    /// Requests sent whose answers are not read yet.
+    unanswered: usize,
+    /// Bytes read past the answers taken so far.
+    buf: Vec<u8>,
+    /// An answer said `connection: close`: the requests sent after it were never
+    /// taken, and must go again on a new connection.
+    closing: bool,
+}
+
+/// Largest response head, and body of an answer with more behind it, read from a
+/// server, so a wrong peer cannot make the client buffer without end.
+const MAX_HEAD: usize = 16 << 10;
+const MAX_BODY: usize = 1 << 20;
+
+impl Pipeline {
+    /// Connects to `host` (`host:port`) within `budget`.
+    pub(crate) fn connect(host: &str, budget: Duration) -> io::Result<Self> {
+        let deadline = Instant::now() + budget;
+        let addrs: Vec<SocketAddr> = host.to_socket_addrs()?.collect();
+        let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, left(deadline)?) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    return Ok(Self {
+                        stream,
+                        host: host.to_owned(),
+                        deadline,
+                        unanswered: 0,
+                        buf: Vec::new(),
+                        closing: false,
+                    });
+                }
+                Err(e) => last_err = e,
+            }
+        }
+        Err(last_err)
+    }
+
+    /// Writes one request; `last` asks the server to close after answering it.
+    pub(crate) fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        last: bool,
+    ) -> io::Result<()> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nuser-agent: swarm-obs/{}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n",
+            self.host,
+            env!("CARGO_PKG_VERSION"),
+            body.len()
+        );
+        if last {
+            head.push_str("connection: close\r\n");
+        }
+        check_headers(headers)?;
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        // One buffer, one write for small requests: no Nagle pause between head and body.
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.stream.set_write_timeout(Some(left(self.deadline)?))?;
+        self.stream.write_all(&request)?;
+        self.unanswered += 1;
+        Ok(())
+    }
+
+    /// The status of the oldest unanswered request. An answer with more behind it
+    /// is read whole (its head, then `content-length` bytes of body) so the next
+    /// one can be found; the last is read only up to its status line.
+    pub(crate) fn status(&mut self) -> io::Result<u16> {
+        if self.unanswered == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("header {k:?} holds a line break or colon"),
+                "no request awaits an answer",
             ));
         }
-        head.push_str(&format!("{k}: {v}\r\n"));
+        self.unanswered -= 1;
+        let not_http = || io::Error::new(io::ErrorKind::InvalidData, "not an HTTP response");
+        if self.unanswered == 0 {
+            self.fill_until(MAX_HEAD, |b| b.contains(&b'\n').then_some(0))?;
+            return parse_status_line(&self.buf).ok_or_else(not_http);
+        }
+        let head_len = self.fill_until(MAX_HEAD, |b| {
+            b.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+        })?;
+        let head = &self.buf[..head_len];
+        let status = parse_status_line(head).ok_or_else(not_http)?;
+        let (body_len, close) = framing(head)?;
+        if close {
+            self.closing = true;
+            self.unanswered = 0;
+        }
+        let total = head_len + body_len;
+        self.fill_until(total, |b| (b.len() >= total).then_some(0))?;
+        self.buf.drain(..total);
+        Ok(status)
     }
-    head.push_str("\r\n");
-    let addrs: Vec<SocketAddr> = host.to_socket_addrs()?.collect();
-    let mut stream = None;
-    let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, left()?) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
+
+    /// Whether the server said it closes the connection after an answer read so
+    /// far: no later request on it will be answered.
+    pub(crate) fn closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Reads until `found` says what is buffered is enough, and returns its answer;
+    /// fails once more than `cap` bytes are buffered without that.
+    fn fill_until(
+        &mut self,
+        cap: usize,
+        found: impl Fn(&[u8]) -> Option<usize>,
+    ) -> io::Result<usize> {
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(n) = found(&self.buf) {
+                return Ok(n);
             }
-            Err(e) => last_err = e,
+            if self.buf.len() > cap {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "response larger than this client reads",
+                ));
+            }
+            self.stream.set_read_timeout(Some(left(self.deadline)?))?;
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed before the whole answer",
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
-    let mut stream = stream.ok_or(last_err)?;
-    stream.set_nodelay(true)?;
-    // One buffer, one write for small requests: no Nagle pause between head and body.
-    let mut request = head.into_bytes();
-    request.extend_from_slice(body);
-    stream.set_write_timeout(Some(left()?))?;
-    stream.write_all(&request)?;
-    let mut buf = [0u8; 256];
-    let mut got = 0;
-    while !buf[..got].contains(&b'\n') && got < buf.len() {
-        stream.set_read_timeout(Some(left()?))?;
-        let n = stream.read(&mut buf[got..])?;
-        if n == 0 {
-            break;
-        }
-        got += n;
+}
+
+/// Refuses a header that would smuggle a second header or request.
+fn check_headers(headers: &[(&str, &str)]) -> io::Result<()> {
+    match headers
+        .iter()
+        .find(|(k, v)| k.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']))
+    {
+        Some((k, _)) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("header {k:?} holds a line break or colon"),
+        )),
+        None => Ok(()),
     }
-    parse_status_line(&buf[..got])
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP response"))
+}
+
+/// Time left before `deadline`, or an error once it has passed.
+fn left(deadline: Instant) -> io::Result<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "time budget spent"))
+}
+
+/// How a response head frames what follows: its body length (`content-length`, or
+/// 0 when it has none and no chunked body: a 204, an empty 202), and whether the
+/// server closes the connection after it.
+fn framing(head: &[u8]) -> io::Result<(usize, bool)> {
+    let text = std::str::from_utf8(head)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "response head is not text"))?;
+    let mut length = None;
+    let mut close = false;
+    for line in text.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a chunked answer cannot be followed on a pipelined connection",
+            ));
+        }
+        if name.eq_ignore_ascii_case("connection") {
+            close |= value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"));
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.parse::<usize>().map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bad content-length in the answer",
+                )
+            })?);
+        }
+    }
+    match length {
+        Some(n) if n > MAX_BODY => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "answer body larger than this client reads",
+        )),
+        n => Ok((n.unwrap_or(0), close)),
+    }
 }
 
 /// The status code of `HTTP/1.x NNN reason`.
@@ -104,6 +267,87 @@ mod tests {
             b"SSH-2.0-x",
         ] {
             assert_eq!(parse_status_line(bad), None);
+        }
+    }
+
+    /// A server on a loopback port that reads one connection's bytes until it has
+    /// seen `requests` request heads, then writes `answer`.
+    fn server(
+        requests: usize,
+        answer: &'static [u8],
+    ) -> (String, std::thread::JoinHandle<Vec<u8>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while got.windows(4).filter(|w| w == b"\r\n\r\n").count() < requests {
+                let n = s.read(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&chunk[..n]);
+            }
+            s.write_all(answer).unwrap();
+            got
+        });
+        (addr, t)
+    }
+
+    #[test]
+    fn pipelined_requests_get_their_answers_in_order() {
+        let (addr, t) = server(
+            2,
+            b"HTTP/1.1 202 Accepted\r\nContent-Length: 12\r\n\r\n{\"queued\":1}HTTP/1.1 503 Busy\r\nconnection: close\r\n\r\n",
+        );
+        let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
+        p.send("POST", "/a", "text/plain", &[], b"one", false)
+            .unwrap();
+        p.send("POST", "/b", "text/plain", &[("x", "y")], b"two", true)
+            .unwrap();
+        assert_eq!(p.status().unwrap(), 202);
+        assert_eq!(p.status().unwrap(), 503);
+        assert_eq!(p.status().unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        let sent = String::from_utf8(t.join().unwrap()).unwrap();
+        let (first, second) = sent.split_once("one").unwrap();
+        assert!(!first.contains("connection: close"), "{first}");
+        assert!(second.starts_with("POST /b ") && second.contains("connection: close\r\nx: y\r\n"));
+        assert!(second.ends_with("two"));
+    }
+
+    #[test]
+    fn a_server_that_closes_after_the_first_answer_is_noticed() {
+        let (addr, t) = server(
+            2,
+            b"HTTP/1.1 202 Accepted\r\nConnection: keep-alive, Close\r\ncontent-length: 2\r\n\r\nok",
+        );
+        let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
+        p.send("POST", "/a", "text/plain", &[], b"", false).unwrap();
+        p.send("POST", "/b", "text/plain", &[], b"", true).unwrap();
+        assert!(!p.closing());
+        assert_eq!(p.status().unwrap(), 202);
+        assert!(p.closing(), "the second request was never taken");
+        assert_eq!(p.status().unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn answers_that_cannot_be_followed_are_errors() {
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99999999\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
+            b"SSH-2.0-x\r\n\r\n",
+        ] {
+            let (addr, t) = server(2, answer);
+            let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
+            p.send("POST", "/a", "text/plain", &[], b"", false).unwrap();
+            p.send("POST", "/b", "text/plain", &[], b"", true).unwrap();
+            assert!(p.status().is_err(), "{:?}", String::from_utf8_lossy(answer));
+            drop(p);
+            t.join().unwrap();
         }
     }
 

@@ -70,7 +70,7 @@ mod timestamp;
 pub use atomic_file::write_atomic;
 pub use collector::{
     AddressError, COLLECTOR_ENV, CollectorAddress, CollectorClient, CollectorInfo, DEFAULT_PORT,
-    PostError, TOKEN_ENV, write_collector_info,
+    PostError, PostedAndHanded, TOKEN_ENV, write_collector_info,
 };
 pub use config::{CollectorConfig, Config, ConfigError, HookConfig, OtlpConfig};
 pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
