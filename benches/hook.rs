@@ -5,7 +5,7 @@
 //! collector hung, back within 100 ms with the event on disk. With notifications on,
 //! a `Stop` that is shown costs the hook one detached delivery process (the hook does
 //! not wait for it), or, with a collector that shows notifications, one more request
-//! beside the POST; one held back by the debounce costs a locked state-file update.
+//! on the POST's connection; one held back by the debounce costs a locked state-file update.
 //! The shown case is measured one at a time (each run after the previous delivery is
 //! done, as with one Stop per turn) and back to back, where deliveries overlap runs.
 

@@ -134,7 +134,7 @@ fn no_collector_listening_is_silent() {
 
 #[test]
 fn with_a_collector_and_a_notification_both_happen() {
-    // The POST and the delivery hand-off run side by side; neither is lost.
+    // The POST and the delivery process run side by side; neither is lost.
     let listener = TestListener::start(ListenerMode::Answer(202));
     let home = TestHome::new();
     let delivered = home.path().join("delivered");
