@@ -352,10 +352,13 @@ fn read_stream(
     for (k, v) in params {
         req = req.query(*k, v);
     }
-    req = match last {
-        Some(id) => req.header("last-event-id", &id.to_string()),
-        None => req.query("n", MAX_BACKFILL.to_string()),
-    };
+    // The backfill also serves a resume whose event the collector no longer has
+    // (expired, or a new store): it then sends its newest instead of nothing, and
+    // what was already shown is dropped as a repeat.
+    req = req.query("n", MAX_BACKFILL.to_string());
+    if let Some(id) = last {
+        req = req.header("last-event-id", &id.to_string());
+    }
     let resp = match req.call() {
         Ok(r) => r,
         Err(e) => return StreamEnd::Dropped(format!("cannot reach the collector at {url}: {e}")),
