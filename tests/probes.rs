@@ -21,6 +21,17 @@ fn alert_of(probe: &'static str, state: &'static str) -> impl Fn(&Event) -> bool
 }
 
 /// Polls `GET /v1/probes` (up to 60 s) until `probe` is in `state`; returns its entry.
+/// The states a probe's stored transitions went to, oldest first.
+fn states_in_order(probe: &Value) -> Vec<&str> {
+    probe["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect()
+}
+
 fn wait_for_probe_state(collector: &Collector, probe: &str, state: &str) -> Value {
     for _ in 0..3000 {
         let all = collector.get_json("/v1/probes");
@@ -74,13 +85,7 @@ fn an_http_server_that_starts_answering_500_is_late_then_down_then_recovers() {
     late_down_recovered(&home, "web", || server.set_mode(ListenerMode::Answer(200)));
 
     let p = wait_for_probe_state(&collector, "web", "alive");
-    let states: Vec<&str> = p["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .map(|t| t["to"].as_str().unwrap())
-        .collect();
+    let states = states_in_order(&p);
     assert_eq!(states, ["alive", "late", "down", "alive"], "{p}");
     assert_eq!(p["last_transition"]["from"], "down");
     let hour = &p["rollup"][0];
@@ -283,13 +288,7 @@ fn a_systemd_probe_follows_what_systemctl_says_about_the_unit() {
     let down = home.wait_for_event("down", alert_of("app", "down"));
     assert!(down.msg.contains("app.service is inactive"), "{}", down.msg);
     let p = wait_for_probe_state(&collector, "app", "alive");
-    let states: Vec<&str> = p["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .map(|t| t["to"].as_str().unwrap())
-        .collect();
+    let states = states_in_order(&p);
     assert_eq!(states, ["alive", "late", "down", "alive"], "{p}");
 
     // A systemctl that never answers is killed at the probe's timeout and counts

@@ -24,6 +24,22 @@ fn tail(home: &TestHome) -> Command {
     cmd
 }
 
+/// `swarm-obs tail ARGS | head -1` under bash's pipefail, finding the collector (if
+/// any) through `collector.json`; in a process group of its own, so a tail that
+/// does not end can be stopped with it.
+fn tail_into_head(home: &TestHome, args: &str) -> LineChild {
+    let script = format!("set -o pipefail; \"$TAIL\" tail {args} | head -1");
+    LineChild::spawn(
+        Command::new("bash")
+            .args(["-c", &script])
+            .env("TAIL", bin("swarm-obs"))
+            .env("SWARM_OBS_HOME", home.path())
+            .env_remove("SWARM_OBS_COLLECTOR")
+            .env_remove("SWARM_OBS_TOKEN")
+            .process_group(0),
+    )
+}
+
 /// Runs a tail to completion; returns its stdout lines, asserting success and a
 /// quiet stderr.
 fn lines(home: &TestHome, args: &[&str]) -> Vec<String> {
@@ -326,16 +342,8 @@ fn piped_into_head_it_exits_cleanly() {
         })
         .collect();
     write_files(&home, &evs);
-    let tail_bin = bin("swarm-obs");
     for args in ["-n 5000", "-f -n 5000", "-f -n 1"] {
-        let script = format!("set -o pipefail; \"$TAIL\" tail {args} | head -1");
-        let mut child = LineChild::spawn(
-            Command::new("bash")
-                .args(["-c", &script])
-                .env("TAIL", &tail_bin)
-                .env("SWARM_OBS_HOME", home.path())
-                .env_remove("SWARM_OBS_COLLECTOR"),
-        );
+        let mut child = tail_into_head(&home, args);
         let status = child
             .wait_timeout(WAIT)
             .unwrap_or_else(|| panic!("`tail {args} | head -1` did not end"));
@@ -354,20 +362,9 @@ fn piped_into_head_from_a_running_collector_it_exits_cleanly() {
         .map(|i| Event::new("bulk", Kind::Log, format!("line {i}")))
         .collect();
     collector.post_events(&history);
-    let tail_bin = bin("swarm-obs");
     // From the history, and (with -n 0) from the live stream alone.
     for args in ["-f -n 1", "-f -n 50", "-f -n 0"] {
-        let script = format!("set -o pipefail; \"$TAIL\" tail {args} | head -1");
-        let mut child = LineChild::spawn(
-            Command::new("bash")
-                .args(["-c", &script])
-                .env("TAIL", &tail_bin)
-                .env("SWARM_OBS_HOME", home.path())
-                .env_remove("SWARM_OBS_COLLECTOR")
-                .env_remove("SWARM_OBS_TOKEN")
-                // Its own group, so a tail that does not end can be stopped with it.
-                .process_group(0),
-        );
+        let mut child = tail_into_head(&home, args);
         // With no history shown, head waits for a live event: post until it ends
         // (last, so the history cases never see these).
         let live = args.ends_with(" 0");

@@ -1143,20 +1143,18 @@ mod tests {
     fn db_with(events: &[Event]) -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
         c.execute_batch(SCHEMA).unwrap();
+        insert(&mut c, events);
+        c
+    }
+
+    /// Stores `events` as the writer thread does.
+    fn insert(c: &mut Connection, events: &[Event]) {
         let ops = vec![WriteOp::Insert {
             events: events.to_vec(),
             offset: None,
             reply: None,
         }];
-        write_batch(
-            &mut c,
-            ops,
-            &mut Vec::new(),
-            &mut Vec::new(),
-            &mut Vec::new(),
-        )
-        .unwrap();
-        c
+        write_batch(c, ops, &mut Vec::new(), &mut Vec::new(), &mut Vec::new()).unwrap();
     }
 
     fn at(ms: i64, kind: Kind, msg: &str) -> Event {
@@ -1228,19 +1226,7 @@ mod tests {
             .unwrap();
         retain(&c, week).unwrap();
         assert_eq!(count(&c), 1);
-        let ops = vec![WriteOp::Insert {
-            events: vec![at(now, Kind::Log, "after the gap")],
-            offset: None,
-            reply: None,
-        }];
-        write_batch(
-            &mut c,
-            ops,
-            &mut Vec::new(),
-            &mut Vec::new(),
-            &mut Vec::new(),
-        )
-        .unwrap();
+        insert(&mut c, &[at(now, Kind::Log, "after the gap")]);
         let after = rows_after(&c, before, 10).unwrap();
         assert_eq!(after.len(), 1, "the new event is seen past the old cursor");
         assert_eq!(after[0].event.msg, "after the gap");
