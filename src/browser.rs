@@ -252,7 +252,8 @@ impl Browser {
 
     /// Lets the next response whose URL matches `url_pattern` (`*` wildcards) be
     /// rewritten by `rewrite` before the page sees it; returns the rewritten body.
-    /// For fields a real collector of this build does not produce yet.
+    /// For answers a real collector cannot be brought to give within a test (hours
+    /// past, malformed entries).
     pub fn rewrite_next_response(
         &mut self,
         url_pattern: &str,

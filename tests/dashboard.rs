@@ -1,14 +1,22 @@
 //! The web dashboard in a real headless Chromium against a real collector that
 //! requires a token: events posted appear live, a restarted collector is resumed
 //! from the last event seen (with what reached the event log meanwhile), filters
-//! narrow the stream and live in the URL, a worker killed with SIGKILL turns red, a health probe against a real
-//! HTTP server turns red when it answers 500 and green when it recovers, hostile
-//! event text stays text, and screenshots are left in `target/test-artifacts/`.
+//! narrow the stream and live in the URL (a regex too; an invalid one is named and
+//! leaves the page working), a worker killed with SIGKILL turns red, a health probe
+//! against a real HTTP server turns red when it answers 500 and green when it
+//! recovers, Claude Code's OTLP telemetry shows as a session's cost and tokens, the
+//! activity chart follows its 1/5/15/60-minute window, the alerts list holds alerts
+//! and errors newest first, hostile event text stays text, and screenshots are left
+//! in `target/test-artifacts/`.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use swarm_obs::otlp::Message;
+use swarm_obs::otlp::proto::{
+    AnyValue, ExportLogsServiceRequest, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs,
+};
 use swarm_obs::{Event, EventLog, Kind, Level, StateRoot};
 use swarm_obs_suite::{
     Browser, ChildGuard, Collector, ListenerMode, TestHome, TestListener, artifacts_dir, example,
@@ -51,6 +59,60 @@ fn light_colour(b: &mut Browser, element: &str) -> Vec<u32> {
         .split(',')
         .map(|n| n.trim().parse().unwrap_or(0))
         .collect()
+}
+
+/// The `claude_code.api_request` records [`claude_code_api_requests`] sends.
+const API_REQUESTS: usize = 2;
+
+/// Claude Code's own telemetry for `session`, as it exports it over OTLP: two API
+/// requests with cost and tokens (together $0.1234; 1,200 in, 300 out, 5,100 cache).
+fn claude_code_api_requests(session: &str) -> ExportLogsServiceRequest {
+    let kv = |k: &str, v: &str| KeyValue::new(k, AnyValue::string(v));
+    let now_ns = swarm_obs::Timestamp::now().unix_ms() as u64 * 1_000_000;
+    let request = |i: u64, cost: &str, tokens: [&str; 4]| {
+        let mut attributes = vec![
+            kv("event.name", "api_request"),
+            kv("session.id", session),
+            kv("model", "claude-sonnet-4"),
+            kv("cost_usd", cost),
+            kv("duration_ms", "1500"),
+        ];
+        for (k, v) in [
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_creation_tokens",
+        ]
+        .into_iter()
+        .zip(tokens)
+        {
+            attributes.push(kv(k, v));
+        }
+        LogRecord {
+            time_unix_nano: now_ns + i * 1_000_000,
+            body: Some(AnyValue::string("claude_code.api_request")),
+            attributes,
+            ..LogRecord::default()
+        }
+    };
+    let records = vec![
+        request(0, "0.1", ["1000", "200", "5000", "0"]),
+        request(1, "0.0234", ["200", "100", "0", "100"]),
+    ];
+    assert_eq!(records.len(), API_REQUESTS);
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "claude-code")],
+            }),
+            scope_logs: vec![ScopeLogs {
+                scope: None,
+                log_records: records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
 }
 
 #[test]
@@ -227,21 +289,19 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
         "[...{pick}.querySelectorAll('.lane')].map(l => l.dataset.agent)"
     ));
     assert_eq!(lanes, json!(["main", "a1b2c3"]));
-    // Cost and tokens show when a session has telemetry (the shape OpenTelemetry
-    // ingest adds to /v1/sessions), and nothing when it has none.
+    // Cost and tokens show once the collector has the session's telemetry (Claude
+    // Code's own OTLP logs, posted to /v1/logs), and nothing before.
     assert_eq!(
         b.eval(&format!("{pick}.querySelector('.telemetry') === null")),
         true
     );
-    b.rewrite_next_response("*/v1/sessions*", |body| {
-        let mut v: Value = serde_json::from_str(body).expect("sessions JSON");
-        v["sessions"][0]["telemetry"] = json!({
-            "cost_usd": 0.1234, "input_tokens": 1200, "output_tokens": 300,
-            "cache_read_tokens": 5000, "cache_creation_tokens": 100,
-            "api_requests": 7, "api_duration_ms": 4200
-        });
-        v.to_string()
-    });
+    let telemetry = claude_code_api_requests(session);
+    let (status, body) = c.post(
+        "/v1/logs",
+        "application/x-protobuf",
+        &telemetry.encode_to_vec(),
+    );
+    assert_eq!(status, 200, "POST /v1/logs: {body}");
     let telemetry = b.wait_for(
         "the session's cost and tokens",
         &format!("{pick}.querySelector('.telemetry')?.textContent"),
@@ -254,7 +314,9 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
         .filter(|c| !matches!(c, ',' | '.' | ' ' | '\u{a0}' | '\u{202f}'))
         .collect();
     assert!(
-        telemetry.contains("$0.1234") && digits.contains("6600tokens"),
+        telemetry.contains("$0.1234")
+            && digits.contains("6600tokens(1200in300out)")
+            && telemetry.contains("2 API requests"),
         "{telemetry}"
     );
     b.eval("document.getElementById('f-clear').click()");
@@ -266,11 +328,12 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
         &format!("location.search.includes('session={session}')"),
         WAIT,
     );
+    // Its hooks and its telemetry, nothing else.
     b.wait_for(
         "the session's events only",
         &format!(
-            "document.querySelectorAll('#timeline .row').length === {} && [...document.querySelectorAll('#timeline .row')].every(r => r.dataset.source === 'my-project')",
-            hooks.len()
+            "document.querySelectorAll('#timeline .row').length === {} && [...document.querySelectorAll('#timeline .row')].every(r => ['my-project', 'claude-code'].includes(r.dataset.source))",
+            hooks.len() + API_REQUESTS
         ),
         WAIT,
     );
@@ -343,7 +406,7 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
     );
 
     // Nothing ran from event text; the page threw nothing and broke no policy.
-    assert_page_clean(&mut b);
+    assert_page_clean(&mut b, &[]);
 
     let dir = artifacts_dir();
     b.eval("document.documentElement.dataset.theme = 'dark'");
@@ -489,12 +552,14 @@ fn the_dashboard_asks_for_a_token_reconnects_and_stays_light_with_thousands_of_e
     assert!(b.events_named("Runtime.exceptionThrown").is_empty());
 }
 
-/// Asserts that the page threw nothing, opened no dialog and logged no problem.
-fn assert_page_clean(b: &mut Browser) {
+/// Asserts that the page threw nothing, opened no dialog and logged no problem but
+/// those holding one of `expected` (say, a refused request the test made happen).
+fn assert_page_clean(b: &mut Browser, expected: &[&str]) {
     assert_eq!(b.dialogs(), Vec::<String>::new(), "a dialog opened");
     let thrown: Vec<Value> = b.events_named("Runtime.exceptionThrown");
     assert!(thrown.is_empty(), "the page threw: {thrown:?}");
-    let problems = b.page_problems();
+    let mut problems = b.page_problems();
+    problems.retain(|p| !expected.iter().any(|e| p.contains(e)));
     assert!(
         problems.is_empty(),
         "the page logged problems: {problems:#?}"
@@ -726,7 +791,7 @@ fn a_probe_turns_red_when_its_server_answers_500_and_green_again_when_it_recover
         WAIT,
     );
 
-    assert_page_clean(&mut b);
+    assert_page_clean(&mut b, &[]);
     b.eval("document.documentElement.dataset.theme = 'dark'");
     b.screenshot(&dir.join("dashboard-probes-dark.png"));
     b.eval("document.documentElement.dataset.theme = 'light'");
@@ -734,4 +799,275 @@ fn a_probe_turns_red_when_its_server_answers_500_and_green_again_when_it_recover
     assert!(is_green(&rgb), "green in the light theme too, not {rgb:?}");
     b.screenshot(&dir.join("dashboard-probes-light.png"));
     eprintln!("dashboard probes: screenshots in {}", dir.display());
+}
+
+/// JavaScript: sets the form control `id` to `value` (a JSON string) as a person
+/// would, firing `change`.
+fn set_control(id: &str, value: &str) -> String {
+    let value = Value::from(value);
+    format!(
+        "(() => {{ const f = document.getElementById('{id}'); f.value = {value};
+                   f.dispatchEvent(new Event('change')); }})()"
+    )
+}
+
+/// JavaScript: the activity chart once it has one bar per minute of a `minutes`
+/// window, bars of every kind in `has` and of none in `lacks`, and a bar whose
+/// title (its minute and counts) ends with each of `titles`; else null. The value
+/// is `{bars, kinds, titles, label}`, `label` being the window's first minute.
+fn chart_shows(minutes: usize, has: &[&str], lacks: &[&str], titles: &[&str]) -> String {
+    let (has, lacks, titles) = (json!(has), json!(lacks), json!(titles));
+    format!(
+        "(() => {{
+           const c = document.querySelector('#activity svg');
+           if (!c) return null;
+           const s = {{
+             bars: c.querySelectorAll('title').length,
+             kinds: [...new Set([...c.querySelectorAll('rect[class^=\"b-\"]')]
+               .map(r => r.getAttribute('class').slice(2)))].sort(),
+             titles: [...c.querySelectorAll('title')].map(t => t.textContent),
+             label: c.querySelector('text[text-anchor=\"start\"]')?.textContent,
+           }};
+           const ok = s.bars === {minutes}
+             && {has}.every(k => s.kinds.includes(k))
+             && !{lacks}.some(k => s.kinds.includes(k))
+             && {titles}.every(t => s.titles.some(x => x.endsWith(': ' + t)));
+           return ok ? s : null;
+         }})()"
+    )
+}
+
+#[test]
+fn the_regex_filter_the_activity_window_and_the_alerts_list_show_what_the_collector_holds() {
+    if !have_programs("dashboard regex, activity and alerts", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    // A probe of a port nobody listens on: failing, then down, each an alert.
+    let probe = format!(
+        "tcp:127.0.0.1:{} name=db interval_ms=100 grace_ms=300",
+        swarm_obs_suite::free_port()
+    );
+    let c = Collector::start_with(&home, &["--token", TOKEN, "--probe", &probe]);
+
+    // Events of several kinds in different minutes: some seconds into the minute
+    // 3, 7 and 30 minutes before this one, so each window holds a known set even
+    // if the minute turns during the test.
+    let minute = swarm_obs::Timestamp::now().unix_ms().div_euclid(60_000);
+    let at = |minutes_ago: i64, second: i64, source: &str, kind: Kind, msg: &str| {
+        let mut ev = event(source, kind, msg);
+        ev.ts = swarm_obs::Timestamp::from_unix_ms((minute - minutes_ago) * 60_000 + second * 1000);
+        ev.id = swarm_obs::EventId::at(ev.ts);
+        if kind == Kind::Error {
+            ev.level = Level::Error;
+        }
+        ev
+    };
+    let mut warn = at(3, 4, "web", Kind::Log, "disk almost full");
+    warn.level = Level::Warn;
+    let older_error = at(7, 1, "backend", Kind::Error, "disk full on /dev/sda");
+    let newer_error = at(7, 2, "backend", Kind::Error, "disk  full on /dev/sdb");
+    let done = at(30, 1, "backend", Kind::Done, "nightly backup done");
+    let mut past = vec![older_error.clone(), newer_error.clone(), done, warn];
+    for i in 0..3 {
+        past.push(at(
+            3,
+            1 + i,
+            "web",
+            Kind::Log,
+            &format!("request {i} served"),
+        ));
+    }
+    c.post_events(&past);
+
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url(&format!("/#token={TOKEN}")));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+
+    // The activity chart: 15 minutes by default, one bar per minute; each window
+    // shows the kinds of its minutes, counted, and starts at its own minute.
+    let fifteen = b.wait_for(
+        "the 15-minute chart",
+        &chart_shows(15, &["log", "error"], &["done"], &["log 4", "error 2"]),
+        WAIT,
+    );
+    b.eval(&set_control("activity-minutes", "60"));
+    let sixty = b.wait_for(
+        "the 60-minute chart",
+        &chart_shows(60, &["log", "error", "done"], &[], &["done 1"]),
+        WAIT,
+    );
+    assert_eq!(
+        b.eval("new URLSearchParams(location.search).get('minutes')"),
+        "60"
+    );
+    b.eval(&set_control("activity-minutes", "5"));
+    let five = b.wait_for(
+        "the 5-minute chart",
+        &chart_shows(5, &["log"], &["error", "done"], &["log 4"]),
+        WAIT,
+    );
+    b.eval(&set_control("activity-minutes", "1"));
+    let one = b.wait_for(
+        "the 1-minute chart",
+        &chart_shows(1, &[], &["log", "error", "done"], &[]),
+        WAIT,
+    );
+    let labels: std::collections::BTreeSet<_> = [&one, &five, &fifteen, &sixty]
+        .iter()
+        .map(|s| s["label"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        labels.len(),
+        4,
+        "each window starts at its own minute: {one} {five} {fifteen} {sixty}"
+    );
+    b.eval(&set_control("activity-minutes", "15"));
+    b.wait_for(
+        "the default window again",
+        &chart_shows(15, &["log", "error"], &["done"], &[]),
+        WAIT,
+    );
+    assert_eq!(b.eval("location.search"), "");
+
+    // A regex narrows the timeline (and the chart) on the collector, and lives in
+    // the URL.
+    let pattern = r"disk\s+full";
+    b.eval(&set_control("f-q", pattern));
+    b.wait_for(
+        "the regex in the URL",
+        &format!(
+            "new URLSearchParams(location.search).get('q') === {}",
+            Value::from(pattern)
+        ),
+        WAIT,
+    );
+    b.wait_for("the filtered stream", LIVE, WAIT);
+    b.wait_for(
+        "the matching events only",
+        &format!(
+            "document.querySelectorAll('#timeline .row').length === 2 && {} && {}",
+            row(&older_error.id.to_string()),
+            row(&newer_error.id.to_string())
+        ),
+        WAIT,
+    );
+    b.wait_for(
+        "the chart of the matching events",
+        &chart_shows(15, &["error"], &["log", "alert", "done"], &["error 2"]),
+        WAIT,
+    );
+    let miss = post(&c, &event("web", Kind::Log, "disk is fine"));
+    let hit = post(&c, &event("web", Kind::Log, "disk\tfull again"));
+    b.wait_for("the matching live event", &row(&hit), WAIT);
+    assert_eq!(b.eval(&format!("{} === null", row(&miss))), true);
+    assert_eq!(
+        b.eval("document.querySelectorAll('#timeline .row').length"),
+        3
+    );
+    assert_eq!(
+        b.eval("document.getElementById('filter-error').textContent"),
+        ""
+    );
+
+    // An invalid regex: the collector's reason, visible, and the page keeps going.
+    b.eval(&set_control("f-q", "disk("));
+    let shown = b.wait_for(
+        "the regex error",
+        "(() => { const e = document.getElementById('filter-error');
+                  return e.textContent.includes('invalid `q` regex') && e.checkVisibility()
+                    && e.getBoundingClientRect().height > 0 && e.textContent; })()",
+        WAIT,
+    );
+    let shown = shown.as_str().unwrap();
+    assert!(
+        shown.contains("disk(") && shown.contains("unclosed group"),
+        "{shown}"
+    );
+    assert_eq!(
+        b.eval("[document.getElementById('conn').dataset.state, document.getElementById('conn-text').textContent]"),
+        json!(["offline", "filter rejected"])
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#timeline .row').length"),
+        0
+    );
+    // No chart for a rejected filter, rather than the previous filter's.
+    b.wait_for(
+        "no chart for the rejected filter",
+        "document.querySelector('#activity svg') === null",
+        WAIT,
+    );
+    b.screenshot(&artifacts_dir().join("dashboard-bad-regex.png"));
+
+    // The alerts list, newest first, is not filtered: probe alerts and errors, not
+    // warnings. An error posted now tops it, hostile text and all.
+    b.wait_for(
+        "the probe's down alert",
+        "[...document.querySelectorAll('#alerts li')].some(li => li.textContent.includes('db: probe db is down'))",
+        WAIT,
+    );
+    let mut crash = event("backend", Kind::Error, &format!("crashed: {XSS}"));
+    crash.level = Level::Error;
+    let crash = post(&c, &crash);
+    b.wait_for(
+        "the new error at the top of the alerts",
+        &format!("document.querySelector('#alerts li')?.dataset.id === '{crash}'"),
+        WAIT,
+    );
+    let alerts = b.eval(
+        "[...document.querySelectorAll('#alerts li')].map(li => ({
+           id: li.dataset.id, kind: li.dataset.kind,
+           ts: Date.parse(li.querySelector('.t').title), text: li.querySelector('.m').textContent }))",
+    );
+    let alerts = alerts.as_array().unwrap();
+    let position = |what: &str, f: &dyn Fn(&Value) -> bool| {
+        alerts
+            .iter()
+            .position(f)
+            .unwrap_or_else(|| panic!("no {what} in the alerts: {alerts:#?}"))
+    };
+    let texts = |s: &'static str| move |a: &Value| a["text"].as_str().unwrap().contains(s);
+    let is = |id: String| move |a: &Value| a["id"] == id.as_str();
+    let order = [
+        position("new error", &is(crash.clone())),
+        position("down alert", &texts("db: probe db is down")),
+        position("failing alert", &texts("db: probe db is failing")),
+        position("newer error", &is(newer_error.id.to_string())),
+        position("older error", &is(older_error.id.to_string())),
+    ];
+    assert!(order.is_sorted(), "newest first: {order:?} in {alerts:#?}");
+    assert!(
+        alerts
+            .windows(2)
+            .all(|w| w[0]["ts"].as_i64() >= w[1]["ts"].as_i64()),
+        "newest first: {alerts:#?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["kind"] == "alert" || a["kind"] == "error"),
+        "only alerts and errors, no warnings or logs: {alerts:#?}"
+    );
+    assert_eq!(alerts[0]["text"], format!("backend: crashed: {XSS}"));
+    assert_eq!(
+        b.eval("document.querySelectorAll('#alerts img, #alerts b').length"),
+        0
+    );
+
+    // Mending the regex clears the error and the stream comes back.
+    b.eval(&set_control("f-q", "crash"));
+    b.wait_for("the mended filter", LIVE, WAIT);
+    b.wait_for("the crash under the mended filter", &row(&crash), WAIT);
+    assert_eq!(
+        b.eval("document.getElementById('filter-error').textContent"),
+        ""
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#timeline .row').length"),
+        1
+    );
+
+    // The refused stream and query are the only problems the page logged.
+    assert_page_clean(&mut b, &["status of 400"]);
 }

@@ -648,12 +648,24 @@
 
   // ---- activity --------------------------------------------------------------------
 
+  // Answers can arrive out of order (a poll under way as the window or a filter
+  // changes): only the answer to the latest question is drawn.
+  let activityAsked = 0;
   async function refreshActivity() {
+    const asked = ++activityAsked;
     const p = filterParams();
     p.set('minutes', $('activity-minutes').value);
     try {
-      renderActivity(await getJson('/v1/activity', p));
-    } catch (_) { /* the connection indicator says why */ }
+      const data = await getJson('/v1/activity', p);
+      if (asked === activityAsked) renderActivity(data);
+    } catch (e) {
+      // A rejected filter has no chart (the filter bar says why); the previous
+      // filter's would mislead. Otherwise the connection indicator says why.
+      if (asked === activityAsked && e.status === 400) {
+        $('activity').replaceChildren();
+        $('activity-legend').replaceChildren();
+      }
+    }
   }
 
   function renderActivity(data) {
