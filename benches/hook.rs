@@ -117,7 +117,9 @@ fn main() {
     let (shown_home, delivered) = notify_home(0);
     let shown_env = [("SWARM_OBS_HOME", shown_home.path().display().to_string())];
     // Claude Code ends a turn with one Stop: the hook's own wall time is what it
-    // waits for, so each run starts once the previous delivery has finished.
+    // waits for, so each run starts once the previous delivery has finished, and
+    // after a pause for what follows it (the command's shell exiting and being
+    // reaped, the collector's commit) that seconds between turns would absorb.
     let mut runs = 0;
     let mut one_at_a_time = |c: &mut Criterion, name: &str| {
         median_of(c, name, || {
@@ -127,6 +129,7 @@ fn main() {
             let took = time_process(&mut cmd, &stop);
             runs += 1;
             wait_for_lines(&delivered, runs);
+            std::thread::sleep(Duration::from_millis(5));
             took
         })
     };
