@@ -90,6 +90,26 @@ fn ctrl_c_or_sigterm_stops_the_demo_and_everything_it_started() {
     }
 }
 
+/// `--once` stopped before every outcome was seen: exit 130, as a shell reports a
+/// Ctrl-C, with no error and nothing left running.
+#[test]
+fn ctrl_c_during_once_exits_130_quietly() {
+    let home = TestHome::new();
+    let mut running = LineChild::spawn(demo(&home).arg("--once"));
+    let banner = running.lines_until("[START] [builder]", Duration::from_secs(60));
+    let pids = announced_pids(&banner.join("\n"));
+    assert_eq!(pids.len(), 4, "{banner:?}");
+    running.signal(libc::SIGINT);
+    let status = running
+        .wait_timeout(Duration::from_secs(60))
+        .expect("the demo did not exit on Ctrl-C");
+    assert_eq!(status.code(), Some(130), "{status}: {}", running.stderr());
+    assert_eq!(running.stderr(), "");
+    for pid in pids {
+        assert!(!process_exists(pid), "pid {pid} still running");
+    }
+}
+
 fn stopped_by(signal: libc::c_int) {
     let home = TestHome::new();
     let mut running = LineChild::spawn(&mut demo(&home));

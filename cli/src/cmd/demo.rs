@@ -92,11 +92,15 @@ const SESSION: &[(&str, &[u8])] = &[
     fixture!("SessionEnd"),
 ];
 
-/// Set by SIGINT or SIGTERM: stop everything and exit.
+/// Set by SIGINT or SIGTERM, and when the demo is done: stop everything and exit.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Set by SIGINT or SIGTERM only: the person stopped the demo.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
 extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
+    // Only atomic stores: async-signal-safe.
+    SIGNALLED.store(true, Ordering::SeqCst);
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
@@ -355,6 +359,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if ended != Ended::OutputClosed {
         let _ = out.write_all(summary.as_bytes());
         let _ = out.flush();
+    }
+    // Stopped by the person before every outcome was seen: not a failure of the
+    // demo, but not a pass of `--once` either (130, as a shell reports SIGINT).
+    if once && !outcomes.complete() && SIGNALLED.load(Ordering::SeqCst) {
+        return Ok(ExitCode::from(130));
     }
     if once && !outcomes.complete() && ended != Ended::OutputClosed {
         bail!(
