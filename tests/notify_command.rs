@@ -51,6 +51,41 @@ fn a_test_notification_reaches_the_command_backend_with_its_sound() {
 }
 
 #[test]
+fn a_kind_the_rules_turn_off_fails_and_names_the_setting() {
+    let home = TestHome::new();
+    let out = home.path().join("shown.txt");
+    command_config(&home, &out);
+    let info = home
+        .swarm_obs()
+        .args(["notify", "--kind", "info", "subagent finished"])
+        .output()
+        .unwrap();
+    assert_eq!(info.status.code(), Some(1), "{info:?}");
+    let said = String::from_utf8_lossy(&info.stderr);
+    assert!(
+        said.contains("turn info notifications from \"swarm-obs\" off")
+            && said.contains("[notify.kind.info] enabled = true"),
+        "{said}"
+    );
+    assert!(!out.exists(), "nothing was shown");
+    // With the kind turned on, it is shown.
+    let config = std::fs::read_to_string(home.path().join("config.toml")).unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("{config}[notify.kind.info]\nenabled = true\n"),
+    )
+    .unwrap();
+    let info = home
+        .swarm_obs()
+        .args(["notify", "--kind", "info", "subagent finished"])
+        .output()
+        .unwrap();
+    assert!(info.status.success(), "{info:?}");
+    let shown = std::fs::read_to_string(&out).unwrap();
+    assert!(shown.contains("|subagent finished|info|"), "{shown}");
+}
+
+#[test]
 fn with_notifications_off_it_fails_and_names_the_setting() {
     let home = TestHome::new();
     let config = home.path().join("config.toml");

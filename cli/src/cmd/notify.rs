@@ -26,8 +26,8 @@ pub struct Args {
 
 /// Sends the notification now, bypassing the debounce, and says how it went.
 ///
-/// Fails when notifications are off: the test one asked for cannot be shown, and
-/// the message says which setting turns them on.
+/// Fails when notifications, or those of this kind, are off: the test one asked
+/// for cannot be shown, and the message says which setting turns them on.
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = StateRoot::resolve();
     let config_file = root.config_file();
@@ -51,12 +51,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     event.hook = hook.map(str::to_owned);
     let rules = SoundRules::new(config.notify.clone());
     let Some(note) = rules.notification(&event) else {
-        println!(
-            "The sound rules in {} turn {} notifications off.",
+        bail!(
+            "the sound rules in {} turn {kind} notifications from {source:?} off; \
+             [notify.kind.{kind}] enabled = true turns the kind on (and check \
+             [notify.source.{source}] there)",
             config_file.display(),
-            args.kind
+            kind = args.kind,
+            source = event.source,
         );
-        return Ok(ExitCode::SUCCESS);
     };
     backend.send(&note).with_context(|| {
         format!(
