@@ -126,6 +126,8 @@ impl Exporter {
         let mut backoff = self.options.min_backoff;
         let mut next_metrics = Instant::now();
         let mut last_error = String::new();
+        // The store's last event number at the last read: what the lag counts to.
+        let mut newest = cursor;
         while !self.stop.load(Ordering::Relaxed) {
             if Instant::now() >= next_metrics {
                 self.send_metrics(started, &mut transport);
@@ -148,6 +150,7 @@ impl Exporter {
                 Ok((rows, max, skip))
             }) {
                 Ok((rows, max, skip)) => {
+                    newest = max;
                     self.metrics
                         .set_export_lag(max.saturating_sub(cursor).max(0) as u64);
                     if let Some(to) = skip {
@@ -155,7 +158,7 @@ impl Exporter {
                             "swarm-obs serve: OTLP export skips stored rows {}..={to}: they do not parse as events",
                             cursor + 1
                         );
-                        cursor = self.advance(to);
+                        cursor = self.advance(to, newest);
                         continue;
                     }
                     rows
@@ -195,8 +198,8 @@ impl Exporter {
                         last_error.clear();
                     }
                     backoff = self.options.min_backoff;
+                    cursor = self.advance(last_seq, newest);
                     self.metrics.add_exported(n);
-                    cursor = self.advance(last_seq);
                 }
                 PostOutcome::Retry(why) => {
                     self.metrics.add_export_failure();
@@ -211,24 +214,29 @@ impl Exporter {
                     backoff = (backoff * 2).min(self.options.max_backoff);
                 }
                 PostOutcome::Refused(status) => {
-                    self.metrics.add_export_failure();
-                    self.metrics.add_export_skipped(n);
                     eprintln!(
                         "swarm-obs serve: OTLP receiver {url} refused a batch of {n} events with status {status}; skipping it (events {}..={last_seq} stay in the store)",
                         rows[0].seq
                     );
-                    cursor = self.advance(last_seq);
+                    cursor = self.advance(last_seq, newest);
+                    self.metrics.add_export_failure();
+                    self.metrics.add_export_skipped(n);
                 }
             }
         }
     }
 
     /// Persists the new cursor; on failure the old one stays in the store, so a
-    /// restart re-sends at most this batch (at least once, never lost).
-    fn advance(&self, new: i64) -> i64 {
+    /// restart re-sends at most this batch (at least once, never lost). The lag
+    /// against `newest` (the store's last event when the batch was read) is set
+    /// before the caller counts the batch, so the metrics never show a batch
+    /// counted but still lagging.
+    fn advance(&self, new: i64, newest: i64) -> i64 {
         if let Err(e) = self.store.set_cursor_blocking(LOGS_CURSOR, new) {
             eprintln!("swarm-obs serve: {e}");
         }
+        self.metrics
+            .set_export_lag(newest.saturating_sub(new).max(0) as u64);
         new
     }
 
