@@ -126,14 +126,13 @@ impl Exporter {
         let mut backoff = self.options.min_backoff;
         let mut next_metrics = Instant::now();
         let mut last_error = String::new();
-        // The store's last event number at the last read: what the lag counts to.
-        let mut newest = cursor;
         while !self.stop.load(Ordering::Relaxed) {
             if Instant::now() >= next_metrics {
                 self.send_metrics(started, &mut transport);
                 next_metrics = Instant::now() + self.options.metrics_interval;
             }
-            let rows = match self.store.read(|c| {
+            // `newest`: the store's last event number, which the lag counts to.
+            let (rows, newest) = match self.store.read(|c| {
                 // One snapshot: a row committed between these reads must not look
                 // like an unparsable one.
                 let snapshot = c.unchecked_transaction()?;
@@ -150,7 +149,6 @@ impl Exporter {
                 Ok((rows, max, skip))
             }) {
                 Ok((rows, max, skip)) => {
-                    newest = max;
                     self.metrics
                         .set_export_lag(max.saturating_sub(cursor).max(0) as u64);
                     if let Some(to) = skip {
@@ -158,10 +156,10 @@ impl Exporter {
                             "swarm-obs serve: OTLP export skips stored rows {}..={to}: they do not parse as events",
                             cursor + 1
                         );
-                        cursor = self.advance(to, newest);
+                        cursor = self.advance(to, max);
                         continue;
                     }
-                    rows
+                    (rows, max)
                 }
                 Err(e) => {
                     eprintln!("swarm-obs serve: OTLP export cannot read the store: {e}");
