@@ -41,6 +41,8 @@ pub fn spawn_detached(job: &Delivery) -> std::io::Result<()> {
 /// The body of `swarm-hook --deliver`: reads one job from stdin and carries it out.
 /// Failures go to stderr, which is /dev/null when the hook started it.
 pub fn run_delivery() {
+    // This whole process is background work.
+    notify::lower_priority();
     let mut input = Vec::new();
     if std::io::stdin()
         .take(1 << 20)

@@ -88,6 +88,21 @@ impl Delivery {
     }
 }
 
+/// Runs the calling thread, and every process it starts (a user's command, a
+/// sound player), at a low CPU priority (nice 10): a notification is background
+/// work, and on a busy machine it must take CPU from nobody, least of all the
+/// agents and workers it reports on. Best effort: a refusal changes nothing else.
+pub fn lower_priority() {
+    // On Linux, PRIO_PROCESS with pid 0 names the calling thread alone. Elsewhere
+    // it would name the whole process, which must keep its own priority: there,
+    // this does nothing.
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
 /// How long dropping a [`Notifier`] waits for the queue to be delivered. A hung
 /// notification server can hold a D-Bus call for ~25 s; a worker must not take that
 /// long to exit.
@@ -198,6 +213,7 @@ impl Notifier {
         let thread = std::thread::Builder::new()
             .name("swarm-obs-notify".into())
             .spawn(move || {
+                lower_priority();
                 let shared = guard.0.clone();
                 let _guard = guard;
                 let mut summary_due: Option<i64> = None;
@@ -384,6 +400,30 @@ mod tests {
         assert_eq!(handle.dropped(), 0);
         handle.notify(&Event::new("c", Kind::Done, "late"));
         assert_eq!(handle.dropped(), 1, "offered after the drop");
+    }
+
+    /// Delivery runs at a low priority, and so do the commands it starts; the
+    /// process that owns the Notifier keeps its own.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn delivery_runs_at_a_low_priority() {
+        // SAFETY: getpriority only reads its integer arguments.
+        let own = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let before = own();
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path());
+        let out = dir.path().join("nice.txt");
+        let config = command_config(format!("nice > '{}'", out.display()));
+        let notifier = start(&root, &config);
+        notifier.notify(&Event::new("a", Kind::Done, "how nice"));
+        drop(notifier);
+        let nice: i32 = std::fs::read_to_string(&out)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(nice, (before + 10).min(19));
+        assert_eq!(own(), before, "the caller's thread keeps its priority");
     }
 
     #[test]
