@@ -40,6 +40,12 @@
 //! Secrets are redacted and sizes capped with a [`Redactor`] before anything is
 //! written or sent.
 //!
+//! Start, done and error events become notifications by the sound rules of
+//! `config.toml` (see [`notify`]). Desktop notifications (D-Bus on Linux, Notification
+//! Center on macOS) need the `desktop` feature, which brings their clients; without
+//! it the library stays small and the rules drive a `command` backend (ntfy, a
+//! script), or nothing.
+//!
 //! With the `otlp` feature, the `otlp` module maps events to OpenTelemetry log
 //! records and [`SwarmBuilder`] gains `otlp(target)`, which sends a worker's events
 //! straight to an OTLP/HTTP receiver, with or without a collector.

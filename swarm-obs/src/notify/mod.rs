@@ -327,7 +327,7 @@ impl NotifyHandle {
 
 impl Drop for Notifier {
     /// Delivers what is queued, then stops the thread, waiting at most
-    /// [`DROP_WAIT`]; what is then undelivered is counted as dropped.
+    /// 2 s; what is then undelivered is counted as dropped.
     fn drop(&mut self) {
         let Some(thread) = self.thread.take() else {
             return;
