@@ -5,7 +5,7 @@
 //! origin only, no inline script, no plugins, no framing), `nosniff`, no referrer, and
 //! an `ETag` so browsers revalidate cheaply (`no-cache`) and pick up a new binary's
 //! assets at once. The page and assets need no token: they hold no data, and the page
-//! is what asks for the token (see [`crate::http`]).
+//! is what asks for the token (see the `http` module).
 
 use std::sync::LazyLock;
 
