@@ -252,3 +252,30 @@ fn a_collector_that_refuses_the_notification_leaves_it_to_the_hook() {
     let line = first_delivery(&delivered);
     assert!(line.starts_with("done "), "{line}");
 }
+
+/// A collector that requires a token: the hook reads it from `collector.json` and
+/// both its POST and its notification hand-off carry it (a refusal would be a
+/// stderr line, and a delivery process of the hook's own).
+#[test]
+fn a_collector_with_a_token_takes_the_hooks_event_and_notification() {
+    let (home, delivered) = home_with_command_notifications();
+    let collector = swarm_obs_suite::Collector::start_with(&home, &["--token", "s3cret"]);
+    let out = run_with_stdin(&mut home.hook(), stop_fixture());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        first_delivery(&delivered),
+        format!("done {}\n", collector.pid())
+    );
+    let logged = home.events();
+    assert_eq!(logged.len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while collector.stored_ids() != vec![logged[0].id.to_string()] {
+        assert!(Instant::now() < deadline, "{:?}", collector.stored_ids());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
