@@ -289,6 +289,11 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
         "[...{pick}.querySelectorAll('.lane')].map(l => l.dataset.agent)"
     ));
     assert_eq!(lanes, json!(["main", "a1b2c3"]));
+    // Its one failing tool call, counted in the singular.
+    assert_eq!(
+        b.eval(&format!("{pick}.querySelector('.errors')?.textContent")),
+        json!("1 error")
+    );
     // Cost and tokens show once the collector has the session's telemetry (Claude
     // Code's own OTLP logs, posted to /v1/logs), and nothing before.
     assert_eq!(

@@ -49,6 +49,11 @@
     return node;
   }
 
+  /** "1 event", "2 events": a count and its noun, singular for one. */
+  function count(n, noun) {
+    return n + ' ' + noun + (Number(n) === 1 ? '' : 's');
+  }
+
   // ---- token -------------------------------------------------------------------
 
   const TOKEN_KEY = 'swarm-obs-token';
@@ -230,7 +235,7 @@
         rowPool.delete(key);
       }
     }
-    $('count').textContent = n + (n >= MAX_EVENTS ? '+ events (oldest dropped)' : ' events');
+    $('count').textContent = n >= MAX_EVENTS ? n + '+ events (oldest dropped)' : count(n, 'event');
   }
 
   function renderRow(ev) {
@@ -595,8 +600,8 @@
       const meta = [
         (s.sources || []).join(', '),
         duration(s.duration_ms),
-        s.events + ' events',
-        toolCount + ' tool calls',
+        count(s.events, 'event'),
+        count(toolCount, 'tool call'),
       ];
       const li = el('li', {
         'data-session': id,
@@ -610,7 +615,7 @@
       },
       el('div', { class: 'top' },
         el('span', { class: 'id', text: id.slice(0, 8) }),
-        Number(s.errors) > 0 ? el('span', { class: 'errors', text: s.errors + ' errors' }) : null),
+        Number(s.errors) > 0 ? el('span', { class: 'errors', text: count(s.errors, 'error') }) : null),
       el('div', { class: 'meta', text: meta.filter(Boolean).join(' · ') }));
       li.addEventListener('keydown', (e) => { if (e.key === 'Enter') li.click(); });
       const t = s.telemetry;
@@ -620,7 +625,7 @@
         const parts = [];
         if (t.cost_usd !== undefined) parts.push('$' + Number(t.cost_usd).toFixed(4));
         parts.push(tokens.toLocaleString() + ' tokens (' + (Number(t.input_tokens) || 0).toLocaleString() + ' in, ' + (Number(t.output_tokens) || 0).toLocaleString() + ' out)');
-        if (t.api_requests !== undefined) parts.push(t.api_requests + ' API requests');
+        if (t.api_requests !== undefined) parts.push(count(t.api_requests, 'API request'));
         li.append(el('div', { class: 'meta telemetry', text: parts.join(' · ') }));
       }
       if (tools.length) {
@@ -633,7 +638,7 @@
         const width = (Date.parse(a.last_seen) - Date.parse(a.first_seen)) / span;
         const bar = el('span', {
           class: 'span' + (Number(a.errors) > 0 ? ' has-errors' : ''),
-          title: name + ': ' + a.events + ' events, ' + a.tool_calls + ' tool calls, ' + a.errors + ' errors',
+          title: name + ': ' + [count(a.events, 'event'), count(a.tool_calls, 'tool call'), count(a.errors, 'error')].join(', '),
         });
         bar.style.left = (Math.max(0, Math.min(1, left)) * 100).toFixed(2) + '%';
         bar.style.width = (Math.max(0, Math.min(1, width)) * 100).toFixed(2) + '%';
