@@ -74,6 +74,13 @@ fn the_demo_shows_every_outcome_and_stops_everything_it_started() {
     // Every event also reached the files, first.
     let events = home.events();
     assert!(events.iter().filter(|e| e.hook.is_some()).count() == 15);
+    // One session, its main agent and one subagent, as the replay tells it.
+    let sessions: std::collections::BTreeSet<_> =
+        events.iter().filter_map(|e| e.session.as_deref()).collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let subagents: std::collections::BTreeSet<_> =
+        events.iter().filter_map(|e| e.agent.as_deref()).collect();
+    assert_eq!(subagents.len(), 1, "{subagents:?}");
     // Nothing it started is running any more, and the collector cleaned up.
     let pids = announced_pids(&stdout);
     assert_eq!(pids.len(), 4, "collector and three workers: {pids:?}");

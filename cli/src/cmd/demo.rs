@@ -454,7 +454,9 @@ fn lock(w: &Mutex<Workers>) -> std::sync::MutexGuard<'_, Workers> {
 /// Code runs them, reaping workers between events; returns how many were sent.
 fn replay(hook: &Path, home: &Path, addr: &str, workers: &Mutex<Workers>) -> Result<usize> {
     let mut sent = 0;
+    let mut session = None;
     for (name, payload) in SESSION {
+        let payload = &in_one_session(name, payload, &mut session)?;
         if INTERRUPTED.load(Ordering::SeqCst) {
             break;
         }
@@ -482,6 +484,25 @@ fn replay(hook: &Path, home: &Path, addr: &str, workers: &Mutex<Workers>) -> Res
         sent += 1;
     }
     Ok(sent)
+}
+
+/// The fixture as an event of the replayed session: the payloads were captured in
+/// several sessions, and the demo shows one, with its subagent. The first
+/// fixture's `session_id` is the session's.
+fn in_one_session(name: &str, payload: &[u8], session: &mut Option<String>) -> Result<Vec<u8>> {
+    let mut hook: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(payload)
+        .with_context(|| format!("the {name} fixture is not a JSON object"))?;
+    let id = match (session.as_ref(), hook.get("session_id")) {
+        (Some(id), _) => id.clone(),
+        (None, Some(serde_json::Value::String(id))) => id.clone(),
+        (None, _) => bail!("the {name} fixture has no session_id"),
+    };
+    hook.insert("session_id".into(), id.clone().into());
+    *session = Some(id);
+    // One compact line, as Claude Code sends it.
+    let mut line = serde_json::to_vec(&hook).context("a fixture serialises")?;
+    line.push(b'\n');
+    Ok(line)
 }
 
 /// Whether a hook ended by the user's stop: a Ctrl-C in a terminal signals the

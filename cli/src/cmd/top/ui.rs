@@ -216,7 +216,12 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
                     Color::Reset
                 }),
             ),
-            Span::raw(format!(" · {} ev · {} tools", a.events, a.tool_calls)),
+            Span::raw(format!(
+                " · {} ev · {} tool{}",
+                a.events,
+                a.tool_calls,
+                if a.tool_calls == 1 { "" } else { "s" }
+            )),
         ];
         if a.errors > 0 {
             spans.push(Span::styled(
@@ -399,7 +404,11 @@ mod tests {
         app.apply(Update::Sessions(Ok(vec![session(None)])));
         let screen = render(&app);
         assert!(screen.contains("● 5e55i0n…"), "{screen}");
-        assert!(screen.contains("├ main · 2 ev · 1 tools"), "{screen}");
+        assert!(
+            screen.contains("├ main · 2 ev · 1 tool\n")
+                || screen.contains("├ main · 2 ev · 1 tool "),
+            "{screen}"
+        );
         assert!(screen.contains("└ Explore a1b2c3d…"), "{screen}");
         assert!(screen.contains("1 err"), "{screen}");
         assert!(!screen.contains('$') && !screen.contains("tok"), "{screen}");
