@@ -248,3 +248,27 @@ fn top_gives_the_terminal_back_on_sigterm() {
         "the alternate screen was left: {screen}"
     );
 }
+
+/// Closing the terminal (a killed tmux session, a dropped SSH connection) ends
+/// `top`: a terminal that is gone must not leave it spinning on reads that return
+/// nothing, deaf to every signal.
+#[test]
+fn top_ends_when_its_terminal_goes_away() {
+    if !have_programs("top_ends_when_its_terminal_goes_away", Tmux::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let tmux = top(&home, "off");
+    tmux.wait_for("the dashboard", |s| s.contains("┌ Events"));
+    let pid = tmux.program_pid().expect("the pid of swarm-obs top");
+    tmux.run(&["kill-session", "-t", "t"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while swarm_obs_suite::process_exists(pid) {
+        if std::time::Instant::now() > deadline {
+            // SAFETY: killing the process this test started, so none is left.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("swarm-obs top (pid {pid}) outlived its terminal by 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

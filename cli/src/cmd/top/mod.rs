@@ -66,6 +66,48 @@ fn catch_termination() {
     }
 }
 
+/// Waits up to `wait` for input on the terminal (stdin); true when the terminal is
+/// gone (hung up: a closed window, a dropped SSH connection, a killed tmux pane).
+///
+/// The wait is ours, not crossterm's: on a terminal that is gone, crossterm's
+/// reader retries reads that return nothing forever, its poll never times out,
+/// and the loop could never see a signal.
+#[cfg(unix)]
+fn terminal_gone(wait: Duration) -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd, for the length given.
+    let ready = unsafe { libc::poll(&mut fd, 1, ms) };
+    // A signal (EINTR) is seen by the loop's check of TERMINATED.
+    ready > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
+#[cfg(not(unix))]
+fn terminal_gone(wait: Duration) -> bool {
+    let _ = event::poll(wait);
+    false
+}
+
+/// Ends the process if the loop has not ended within a moment of a SIGTERM, SIGHUP
+/// or SIGINT: the last guard against a reader stuck on a terminal that went away
+/// between [`terminal_gone`] and the read.
+fn exit_if_stuck_after_termination() {
+    let _ = std::thread::Builder::new()
+        .name("top-watchdog".into())
+        .spawn(|| {
+            while !TERMINATED.load(Ordering::SeqCst) {
+                std::thread::sleep(INPUT_WAIT);
+            }
+            std::thread::sleep(Duration::from_secs(2));
+            ratatui::restore();
+            std::process::exit(0);
+        });
+}
+
 /// Puts the terminal back when dropped, also when unwinding from a panic.
 struct RestoreTerminal;
 
@@ -85,6 +127,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let opened = Source::open(&args.source)?;
     let feed = feed::Feed::start(opened.source.clone(), opened.root.clone(), args.keep)?;
     catch_termination();
+    exit_if_stuck_after_termination();
     let mut app = app::App::new(
         opened.source.describe(),
         opened.note,
@@ -104,14 +147,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             last_draw = Some(Instant::now());
         }
         // Wait for a key, then take every key already typed before drawing again.
-        let mut wait = INPUT_WAIT;
-        while event::poll(wait).context("cannot read the keyboard")? {
+        if terminal_gone(INPUT_WAIT) {
+            break;
+        }
+        while event::poll(Duration::ZERO).context("cannot read the keyboard")? {
             match event::read().context("cannot read the keyboard")? {
                 TermEvent::Key(key) => app.on_key(key),
                 TermEvent::Resize(..) => app.dirty = true,
                 _ => {}
             }
-            wait = Duration::ZERO;
         }
         while let Some(update) = feed.try_next()? {
             app.apply(update);
