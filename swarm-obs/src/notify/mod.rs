@@ -44,14 +44,28 @@ pub fn gate_file(root: &StateRoot) -> std::path::PathBuf {
 /// Waits until `due_ms`, then shows one summary of what the gate held back, if
 /// anything still is. Used by the hook's detached delivery process and by
 /// [`Notifier`].
+///
+/// A state root removed while it waits (a test's, a cleaned-up one) leaves
+/// nothing to summarise: it returns then, rather than wait out a long debounce
+/// and create the directory again.
 pub fn deliver_summary(
     gate: &NotifyGate,
     backend: &dyn NotifyBackend,
     due_ms: i64,
 ) -> Result<(), NotifyError> {
-    let wait = due_ms - Timestamp::now().unix_ms();
-    if wait > 0 {
-        std::thread::sleep(Duration::from_millis(wait as u64));
+    let root_exists = || gate.path().parent().is_none_or(std::path::Path::exists);
+    loop {
+        let wait = due_ms - Timestamp::now().unix_ms();
+        if wait <= 0 {
+            break;
+        }
+        if !root_exists() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(wait.min(1000) as u64));
+    }
+    if !root_exists() {
+        return Ok(());
     }
     let held = gate
         .take_suppressed()
@@ -400,6 +414,49 @@ mod tests {
         assert_eq!(handle.dropped(), 0);
         handle.notify(&Event::new("c", Kind::Done, "late"));
         assert_eq!(handle.dropped(), 1, "offered after the drop");
+    }
+
+    #[test]
+    fn a_summary_for_a_removed_state_root_is_dropped_without_recreating_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("state");
+        std::fs::create_dir(&root).unwrap();
+        let out = dir.path().join("shown.txt");
+        let config = command_config(format!("printf x >> '{}'", out.display()));
+        let gate = NotifyGate::new(gate_file(&StateRoot::new(&root)), &config);
+        let held = Notification {
+            kind: NotifyKind::Done,
+            title: "t".into(),
+            body: "b".into(),
+            sound: None,
+            linux_sound: None,
+            urgency: Urgency::Normal,
+            source: "s".into(),
+            session: Some("one".into()),
+        };
+        let now = Timestamp::now().unix_ms();
+        assert_eq!(gate.check(&held, now).unwrap(), gate::Verdict::Show);
+        let due = match gate.check(&held, now + 1).unwrap() {
+            gate::Verdict::Suppressed {
+                summary_at_ms: Some(due),
+            } => due,
+            other => panic!("{other:?}"),
+        };
+        assert!(due - now >= 1000, "the summary is due later");
+        std::fs::remove_dir_all(&root).unwrap();
+        let t = Instant::now();
+        let backend = backend_for(&config);
+        deliver_summary(&gate, backend.as_ref(), due + 60_000).unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "waited {:?}",
+            t.elapsed()
+        );
+        assert!(!root.exists(), "the state root was created again");
+        assert!(
+            !out.exists(),
+            "a summary was shown for a removed state root"
+        );
     }
 
     /// Delivery runs at a low priority, and so do the commands it starts; the
