@@ -205,12 +205,10 @@ fn first_delivery(path: &std::path::Path) -> String {
     }
 }
 
-#[test]
-fn a_collector_that_shows_notifications_is_handed_the_hooks() {
-    let (home, delivered) = home_with_command_notifications();
-    let collector = swarm_obs_suite::Collector::start(&home);
-    let info = CollectorInfo::read(&home.path().join("collector.json")).unwrap();
-    assert_eq!(info.notifications.as_deref(), Some("command"));
+/// Runs the hook on a Stop (quietly, exit 0) and asserts the process `shower`
+/// ran the notification command: a collector that took the hand-off, not a
+/// delivery process of the hook's own.
+fn stop_shown_by(home: &TestHome, delivered: &std::path::Path, shower: u32) {
     let out = run_with_stdin(&mut home.hook(), stop_fixture());
     assert_eq!(out.status.code(), Some(0));
     assert!(
@@ -218,11 +216,16 @@ fn a_collector_that_shows_notifications_is_handed_the_hooks() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The collector ran the command: no delivery process of the hook's own.
-    assert_eq!(
-        first_delivery(&delivered),
-        format!("done {}\n", collector.pid())
-    );
+    assert_eq!(first_delivery(delivered), format!("done {shower}\n"));
+}
+
+#[test]
+fn a_collector_that_shows_notifications_is_handed_the_hooks() {
+    let (home, delivered) = home_with_command_notifications();
+    let collector = swarm_obs_suite::Collector::start(&home);
+    let info = CollectorInfo::read(&home.path().join("collector.json")).unwrap();
+    assert_eq!(info.notifications.as_deref(), Some("command"));
+    stop_shown_by(&home, &delivered, collector.pid());
 }
 
 #[test]
@@ -260,17 +263,7 @@ fn a_collector_that_refuses_the_notification_leaves_it_to_the_hook() {
 fn a_collector_with_a_token_takes_the_hooks_event_and_notification() {
     let (home, delivered) = home_with_command_notifications();
     let collector = swarm_obs_suite::Collector::start_with(&home, &["--token", "s3cret"]);
-    let out = run_with_stdin(&mut home.hook(), stop_fixture());
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        out.stdout.is_empty() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        first_delivery(&delivered),
-        format!("done {}\n", collector.pid())
-    );
+    stop_shown_by(&home, &delivered, collector.pid());
     let logged = home.events();
     assert_eq!(logged.len(), 1);
     let deadline = Instant::now() + Duration::from_secs(10);
