@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use swarm_obs::notify::{DesktopBackend, backend_for, desktop_session_present};
+use swarm_obs::notify::{DesktopBackend, OffReason, backend_for, off_reason};
 use swarm_obs::{
     COLLECTOR_ENV, CollectorAddress, CollectorInfo, Config, ConfigError, LocalProcesses,
     ProcessStatus, ProcessTable, StateRoot,
@@ -548,17 +548,13 @@ fn notifications(config: &Config) -> Check {
                 "start a notification server (your desktop's, dunst, mako), or set [notify] backend = \"off\" in config.toml",
             ),
         },
-        _ if notify.backend == "off" => Check::ok(NAME, "off ([notify] backend = \"off\")"),
-        _ if !desktop_session_present() => Check::warn(
-            NAME,
-            "off: no desktop session (DBUS_SESSION_BUS_ADDRESS unset, no $XDG_RUNTIME_DIR/bus)",
-            "run inside a desktop session, or set [notify] backend = \"command\" and a command in config.toml",
-        ),
-        _ => Check::warn(
-            NAME,
-            "off: this build has no desktop backend",
-            "set [notify] backend = \"command\" and a command in config.toml",
-        ),
+        _ => match off_reason(notify) {
+            // Asked for: nothing to fix.
+            Some(OffReason::Configured) | None => {
+                Check::ok(NAME, "off ([notify] backend = \"off\")")
+            }
+            Some(off) => Check::warn(NAME, format!("off: {}", off.describe()), off.fix()),
+        },
     }
 }
 

@@ -1,11 +1,10 @@
 //! `swarm-obs notify`: send a test notification through the configured backend and
 //! sound rules.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use swarm_obs::notify::{NotifyConfig, SoundRules, backend_for, desktop_session_present};
+use swarm_obs::notify::{SoundRules, backend_for, off_reason};
 use swarm_obs::{Config, Event, Kind, StateRoot};
 
 /// Arguments of `swarm-obs notify`.
@@ -40,13 +39,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "info" => (Kind::Hook, Some("SubagentStop")),
         other => bail!("unknown kind {other:?}: expected start, done, error, attention or info"),
     };
-    let backend = backend_for(&config.notify);
-    if backend.name() == "off" {
+    if let Some(off) = off_reason(&config.notify) {
         bail!(
-            "notifications are off: {}",
-            why_off(&config.notify, &config_file)
+            "notifications are off: {} ({}); to turn them on, {}",
+            off.describe(),
+            config_file.display(),
+            off.fix()
         );
     }
+    let backend = backend_for(&config.notify);
     let mut event = Event::new(args.source, kind, args.message);
     event.hook = hook.map(str::to_owned);
     let rules = SoundRules::new(config.notify.clone());
@@ -77,25 +78,4 @@ pub fn run(args: Args) -> Result<ExitCode> {
         backend.name()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Why the configuration leaves notifications off, and which setting in `config`
-/// (the config file's path) turns them on.
-fn why_off(notify: &NotifyConfig, config: &Path) -> String {
-    const COMMAND: &str = "backend = \"command\" and command = '...'";
-    let config = config.display();
-    if notify.backend == "off" {
-        format!(
-            "[notify] backend = \"off\" in {config}; to turn them on, set backend = \"auto\" \
-             (the desktop) or {COMMAND} there"
-        )
-    } else if !desktop_session_present() {
-        format!(
-            "no desktop session to show them in (DBUS_SESSION_BUS_ADDRESS unset, no \
-             $XDG_RUNTIME_DIR/bus) and no [notify] command; run this inside a desktop \
-             session, or set [notify] {COMMAND} in {config}"
-        )
-    } else {
-        format!("this build has no desktop backend; set [notify] {COMMAND} in {config}")
-    }
 }

@@ -130,6 +130,69 @@ pub fn backend_for(config: &NotifyConfig) -> Box<dyn NotifyBackend> {
     }
 }
 
+/// Why [`backend_for`] picks no backend for a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffReason {
+    /// `[notify] backend = "off"`.
+    Configured,
+    /// `backend = "command"` with no command.
+    NoCommand,
+    /// `auto`, no command, and no desktop session to show them in.
+    NoDesktopSession,
+    /// `auto` or `desktop`, no command, and a build without the desktop backend.
+    NoDesktopBackend,
+}
+
+impl OffReason {
+    /// Why, in a few words.
+    ///
+    /// ```
+    /// use swarm_obs::notify::{NotifyConfig, off_reason};
+    /// let off = NotifyConfig { backend: "off".into(), ..NotifyConfig::default() };
+    /// assert_eq!(off_reason(&off).unwrap().describe(), "[notify] backend = \"off\"");
+    /// ```
+    pub fn describe(self) -> &'static str {
+        match self {
+            OffReason::Configured => "[notify] backend = \"off\"",
+            OffReason::NoCommand => "[notify] backend = \"command\" with no command",
+            OffReason::NoDesktopSession => {
+                "no desktop session (DBUS_SESSION_BUS_ADDRESS unset, no $XDG_RUNTIME_DIR/bus) and no [notify] command"
+            }
+            OffReason::NoDesktopBackend => "this build has no desktop backend",
+        }
+    }
+
+    /// What turns notifications on, in `config.toml` or around it.
+    pub fn fix(self) -> &'static str {
+        match self {
+            OffReason::Configured => {
+                "set [notify] backend = \"auto\" (the desktop), or backend = \"command\" and a command, in config.toml"
+            }
+            OffReason::NoCommand => "set [notify] command in config.toml",
+            OffReason::NoDesktopSession => {
+                "run inside a desktop session, or set [notify] backend = \"command\" and a command in config.toml"
+            }
+            OffReason::NoDesktopBackend => {
+                "set [notify] backend = \"command\" and a command in config.toml"
+            }
+        }
+    }
+}
+
+/// Why notifications are off under `config`, or `None` when [`backend_for`] picks
+/// a backend that shows them.
+pub fn off_reason(config: &NotifyConfig) -> Option<OffReason> {
+    if backend_for(config).name() != "off" {
+        return None;
+    }
+    Some(match config.backend.as_str() {
+        "off" => OffReason::Configured,
+        "command" => OffReason::NoCommand,
+        _ if desktop_backend(config).is_none() => OffReason::NoDesktopBackend,
+        _ => OffReason::NoDesktopSession,
+    })
+}
+
 /// Whether this process can reach a desktop to show notifications on: always on
 /// macOS; elsewhere, a D-Bus session bus named in the environment or at
 /// `$XDG_RUNTIME_DIR/bus`.
@@ -187,5 +250,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("exit 3") && e.contains("exit status: 3"), "{e}");
+    }
+
+    #[test]
+    fn off_reasons_follow_the_configuration() {
+        let with = |backend: &str, command: Option<&str>| NotifyConfig {
+            backend: backend.into(),
+            command: command.map(str::to_owned),
+            ..NotifyConfig::default()
+        };
+        assert_eq!(
+            off_reason(&with("off", Some("x"))),
+            Some(OffReason::Configured)
+        );
+        assert_eq!(
+            off_reason(&with("command", None)),
+            Some(OffReason::NoCommand)
+        );
+        assert_eq!(
+            off_reason(&with("command", Some(""))),
+            Some(OffReason::NoCommand)
+        );
+        assert_eq!(off_reason(&with("command", Some("true"))), None);
+        assert_eq!(off_reason(&with("auto", Some("true"))), None);
+        #[cfg(not(feature = "desktop"))]
+        assert_eq!(
+            off_reason(&with("desktop", None)),
+            Some(OffReason::NoDesktopBackend)
+        );
+        #[cfg(feature = "desktop")]
+        assert_eq!(off_reason(&with("desktop", None)), None);
     }
 }

@@ -27,7 +27,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use backend::{
-    CommandBackend, NotifyBackend, NotifyError, OffBackend, backend_for, desktop_session_present,
+    CommandBackend, NotifyBackend, NotifyError, OffBackend, OffReason, backend_for,
+    desktop_session_present, off_reason,
 };
 #[cfg(feature = "desktop")]
 pub use desktop::DesktopBackend;
