@@ -110,20 +110,21 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
     // by side. A collector that shows notifications gets both on one connection.
     let collector = CollectorAddress::discover(&root, &config)
         .map(|addr| CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms)));
-    // The rules and the shared gate only matter when a notification can be shown:
-    // by the collector, or by a backend this process reaches. With `auto` and no
-    // desktop session (SSH, CI) that is nobody, and each event would otherwise pay
-    // for a gate update and start a delivery process that shows nothing.
-    let can_show = config.notify.backend != "off"
-        && (collector
-            .as_ref()
-            .is_some_and(|c| c.address().shows_notifications)
-            || notify::backend_for(&config.notify).name() != "off");
-    let rules = can_show.then(|| SoundRules::new(config.notify.clone()));
-    let note = rules.and_then(|r| r.notification(&event));
+    // The sound rules are cheap and pure; only an event they make a notification of
+    // is worth more. The gate and delivery then matter only when someone can show
+    // it: the collector, or a backend this process reaches. With `auto` and no
+    // desktop session (SSH, CI) that is nobody, and each such event would pay for a
+    // gate update and a delivery process that shows nothing.
+    let shows = collector
+        .as_ref()
+        .is_some_and(|c| c.address().shows_notifications);
+    let note = (config.notify.backend != "off")
+        .then(|| SoundRules::new(config.notify.clone()))
+        .and_then(|r| r.notification(&event))
+        .filter(|_| shows || notify::backend_for(&config.notify).name() != "off");
     let events = std::slice::from_ref(&event);
     let (post, notified) = match (&collector, note) {
-        (Some(client), Some(note)) if client.address().shows_notifications => {
+        (Some(client), Some(note)) if shows => {
             let done =
                 client.post_logged_and_hand(events, || gate(&root, &config, &event, note, stderr));
             let notified = done.job.map(|(job, taken)| {
@@ -137,20 +138,13 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         }
         (Some(client), Some(note)) => std::thread::scope(|s| {
             let post = s.spawn(|| client.post_logged(events));
-            let job = gate(&root, &config, &event, note, stderr);
-            if let Some(job) = &job {
-                deliver_detached(job, stderr);
-            }
+            let job = gate_and_deliver(&root, &config, &event, note, stderr);
             (post.join().ok(), job)
         }),
-        (client, note) => {
-            let post = client.as_ref().map(|c| c.post_logged(events));
-            let job = note.and_then(|n| gate(&root, &config, &event, n, stderr));
-            if let Some(job) = &job {
-                deliver_detached(job, stderr);
-            }
-            (post, job)
-        }
+        (client, note) => (
+            client.as_ref().map(|c| c.post_logged(events)),
+            note.and_then(|n| gate_and_deliver(&root, &config, &event, n, stderr)),
+        ),
     };
     let posted = match post {
         Some(Ok(())) => true,
@@ -204,6 +198,19 @@ fn gate(
             Some(Delivery::Show(note))
         }
     }
+}
+
+/// [`gate`], then what it lets through goes to a detached delivery process.
+fn gate_and_deliver(
+    root: &StateRoot,
+    config: &Config,
+    event: &Event,
+    note: Notification,
+    stderr: &mut dyn Write,
+) -> Option<Delivery> {
+    let job = gate(root, config, event, note, stderr)?;
+    deliver_detached(&job, stderr);
+    Some(job)
 }
 
 /// Hands `job` to a detached `swarm-hook --deliver`, so the hook never waits for a
