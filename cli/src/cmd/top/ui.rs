@@ -405,8 +405,7 @@ mod tests {
         let screen = render(&app);
         assert!(screen.contains("● 5e55i0n…"), "{screen}");
         assert!(
-            screen.contains("├ main · 2 ev · 1 tool\n")
-                || screen.contains("├ main · 2 ev · 1 tool "),
+            screen.contains("├ main · 2 ev · 1 tool") && !screen.contains("1 tools"),
             "{screen}"
         );
         assert!(screen.contains("└ Explore a1b2c3d…"), "{screen}");
