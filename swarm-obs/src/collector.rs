@@ -252,7 +252,7 @@ impl CollectorClient {
         const EVENTS: &str = "/v1/events?ack=queued";
         const NOTIFY: &str = "/v1/notify";
         let auth = self.authorization();
-        let headers = auth_headers(&auth);
+        let headers = auth_headers(auth.as_deref());
         let unreachable = |path: &str, e: &std::io::Error| PostError::Unreachable {
             url: self.address.url(path),
             message: e.to_string(),
@@ -336,7 +336,7 @@ impl CollectorClient {
             method,
             path,
             content_type,
-            &auth_headers(&auth),
+            &auth_headers(auth.as_deref()),
             body,
             self.budget,
         )
@@ -349,9 +349,8 @@ impl CollectorClient {
 }
 
 /// The headers carrying `authorization`, if any.
-fn auth_headers(authorization: &Option<String>) -> Vec<(&'static str, &str)> {
+fn auth_headers(authorization: Option<&str>) -> Vec<(&'static str, &str)> {
     authorization
-        .as_deref()
         .map(|a| ("authorization", a))
         .into_iter()
         .collect()
