@@ -192,6 +192,13 @@ pub struct Event {
     /// How long the tool or task took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The Claude Code process that ran the hook (on `host`): its pid, so a
+    /// collector on the same host can tell the session died without `SessionEnd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_pid: Option<u32>,
+    /// When that Claude Code process started, which guards `claude_pid` against reuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_started_at: Option<Timestamp>,
     /// Structured fields (from `tracing`), flattened.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub fields: Map<String, Value>,
@@ -262,6 +269,8 @@ impl Event {
             tool: None,
             tool_use_id: None,
             duration_ms: None,
+            claude_pid: None,
+            claude_started_at: None,
             fields: Map::new(),
             payload: None,
         }
