@@ -68,6 +68,30 @@ pub enum ProcessStatus {
     Unknown,
 }
 
+impl ProcessStatus {
+    /// Whether this is no longer the process that started at `started_at`: gone, or
+    /// its pid now belongs to a younger process (pid reuse).
+    ///
+    /// ```
+    /// use swarm_obs::{ProcessStatus, Timestamp};
+    ///
+    /// let t = Timestamp::from_unix_ms(1_000_000);
+    /// assert!(ProcessStatus::Gone.ended_since(t));
+    /// let younger = ProcessStatus::Running { started_at: Some(Timestamp::from_unix_ms(9_000_000)) };
+    /// assert!(younger.ended_since(t));
+    /// assert!(!ProcessStatus::Running { started_at: Some(t) }.ended_since(t));
+    /// ```
+    pub fn ended_since(&self, started_at: Timestamp) -> bool {
+        match self {
+            Self::Gone => true,
+            Self::Running {
+                started_at: Some(started),
+            } => started.unix_ms() > started_at.unix_ms() + START_TIME_SLACK_MS,
+            _ => false,
+        }
+    }
+}
+
 /// Looks up processes on this host; a trait so tests can supply their own.
 pub trait ProcessTable {
     /// The status of `pid`.
@@ -166,15 +190,8 @@ pub fn classify_with_grace(
         return WorkerState::Stopped;
     }
     if hb.host == crate::hostname() {
-        match processes.status(hb.pid) {
-            ProcessStatus::Gone => return WorkerState::Dead,
-            ProcessStatus::Running {
-                started_at: Some(started),
-            } if started.unix_ms() > hb.started_at.unix_ms() + START_TIME_SLACK_MS => {
-                // The pid now belongs to a process younger than the worker.
-                return WorkerState::Dead;
-            }
-            _ => {}
+        if processes.status(hb.pid).ended_since(hb.started_at) {
+            return WorkerState::Dead;
         }
     }
     let age = hb.timestamp.until(now);
