@@ -7,7 +7,16 @@ use regex::{Regex, RegexBuilder};
 use rusqlite::types::Value as SqlValue;
 use swarm_obs::{Event, Kind, Level, Timestamp};
 
-use crate::store::level_rank;
+/// The numeric rank of a level, stored so `level>=warn` is an index-friendly compare.
+pub(crate) fn level_rank(l: Level) -> i64 {
+    match l {
+        Level::Trace => 0,
+        Level::Debug => 1,
+        Level::Info => 2,
+        Level::Warn => 3,
+        Level::Error => 4,
+    }
+}
 
 /// Longest `q` regex accepted, in bytes.
 const MAX_PATTERN: usize = 1024;

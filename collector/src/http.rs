@@ -44,12 +44,14 @@ use futures_util::Stream;
 use swarm_obs::Kind;
 use tokio::sync::{broadcast, watch};
 
+use crate::api::{SessionsAnswer, SourcesAnswer};
 use crate::filter::Filter;
 use crate::heartbeats::{MAX_HEARTBEAT_BYTES, Watch};
 use crate::hub::{Hub, MAX_VIEWERS, Metrics, ViewerGuard};
+use crate::hub::{Live, Stored};
 use crate::ingest::{Refusal, check_content_type, parse_events};
 use crate::otlp_ingest::{self, Encoding, Signal};
-use crate::store::{self, Store, Stored};
+use crate::store::{self, PageCursor, Store};
 
 /// Backfill sent to a new viewer unless it asks otherwise.
 const DEFAULT_BACKFILL: usize = 100;
@@ -86,6 +88,10 @@ pub struct AppState {
     /// Shows the notifications handed over on `/v1/notify`; `None` when this
     /// collector shows none (its backend is off).
     pub notify: Option<swarm_obs::notify::NotifyHandle>,
+    /// Rows a regex filter scans at most per page.
+    pub scan_limit: usize,
+    /// Quiet time after which a live session nobody can check is `stale`.
+    pub stale_after_ms: i64,
     /// Turns true when the collector is shutting down; streams end then.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -222,6 +228,12 @@ async fn metrics(State(st): State<AppState>) -> Response {
             "counter",
             "Events live viewers missed by falling behind.",
             lagged,
+        ),
+        (
+            "swarm_obs_store_failures_total",
+            "counter",
+            "Batches the store failed to commit (disk full, say); their events were not stored.",
+            st.hub.metrics.store_failures(),
         ),
         (
             "swarm_obs_store_bytes",
@@ -645,49 +657,57 @@ async fn query_events(
         Ok(n) => n.max(1),
         Err(r) => return *r,
     };
+    let filter_has_regex = filter.q.is_some();
     let cursor = match p.get("cursor").filter(|v| !v.is_empty()) {
         None => None,
-        Some(c) => match c.parse::<i64>() {
-            Ok(c) => Some(c),
-            Err(_) => {
+        Some(c) => match PageCursor::decode(c) {
+            Some(c) => Some(c),
+            None => {
                 return error(
                     400,
                     format!(
-                        "invalid `cursor` {c:?}: pass back `next_cursor` from the previous page"
+                        "invalid `cursor` {:?}: pass back `next_cursor` from the previous page",
+                        c.chars().take(100).collect::<String>()
                     ),
                 );
             }
         },
     };
-    let rows = match read(&st.store, move |c| {
-        store::page_before(c, &filter, cursor, limit)
+    let scan_limit = st.scan_limit;
+    let page = match read(&st.store, move |c| {
+        store::page(c, &filter, cursor, None, limit, scan_limit)
     })
     .await
     {
         Ok(r) => r,
         Err(r) => return r,
     };
-    let next = if rows.len() == limit {
-        rows.last().map(|s| format!("\"{}\"", s.seq))
-    } else {
-        None
-    };
+    // The stored JSON goes out as it is: no event is parsed and printed again.
     let mut body = String::from("{\"events\":[");
-    for (i, s) in rows.iter().enumerate() {
+    for (i, s) in page.rows.iter().enumerate() {
         if i > 0 {
             body.push(',');
         }
         body.push_str(&s.json);
     }
     body.push_str("],\"next_cursor\":");
-    body.push_str(next.as_deref().unwrap_or("null"));
+    match page.next {
+        Some(c) => body.push_str(&format!("\"{}\"", c.encode())),
+        None => body.push_str("null"),
+    }
+    if page.partial {
+        body.push_str(",\"partial\":true");
+    }
+    if filter_has_regex {
+        body.push_str(&format!(",\"scanned\":{}", page.scanned));
+    }
     body.push('}');
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn sources(State(st): State<AppState>) -> Response {
-    match read(&st.store, store::sources).await {
-        Ok(s) => axum::Json(serde_json::json!({ "sources": s })).into_response(),
+    match read(&st.store, |c| store::sources(c, 10_000)).await {
+        Ok(sources) => axum::Json(SourcesAnswer { sources }).into_response(),
         Err(r) => r,
     }
 }
@@ -700,8 +720,24 @@ async fn sessions(
         Ok(n) => n,
         Err(r) => return *r,
     };
-    match read(&st.store, move |c| store::sessions(c, limit)).await {
-        Ok(s) => axum::Json(serde_json::json!({ "sessions": s })).into_response(),
+    let one = p.get("session").filter(|s| !s.is_empty()).cloned();
+    let rows = read(&st.store, move |c| match one {
+        Some(id) => Ok(store::session_row(c, &id)?
+            .map(|agg| vec![(id, agg)])
+            .unwrap_or_default()),
+        None => store::session_rows(c, limit),
+    })
+    .await;
+    let now = swarm_obs::Timestamp::now();
+    let stale = st.stale_after_ms;
+    match rows {
+        Ok(rows) => {
+            let sessions = rows
+                .iter()
+                .map(|(id, agg)| agg.summary(id, now, swarm_obs::hostname(), stale))
+                .collect();
+            axum::Json(SessionsAnswer { sessions }).into_response()
+        }
         Err(r) => r,
     }
 }
@@ -737,6 +773,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// What a live viewer is sent next.
 enum Item {
     Event(Arc<Stored>),
+    Session(Arc<crate::api::SessionSummary>),
     Lagged(u64),
 }
 
@@ -744,8 +781,10 @@ enum Item {
 /// then the broadcast, skipping what the store already gave.
 struct Follow {
     store: Store,
-    rx: broadcast::Receiver<Arc<Stored>>,
+    rx: broadcast::Receiver<Live>,
     filter: Filter,
+    /// Also send sessions whose state moved (`?states=1`).
+    states: bool,
     pending: VecDeque<Arc<Stored>>,
     /// Highest `seq` already covered; broadcast events at or below it are skipped.
     cursor: i64,
@@ -785,11 +824,16 @@ impl Follow {
             }
             tokio::select! {
                 r = self.rx.recv() => match r {
-                    Ok(s) if s.seq <= self.cursor => {}
-                    Ok(s) => {
+                    Ok(Live::Event(s)) if s.seq <= self.cursor => {}
+                    Ok(Live::Event(s)) => {
                         self.cursor = s.seq;
                         if self.filter.matches(&s.event) {
                             return Some(Item::Event(s));
+                        }
+                    }
+                    Ok(Live::Session(s)) => {
+                        if self.states && session_matches(&self.filter, &s) {
+                            return Some(Item::Session(s));
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -838,6 +882,7 @@ async fn stream(
         store: st.store.clone(),
         rx,
         filter,
+        states: p.get("states").is_some_and(|v| v == "1" || v == "true"),
         pending: VecDeque::new(),
         cursor: 0,
         catching_up: false,
@@ -851,12 +896,13 @@ async fn stream(
     } else {
         // An unknown Last-Event-ID (expired by retention, say) falls back to backfill.
         let filter = follow.filter.clone();
+        let scan_limit = st.scan_limit;
         let backfill = read(&st.store, move |c| {
             let max = store::max_seq(c)?;
             let rows = if n == 0 {
                 Vec::new()
             } else {
-                store::page_before(c, &filter, Some(max + 1), n)?
+                store::page(c, &filter, None, Some(max), n, scan_limit)?.rows
             };
             Ok((max, rows))
         })
@@ -900,6 +946,10 @@ fn sse_event(item: &Item) -> SseEvent {
             .id(s.event.id.to_string())
             .event(s.event.kind.as_str())
             .data(&s.json),
+        // No `id`: a state message must not move the viewer's resume point.
+        Item::Session(s) => SseEvent::default()
+            .event("session")
+            .data(serde_json::to_string(&**s).unwrap_or_default()),
         Item::Lagged(n) => SseEvent::default()
             .event("lagged")
             .data(format!("{{\"missed\":{n}}}")),
@@ -922,6 +972,12 @@ async fn ws(State(st): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
         .on_upgrade(move |socket| ws_session(st, socket, viewer))
 }
 
+/// Whether a viewer's filter lets a session's state message through.
+fn session_matches(f: &Filter, s: &crate::api::SessionSummary) -> bool {
+    f.session.as_ref().is_none_or(|id| *id == s.session)
+        && f.source.as_ref().is_none_or(|src| s.sources.contains(src))
+}
+
 /// Whether an event is on any of the subscribed channels.
 fn on_channels(channels: &HashSet<String>, ev: &swarm_obs::Event) -> bool {
     channels.contains("all")
@@ -935,6 +991,7 @@ fn on_channels(channels: &HashSet<String>, ev: &swarm_obs::Event) -> bool {
 
 fn valid_channel(c: &str) -> bool {
     c == "all"
+        || c == "sessions"
         || c.strip_prefix("source:").is_some_and(|s| !s.is_empty())
         || c.strip_prefix("session:").is_some_and(|s| !s.is_empty())
         || c.strip_prefix("kind:")
@@ -999,7 +1056,7 @@ fn ws_request(channels: &mut HashSet<String>, text: &str) -> String {
 async fn ws_session(
     st: AppState,
     mut socket: WebSocket,
-    (mut rx, _guard): (broadcast::Receiver<Arc<Stored>>, ViewerGuard),
+    (mut rx, _guard): (broadcast::Receiver<Live>, ViewerGuard),
 ) {
     let mut shutdown = st.shutdown.clone();
     let mut channels = HashSet::new();
@@ -1011,9 +1068,14 @@ async fn ws_session(
                 Some(Ok(_)) => continue,
             },
             r = rx.recv() => match r {
-                Ok(s) if on_channels(&channels, &s.event) => format!(
+                Ok(Live::Event(s)) if on_channels(&channels, &s.event) => format!(
                     "{{\"type\":\"event\",\"event\":\"{}\",\"data\":{},\"timestamp\":\"{}\"}}",
                     s.event.kind, s.json, s.event.ts
+                ),
+                Ok(Live::Session(s)) if channels.contains("sessions")
+                    || channels.contains(&format!("session:{}", s.session)) => format!(
+                    "{{\"type\":\"session\",\"data\":{}}}",
+                    serde_json::to_string(&*s).unwrap_or_default()
                 ),
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(n)) => {

@@ -7,7 +7,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::broadcast;
 
-use crate::store::Stored;
+use swarm_obs::Event;
+
+use crate::api::SessionSummary;
+
+/// An event as stored: its insertion sequence number, the event, and its JSON.
+#[derive(Debug)]
+pub struct Stored {
+    /// Insertion order, unique and increasing.
+    pub seq: i64,
+    /// The event.
+    pub event: Event,
+    /// The event as compact JSON, serialised once for every viewer.
+    pub json: String,
+}
+
+/// What goes out on the live stream: a stored event, or a session whose state
+/// moved (so viewers need not poll `/v1/sessions`).
+#[derive(Clone, Debug)]
+pub enum Live {
+    /// A newly stored event.
+    Event(Arc<Stored>),
+    /// A session after its state, its since or its current tool changed.
+    Session(Arc<SessionSummary>),
+}
 
 /// Live viewers (SSE and WebSocket) connected at once at most.
 pub const MAX_VIEWERS: u64 = 1024;
@@ -20,6 +43,7 @@ pub struct Metrics {
     rejected: AtomicU64,
     viewers: AtomicU64,
     lagged: AtomicU64,
+    store_failures: AtomicU64,
     exported: AtomicU64,
     export_failures: AtomicU64,
     export_skipped: AtomicU64,
@@ -35,6 +59,13 @@ impl Metrics {
     }
     pub(crate) fn add_rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_store_failure(&self) {
+        self.store_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Batches the store failed to commit (disk full, say).
+    pub fn store_failures(&self) -> u64 {
+        self.store_failures.load(Ordering::Relaxed)
     }
     pub(crate) fn add_lagged(&self, n: u64) {
         self.lagged.fetch_add(n, Ordering::Relaxed);
@@ -82,7 +113,7 @@ impl Metrics {
 /// The broadcast side of live streams, plus the metrics every part updates.
 #[derive(Clone)]
 pub struct Hub {
-    tx: broadcast::Sender<Arc<Stored>>,
+    tx: broadcast::Sender<Live>,
     /// Shared counters.
     pub metrics: Arc<Metrics>,
 }
@@ -106,15 +137,15 @@ impl Hub {
         }
     }
 
-    /// Sends a stored event to every viewer; never blocks.
-    pub fn publish(&self, stored: Arc<Stored>) {
+    /// Sends a stored event or a session's new state to every viewer; never blocks.
+    pub fn publish(&self, item: Live) {
         // No viewers is fine: the event is in the store.
-        let _ = self.tx.send(stored);
+        let _ = self.tx.send(item);
     }
 
     /// A new viewer's receiver and the guard that counts it; `None` when
     /// [`MAX_VIEWERS`] are already connected.
-    pub fn subscribe(&self) -> Option<(broadcast::Receiver<Arc<Stored>>, ViewerGuard)> {
+    pub fn subscribe(&self) -> Option<(broadcast::Receiver<Live>, ViewerGuard)> {
         let before = self.metrics.viewers.fetch_add(1, Ordering::Relaxed);
         let guard = ViewerGuard(self.metrics.clone());
         (before < MAX_VIEWERS).then(|| (self.tx.subscribe(), guard))

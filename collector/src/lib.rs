@@ -24,6 +24,7 @@
 //! event to an OpenTelemetry receiver ([`export`]).
 #![warn(missing_docs)]
 
+pub mod api;
 mod catchup;
 pub mod dashboard;
 pub mod export;
@@ -36,6 +37,8 @@ pub mod ingest;
 pub mod otlp_ingest;
 mod otlp_json;
 pub mod probes;
+mod session_book;
+mod session_watch;
 pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -50,6 +53,7 @@ use swarm_obs::{
 };
 use tokio::sync::watch;
 
+pub use session_book::SessionBook;
 pub use store::{Retention, StoreError};
 
 /// How the collector runs.
@@ -83,6 +87,16 @@ pub struct Options {
     /// Redaction and size caps for records ingested over OTLP (their senders,
     /// Claude Code say, do not redact).
     pub redaction: swarm_obs::RedactConfig,
+    /// Rows a regex filter (`q`) scans at most for one page before it answers
+    /// with what it found and where to go on.
+    pub scan_limit: usize,
+    /// Quiet time after which a live Claude Code session whose process cannot be
+    /// checked (another host, or no pid) shows as `stale`.
+    pub session_stale_after: Duration,
+    /// How long a session may wait on a permission prompt before one reminder.
+    pub permission_reminder: Duration,
+    /// How often the `claude` processes of live sessions on this host are checked.
+    pub session_check_interval: Duration,
 }
 
 impl Options {
@@ -107,6 +121,10 @@ impl Options {
             probes: Vec::new(),
             export: None,
             redaction: swarm_obs::RedactConfig::default(),
+            scan_limit: store::SCAN_CAP,
+            session_stale_after: Duration::from_secs(30 * 60),
+            permission_reminder: Duration::from_secs(120),
+            session_check_interval: Duration::from_secs(1),
         }
     }
 }
@@ -181,6 +199,15 @@ pub fn run(options: Options) -> Result<(), Error> {
     });
     let probes = Arc::new(probes::Probes::new(options.probes.clone()));
     let probers = probes::spawn(&probes, store.clone(), alerts.clone(), stop.clone());
+    let session_watch = session_watch::spawn(
+        store.clone(),
+        alerts.clone(),
+        session_watch::Timing {
+            interval: options.session_check_interval,
+            reminder: options.permission_reminder,
+        },
+        stop.clone(),
+    );
     let watch = Arc::new(heartbeats::Watch::new(options.heartbeat_grace));
     let watcher = spawn_watch(
         watch.clone(),
@@ -229,6 +256,7 @@ pub fn run(options: Options) -> Result<(), Error> {
     let _ = follower.join();
     let _ = maintainer.join();
     let _ = watcher.join();
+    let _ = session_watch.join();
     for prober in probers {
         let _ = prober.join();
     }
@@ -281,6 +309,8 @@ async fn serve(
             .filter(|t| !t.is_empty())
             .map(Arc::from),
         body_limit: options.body_limit,
+        scan_limit: options.scan_limit.max(1),
+        stale_after_ms: i64::try_from(options.session_stale_after.as_millis()).unwrap_or(i64::MAX),
         redactor: Arc::new(swarm_obs::Redactor::new(options.redaction.clone())),
         shutdown: shutdown_rx.clone(),
         notify: shows.as_ref().map(|(handle, _)| handle.clone()),
@@ -383,7 +413,7 @@ fn spawn_maintenance(
 /// Where the collector's own alerts go: the event log first (so file readers see
 /// them too, and catch-up recognises them as stored), then the store and its live
 /// viewers, then the sound rules.
-struct Alerts {
+pub(crate) struct Alerts {
     log: EventLog,
     store: store::Store,
     notify: NotifyHandle,
@@ -391,7 +421,7 @@ struct Alerts {
 
 impl Alerts {
     /// Records and announces `alerts`; false once the store has closed.
-    fn emit(&self, alerts: Vec<Event>) -> bool {
+    pub(crate) fn emit(&self, alerts: Vec<Event>) -> bool {
         if alerts.is_empty() {
             return true;
         }

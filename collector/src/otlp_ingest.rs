@@ -35,7 +35,7 @@ pub const CONTENT_TYPES: [&str; 2] = ["application/x-protobuf", "application/jso
 pub const EVENT_NAME: &str = "event.name";
 
 /// The `claude_code.api_request` event: one model call with cost and tokens.
-pub const API_REQUEST: &str = "claude_code.api_request";
+pub use crate::store::API_REQUEST;
 
 /// The two OTLP signals the collector accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -189,10 +189,8 @@ pub fn classify_with_grace(
     if hb.state == HeartbeatState::Stopped {
         return WorkerState::Stopped;
     }
-    if hb.host == crate::hostname() {
-        if processes.status(hb.pid).ended_since(hb.started_at) {
-            return WorkerState::Dead;
-        }
+    if hb.host == crate::hostname() && processes.status(hb.pid).ended_since(hb.started_at) {
+        return WorkerState::Dead;
     }
     let age = hb.timestamp.until(now);
     let interval = hb.interval();

@@ -11,6 +11,7 @@ use swarm_obs::{Kind, Level, Timestamp, WorkerState};
 use super::app::App;
 use crate::display::{self, one_line, truncate};
 use crate::sessions::Session;
+use swarm_obs_collector::api::AgentState;
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -19,7 +20,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         .sessions
         .iter()
         .take(8)
-        .map(|s| 1 + s.agents.len().min(6))
+        .map(|s| 2 + s.agents.len().min(6))
         .sum();
     let worker_lines = app.workers.as_ref().map_or(1, |w| w.workers.len().max(1));
     let wanted = (worker_lines + 3).max(session_lines + 2).max(5) as u16;
@@ -168,36 +169,70 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(table, area);
 }
 
+/// The traffic-light colour of a session or agent state.
+fn agent_color(state: AgentState) -> Color {
+    match state {
+        AgentState::Working => Color::Green,
+        AgentState::NeedsPermission => Color::Yellow,
+        AgentState::Waiting => Color::Blue,
+        AgentState::Ended => Color::DarkGray,
+        AgentState::Failed | AgentState::Dead => Color::Red,
+        AgentState::Stale => Color::Magenta,
+    }
+}
+
+/// A state as a person reads it, with how long it has lasted and the tool.
+fn state_text(state: AgentState, since: Timestamp, tool: Option<&str>, now: Timestamp) -> String {
+    let age = display::age(now.unix_ms() - since.unix_ms());
+    let tool = tool
+        .map(|t| format!(" {}", truncate(&one_line(t), 16)))
+        .unwrap_or_default();
+    match state {
+        AgentState::NeedsPermission => format!("NEEDS PERMISSION{tool} for {age}"),
+        AgentState::Working => format!("working{tool} {age}"),
+        other => format!("{other} {age}"),
+    }
+}
+
 fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>> {
-    let mut head = vec![
-        Span::styled("● ", Style::new().fg(Color::Magenta)),
+    let mut state_style = Style::new().fg(agent_color(s.state));
+    if s.state == AgentState::NeedsPermission {
+        state_style = state_style.bold().add_modifier(Modifier::REVERSED);
+    }
+    let head = vec![
+        Span::styled("● ", Style::new().fg(agent_color(s.state))),
         Span::styled(truncate(&one_line(&s.session), 8), Style::new().bold()),
-        Span::raw(format!(
-            " {} · {} ev",
-            truncate(&one_line(&s.sources.join(",")), 24),
-            s.events
-        )),
+        Span::raw(" "),
+        Span::styled(
+            state_text(s.state, s.since, s.tool.as_deref(), now),
+            state_style,
+        ),
     ];
+    let mut detail = vec![Span::raw(format!(
+        "  {} · {} ev",
+        truncate(&one_line(&s.sources.join(",")), 24),
+        s.events
+    ))];
     if s.errors > 0 {
-        head.push(Span::styled(
+        detail.push(Span::styled(
             format!(" · {} err", s.errors),
             Style::new().fg(Color::Red),
         ));
     }
     if let Some(t) = s.telemetry {
-        head.push(Span::styled(
+        detail.push(Span::styled(
             format!(" · ${:.2} · {} tok", t.cost_usd, display::count(t.tokens())),
             Style::new().fg(Color::Yellow),
         ));
     }
-    head.push(Span::styled(
+    detail.push(Span::styled(
         format!(
             " · {} ago",
             display::age(now.unix_ms() - s.last_seen.unix_ms())
         ),
         Style::new().add_modifier(Modifier::DIM),
     ));
-    let mut lines = vec![Line::from(head)];
+    let mut lines = vec![Line::from(head), Line::from(detail)];
     let shown = s.agents.len().min(6);
     for (i, a) in s.agents.iter().take(shown).enumerate() {
         let branch = if i + 1 == shown { "  └ " } else { "  ├ " };
@@ -208,6 +243,7 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
         };
         let mut spans = vec![
             Span::raw(branch),
+            Span::styled("● ", Style::new().fg(agent_color(a.state))),
             Span::styled(
                 truncate(&one_line(&name), width.saturating_sub(30).max(8)),
                 Style::new().fg(if a.agent.is_some() {
@@ -215,6 +251,10 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
                 } else {
                     Color::Reset
                 }),
+            ),
+            Span::styled(
+                format!(" {}", state_text(a.state, a.since, a.tool.as_deref(), now)),
+                Style::new().fg(agent_color(a.state)),
             ),
             Span::raw(format!(
                 " · {} ev · {} tool{}",
@@ -370,7 +410,13 @@ mod tests {
             events: 2,
             tool_calls: 1,
             errors: 0,
+            first_seen: now,
             last_seen: now,
+            state: AgentState::Working,
+            since: now,
+            tool: agent.map(|_| "Grep".to_owned()),
+            tool_since: None,
+            reason: None,
         };
         Session {
             session: "5e55i0n-0000".into(),
@@ -381,11 +427,20 @@ mod tests {
             first_seen: now,
             last_seen: now,
             telemetry,
+            tools: Default::default(),
+            duration_ms: 0,
+            state: AgentState::NeedsPermission,
+            since: now,
+            reason: None,
+            tool: Some("Bash".into()),
+            prompt: None,
+            host: None,
+            claude_pid: None,
         }
     }
 
     fn render(app: &App) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
         terminal.draw(|f| draw(f, app)).unwrap();
         let buffer = terminal.backend().buffer();
         let mut text = String::new();
@@ -405,10 +460,17 @@ mod tests {
         let screen = render(&app);
         assert!(screen.contains("● 5e55i0n…"), "{screen}");
         assert!(
-            screen.contains("├ main · 2 ev · 1 tool") && !screen.contains("1 tools"),
+            screen.contains("├ ● main working 0.0s · 2 ev · 1 tool") && !screen.contains("1 tools"),
             "{screen}"
         );
-        assert!(screen.contains("└ Explore a1b2c3d…"), "{screen}");
+        assert!(
+            screen.contains("└ ● Explore a1b2c3d… working Grep 0.0s"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("NEEDS PERMISSION Bash for 0.0s"),
+            "{screen}"
+        );
         assert!(screen.contains("1 err"), "{screen}");
         assert!(!screen.contains('$') && !screen.contains("tok"), "{screen}");
 

@@ -1,0 +1,1019 @@
+//! Aggregates kept as events are stored, so that no read walks the history: per
+//! source counts and first/last times, and per Claude Code session its counts, tools,
+//! agents with their live state, and Claude Code's telemetry sums.
+//!
+//! The writer thread owns the [`Book`]: it counts each newly stored event, and at
+//! the end of the batch writes the rows it changed into `agg_sources` and
+//! `agg_sessions` in the same transaction as the events, so a restart loads what
+//! it had (one row per source and session, never one per event). Retention calls
+//! [`Book::forget`] with what it deletes, so the counts always describe the events
+//! that are stored.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use swarm_obs::{Event, Kind, Level, Timestamp};
+
+use super::agent_state::{self, Live, SessionMove};
+use crate::api::{AgentState, AgentSummary, SessionSummary, SessionTelemetry, SourceSummary};
+
+/// The `event.name` of Claude Code's per-request telemetry record (one model call
+/// with cost and tokens).
+pub const API_REQUEST: &str = "claude_code.api_request";
+const COST_METRIC: &str = "claude_code.cost.usage";
+const TOKEN_METRIC: &str = "claude_code.token.usage";
+
+/// Counts of one source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SourceAgg {
+    pub events: i64,
+    pub errors: i64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+}
+
+/// One agent of a session: counts and live state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AgentAgg {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_type: Option<String>,
+    pub events: i64,
+    pub tool_calls: i64,
+    pub errors: i64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub live: Live,
+}
+
+/// Telemetry sums of a session. Log records (`api_request`) win when present; the
+/// cost and token metrics say the same again and only count for sessions without.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TelemetryAgg {
+    pub records: SessionTelemetry,
+    /// Delta points summed by (metric, token type).
+    #[serde(default)]
+    pub delta: HashMap<String, f64>,
+    /// Cumulative points: the largest value of each series (metric, type, model).
+    #[serde(default)]
+    pub cumulative: HashMap<String, f64>,
+    /// Telemetry events counted; 0 means the session has none.
+    pub events: i64,
+}
+
+/// One session: counts, tools, agents and the session-wide state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SessionAgg {
+    pub events: i64,
+    pub errors: i64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub sources: BTreeSet<String>,
+    pub tools: HashMap<String, i64>,
+    pub agents: Vec<AgentAgg>,
+    /// Ended, failed or dead for the whole session, with when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<(AgentState, Timestamp, Option<String>)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_started_at: Option<Timestamp>,
+    /// The permission reminder for the current prompt went out.
+    #[serde(default)]
+    pub reminded: bool,
+    #[serde(default)]
+    pub telemetry: TelemetryAgg,
+}
+
+fn is_error(ev_kind: &str, lvl: i64) -> bool {
+    ev_kind == "error" || lvl >= 4
+}
+
+impl SessionAgg {
+    fn new(ts: i64) -> Self {
+        Self {
+            events: 0,
+            errors: 0,
+            first_ts: ts,
+            last_ts: ts,
+            sources: BTreeSet::new(),
+            tools: HashMap::new(),
+            agents: Vec::new(),
+            closed: None,
+            prompt: None,
+            host: None,
+            claude_pid: None,
+            claude_started_at: None,
+            reminded: false,
+            telemetry: TelemetryAgg::default(),
+        }
+    }
+
+    fn agent_mut(&mut self, agent: Option<&str>, ts: Timestamp) -> &mut AgentAgg {
+        let i = match self.agents.iter().position(|a| a.agent.as_deref() == agent) {
+            Some(i) => i,
+            None => {
+                let state = if agent.is_some() {
+                    AgentState::Working
+                } else {
+                    AgentState::Waiting
+                };
+                self.agents.push(AgentAgg {
+                    agent: agent.map(str::to_owned),
+                    agent_type: None,
+                    events: 0,
+                    tool_calls: 0,
+                    errors: 0,
+                    first_ts: ts.unix_ms(),
+                    last_ts: ts.unix_ms(),
+                    live: Live::new(state, ts),
+                });
+                self.agents.len() - 1
+            }
+        };
+        &mut self.agents[i]
+    }
+
+    /// The session's state: closed states win; then a prompt waiting on a person in
+    /// any agent; then the main agent's (or, with no main agent seen, the newest).
+    pub fn state(&self) -> (AgentState, Timestamp, Option<String>, Option<String>) {
+        if let Some((state, since, reason)) = &self.closed {
+            return (*state, *since, reason.clone(), None);
+        }
+        if let Some(a) = self
+            .agents
+            .iter()
+            .filter(|a| a.live.state == AgentState::NeedsPermission)
+            .min_by_key(|a| a.live.since)
+        {
+            return (a.live.state, a.live.since, None, a.live.tool.clone());
+        }
+        let main = self
+            .agents
+            .iter()
+            .find(|a| a.agent.is_none())
+            .or_else(|| self.agents.iter().max_by_key(|a| a.live.moved_at));
+        match main {
+            Some(a) => {
+                // A main agent that waits while a subagent (one in the background,
+                // say) still works: the session is working.
+                let working = self
+                    .agents
+                    .iter()
+                    .filter(|s| s.agent.is_some() && s.live.state == AgentState::Working)
+                    .min_by_key(|s| s.live.since);
+                match (a.live.state, working) {
+                    (AgentState::Waiting, Some(s)) => {
+                        (AgentState::Working, s.live.since, None, s.live.tool.clone())
+                    }
+                    _ => (
+                        a.live.state,
+                        a.live.since,
+                        a.live.reason.clone(),
+                        a.live.tool.clone(),
+                    ),
+                }
+            }
+            None => (
+                AgentState::Waiting,
+                Timestamp::from_unix_ms(self.first_ts),
+                None,
+                None,
+            ),
+        }
+    }
+
+    /// Whether the collector should check the session's `claude` process.
+    pub fn watchable(&self) -> bool {
+        self.closed.is_none() && self.claude_pid.is_some()
+    }
+
+    fn telemetry(&self) -> Option<SessionTelemetry> {
+        let t = &self.telemetry;
+        if t.events == 0 {
+            return None;
+        }
+        if t.records.api_requests > 0 {
+            return Some(t.records);
+        }
+        let mut out = SessionTelemetry::default();
+        let parts = t.delta.iter().chain(t.cumulative.iter());
+        for (key, v) in parts {
+            let mut it = key.split('\u{1f}');
+            let (name, kind) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+            let tokens = v.max(0.0) as u64;
+            match (name, kind) {
+                (COST_METRIC, _) => out.cost_usd += v,
+                (_, "input") => out.input_tokens += tokens,
+                (_, "output") => out.output_tokens += tokens,
+                (_, "cacheRead") => out.cache_read_tokens += tokens,
+                (_, "cacheCreation") => out.cache_creation_tokens += tokens,
+                _ => {}
+            }
+        }
+        Some(out)
+    }
+
+    /// The `/v1/sessions` shape; `stale_after_ms` turns a live session nobody can
+    /// check (no `claude` pid on this host) quiet for that long into `stale`.
+    pub fn summary(
+        &self,
+        session: &str,
+        now: Timestamp,
+        local_host: &str,
+        stale_after_ms: i64,
+    ) -> SessionSummary {
+        let (mut state, mut since, reason, tool) = self.state();
+        let checkable = self.claude_pid.is_some() && self.host.as_deref() == Some(local_host);
+        if state.is_live() && !checkable && now.unix_ms() - self.last_ts > stale_after_ms {
+            state = AgentState::Stale;
+            since = Timestamp::from_unix_ms(self.last_ts);
+        }
+        let mut agents: Vec<AgentSummary> = self
+            .agents
+            .iter()
+            .map(|a| AgentSummary {
+                agent: a.agent.clone(),
+                agent_type: a.agent_type.clone(),
+                events: a.events,
+                tool_calls: a.tool_calls,
+                errors: a.errors,
+                first_seen: Timestamp::from_unix_ms(a.first_ts),
+                last_seen: Timestamp::from_unix_ms(a.last_ts),
+                state: match (self.closed.as_ref(), a.live.state) {
+                    // A dead session takes its agents with it.
+                    (Some((AgentState::Dead, _, _)), s) if s.is_live() => AgentState::Dead,
+                    (None, s) if s.is_live() && state == AgentState::Stale => AgentState::Stale,
+                    (_, s) => s,
+                },
+                since: a.live.since,
+                tool: a.live.tool.clone(),
+                tool_since: a.live.tool_since,
+                reason: a.live.reason.clone(),
+            })
+            .collect();
+        agents.sort_by_key(|a| (a.first_seen, a.agent.is_some()));
+        SessionSummary {
+            session: session.to_owned(),
+            sources: self.sources.iter().cloned().collect(),
+            events: self.events,
+            errors: self.errors,
+            tools: self.tools.clone(),
+            agents,
+            first_seen: Timestamp::from_unix_ms(self.first_ts),
+            last_seen: Timestamp::from_unix_ms(self.last_ts),
+            duration_ms: self.last_ts - self.first_ts,
+            state,
+            since,
+            reason,
+            tool,
+            prompt: self.prompt.clone(),
+            host: self.host.clone(),
+            claude_pid: self.claude_pid,
+            telemetry: self.telemetry(),
+        }
+    }
+}
+
+/// Adds one telemetry event (OTLP ingest: no hook) to a session's sums.
+fn count_telemetry(t: &mut TelemetryAgg, ev: &Event) -> bool {
+    let f = &ev.fields;
+    // OTLP attributes arrive as numbers or as numeric strings.
+    let num = |k: &str| {
+        f.get(k)
+            .and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
+            .filter(|v: &f64| v.is_finite())
+            .unwrap_or(0.0)
+    };
+    let text = |k: &str| f.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+    if text("event.name") == API_REQUEST {
+        let r = &mut t.records;
+        r.cost_usd += num("cost_usd");
+        r.input_tokens += num("input_tokens").max(0.0) as u64;
+        r.output_tokens += num("output_tokens").max(0.0) as u64;
+        r.cache_read_tokens += num("cache_read_tokens").max(0.0) as u64;
+        r.cache_creation_tokens += num("cache_creation_tokens").max(0.0) as u64;
+        r.api_requests += 1;
+        r.api_duration_ms += num("duration_ms").max(0.0) as u64;
+        t.events += 1;
+        return true;
+    }
+    let name = text("metric.name");
+    if ev.kind == Kind::Log && (name == COST_METRIC || name == TOKEN_METRIC) {
+        let value = num("metric.value");
+        if text("metric.temporality") == "cumulative" {
+            let key = format!("{name}\u{1f}{}\u{1f}{}", text("type"), text("model"));
+            let e = t.cumulative.entry(key).or_insert(value);
+            *e = e.max(value);
+        } else {
+            *t.delta
+                .entry(format!("{name}\u{1f}{}", text("type")))
+                .or_default() += value;
+        }
+        t.events += 1;
+        return true;
+    }
+    false
+}
+
+/// Whether an event feeds a session's telemetry sums.
+pub(crate) fn is_telemetry(ev: &Event) -> bool {
+    ev.hook.is_none() && ev.session.is_some() && count_telemetry(&mut TelemetryAgg::default(), ev)
+}
+
+/// The aggregates, owned by the writer thread.
+#[derive(Debug, Default)]
+pub(crate) struct Book {
+    pub sources: HashMap<String, SourceAgg>,
+    pub sessions: HashMap<String, SessionAgg>,
+    dirty_sources: HashSet<String>,
+    dirty_sessions: HashSet<String>,
+    /// Sessions whose state, since or tool changed in this batch: pushed to viewers.
+    moved: HashSet<String>,
+}
+
+/// A stored event's columns as retention reads them back before deleting it.
+pub(crate) struct Gone {
+    pub source: String,
+    pub session: Option<String>,
+    pub agent: Option<String>,
+    pub kind: String,
+    pub lvl: i64,
+    pub hook: Option<String>,
+    pub tool: Option<String>,
+    /// The event's JSON when it fed telemetry sums (its session is then recounted).
+    pub telemetry: bool,
+}
+
+impl Book {
+    /// Loads the persisted aggregates (one row per source and session).
+    pub fn load(c: &Connection) -> rusqlite::Result<Self> {
+        let mut book = Book::default();
+        let mut st =
+            c.prepare("SELECT source, events, errors, first_ts, last_ts FROM agg_sources")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            book.sources.insert(
+                r.get(0)?,
+                SourceAgg {
+                    events: r.get(1)?,
+                    errors: r.get(2)?,
+                    first_ts: r.get(3)?,
+                    last_ts: r.get(4)?,
+                },
+            );
+        }
+        let mut st = c.prepare("SELECT session, data FROM agg_sessions")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let data: String = r.get(1)?;
+            // A row this build cannot read is rebuilt from scratch by the caller.
+            let agg: SessionAgg = serde_json::from_str(&data).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?;
+            book.sessions.insert(r.get(0)?, agg);
+        }
+        Ok(book)
+    }
+
+    /// Counts one newly stored event.
+    pub fn add(&mut self, ev: &Event) {
+        let ts = ev.ts.unix_ms();
+        let lvl = super::level_rank(ev.level);
+        let error = is_error(ev.kind.as_str(), lvl);
+        let src = self.sources.entry(ev.source.clone()).or_insert(SourceAgg {
+            events: 0,
+            errors: 0,
+            first_ts: ts,
+            last_ts: ts,
+        });
+        src.events += 1;
+        src.errors += i64::from(error);
+        src.first_ts = src.first_ts.min(ts);
+        src.last_ts = src.last_ts.max(ts);
+        if !self.dirty_sources.contains(&ev.source) {
+            self.dirty_sources.insert(ev.source.clone());
+        }
+        let Some(session) = ev.session.as_deref() else {
+            return;
+        };
+        let s = self
+            .sessions
+            .entry(session.to_owned())
+            .or_insert_with(|| SessionAgg::new(ts));
+        let before = s.state();
+        s.events += 1;
+        s.errors += i64::from(error);
+        s.first_ts = s.first_ts.min(ts);
+        s.last_ts = s.last_ts.max(ts);
+        if !s.sources.contains(&ev.source) {
+            s.sources.insert(ev.source.clone());
+        }
+        let pre_tool = ev.hook.as_deref() == Some("PreToolUse");
+        if pre_tool && let Some(tool) = &ev.tool {
+            *s.tools.entry(tool.clone()).or_default() += 1;
+        }
+        if ev.hook.is_none() && ev.kind != Kind::Alert {
+            count_telemetry(&mut s.telemetry, ev);
+        }
+        let newest = ts >= s.last_ts;
+        if let Some(pid) = ev.claude_pid
+            && newest
+        {
+            let other_process =
+                s.claude_pid != Some(pid) || s.claude_started_at != ev.claude_started_at;
+            // A resumed session (a new `claude` process under the same id) lives again.
+            if other_process && matches!(s.closed, Some((AgentState::Dead, _, _))) {
+                s.closed = None;
+            }
+            s.claude_pid = Some(pid);
+            s.claude_started_at = ev.claude_started_at;
+            s.host = ev.host.clone();
+        }
+        if ev.hook.as_deref() == Some("UserPromptSubmit") && newest {
+            let prompt = ev
+                .payload
+                .as_ref()
+                .and_then(|p| p.get("prompt"))
+                .and_then(|p| p.as_str())
+                .unwrap_or(&ev.msg);
+            s.prompt = Some(agent_state::short(prompt));
+        }
+        let subagent = ev.agent.is_some();
+        let dead = matches!(s.closed, Some((AgentState::Dead, _, _)));
+        let a = s.agent_mut(ev.agent.as_deref(), ev.ts);
+        a.events += 1;
+        a.errors += i64::from(error);
+        a.tool_calls += i64::from(pre_tool);
+        a.first_ts = a.first_ts.min(ts);
+        a.last_ts = a.last_ts.max(ts);
+        if a.agent_type.is_none() && ev.agent_type.is_some() {
+            a.agent_type = ev.agent_type.clone();
+        }
+        // A dead session's late events (caught up from the log) do not revive it.
+        let moved = if dead && ev.kind != Kind::Alert {
+            SessionMove::None
+        } else {
+            agent_state::apply(&mut a.live, ev, subagent)
+        };
+        match moved {
+            SessionMove::None => {}
+            SessionMove::Close(state, reason) => {
+                if s.closed.is_none() || state == AgentState::Ended {
+                    s.closed = Some((state, ev.ts, reason));
+                }
+            }
+            SessionMove::Dead(reason) => {
+                if s.closed.is_none() {
+                    s.closed = Some((AgentState::Dead, ev.ts, Some(reason)));
+                }
+            }
+            SessionMove::Reminded => s.reminded = true,
+        }
+        let after = s.state();
+        if after.0 != AgentState::NeedsPermission {
+            s.reminded = false;
+        }
+        if before.0 != after.0 || before.1 != after.1 || before.3 != after.3 {
+            self.moved.insert(session.to_owned());
+        }
+        if !self.dirty_sessions.contains(session) {
+            self.dirty_sessions.insert(session.to_owned());
+        }
+    }
+
+    /// Takes back what retention deleted. Returns the sessions whose telemetry must
+    /// be recounted from their remaining events, and the touched keys whose first
+    /// and last times must be read again.
+    pub fn forget(&mut self, gone: &[Gone]) -> Touched {
+        let mut touched = Touched::default();
+        for g in gone {
+            let error = is_error(&g.kind, g.lvl);
+            if let Some(s) = self.sources.get_mut(&g.source) {
+                s.events -= 1;
+                s.errors -= i64::from(error);
+            }
+            touched.sources.insert(g.source.clone());
+            let Some(session) = &g.session else { continue };
+            let Some(s) = self.sessions.get_mut(session) else {
+                continue;
+            };
+            s.events -= 1;
+            s.errors -= i64::from(error);
+            let pre_tool = g.hook.as_deref() == Some("PreToolUse");
+            if pre_tool
+                && let Some(tool) = &g.tool
+                && let Some(n) = s.tools.get_mut(tool)
+            {
+                *n -= 1;
+                if *n <= 0 {
+                    s.tools.remove(tool);
+                }
+            }
+            if let Some(a) = s.agents.iter_mut().find(|a| a.agent == g.agent) {
+                a.events -= 1;
+                a.errors -= i64::from(error);
+                a.tool_calls -= i64::from(pre_tool);
+            }
+            if g.telemetry {
+                touched.telemetry.insert(session.clone());
+            }
+            touched.sessions.insert(session.clone());
+        }
+        touched
+    }
+
+    /// Re-reads first and last times of what retention touched (index lookups),
+    /// drops what has no events left, and recounts telemetry where needed.
+    pub fn settle(&mut self, c: &Connection, touched: Touched) -> rusqlite::Result<()> {
+        for source in touched.sources {
+            let Some(s) = self.sources.get_mut(&source) else {
+                continue;
+            };
+            if s.events <= 0 {
+                self.sources.remove(&source);
+            } else {
+                let (first, last) = c.query_row(
+                    "SELECT MIN(ts), MAX(ts) FROM events WHERE source = ?1",
+                    [&source],
+                    |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+                )?;
+                s.first_ts = first.unwrap_or(s.first_ts);
+                s.last_ts = last.unwrap_or(s.last_ts);
+            }
+            self.dirty_sources.insert(source);
+        }
+        for session in touched.sessions {
+            let Some(s) = self.sessions.get_mut(&session) else {
+                continue;
+            };
+            if s.events <= 0 {
+                self.sessions.remove(&session);
+                self.dirty_sessions.insert(session);
+                continue;
+            }
+            let (first, last) = c.query_row(
+                "SELECT MIN(ts), MAX(ts) FROM events WHERE session = ?1",
+                [&session],
+                |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )?;
+            s.first_ts = first.unwrap_or(s.first_ts);
+            s.last_ts = last.unwrap_or(s.last_ts);
+            s.agents.retain(|a| a.events > 0);
+            let mut st = c.prepare_cached(
+                "SELECT agent, MIN(ts), MAX(ts) FROM events WHERE session = ?1 GROUP BY agent",
+            )?;
+            let mut rows = st.query([&session])?;
+            while let Some(r) = rows.next()? {
+                let agent: Option<String> = r.get(0)?;
+                if let Some(a) = s.agents.iter_mut().find(|a| a.agent == agent) {
+                    a.first_ts = r.get(1)?;
+                    a.last_ts = r.get(2)?;
+                }
+            }
+            let mut sources = BTreeSet::new();
+            let mut st =
+                c.prepare_cached("SELECT DISTINCT source FROM events WHERE session = ?1")?;
+            let mut rows = st.query([&session])?;
+            while let Some(r) = rows.next()? {
+                sources.insert(r.get(0)?);
+            }
+            s.sources = sources;
+            if touched.telemetry.contains(&session) {
+                let mut t = TelemetryAgg::default();
+                let mut st = c.prepare_cached(
+                    "SELECT json FROM events WHERE session = ?1 AND hook IS NULL ORDER BY seq",
+                )?;
+                let mut rows = st.query([&session])?;
+                while let Some(r) = rows.next()? {
+                    let json: String = r.get(0)?;
+                    if let Ok(ev) = Event::from_json(&json)
+                        && ev.kind != Kind::Alert
+                    {
+                        count_telemetry(&mut t, &ev);
+                    }
+                }
+                s.telemetry = t;
+            }
+            self.dirty_sessions.insert(session);
+        }
+        Ok(())
+    }
+
+    /// Writes the rows changed since the last flush (inside the caller's transaction).
+    pub fn flush(&mut self, c: &Connection) -> rusqlite::Result<()> {
+        for source in self.dirty_sources.drain() {
+            match self.sources.get(&source) {
+                Some(s) => {
+                    c.prepare_cached(
+                        "INSERT INTO agg_sources (source, events, errors, first_ts, last_ts)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT(source) DO UPDATE SET events = excluded.events,
+                           errors = excluded.errors, first_ts = excluded.first_ts,
+                           last_ts = excluded.last_ts",
+                    )?
+                    .execute(params![source, s.events, s.errors, s.first_ts, s.last_ts])?;
+                }
+                None => {
+                    c.prepare_cached("DELETE FROM agg_sources WHERE source = ?1")?
+                        .execute([&source])?;
+                }
+            }
+        }
+        for session in self.dirty_sessions.drain() {
+            match self.sessions.get(&session) {
+                Some(s) => {
+                    let data = serde_json::to_string(s).unwrap_or_default();
+                    c.prepare_cached(
+                        "INSERT INTO agg_sessions (session, last_ts, watch, data)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(session) DO UPDATE SET last_ts = excluded.last_ts,
+                           watch = excluded.watch, data = excluded.data",
+                    )?
+                    .execute(params![
+                        session,
+                        s.last_ts,
+                        s.watchable(),
+                        data
+                    ])?;
+                }
+                None => {
+                    c.prepare_cached("DELETE FROM agg_sessions WHERE session = ?1")?
+                        .execute([&session])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sessions whose state moved since the last call.
+    pub fn take_moved(&mut self) -> Vec<String> {
+        self.moved.drain().collect()
+    }
+
+    /// Drops unflushed changes (their transaction rolled back) by reloading.
+    pub fn reload(&mut self, c: &Connection) -> rusqlite::Result<()> {
+        *self = Book::load(c)?;
+        Ok(())
+    }
+}
+
+/// Keys retention touched.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    pub sources: HashSet<String>,
+    pub sessions: HashSet<String>,
+    pub telemetry: HashSet<String>,
+}
+
+/// Every source, most recently active first (at most `limit`).
+pub fn sources(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SourceSummary>> {
+    let mut st = c.prepare_cached(
+        "SELECT source, events, errors, first_ts, last_ts FROM agg_sources
+         ORDER BY last_ts DESC LIMIT ?1",
+    )?;
+    let rows = st.query_map([limit as i64], |r| {
+        Ok(SourceSummary {
+            source: r.get(0)?,
+            events: r.get(1)?,
+            errors: r.get(2)?,
+            first_seen: Timestamp::from_unix_ms(r.get(3)?),
+            last_seen: Timestamp::from_unix_ms(r.get(4)?),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Reads stored session rows, newest activity first.
+pub(crate) fn session_rows(
+    c: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, SessionAgg)>> {
+    let mut st =
+        c.prepare_cached("SELECT session, data FROM agg_sessions ORDER BY last_ts DESC LIMIT ?1")?;
+    let mut rows = st.query([limit as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let data: String = r.get(1)?;
+        if let Ok(agg) = serde_json::from_str(&data) {
+            out.push((r.get(0)?, agg));
+        }
+    }
+    Ok(out)
+}
+
+/// One session row by id.
+pub(crate) fn session_row(c: &Connection, session: &str) -> rusqlite::Result<Option<SessionAgg>> {
+    use rusqlite::OptionalExtension;
+    let data: Option<String> = c
+        .query_row(
+            "SELECT data FROM agg_sessions WHERE session = ?1",
+            [session],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
+}
+
+/// Sessions whose `claude` process the collector checks: live, with a pid.
+pub(crate) fn watched_sessions(c: &Connection) -> rusqlite::Result<Vec<(String, SessionAgg)>> {
+    let mut st = c.prepare_cached("SELECT session, data FROM agg_sessions WHERE watch = 1")?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let data: String = r.get(1)?;
+        if let Ok(agg) = serde_json::from_str(&data) {
+            out.push((r.get(0)?, agg));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `lvl` and `kind` make an error, as the aggregates count it.
+pub fn counts_as_error(kind: Kind, level: Level) -> bool {
+    is_error(kind.as_str(), super::level_rank(level))
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::store::Retention;
+    use crate::store::scratch::{figures, from_scratch};
+    use crate::store::testing::{db, insert, restart, retain};
+
+    /// A small deterministic generator (xorshift), so a failure replays.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len() as u64) as usize]
+        }
+    }
+
+    const DAY_MS: i64 = 86_400_000;
+
+    fn random_event(rng: &mut Rng, now: i64) -> Event {
+        let kinds = [Kind::Log, Kind::Hook, Kind::Error, Kind::Done, Kind::Alert];
+        let kind = kinds[rng.below(kinds.len() as u64) as usize];
+        let source = rng.pick(&["api", "web", "proj1", "proj2", "batch"]);
+        let mut ev = Event::new(source, kind, "m");
+        ev.level = [Level::Debug, Level::Info, Level::Warn, Level::Error][rng.below(4) as usize];
+        // Out of order, some older than the retention age.
+        ev.ts = Timestamp::from_unix_ms(now - rng.below(10 * DAY_MS as u64) as i64);
+        if rng.below(4) > 0 {
+            ev.session = Some(rng.pick(&["s1", "s2", "s3", "s4", "s5"]).to_owned());
+            ev.agent = match rng.below(3) {
+                0 => None,
+                1 => Some("a1".into()),
+                _ => Some("a2".into()),
+            };
+            if rng.below(5) == 0 {
+                // Telemetry of the session: a request record or a metric point.
+                ev.kind = Kind::Log;
+                match rng.below(3) {
+                    0 => {
+                        ev.fields.insert("event.name".into(), API_REQUEST.into());
+                        ev.fields.insert("cost_usd".into(), 0.25.into());
+                        ev.fields.insert("input_tokens".into(), 10.into());
+                    }
+                    n => {
+                        let temporality = if n == 1 { "cumulative" } else { "delta" };
+                        ev.fields.insert("metric.name".into(), TOKEN_METRIC.into());
+                        ev.fields
+                            .insert("metric.temporality".into(), temporality.into());
+                        ev.fields.insert("type".into(), "input".into());
+                        ev.fields
+                            .insert("metric.value".into(), (rng.below(100) as f64).into());
+                    }
+                }
+            } else {
+                let hook = rng.pick(&[
+                    "PreToolUse",
+                    "PostToolUse",
+                    "Stop",
+                    "UserPromptSubmit",
+                    "PermissionRequest",
+                    "SessionEnd",
+                    "SubagentStop",
+                    "SomethingNew",
+                ]);
+                ev.kind = Kind::Hook;
+                ev.hook = Some(hook.to_owned());
+                if hook.contains("Tool") {
+                    ev.tool = Some(rng.pick(&["Bash", "Read", "Edit"]).to_owned());
+                }
+            }
+        }
+        ev
+    }
+
+    fn maintained(c: &Connection) -> crate::store::scratch::AllFigures {
+        let sources = super::sources(c, 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.source,
+                    (
+                        s.events,
+                        s.errors,
+                        s.first_seen.unix_ms(),
+                        s.last_seen.unix_ms(),
+                    ),
+                )
+            })
+            .collect();
+        let sessions = session_rows(c, 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|(id, agg)| (id, figures(&agg)))
+            .collect();
+        (sources, sessions)
+    }
+
+    #[test]
+    fn maintained_aggregates_equal_a_count_from_scratch() {
+        for seed in 1..=12u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let now = Timestamp::now().unix_ms();
+            let (mut c, mut book) = db();
+            let mut sent: Vec<Event> = Vec::new();
+            for round in 0..30 {
+                let mut batch: Vec<Event> = (0..rng.below(40) + 1)
+                    .map(|_| random_event(&mut rng, now))
+                    .collect();
+                // Duplicates: events already stored, posted again or caught up.
+                for _ in 0..rng.below(5) {
+                    if !sent.is_empty() {
+                        batch.push(sent[rng.below(sent.len() as u64) as usize].clone());
+                    }
+                }
+                sent.extend(batch.iter().cloned());
+                insert(&mut c, &mut book, &batch);
+                match rng.below(6) {
+                    0 => retain(
+                        &mut c,
+                        &mut book,
+                        Retention {
+                            max_age_ms: (rng.below(9) as i64 + 1) * DAY_MS,
+                            max_bytes: u64::MAX,
+                        },
+                    ),
+                    1 => retain(
+                        &mut c,
+                        &mut book,
+                        Retention {
+                            max_age_ms: 30 * DAY_MS,
+                            max_bytes: 1,
+                        },
+                    ),
+                    2 => book = restart(&mut c),
+                    _ => {}
+                }
+                let want = from_scratch(&c).unwrap();
+                let got = maintained(&c);
+                assert_eq!(got.0, want.0, "sources, seed {seed} round {round}");
+                assert_eq!(got.1, want.1, "sessions, seed {seed} round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_captured_fixture_moves_the_state_machine_without_breaking_it() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/claude-code");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .chain(std::fs::read_dir(dir.join("v2.1.330")).unwrap())
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        assert!(files.len() > 30, "fixtures of both versions are found");
+        let mut book = Book::default();
+        for (i, path) in files.iter().enumerate() {
+            let payload: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let mut ev = Event::new("proj", Kind::Hook, "fixture");
+            ev.ts = Timestamp::from_unix_ms(1_000 + i as i64);
+            ev.session = Some("one".into());
+            ev.hook = payload["hook_event_name"].as_str().map(str::to_owned);
+            ev.agent = payload["agent_id"].as_str().map(str::to_owned);
+            ev.agent_type = payload["agent_type"].as_str().map(str::to_owned);
+            ev.tool = payload["tool_name"].as_str().map(str::to_owned);
+            ev.payload = Some(payload);
+            book.add(&ev);
+        }
+        let s = &book.sessions["one"];
+        assert_eq!(s.events as usize, files.len());
+        assert!(
+            s.agents.iter().any(|a| a.agent.is_some()),
+            "a subagent is seen"
+        );
+        // The files sort with SessionEnd before later names: the session stays ended.
+        assert_eq!(s.state().0, AgentState::Ended);
+    }
+
+    fn hook_event(name: &str, agent: Option<&str>, ms: i64, extra: serde_json::Value) -> Event {
+        let mut ev = Event::new("proj", Kind::Hook, name);
+        ev.ts = Timestamp::from_unix_ms(ms);
+        ev.session = Some("s".into());
+        ev.hook = Some(name.into());
+        ev.agent = agent.map(str::to_owned);
+        ev.tool = extra["tool_name"].as_str().map(str::to_owned);
+        let mut p = serde_json::json!({"hook_event_name": name});
+        if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        ev.payload = Some(p);
+        ev
+    }
+
+    #[test]
+    fn a_session_waits_on_a_person_works_with_a_background_subagent_and_compacts() {
+        use serde_json::json;
+        let mut book = Book::default();
+        let mut add = |ev: Event| book.add(&ev);
+        add(hook_event("SessionStart", None, 1, json!({})));
+        add(hook_event(
+            "UserPromptSubmit",
+            None,
+            2,
+            json!({"prompt": "fix the build\nplease"}),
+        ));
+        add(hook_event(
+            "PreToolUse",
+            None,
+            3,
+            json!({"tool_name": "Bash"}),
+        ));
+        add(hook_event(
+            "PermissionRequest",
+            None,
+            4,
+            json!({"tool_name": "Bash"}),
+        ));
+        let s = &book.sessions["s"];
+        assert_eq!(s.state().0, AgentState::NeedsPermission);
+        assert_eq!(s.state().3.as_deref(), Some("Bash"));
+        assert_eq!(s.prompt.as_deref(), Some("fix the build"));
+        let mut add = |ev: Event| book.add(&ev);
+        add(hook_event(
+            "PostToolUse",
+            None,
+            5,
+            json!({"tool_name": "Bash"}),
+        ));
+        // A subagent in the background keeps the session working after the main Stop.
+        add(hook_event("SubagentStart", Some("bg"), 6, json!({})));
+        add(hook_event("Stop", None, 7, json!({})));
+        add(hook_event(
+            "PreToolUse",
+            Some("bg"),
+            8,
+            json!({"tool_name": "Grep"}),
+        ));
+        assert_eq!(book.sessions["s"].state().0, AgentState::Working);
+        let mut add = |ev: Event| book.add(&ev);
+        add(hook_event("SubagentStop", Some("bg"), 9, json!({})));
+        assert_eq!(book.sessions["s"].state().0, AgentState::Waiting);
+        let mut add = |ev: Event| book.add(&ev);
+        add(hook_event(
+            "PreCompact",
+            None,
+            10,
+            json!({"trigger": "auto"}),
+        ));
+        assert_eq!(book.sessions["s"].state().0, AgentState::Working);
+        let mut add = |ev: Event| book.add(&ev);
+        add(hook_event(
+            "SessionEnd",
+            None,
+            11,
+            json!({"reason": "prompt_input_exit"}),
+        ));
+        let (state, since, reason, _) = book.sessions["s"].state();
+        assert_eq!(state, AgentState::Ended);
+        assert_eq!(since, Timestamp::from_unix_ms(11));
+        assert_eq!(reason.as_deref(), Some("prompt_input_exit"));
+    }
+}
