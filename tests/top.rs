@@ -137,10 +137,10 @@ fn top_shows_workers_sessions_and_live_events_and_obeys_keys() {
     // The session that ran the subagent, with its main agent and the subagent, and
     // its cost and tokens from Claude Code's telemetry.
     let session = tmux.wait_for("the session's cost and tokens", |s| {
-        line_with(s, "● 98717c4").contains("$1.25 · 6.6k tok")
+        s.contains("$1.25 · 6.6k tok")
     });
     assert!(session.contains("● 98717c4"), "{session}");
-    assert!(screen.contains("├ main"), "{screen}");
+    assert!(screen.contains("├ ● main"), "{screen}");
     assert!(
         screen.contains("q  quit"),
         "the footer lists the keys: {screen}"
@@ -150,6 +150,10 @@ fn top_shows_workers_sessions_and_live_events_and_obeys_keys() {
     replay(&home, Some(&addr), &["Notification.permission_prompt"]);
     tmux.wait_for("the live permission prompt", |s| {
         s.contains("Claude needs your permission")
+    });
+    // The session that asked stands out, saying for how long it has waited.
+    tmux.wait_for("the session waiting on a person", |s| {
+        line_with(s, "● 6091dbd").contains("NEEDS PERMISSION for")
     });
 
     // Filter as you type: only the subagent's tool calls remain.
