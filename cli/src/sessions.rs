@@ -33,6 +33,36 @@ impl SessionBook {
     }
 }
 
+/// Days of event files read for sessions when no collector runs: today and
+/// yesterday, so the cost does not grow with the history kept on disk.
+const FILE_DAYS: usize = 2;
+
+/// The sessions now: the collector's `/v1/sessions`, or counted from the last
+/// days' event files.
+pub fn load(source: &crate::source::Source) -> anyhow::Result<Vec<Session>> {
+    use anyhow::Context as _;
+    match source {
+        crate::source::Source::Collector(http) => Ok(http
+            .get_json::<SessionsAnswer>("/v1/sessions?limit=50")?
+            .sessions),
+        crate::source::Source::Files(root) => {
+            let mut files = swarm_obs::EventLog::files(root).with_context(|| {
+                format!("cannot list the event files of {}", root.dir().display())
+            })?;
+            files.sort();
+            let mut book = SessionBook::default();
+            for path in files.iter().rev().take(FILE_DAYS).rev() {
+                let reader = swarm_obs::EventReader::open(path, 0)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                for ev in reader {
+                    book.add(&ev);
+                }
+            }
+            Ok(book.list())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,15 +10,18 @@ use swarm_obs::WorkerState;
 
 use crate::display;
 use crate::probes::{self, ProbeRow};
+use crate::sessions::{self, Session};
 use crate::source::{Source, SourceArgs};
 use crate::tail::render::ColorChoice;
 use crate::workers::WorkersView;
+use swarm_obs_collector::api::AgentState;
 
 /// Arguments of `swarm-obs status`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Exit status: 0 when every worker is alive or stopped cleanly, 1 when any is late,
-down or dead, or a collector's health probe is late or down (or a heartbeat file
+down or dead, a Claude Code session is dead or failed, or a collector's health
+probe is late or down (or a heartbeat file
 cannot be read, or the workers cannot be listed). Probes run in the collector, so
 they are listed only when it answers.
 
@@ -66,6 +69,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             Err(e) => return Err(e),
         };
+        let sessions = match sessions::load(&opened.source) {
+            Ok(s) => s,
+            Err(e) if args.watch => {
+                eprintln!("swarm-obs: {e:#}");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let probes = match probes::load(&opened.source) {
             Ok(p) => p,
             Err(e) if args.watch => {
@@ -75,10 +86,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Err(e) => return Err(e),
         };
         let text = if args.json {
-            json(&view, &probes, &opened.source)
+            json(&view, &probes, &sessions, &opened.source)
         } else {
             let mut t = table(&view, &opened.source, color);
             t.push_str(&probe_table(&probes, color));
+            t.push_str(&session_table(&sessions, color));
             t
         };
         if args.watch {
@@ -90,7 +102,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .and_then(|()| out.flush())
         .context("cannot write to standard output")?;
         if !args.watch {
-            return Ok(if view.all_fine() && probes::all_fine(&probes) {
+            return Ok(if all_fine(&view, &probes, &sessions) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -100,10 +112,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-fn json(view: &WorkersView, probes: &[ProbeRow], source: &Source) -> String {
+/// Whether nothing needs a person: no worker or probe in trouble, no session
+/// dead or failed.
+fn all_fine(view: &WorkersView, probes: &[ProbeRow], sessions: &[Session]) -> bool {
+    view.all_fine() && probes::all_fine(probes) && !sessions.iter().any(|s| s.state.is_bad())
+}
+
+fn json(view: &WorkersView, probes: &[ProbeRow], sessions: &[Session], source: &Source) -> String {
     let mut v = serde_json::to_value(view).unwrap_or_default();
-    v["ok"] = (view.all_fine() && probes::all_fine(probes)).into();
+    v["ok"] = all_fine(view, probes, sessions).into();
     v["probes"] = serde_json::to_value(probes).unwrap_or_default();
+    v["sessions"] = serde_json::to_value(sessions).unwrap_or_default();
     v["source"] = source.describe().into();
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
@@ -179,6 +198,88 @@ pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
             source.describe()
         );
     }
+    out
+}
+
+/// The ANSI colour of a session state: green working, yellow needs a person,
+/// blue waiting, grey ended, red failed or dead, magenta stale.
+fn session_ansi(state: AgentState) -> &'static str {
+    match state {
+        AgentState::Working => "32",
+        AgentState::NeedsPermission => "1;33",
+        AgentState::Waiting => "34",
+        AgentState::Ended => "90",
+        AgentState::Failed | AgentState::Dead => "1;31",
+        AgentState::Stale => "35",
+    }
+}
+
+/// Claude Code sessions below the workers: state, agents, what it does, since.
+fn session_table(sessions: &[Session], color: bool) -> String {
+    if sessions.is_empty() {
+        return String::new();
+    }
+    let now = swarm_obs::Timestamp::now().unix_ms();
+    let head = ["SESSION", "STATE", "AGENTS", "DOING", "SINCE", "SOURCE"];
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            let doing = match (&s.tool, &s.reason, &s.prompt) {
+                (Some(tool), _, _) => format!("tool {tool}"),
+                (None, Some(reason), _) => reason.clone(),
+                (None, None, Some(prompt)) => format!("prompt: {prompt}"),
+                _ => "-".into(),
+            };
+            let working = s.agents.iter().filter(|a| a.state.is_live()).count();
+            vec![
+                display::truncate(&display::one_line(&s.session), 13),
+                s.state.to_string(),
+                format!("{working}/{}", s.agents.len()),
+                display::truncate(&display::one_line(&doing), 48),
+                format!("{} ago", display::age(now - s.since.unix_ms())),
+                display::truncate(&display::one_line(&s.sources.join(",")), 24),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::from("\n");
+    let heads: Vec<String> = head.iter().map(|h| (*h).to_owned()).collect();
+    for (r, state) in std::iter::once((&heads, None))
+        .chain(rows.iter().zip(sessions.iter().map(|s| Some(s.state))))
+    {
+        for (i, cell) in r.iter().enumerate() {
+            match state {
+                Some(state) if i == 1 && color => {
+                    let _ = write!(out, "\x1b[{}m{cell}\x1b[0m", session_ansi(state));
+                }
+                _ => out.push_str(cell),
+            }
+            if i + 1 < r.len() {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    }
+    let bad = sessions.iter().filter(|s| s.state.is_bad()).count();
+    let asking = sessions
+        .iter()
+        .filter(|s| s.state == AgentState::NeedsPermission)
+        .count();
+    let _ = writeln!(
+        out,
+        "\n{} {}: {bad} dead or failed, {asking} waiting on a permission prompt",
+        sessions.len(),
+        if sessions.len() == 1 {
+            "session"
+        } else {
+            "sessions"
+        },
+    );
     out
 }
 
