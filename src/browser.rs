@@ -36,6 +36,12 @@ impl Browser {
 
     /// Starts Chromium headless on a `width` × `height` window and connects to its page.
     pub fn start(width: u32, height: u32) -> Self {
+        Self::start_with_args(width, height, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra Chromium flags
+    /// (`--host-resolver-rules=…`, say).
+    pub fn start_with_args(width: u32, height: u32, extra: &[&str]) -> Self {
         let profile = tempfile::Builder::new()
             .prefix("swarm-obs-chromium-")
             .tempdir()
@@ -59,6 +65,7 @@ impl Browser {
             "--remote-debugging-port=0",
             &format!("--window-size={width},{height}"),
         ])
+        .args(extra)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg("about:blank")
         .stdin(Stdio::null())

@@ -97,6 +97,12 @@ pub struct Options {
     pub permission_reminder: Duration,
     /// How often the `claude` processes of live sessions on this host are checked.
     pub session_check_interval: Duration,
+    /// Host names besides the bound address's that requests may name
+    /// (`serve --allow-host`); any other `Host` is refused (DNS rebinding).
+    pub allow_hosts: Vec<String>,
+    /// Origins besides the collector's own that may send requests
+    /// (`serve --allow-origin`, e.g. `http://localhost:3000`).
+    pub allow_origins: Vec<String>,
 }
 
 impl Options {
@@ -125,6 +131,8 @@ impl Options {
             session_stale_after: Duration::from_secs(30 * 60),
             permission_reminder: Duration::from_secs(120),
             session_check_interval: Duration::from_secs(1),
+            allow_hosts: Vec::new(),
+            allow_origins: Vec::new(),
         }
     }
 }
@@ -314,6 +322,11 @@ async fn serve(
         redactor: Arc::new(swarm_obs::Redactor::new(options.redaction.clone())),
         shutdown: shutdown_rx.clone(),
         notify: shows.as_ref().map(|(handle, _)| handle.clone()),
+        allowed: Arc::new(http::guard::Allowed::new(
+            local,
+            &options.allow_hosts,
+            &options.allow_origins,
+        )),
     };
     let signals = signals().map_err(Error::Runtime)?;
 

@@ -56,6 +56,14 @@ pub struct Args {
     /// Seconds between OTLP metric exports.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     otlp_metrics_interval: u64,
+    /// A host name requests may use besides 127.0.0.1, localhost, [::1] and the
+    /// bound address (repeatable); requests naming any other host are refused.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
+    /// An origin whose pages may call the collector besides its own, e.g.
+    /// http://localhost:3000 (repeatable).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
 }
 
 /// Whether `target` names the address this collector listens on, which would send
@@ -91,6 +99,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut options = Options::new(root);
     options.notify = config.notify.clone();
     options.addr = args.addr;
+    options.allow_hosts = args.allow_hosts.clone();
+    options.allow_origins = args.allow_origins.clone();
     options.token = args
         .token
         .or_else(|| std::env::var(TOKEN_ENV).ok())

@@ -185,7 +185,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
         "PRAGMA auto_vacuum = INCREMENTAL;
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
-         PRAGMA busy_timeout = 5000;",
+         PRAGMA busy_timeout = 5000;
+         PRAGMA mmap_size = 1073741824;",
     )?;
     Ok(conn)
 }
@@ -209,6 +210,11 @@ impl Store {
             .map_err(|e| StoreError::Write(format!("cannot create {}: {e}", path.display())))?;
         let mut conn = open(path).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        // The writer walks every index on each insert: a cache that holds their
+        // upper levels keeps ingest flat as the store grows (pages are only taken
+        // as used, so a small store stays small).
+        conn.execute_batch("PRAGMA cache_size = -32768;")
+            .map_err(err)?;
         let book = load_book(&mut conn).map_err(err)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer = std::thread::Builder::new()
