@@ -1076,3 +1076,48 @@ fn the_regex_filter_the_activity_window_and_the_alerts_list_show_what_the_collec
     // The refused stream and query are the only problems the page logged.
     assert_page_clean(&mut b, &["status of 400"]);
 }
+
+#[test]
+fn sessions_show_their_live_state_pushed_by_the_stream() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let hook = |name: &str, tool: Option<&str>| {
+        let mut ev = event("proj", Kind::Hook, name);
+        ev.session = Some("5e55-live-0001".into());
+        ev.hook = Some(name.into());
+        ev.tool = tool.map(str::to_owned);
+        ev.payload = Some(json!({"hook_event_name": name}));
+        ev
+    };
+    post(&c, &hook("UserPromptSubmit", None));
+    let mut b = Browser::start(1200, 800);
+    b.navigate(&c.url("/"));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    b.wait_for(
+        "the working session",
+        "[...document.querySelectorAll('#sessions .state-badge')].some(e => e.classList.contains('state-working'))",
+        WAIT,
+    );
+    // A permission prompt: the badge turns and names the tool, through the stream.
+    post(&c, &hook("PermissionRequest", Some("Bash")));
+    let text = b.wait_for(
+        "the session asking for permission",
+        "(() => { const e = document.querySelector('#sessions .state-needs_permission'); return e && e.textContent; })()",
+        WAIT,
+    );
+    assert!(
+        text.as_str()
+            .unwrap_or("")
+            .contains("needs permission for Bash"),
+        "{text}"
+    );
+    post(&c, &hook("SessionEnd", None));
+    b.wait_for(
+        "the ended session",
+        "!!document.querySelector('#sessions .state-ended')",
+        WAIT,
+    );
+}

@@ -84,9 +84,18 @@ fn only_the_collectors_own_host_and_origin_are_answered() {
     let ev = || Event::new("web", Kind::Log, "posted").to_json_line();
     assert_eq!(post(&addr, &own, Some("http://evil.example"), &ev()), 403);
     assert_eq!(post(&addr, &own, Some("null"), &ev()), 403);
-    assert_eq!(post(&addr, &format!("evil.example:{port}"), None, &ev()), 421);
-    assert_eq!(post(&addr, &own, Some(&format!("http://{own}")), &ev()), 202);
-    assert_eq!(post(&addr, &own, Some("http://ui.example:3000"), &ev()), 202);
+    assert_eq!(
+        post(&addr, &format!("evil.example:{port}"), None, &ev()),
+        421
+    );
+    assert_eq!(
+        post(&addr, &own, Some(&format!("http://{own}")), &ev()),
+        202
+    );
+    assert_eq!(
+        post(&addr, &own, Some("http://ui.example:3000"), &ev()),
+        202
+    );
     assert_eq!(post(&addr, &own, None, &ev()), 202, "tools send no Origin");
     let upgrade = "upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
     assert_eq!(

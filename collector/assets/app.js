@@ -308,6 +308,8 @@
     clearTimeout(retryTimer);
     const p = filterParams();
     p.set('n', String(BACKFILL));
+    // Sessions whose state moves arrive on the stream too: no polling for them.
+    p.set('states', '1');
     // Resume after the last event seen, so a reconnect neither loses nor repeats.
     if (lastEventId) p.set('last_event_id', lastEventId);
     if (token()) p.set('access_token', token());
@@ -326,6 +328,14 @@
     };
     for (const k of KINDS) es.addEventListener(k, onEvent);
     es.addEventListener('message', onEvent);
+    es.addEventListener('session', (m) => {
+      let s;
+      try { s = JSON.parse(m.data); } catch (_) { return; }
+      if (!s || typeof s.session !== 'string') return;
+      const i = sessionList.findIndex((x) => x.session === s.session);
+      if (i >= 0) sessionList[i] = s; else sessionList.unshift(s);
+      renderSessions();
+    });
     // Fell behind the live stream: resume from the last event seen, so the missed
     // events come from the store instead of being lost.
     es.addEventListener('lagged', () => connect());
@@ -587,6 +597,28 @@
     return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
   }
 
+  const STATE_LABELS = {
+    working: 'working',
+    needs_permission: 'needs permission',
+    waiting: 'waiting',
+    ended: 'ended',
+    failed: 'failed',
+    dead: 'dead',
+    stale: 'stale',
+  };
+
+  // A session's traffic light: the state, how long it has lasted, and the tool.
+  function stateBadge(s) {
+    const state = STATE_LABELS[s.state] ? s.state : 'waiting';
+    const since = Date.parse(s.since);
+    const age = Number.isFinite(since) ? duration(Math.max(0, Date.now() - since)) : '';
+    let text = STATE_LABELS[state];
+    if (state === 'needs_permission') text += (s.tool ? ' for ' + String(s.tool) : '') + ' · ' + age;
+    else if (state === 'working' && s.tool) text += ' · ' + String(s.tool) + ' · ' + age;
+    else text += ' · ' + age;
+    return el('span', { class: 'state-badge state-' + state, title: s.reason ? String(s.reason) : '', text });
+  }
+
   function renderSessions() {
     const ul = $('sessions');
     ul.replaceChildren();
@@ -615,6 +647,7 @@
       },
       el('div', { class: 'top' },
         el('span', { class: 'id', text: id.slice(0, 8) }),
+        stateBadge(s),
         Number(s.errors) > 0 ? el('span', { class: 'errors', text: count(s.errors, 'error') }) : null),
       el('div', { class: 'meta', text: meta.filter(Boolean).join(' · ') }));
       li.addEventListener('keydown', (e) => { if (e.key === 'Enter') li.click(); });
@@ -643,6 +676,7 @@
         bar.style.left = (Math.max(0, Math.min(1, left)) * 100).toFixed(2) + '%';
         bar.style.width = (Math.max(0, Math.min(1, width)) * 100).toFixed(2) + '%';
         lanes.append(el('div', { class: 'lane', 'data-agent': a.agent ? String(a.agent) : 'main' },
+          el('span', { class: 'light state-' + (STATE_LABELS[a.state] ? a.state : 'waiting'), title: STATE_LABELS[a.state] || '' }),
           el('span', { class: 'label', title: name, text: name + ' · ' + a.tool_calls }),
           el('span', { class: 'track' }, bar)));
       }
