@@ -480,7 +480,7 @@ pub fn announce_huge_post(addr: &str, path: &str, content_type: &str, start: &st
         .expect("read timeout");
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {content_type}\r\ncontent-length: 104857600\r\n\r\n{start}"
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {content_type}\r\ncontent-length: 104857600\r\n\r\n{start}"
     )
     .expect("send the head");
     let mut head = [0u8; 512];

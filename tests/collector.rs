@@ -312,10 +312,11 @@ fn raw_chunked_post(addr: &str, size: usize) -> String {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     let mut w = s.try_clone().unwrap();
+    let host = addr.to_owned();
     let writer = std::thread::spawn(move || {
         let _ = write!(
             w,
-            "POST /v1/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n"
+            "POST /v1/events HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n"
         );
         let chunk = vec![b' '; 1 << 20];
         for _ in 0..size / chunk.len() {
@@ -423,7 +424,12 @@ fn a_viewer_that_never_reads_does_not_stall_the_others() {
     let c = Collector::start(&home);
     // The slow viewer: asks for a stream and never reads a byte.
     let mut slow = std::net::TcpStream::connect(c.addr()).unwrap();
-    write!(slow, "GET /v1/stream?n=0 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    write!(
+        slow,
+        "GET /v1/stream?n=0 HTTP/1.1\r\nhost: {}\r\n\r\n",
+        c.addr()
+    )
+    .unwrap();
     let fast = SseStream::open(c.addr(), "/v1/stream?n=0", &[]);
     // Enough data to fill every socket buffer between the slow viewer and the server.
     let msg = "x".repeat(2000);

@@ -342,7 +342,8 @@ fn bad_otlp_bodies_are_refused_clearly() {
         let mut s = std::net::TcpStream::connect(collector.addr()).unwrap();
         write!(
             s,
-            "POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+            "POST /v1/logs HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+            collector.addr(),
             2 << 20
         )
         .unwrap();

@@ -142,9 +142,9 @@ impl SessionAgg {
 
     /// The session's state: closed states win; then a prompt waiting on a person in
     /// any agent; then the main agent's (or, with no main agent seen, the newest).
-    pub fn state(&self) -> (AgentState, Timestamp, Option<String>, Option<String>) {
+    pub fn state_ref(&self) -> (AgentState, Timestamp, Option<&str>, Option<&str>) {
         if let Some((state, since, reason)) = &self.closed {
-            return (*state, *since, reason.clone(), None);
+            return (*state, *since, reason.as_deref(), None);
         }
         if let Some(a) = self
             .agents
@@ -152,7 +152,7 @@ impl SessionAgg {
             .filter(|a| a.live.state == AgentState::NeedsPermission)
             .min_by_key(|a| a.live.since)
         {
-            return (a.live.state, a.live.since, None, a.live.tool.clone());
+            return (a.live.state, a.live.since, None, a.live.tool.as_deref());
         }
         let main = self
             .agents
@@ -169,14 +169,17 @@ impl SessionAgg {
                     .filter(|s| s.agent.is_some() && s.live.state == AgentState::Working)
                     .min_by_key(|s| s.live.since);
                 match (a.live.state, working) {
-                    (AgentState::Waiting, Some(s)) => {
-                        (AgentState::Working, s.live.since, None, s.live.tool.clone())
-                    }
+                    (AgentState::Waiting, Some(s)) => (
+                        AgentState::Working,
+                        s.live.since,
+                        None,
+                        s.live.tool.as_deref(),
+                    ),
                     _ => (
                         a.live.state,
                         a.live.since,
-                        a.live.reason.clone(),
-                        a.live.tool.clone(),
+                        a.live.reason.as_deref(),
+                        a.live.tool.as_deref(),
                     ),
                 }
             }
@@ -187,6 +190,27 @@ impl SessionAgg {
                 None,
             ),
         }
+    }
+
+    /// [`state_ref`](Self::state_ref), owned.
+    pub fn state(&self) -> (AgentState, Timestamp, Option<String>, Option<String>) {
+        let (state, since, reason, tool) = self.state_ref();
+        (
+            state,
+            since,
+            reason.map(str::to_owned),
+            tool.map(str::to_owned),
+        )
+    }
+
+    /// What viewers are told when it changes: the state, its start, and a hash of
+    /// the tool (cheap to compare on every event, nothing cloned).
+    fn state_key(&self) -> (AgentState, Timestamp, u64) {
+        use std::hash::{Hash, Hasher};
+        let (state, since, _, tool) = self.state_ref();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        tool.hash(&mut h);
+        (state, since, h.finish())
     }
 
     /// Whether the collector should check the session's `claude` process.
@@ -391,12 +415,21 @@ impl Book {
         let ts = ev.ts.unix_ms();
         let lvl = super::level_rank(ev.level);
         let error = is_error(ev.kind.as_str(), lvl);
-        let src = self.sources.entry(ev.source.clone()).or_insert(SourceAgg {
-            events: 0,
-            errors: 0,
-            first_ts: ts,
-            last_ts: ts,
-        });
+        // Looked up before inserted: no key is copied for the common case.
+        if !self.sources.contains_key(&ev.source) {
+            self.sources.insert(
+                ev.source.clone(),
+                SourceAgg {
+                    events: 0,
+                    errors: 0,
+                    first_ts: ts,
+                    last_ts: ts,
+                },
+            );
+        }
+        let Some(src) = self.sources.get_mut(&ev.source) else {
+            return;
+        };
         src.events += 1;
         src.errors += i64::from(error);
         src.first_ts = src.first_ts.min(ts);
@@ -407,11 +440,14 @@ impl Book {
         let Some(session) = ev.session.as_deref() else {
             return;
         };
-        let s = self
-            .sessions
-            .entry(session.to_owned())
-            .or_insert_with(|| SessionAgg::new(ts));
-        let before = s.state();
+        if !self.sessions.contains_key(session) {
+            self.sessions
+                .insert(session.to_owned(), SessionAgg::new(ts));
+        }
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        let before = s.state_key();
         s.events += 1;
         s.errors += i64::from(error);
         s.first_ts = s.first_ts.min(ts);
@@ -480,11 +516,11 @@ impl Book {
             }
             SessionMove::Reminded => s.reminded = true,
         }
-        let after = s.state();
+        let after = s.state_key();
         if after.0 != AgentState::NeedsPermission {
             s.reminded = false;
         }
-        if before.0 != after.0 || before.1 != after.1 || before.3 != after.3 {
+        if before != after && !self.moved.contains(session) {
             self.moved.insert(session.to_owned());
         }
         if !self.dirty_sessions.contains(session) {
