@@ -21,6 +21,9 @@ use swarm_obs_suite::{Collector, SseStream, TestHome, http};
 const SOURCES: usize = 50;
 const SESSIONS: usize = 200;
 const BATCH: usize = 10_000;
+/// Events timed for each ingest figure: five batches, so one slow commit does not
+/// decide it.
+const INGEST_SAMPLE: usize = 5 * BATCH;
 
 /// The `i`th event back from now: a hook event of one of 200 sessions across 50
 /// projects, with a tool, now and then an error.
@@ -207,24 +210,25 @@ fn main() {
     let spacing_ms = (5 * 86_400_000 / largest as i64).min(500);
     let now = Timestamp::now().unix_ms();
     let home = TestHome::new();
+    // Batched ingest on an empty store: 50k events into a collector of its own.
+    let empty_rate = {
+        let scratch = TestHome::new();
+        let mut c = Collector::start(&scratch);
+        let rate = load(&c, 0, INGEST_SAMPLE, spacing_ms, now);
+        c.terminate();
+        rate
+    };
     let mut c = Collector::start(&home);
-    // Batched ingest on an empty store: the first 10k.
-    let empty_rate = load(&c, 0, BATCH, spacing_ms, now);
-    let mut loaded = BATCH;
+    let mut loaded = 0;
     let mut all: Vec<Figures> = Vec::new();
     for &size in &sizes {
-        if loaded < size {
-            load(&c, loaded, size - BATCH, spacing_ms, now);
-            loaded = size - BATCH;
+        // The last 50k of each size (all of it below that) are its ingest figure.
+        let sample = INGEST_SAMPLE.min(size);
+        if loaded < size - sample {
+            load(&c, loaded, size - sample, spacing_ms, now);
         }
-        // The last 10k of each size are the ingest figure at that size.
-        let rate = if size == BATCH {
-            empty_rate
-        } else {
-            let r = load(&c, loaded, size, spacing_ms, now);
-            loaded = size;
-            r
-        };
+        let rate = load(&c, size - sample, size, spacing_ms, now);
+        loaded = size;
         let f = measure(&home, &mut c, size, rate);
         eprintln!("scale: measured at {size} stored");
         all.push(f);

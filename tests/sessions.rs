@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use swarm_obs::{Event, Kind, LocalProcesses, ProcessStatus, ProcessTable, Timestamp};
-use swarm_obs_suite::{Collector, TestHome};
+use swarm_obs_suite::{ChildGuard, Collector, TestHome, have_programs};
 
 /// A real process standing in for `claude`, and when it started.
 fn claude_process() -> (Child, Timestamp) {
@@ -271,4 +271,115 @@ fn state_changes_are_pushed_to_live_viewers() {
     assert_ne!(first.event.as_deref(), Some("session"));
     claude.kill().expect("stop the stand-in");
     let _ = claude.wait();
+}
+
+/// A stand-in `claude` (tests/programs/stand_in_claude.py) that runs the real
+/// `swarm-hook` through `sh -c` with the named fixture payloads under `session`,
+/// and then waits; returned once every hook has run.
+fn stand_in_claude(home: &TestHome, session: &str, fixtures: &[&str]) -> Option<ChildGuard> {
+    if !have_programs("stand-in claude", &["python3", "sh"]) {
+        return None;
+    }
+    let script = swarm_obs_suite::workspace_root().join("tests/programs/stand_in_claude.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .arg(swarm_obs_suite::bin("swarm-hook"))
+        .arg(session)
+        .args(
+            fixtures
+                .iter()
+                .map(|f| swarm_obs_suite::fixtures_dir().join(f)),
+        )
+        .env("SWARM_OBS_HOME", home.path())
+        .env_remove("SWARM_OBS_COLLECTOR")
+        .env_remove("SWARM_OBS_SOURCE")
+        .env_remove("SWARM_OBS_TOKEN")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    let mut claude = ChildGuard::spawn(&mut cmd);
+    let mut line = String::new();
+    let out = claude.child().stdout.take().expect("its stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)
+        .expect("read the stand-in's answer");
+    assert_eq!(line.trim(), "ready", "the stand-in claude said {line:?}");
+    Some(claude)
+}
+
+#[test]
+fn the_real_hook_under_a_killed_claude_process_reports_it_dead() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let id = "stand-in-killed";
+    let Some(mut claude) = stand_in_claude(
+        &home,
+        id,
+        &[
+            "SessionStart.json",
+            "UserPromptSubmit.json",
+            "PreToolUse.json",
+        ],
+    ) else {
+        return;
+    };
+    let s = session_when(&c, id, |s| s["state"] == "working");
+    assert_eq!(
+        s["claude_pid"],
+        claude.id(),
+        "the hook found its claude: {s}"
+    );
+    assert_eq!(s["tool"], "Bash", "{s}");
+    let (code, out) = status(&home);
+    assert_eq!(code, 0, "{out}");
+
+    claude.kill();
+    let took = wait_for_state(&c, id, "dead");
+    assert!(took < Duration::from_secs(5), "dead after {took:?}");
+    let alerts = c.get_json(&format!("/v1/events?kind=alert&session={id}"));
+    assert_eq!(alerts["events"][0]["level"], "error", "{alerts}");
+    let (code, out) = status(&home);
+    assert_eq!(code, 1, "a dead session fails status: {out}");
+}
+
+#[test]
+fn the_real_hook_under_a_claude_that_ended_cleanly_reports_it_ended() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let id = "stand-in-ended";
+    let Some(mut claude) = stand_in_claude(
+        &home,
+        id,
+        &[
+            "SessionStart.json",
+            "UserPromptSubmit.json",
+            "Stop.json",
+            "SessionEnd.json",
+        ],
+    ) else {
+        return;
+    };
+    let s = session_when(&c, id, |s| s["state"] == "ended");
+    assert_eq!(s["claude_pid"], claude.id(), "{s}");
+    claude.kill();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(session(&c, id)["state"], "ended");
+    let (code, out) = status(&home);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Waits (bounded) until the session exists and `ok` holds for it.
+fn session_when(c: &Collector, id: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let t = Instant::now();
+    loop {
+        let all = c.get_json("/v1/sessions");
+        if let Some(s) = all["sessions"]
+            .as_array()
+            .and_then(|list| list.iter().find(|s| s["session"] == id))
+            && ok(s)
+        {
+            return s.clone();
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "session {id}: {all}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -15,6 +15,7 @@
 
 pub mod deliver;
 pub mod input;
+pub mod launcher;
 pub mod mapping;
 
 use std::io::Write;
@@ -86,6 +87,12 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
             bytes,
         } => invalid_input_event(&labels, &redactor, &reason, &head, bytes),
     };
+    let mut event = event;
+    // The Claude Code process behind this event: how the collector sees it die.
+    if let Some((pid, started_at)) = launcher::claude_process() {
+        event.claude_pid = Some(pid);
+        event.claude_started_at = started_at;
+    }
 
     let log = EventLog::new(root.clone());
     let logged = match log.append(&event) {

@@ -124,7 +124,7 @@ fn local_status(pid: u32) -> ProcessStatus {
     }
     // Success or EPERM: a process with this pid exists (perhaps another user's).
     ProcessStatus::Running {
-        started_at: linux_start_time(pid),
+        started_at: process_info(pid).and_then(|p| p.started_at),
     }
 }
 
@@ -133,25 +133,69 @@ fn local_status(_pid: u32) -> ProcessStatus {
     ProcessStatus::Unknown
 }
 
-/// The start time of `pid` from `/proc/<pid>/stat` (clock ticks after boot) and the
-/// boot time in `/proc/stat`; `None` where there is no procfs.
-fn linux_start_time(pid: u32) -> Option<Timestamp> {
+/// One process of this host, as the kernel describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Its pid.
+    pub pid: u32,
+    /// Its parent's pid (0 for none).
+    pub parent: u32,
+    /// The kernel's short name for it (on Linux at most 15 bytes of the program name).
+    pub name: String,
+    /// When it started, which tells it apart from a later process given the same pid.
+    pub started_at: Option<Timestamp>,
+}
+
+/// Looks `pid` up on this host: `None` when it is gone, or where there is no procfs
+/// (every platform but Linux today).
+///
+/// ```
+/// let me = swarm_obs::process_info(std::process::id());
+/// # #[cfg(target_os = "linux")]
+/// assert_eq!(me.map(|p| p.pid), Some(std::process::id()));
+/// ```
+pub fn process_info(pid: u32) -> Option<ProcessInfo> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // `rest` starts at field 3 (state); starttime is field 22.
-    let ticks: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
-    let boot = std::fs::read_to_string("/proc/stat").ok()?;
-    let btime: i64 = boot
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
+    // The name may hold spaces and parentheses: it ends at the last ')'.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    // After the name come field 3 (state), 4 (ppid) … 22 (starttime).
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let parent = fields.get(1)?.parse().ok()?;
+    let started_at = fields
+        .get(19)
+        .and_then(|t| t.parse::<u64>().ok())
+        .and_then(ticks_after_boot_to_time);
+    Some(ProcessInfo {
+        pid,
+        parent,
+        name,
+        started_at,
+    })
+}
+
+/// A start time in clock ticks after boot (as `/proc/<pid>/stat` gives it) as a
+/// timestamp, with the boot time from `/proc/stat`.
+fn ticks_after_boot_to_time(ticks: u64) -> Option<Timestamp> {
+    static BOOT_MS: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    let boot_ms = (*BOOT_MS.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let secs: i64 = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(secs * 1000)
+    }))?;
     // SAFETY: sysconf has no preconditions.
+    #[cfg(unix)]
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    #[cfg(not(unix))]
+    let hz = 100;
     let hz = if hz > 0 { hz as u64 } else { 100 };
-    let ms = btime * 1000 + i64::try_from(ticks * 1000 / hz).ok()?;
+    let ms = boot_ms + i64::try_from(ticks.checked_mul(1000)? / hz).ok()?;
     Some(Timestamp::from_unix_ms(ms))
 }
 

@@ -82,8 +82,8 @@ pub use config::{CollectorConfig, Config, ConfigError, HookConfig, OtlpConfig};
 pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
 pub use event_log::{EventLog, EventLogError, EventReader, MAX_LINE_BYTES, ReadStats};
 pub use health::{
-    LocalProcesses, ProcessStatus, ProcessTable, WorkerReport, WorkerState, classify,
-    classify_with_grace, default_grace, read_heartbeats,
+    LocalProcesses, ProcessInfo, ProcessStatus, ProcessTable, WorkerReport, WorkerState, classify,
+    classify_with_grace, default_grace, process_info, read_heartbeats,
 };
 pub use heartbeat::{
     DEFAULT_INTERVAL, Heartbeat, HeartbeatError, HeartbeatHandle, HeartbeatState, HeartbeatWriter,
