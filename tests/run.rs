@@ -75,8 +75,8 @@ fn a_script_that_exits_3_yields_start_lines_and_an_error_with_duration() {
 
     let hb = Heartbeat::read(&StateRoot::new(home.path()).heartbeat_file("job")).unwrap();
     assert_eq!(
-        (hb.state, hb.pid),
-        (HeartbeatState::Stopped, child_pid as u32)
+        (hb.state, hb.pid, hb.exit_code),
+        (HeartbeatState::Failed, child_pid as u32, Some(3))
     );
     assert_eq!(hb.progress.map(|p| (p.done, p.total)), Some((3, 5)));
 
@@ -261,4 +261,76 @@ fn ctrl_c_in_a_terminal_reaches_the_child_once() {
         "SIGINT came twice"
     );
     assert!(!events.iter().any(|e| e.msg.starts_with("passed SIGINT")));
+}
+
+#[test]
+fn a_failing_command_is_failed_with_its_exit_code_and_a_clean_one_is_no_alert() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let failed = home
+        .swarm_obs()
+        .args([
+            "run",
+            "--source",
+            "fails",
+            "--no-echo",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .status()
+        .unwrap();
+    assert_eq!(failed.code(), Some(3));
+    let clean = home
+        .swarm_obs()
+        .args(["run", "--source", "clean", "--no-echo", "--", "true"])
+        .status()
+        .unwrap();
+    assert_eq!(clean.code(), Some(0));
+
+    // The collector's verdicts, and an alert for the failure only.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let alerts = loop {
+        let alerts = c.get_json("/v1/events?kind=alert");
+        if alerts["events"].as_array().is_some_and(|a| !a.is_empty()) {
+            break alerts;
+        }
+        assert!(std::time::Instant::now() < deadline, "no alert: {alerts}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let workers = c.get_json("/v1/workers");
+    let state_of = |name: &str| {
+        workers["workers"]
+            .as_array()
+            .and_then(|ws| ws.iter().find(|w| w["worker"] == name))
+            .map(|w| (w["state"].clone(), w["heartbeat"]["exit_code"].clone()))
+            .unwrap_or_else(|| panic!("{name} not in {workers}"))
+    };
+    assert_eq!(state_of("fails"), ("failed".into(), 3.into()), "{workers}");
+    assert_eq!(state_of("clean"), ("stopped".into(), 0.into()), "{workers}");
+    let alerts = alerts["events"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "a clean stop is no alert: {alerts:?}");
+    assert_eq!(alerts[0]["source"], "fails");
+    assert_eq!(alerts[0]["level"], "error");
+    assert!(
+        alerts[0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 3"),
+        "{alerts:?}"
+    );
+
+    let out = home
+        .swarm_obs()
+        .args(["status", "--collector", "off", "--color", "never"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed worker fails status: {text}"
+    );
+    assert!(text.contains("failed (exit 3)"), "{text}");
 }

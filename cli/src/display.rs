@@ -8,11 +8,21 @@ use swarm_obs::{Progress, WorkerState};
 /// The ANSI colour code a worker state is shown in.
 pub fn state_ansi(state: WorkerState) -> &'static str {
     match state {
-        WorkerState::Alive => "32",   // green
-        WorkerState::Late => "33",    // yellow
-        WorkerState::Down => "31",    // red
-        WorkerState::Dead => "1;31",  // bold red
-        WorkerState::Stopped => "90", // grey
+        WorkerState::Alive => "32",    // green
+        WorkerState::Late => "33",     // yellow
+        WorkerState::Down => "31",     // red
+        WorkerState::Dead => "1;31",   // bold red
+        WorkerState::Failed => "1;31", // bold red
+        WorkerState::Stopped => "90",  // grey
+    }
+}
+
+/// A worker's state as shown, with the exit code its final beat gave:
+/// `failed (exit 3)`.
+pub fn state_label(state: WorkerState, exit_code: Option<i32>) -> String {
+    match exit_code {
+        Some(code) if state == WorkerState::Failed => format!("{state} (exit {code})"),
+        _ => state.to_string(),
     }
 }
 

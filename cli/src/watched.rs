@@ -105,6 +105,14 @@ impl Watched {
         }
     }
 
+    /// Records how the child exited (its code, or 128 + the signal that ended
+    /// it): the final heartbeat carries it, and says `failed` unless it is 0.
+    pub fn set_exit_code(&self, code: i32) {
+        if let Some(hb) = self.heartbeat() {
+            hb.set_exit_code(code);
+        }
+    }
+
     /// A new event of this worker, with its pid and task.
     pub fn event(&self, kind: Kind, level: Level, msg: impl Into<String>) -> Event {
         let mut ev = Event::from_process(

@@ -425,7 +425,7 @@
       el('span', { class: 'light', 'data-state': state, role: 'img', 'aria-label': state }),
       el('span', { class: 'name', text: String(w.worker) }),
       el('span', { class: 'state st-' + state },
-        el('span', { text: state + ' · ' }),
+        el('span', { text: state + (hb.exit_code != null ? ' (exit ' + Number(hb.exit_code) + ')' : '') + ' · ' }),
         tickingAge(Date.now() - Number(w.age_ms), 'ago')));
       if (what) li.append(el('span', { class: 'what', title: what, text: what }));
       const p = hb.progress;

@@ -173,6 +173,8 @@ impl Watch {
             let key = (w.host.clone(), w.worker.clone());
             let previous = verdicts.insert(key, w.state);
             let report = match previous {
+                // A clean stop is no news; a failed one is.
+                Some(_) if w.state == WorkerState::Stopped => false,
                 Some(p) => p != w.state,
                 // First sight: only trouble that is recent is news.
                 None => {
@@ -213,11 +215,15 @@ fn alert(w: &WorkerView, previous: Option<WorkerState>) -> Event {
             hb["pid"].as_u64().unwrap_or(0)
         ),
         WorkerState::Stopped => format!("{} stopped", w.worker),
+        WorkerState::Failed => match hb["exit_code"].as_i64() {
+            Some(code) => format!("{} failed: exited with code {code}", w.worker),
+            None => format!("{} failed: its last word was an error", w.worker),
+        },
     };
     let level = match w.state {
         WorkerState::Alive | WorkerState::Stopped => Level::Info,
         WorkerState::Late => Level::Warn,
-        WorkerState::Down | WorkerState::Dead => Level::Error,
+        WorkerState::Down | WorkerState::Dead | WorkerState::Failed => Level::Error,
     };
     let mut ev = Event::new(w.worker.clone(), Kind::Alert, msg).with_level(level);
     ev.host = Some(w.host.clone());
@@ -230,6 +236,9 @@ fn alert(w: &WorkerView, previous: Option<WorkerState>) -> Event {
     }
     fields.insert("recovered".into(), json!(recovered));
     fields.insert("age_ms".into(), json!(w.age_ms));
+    if let Some(code) = hb["exit_code"].as_i64() {
+        fields.insert("exit_code".into(), json!(code));
+    }
     ev.fields = fields;
     ev
 }
@@ -268,7 +277,22 @@ mod tests {
         watch
             .record(&beat(at(3800), r#","state":"stopped""#))
             .unwrap();
-        assert_eq!(watch.tick(&root, at(90_000))[0].fields["state"], "stopped");
+        assert!(
+            watch.tick(&root, at(90_000)).is_empty(),
+            "a clean stop is no alert"
+        );
+        watch
+            .record(&beat(at(90_100), r#","state":"failed","exit_code":3"#))
+            .unwrap();
+        let failed = watch.tick(&root, at(90_200));
+        assert_eq!(failed[0].fields["state"], "failed");
+        assert_eq!(failed[0].fields["exit_code"], 3);
+        assert_eq!(failed[0].level, Level::Error);
+        assert!(
+            failed[0].msg.contains("exited with code 3"),
+            "{}",
+            failed[0].msg
+        );
     }
 
     #[test]

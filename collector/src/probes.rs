@@ -223,7 +223,7 @@ impl Entry {
         let level = match state {
             WorkerState::Alive | WorkerState::Stopped => Level::Info,
             WorkerState::Late => Level::Warn,
-            WorkerState::Down | WorkerState::Dead => Level::Error,
+            WorkerState::Down | WorkerState::Dead | WorkerState::Failed => Level::Error,
         };
         let mut ev = Event::new(name.clone(), Kind::Alert, msg).with_level(level);
         ev.fields

@@ -33,6 +33,9 @@ pub enum WorkerState {
     Dead,
     /// It shut down cleanly.
     Stopped,
+    /// It ended with an error: a non-zero exit (its final beat has the code) or
+    /// an error as its last word.
+    Failed,
 }
 
 impl WorkerState {
@@ -44,6 +47,7 @@ impl WorkerState {
             Self::Down => "down",
             Self::Dead => "dead",
             Self::Stopped => "stopped",
+            Self::Failed => "failed",
         }
     }
 }
@@ -230,8 +234,10 @@ pub fn classify_with_grace(
     processes: &dyn ProcessTable,
     grace: Duration,
 ) -> WorkerState {
-    if hb.state == HeartbeatState::Stopped {
-        return WorkerState::Stopped;
+    match hb.state {
+        HeartbeatState::Stopped => return WorkerState::Stopped,
+        HeartbeatState::Failed => return WorkerState::Failed,
+        _ => {}
     }
     if hb.host == crate::hostname() && processes.status(hb.pid).ended_since(hb.started_at) {
         return WorkerState::Dead;

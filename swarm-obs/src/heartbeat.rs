@@ -35,6 +35,9 @@ pub enum HeartbeatState {
     Idle,
     /// Shut down cleanly; no more beats will come.
     Stopped,
+    /// Ended with an error (a non-zero exit, or an error as its last word); no more
+    /// beats will come.
+    Failed,
 }
 
 impl HeartbeatState {
@@ -43,6 +46,7 @@ impl HeartbeatState {
             1 => Self::Working,
             2 => Self::Idle,
             3 => Self::Stopped,
+            4 => Self::Failed,
             _ => Self::Starting,
         }
     }
@@ -53,6 +57,7 @@ impl HeartbeatState {
             Self::Working => 1,
             Self::Idle => 2,
             Self::Stopped => 3,
+            Self::Failed => 4,
         }
     }
 }
@@ -98,6 +103,10 @@ pub struct Heartbeat {
     /// Log lines the worker dropped because its queue was full.
     #[serde(default)]
     pub dropped: u64,
+    /// The exit code of the process the beats speak for, in the final beat of a
+    /// supervisor that saw it exit (`swarm-obs run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
 }
 
 impl Heartbeat {
@@ -117,6 +126,7 @@ impl Heartbeat {
             state: HeartbeatState::Starting,
             seq: 0,
             dropped: 0,
+            exit_code: None,
         }
     }
 
@@ -194,6 +204,9 @@ struct Shared {
     beat_now: AtomicBool,
     // Task and action: strings, so a small mutex whose buffers are reused.
     text: Mutex<Text>,
+    // The final beat says `failed` when either is set.
+    failing: AtomicBool,
+    exit_code: Mutex<Option<i32>>,
     stop: AtomicBool,
     wake: Condvar,
     wake_lock: Mutex<()>,
@@ -269,6 +282,36 @@ impl HeartbeatHandle {
         self.set_state(HeartbeatState::Idle);
     }
 
+    /// Whether the worker's last word so far is an error: if it stops now, its
+    /// final beat says `failed` instead of `stopped`. The log layer sets it on each
+    /// error and clears it on the next event of info level or above.
+    pub fn set_failing(&self, failing: bool) {
+        self.shared.failing.store(failing, Ordering::Relaxed);
+    }
+
+    /// Records the exit code of the process the beats speak for (see
+    /// [`set_pid`](Self::set_pid)): the final beat carries it, and says `failed`
+    /// when it is not 0.
+    ///
+    /// ```
+    /// use swarm_obs::{Heartbeat, HeartbeatState, HeartbeatWriter, StateRoot};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let root = StateRoot::new(dir.path());
+    /// let hb = HeartbeatWriter::start(&root, "job", std::time::Duration::from_secs(5)).unwrap();
+    /// hb.handle().set_exit_code(3);
+    /// let path = hb.path().to_owned();
+    /// hb.stop();
+    /// let last = Heartbeat::read(&path).unwrap();
+    /// assert_eq!((last.state, last.exit_code), (HeartbeatState::Failed, Some(3)));
+    /// ```
+    pub fn set_exit_code(&self, code: i32) {
+        *self
+            .shared
+            .exit_code
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(code);
+    }
+
     /// Makes the beats speak for another process, such as the child a supervisor
     /// runs: readers then judge the worker `dead` when that process is gone. Start
     /// the writer no later than the process (readers take a process younger than
@@ -331,6 +374,7 @@ impl HeartbeatHandle {
             state: HeartbeatState::from_u8(s.state.load(Ordering::Relaxed)),
             seq: 0,
             dropped: s.dropped.load(Ordering::Relaxed),
+            exit_code: *s.exit_code.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }
 
@@ -398,6 +442,8 @@ impl HeartbeatWriter {
             held: AtomicBool::new(false),
             beat_now: AtomicBool::new(false),
             text: Mutex::new(Text::default()),
+            failing: AtomicBool::new(false),
+            exit_code: Mutex::new(None),
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
             wake_lock: Mutex::new(()),
@@ -443,7 +489,13 @@ impl HeartbeatWriter {
             s.wake.notify_all();
         }
         let seq = thread.join().unwrap_or(0);
-        self.handle.set_state(HeartbeatState::Stopped);
+        let exit = *s.exit_code.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = s.failing.load(Ordering::Relaxed) || exit.is_some_and(|c| c != 0);
+        self.handle.set_state(if failed {
+            HeartbeatState::Failed
+        } else {
+            HeartbeatState::Stopped
+        });
         let mut last = self.handle.snapshot();
         last.seq = seq;
         // Nowhere to report a failure while shutting down; the file keeps the last beat.

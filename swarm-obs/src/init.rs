@@ -737,6 +737,34 @@ mod tests {
     }
 
     #[test]
+    fn an_error_as_the_last_word_makes_the_stop_failed() {
+        for (last_words, want) in [
+            (&["working", "!disk full"][..], HeartbeatState::Failed),
+            (&["!disk full", "recovered"][..], HeartbeatState::Stopped),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (layer, guard) = builder(dir.path())
+                .heartbeat(true)
+                .interval(Duration::from_secs(3600))
+                .build()
+                .unwrap();
+            run(layer, || {
+                for w in last_words {
+                    match w.strip_prefix('!') {
+                        Some(e) => tracing::error!("{e}"),
+                        None => tracing::info!("{w}"),
+                    }
+                }
+            });
+            drop(guard);
+            let last =
+                crate::Heartbeat::read(&StateRoot::new(dir.path()).heartbeat_file("backend"))
+                    .unwrap();
+            assert_eq!(last.state, want, "after {last_words:?}");
+        }
+    }
+
+    #[test]
     fn a_panic_is_recorded_as_an_error_event() {
         let dir = tempfile::tempdir().unwrap();
         let (_layer, guard) = builder(dir.path()).panic_hook(true).build().unwrap();

@@ -108,6 +108,13 @@ impl Prepare {
 /// and action, `done!` makes it idle. Progress and done events without a task of
 /// their own are given the current one, so a viewer can group them.
 fn update_heartbeat(hb: &HeartbeatHandle, ev: &mut Event) {
+    // An error as the last word makes a stop `failed`; a later word of info or
+    // above takes it back.
+    if ev.level >= crate::Level::Error || ev.kind == Kind::Error {
+        hb.set_failing(true);
+    } else if ev.level >= crate::Level::Info {
+        hb.set_failing(false);
+    }
     if matches!(ev.kind, Kind::Progress | Kind::Done) && ev.task.is_none() {
         ev.task = hb.task();
     }

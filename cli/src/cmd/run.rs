@@ -88,6 +88,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             ev.fields
                 .insert("command".into(), Value::from(shown.clone()));
             watched.record(ev);
+            watched.set_exit_code(127);
             watched.finish();
             eprintln!("swarm-obs run: cannot start {shown}: {e} (is it on PATH and executable?)");
             // What a shell answers for a command it cannot run.
@@ -163,9 +164,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             break;
         }
     }
+    let code = shell_code(status);
+    watched.set_exit_code(code);
     watched.record(end_event(&watched, status, elapsed, &what));
     watched.finish();
-    Ok(exit_code(status))
+    Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)))
 }
 
 fn spawn_reader(
@@ -237,11 +240,10 @@ fn end_event(
 }
 
 /// The child's exit code, or 128 + N after signal N, as a shell reports it.
-fn exit_code(status: ExitStatus) -> ExitCode {
-    let code = match (status.code(), status.signal()) {
+fn shell_code(status: ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
         (Some(code), _) => code,
         (None, Some(sig)) => 128 + sig,
         (None, None) => 1,
-    };
-    ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))
+    }
 }

@@ -153,7 +153,7 @@ pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
             };
             [
                 display::truncate(&display::one_line(&w.worker), 32),
-                w.state.to_string(),
+                display::state_label(w.state, hb.exit_code),
                 text(&hb.task, 24),
                 text(&hb.action, 40),
                 hb.progress
@@ -181,7 +181,7 @@ pub fn table(view: &WorkersView, source: &Source, color: bool) -> String {
         let _ = writeln!(out, "unreadable: {}", display::one_line(&u.error));
     }
     use swarm_obs::WorkerState::*;
-    let counts: Vec<String> = [Alive, Late, Down, Dead, Stopped]
+    let counts: Vec<String> = [Alive, Late, Down, Dead, Failed, Stopped]
         .into_iter()
         .filter_map(|s| {
             let n = view.count(s);

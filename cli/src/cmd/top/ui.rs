@@ -48,7 +48,7 @@ fn state_color(state: WorkerState) -> Color {
     match state {
         WorkerState::Alive => Color::Green,
         WorkerState::Late => Color::Yellow,
-        WorkerState::Down | WorkerState::Dead => Color::Red,
+        WorkerState::Down | WorkerState::Dead | WorkerState::Failed => Color::Red,
         WorkerState::Stopped => Color::DarkGray,
     }
 }
@@ -65,6 +65,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             WorkerState::Late,
             WorkerState::Down,
             WorkerState::Dead,
+            WorkerState::Failed,
             WorkerState::Stopped,
         ] {
             let n = w.count(state);
@@ -124,7 +125,8 @@ fn draw_workers(frame: &mut Frame, app: &App, area: Rect) {
         };
         TableRow::new(vec![
             Cell::from(one_line(&w.worker)),
-            Cell::from(w.state.as_str()).style(Style::new().fg(state_color(w.state)).bold()),
+            Cell::from(display::state_label(w.state, hb.exit_code))
+                .style(Style::new().fg(state_color(w.state)).bold()),
             Cell::from(progress).style(Style::new().fg(Color::Cyan)),
             Cell::from(one_line(&doing)),
             Cell::from(display::age(w.age_ms)),
