@@ -334,3 +334,48 @@ fn a_failing_command_is_failed_with_its_exit_code_and_a_clean_one_is_no_alert() 
     );
     assert!(text.contains("failed (exit 3)"), "{text}");
 }
+
+/// `run` blocks the signals it forwards; its child must not inherit that.
+#[test]
+fn sigterm_and_sigint_reach_plain_sleep_and_python_children() {
+    if !have_programs("run signals", &["sleep", "python3"]) {
+        return;
+    }
+    let home = TestHome::new();
+    let children: [(&[&str], i32, i32); 2] = [
+        (&["sleep", "100"], libc::SIGTERM, 128 + libc::SIGTERM),
+        (
+            &[
+                "python3",
+                "-c",
+                "import time; print('ready', flush=True); time.sleep(100)",
+            ],
+            libc::SIGINT,
+            128 + libc::SIGINT,
+        ),
+    ];
+    for (i, (command, signal, want)) in children.into_iter().enumerate() {
+        let source = format!("child{i}");
+        let mut run = ChildGuard::spawn(
+            home.swarm_obs()
+                .args(["run", "--source", &source, "--no-echo", "--"])
+                .args(command)
+                .stdin(Stdio::null()),
+        );
+        home.wait_for_event("the start", |e| e.source == source && e.kind == Kind::Start);
+        if command[0] == "python3" {
+            home.wait_for_event("python ready", |e| e.source == source && e.msg == "ready");
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        let sent = std::time::Instant::now();
+        run.signal(signal);
+        let status = run.wait();
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(10),
+            "{command:?} outlived the signal by {:?}",
+            sent.elapsed()
+        );
+        assert_eq!(status.code(), Some(want), "{command:?}");
+    }
+}

@@ -15,8 +15,9 @@ pub const FORWARDED: [libc::c_int; 6] = [
 ];
 
 /// Blocks [`FORWARDED`] in this thread and every thread it starts afterwards. Call
-/// it first in `main`'s command, before any thread exists. Children started with
-/// `std::process::Command` get an empty signal mask again.
+/// it first in `main`'s command, before any thread exists. A child inherits the
+/// mask (`std::process::Command` does not reset it): start children through
+/// [`unblocked_in_child`] or they never see a forwarded signal.
 pub fn block() -> io::Result<SignalSet> {
     // SAFETY: the set is initialised by sigemptyset before use; pthread_sigmask only
     // reads it.
@@ -31,6 +32,27 @@ pub fn block() -> io::Result<SignalSet> {
             return Err(io::Error::from_raw_os_error(rc));
         }
         Ok(SignalSet(set))
+    }
+}
+
+/// Makes `cmd`'s child start with [`FORWARDED`] unblocked again, so the signals
+/// passed on (or sent by the terminal) reach it as they would reach it from a shell.
+pub fn unblocked_in_child(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls sigemptyset, sigaddset
+    // and sigprocmask, which are async-signal-safe, on a set on its own stack.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in FORWARDED {
+                libc::sigaddset(&mut set, sig);
+            }
+            if libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
     }
 }
 

@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .collect::<Vec<_>>()
         .join(" ");
     let started = Instant::now();
-    let mut child = match Command::new(&args.command[0])
+    let mut child = match signals::unblocked_in_child(&mut Command::new(&args.command[0]))
         .args(&args.command[1..])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
