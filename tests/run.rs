@@ -379,3 +379,29 @@ fn sigterm_and_sigint_reach_plain_sleep_and_python_children() {
         assert_eq!(status.code(), Some(want), "{command:?}");
     }
 }
+
+/// A source over the file-name limit with a multi-byte character at the cut.
+#[test]
+fn a_long_multibyte_source_is_cut_on_a_character_boundary() {
+    let home = TestHome::new();
+    let source = format!("{}é-and-more", "a".repeat(199));
+    let out = home
+        .swarm_obs()
+        .args(["run", "--source", &source, "--no-echo", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = home.events();
+    assert!(events.iter().any(|e| e.source == source), "{events:?}");
+    let stem = swarm_obs::file_stem(&source);
+    assert_eq!(stem, "a".repeat(199));
+    assert!(
+        StateRoot::new(home.path()).heartbeat_file(&source).exists(),
+        "the heartbeat of the long source"
+    );
+}

@@ -34,14 +34,7 @@ pub fn state_is_fine(state: WorkerState) -> bool {
 /// `text` on one line with control characters made harmless, so text from a
 /// heartbeat or an event cannot move the cursor or change the terminal.
 pub fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\n' | '\r' => '⏎',
-            '\t' => ' ',
-            c if c.is_control() => '�',
-            c => c,
-        })
-        .collect()
+    swarm_obs::visible::visible(text)
 }
 
 /// At most `max` characters of `text`, ending in `…` when cut.
@@ -103,7 +96,7 @@ mod tests {
 
     #[test]
     fn text_is_made_safe_and_cut() {
-        assert_eq!(one_line("a\nb\x1b[2Jc"), "a⏎b�[2Jc");
+        assert_eq!(one_line("a\nb\x1b[2Jc"), "a⏎b\\x1b[2Jc");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(truncate("ééééé", 3), "éé…");

@@ -350,7 +350,7 @@ impl Event {
         out.push_str("] [");
         out.push_str(self.label());
         out.push_str("] [");
-        out.push_str(&self.source);
+        crate::visible::push_visible(out, &self.source);
         out.push_str("] ");
         if let Some(p) = self.progress
             && self.kind == Kind::Progress
@@ -358,24 +358,7 @@ impl Event {
             use std::fmt::Write;
             let _ = write!(out, "({}/{}) ", p.done, p.total);
         }
-        push_one_line(out, &self.msg);
-    }
-}
-
-/// Appends `text` with line breaks and other control characters made visible.
-fn push_one_line(out: &mut String, text: &str) {
-    if !text.chars().any(char::is_control) {
-        out.push_str(text);
-        return;
-    }
-    for c in text.chars() {
-        match c {
-            '\n' => out.push('⏎'),
-            '\r' => {}
-            '\t' => out.push(' '),
-            c if c.is_control() => out.push('�'),
-            c => out.push(c),
-        }
+        crate::visible::push_visible(out, &self.msg);
     }
 }
 
@@ -412,7 +395,7 @@ mod tests {
         err.ts = ev.ts;
         assert_eq!(
             err.human_line(0),
-            "[2026-01-05 14:32:15] [ERROR] [w] boom⏎second line x�"
+            "[2026-01-05 14:32:15] [ERROR] [w] boom⏎second line x\\x07"
         );
         let warn = Event::new("w", Kind::Log, "m").with_level(Level::Warn);
         assert!(warn.human_line(0).contains("[WARN]"));

@@ -72,6 +72,7 @@ mod redact;
 mod shipper;
 mod state;
 mod timestamp;
+pub mod visible;
 
 pub use atomic_file::write_atomic;
 pub use collector::{

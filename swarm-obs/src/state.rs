@@ -123,7 +123,16 @@ pub fn file_stem(source: &str) -> String {
     if s.starts_with('.') || s.is_empty() {
         s.insert(0, '_');
     }
-    s.truncate(200);
+    // Well under any file system's name limit, with room for a suffix; cut on a
+    // character boundary (a byte cut inside `é` would panic).
+    const MAX_STEM_BYTES: usize = 200;
+    if s.len() > MAX_STEM_BYTES {
+        let cut = (0..=MAX_STEM_BYTES)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        s.truncate(cut);
+    }
     s
 }
 
@@ -138,5 +147,41 @@ mod tests {
         assert_eq!(file_stem("../../etc/passwd"), "_.._.._etc_passwd");
         assert_eq!(file_stem(""), "_");
         assert_eq!(file_stem("a\nb"), "a_b");
+        assert_eq!(file_stem(&"é".repeat(150)), "é".repeat(100));
+        assert_eq!(file_stem(&format!("{}é", "a".repeat(199))), "a".repeat(199));
+    }
+
+    /// Generated names (ASCII, separators, controls, 2-, 3- and 4-byte characters,
+    /// up to 1,000 characters): never a panic, never a separator, a leading dot or
+    /// an empty stem, never over 200 bytes.
+    #[test]
+    fn any_name_makes_a_safe_stem() {
+        const PIECES: &[&str] = &[
+            "a", "Z", "0", "-", ".", "..", "/", "\\", ":", "\0", "\n", "\u{1b}", "é", "€", "𝄞",
+            "\u{202e}", " ",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5_000 {
+            let len = (next() % 1_000) as usize;
+            let name: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let stem = file_stem(&name);
+            assert!(
+                !stem.is_empty() && stem.len() <= 200,
+                "{name:?} -> {stem:?}"
+            );
+            assert!(!stem.starts_with('.'), "{name:?} -> {stem:?}");
+            assert!(
+                !stem.contains(['/', '\\', ':', '\0']) && !stem.chars().any(char::is_control),
+                "{name:?} -> {stem:?}"
+            );
+        }
     }
 }

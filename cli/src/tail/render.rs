@@ -104,8 +104,10 @@ impl<W: Write> Printer<W> {
                 colorize(&mut self.line, &plain, ev);
             }
             Output::Human => ev.push_human_line(&mut self.line, self.offset_secs),
-            Output::Json => self.line.push_str(ev.to_json_line().trim_end()),
-            Output::Raw => self.line.push_str(&ev.msg),
+            Output::Json => self.line.push_str(&swarm_obs::visible::json_visible(
+                ev.to_json_line().trim_end(),
+            )),
+            Output::Raw => swarm_obs::visible::push_visible(&mut self.line, &ev.msg),
         }
         self.line.push('\n');
         self.out.write_all(self.line.as_bytes())
@@ -127,7 +129,7 @@ fn colorize(out: &mut String, plain: &str, ev: &Event) {
         return;
     };
     let label_end = source_at - 3;
-    let source_end = source_at + ev.source.len();
+    let source_end = source_at + swarm_obs::visible::visible(&ev.source).len();
     if plain.get(source_at..source_end) != Some(ev.source.as_str()) {
         out.push_str(plain);
         return;
