@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use swarm_obs::{Event, Kind, Level, Timestamp};
 
@@ -605,25 +605,41 @@ impl Book {
             )?;
             s.first_ts = first.unwrap_or(s.first_ts);
             s.last_ts = last.unwrap_or(s.last_ts);
+            // Each remaining agent's and source's oldest event: a walk of the
+            // session's time index from its oldest row, which stops at the first
+            // match, instead of grouping every event of the session (a step
+            // touches up to 200 sessions, so that was a scan of the whole store).
+            // (Under the size cap, rows go in insertion order, so a last time
+            // can move too.)
             s.agents.retain(|a| a.events > 0);
-            let mut st = c.prepare_cached(
-                "SELECT agent, MIN(ts), MAX(ts) FROM events WHERE session = ?1 GROUP BY agent",
+            let mut first_of_agent = c.prepare_cached(
+                "SELECT ts FROM events INDEXED BY events_session
+                 WHERE session = ?1 AND agent IS ?2 ORDER BY ts LIMIT 1",
             )?;
-            let mut rows = st.query([&session])?;
-            while let Some(r) = rows.next()? {
-                let agent: Option<String> = r.get(0)?;
-                if let Some(a) = s.agents.iter_mut().find(|a| a.agent == agent) {
-                    a.first_ts = r.get(1)?;
-                    a.last_ts = r.get(2)?;
+            let mut last_of_agent = c.prepare_cached(
+                "SELECT ts FROM events INDEXED BY events_session
+                 WHERE session = ?1 AND agent IS ?2 ORDER BY ts DESC LIMIT 1",
+            )?;
+            for a in &mut s.agents {
+                let key = rusqlite::params![&session, &a.agent];
+                if let Some(ts) = first_of_agent.query_row(key, |r| r.get(0)).optional()? {
+                    a.first_ts = ts;
+                }
+                if let Some(ts) = last_of_agent.query_row(key, |r| r.get(0)).optional()? {
+                    a.last_ts = ts;
                 }
             }
-            let mut sources = BTreeSet::new();
-            let mut st =
-                c.prepare_cached("SELECT DISTINCT source FROM events WHERE session = ?1")?;
-            let mut rows = st.query([&session])?;
-            while let Some(r) = rows.next()? {
-                sources.insert(r.get(0)?);
-            }
+            let mut has_source = c.prepare_cached(
+                "SELECT 1 FROM events INDEXED BY events_session
+                 WHERE session = ?1 AND source = ?2 LIMIT 1",
+            )?;
+            let mut sources = std::mem::take(&mut s.sources);
+            sources.retain(|src| {
+                has_source
+                    .query_row(rusqlite::params![&session, src], |_| Ok(()))
+                    .optional()
+                    .map_or(true, |found| found.is_some())
+            });
             s.sources = sources;
             if touched.telemetry.contains(&session) {
                 let mut t = TelemetryAgg::default();
