@@ -1121,3 +1121,43 @@ fn sessions_show_their_live_state_pushed_by_the_stream() {
         WAIT,
     );
 }
+
+#[test]
+fn a_worker_that_exits_3_is_red_and_says_failed_with_its_code() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let status = home
+        .swarm_obs()
+        .args([
+            "run",
+            "--source",
+            "exits3",
+            "--no-echo",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .status()
+        .expect("swarm-obs run");
+    assert_eq!(status.code(), Some(3));
+    let mut b = Browser::start(1200, 800);
+    b.navigate(&c.url("/"));
+    let light = "document.querySelector('#workers li[data-worker=\"exits3\"] .light')";
+    b.wait_for(
+        "the failed worker",
+        &format!("{light} && {light}.dataset.state === 'failed'"),
+        WAIT,
+    );
+    let rgb = light_colour(&mut b, light);
+    assert!(is_red(&rgb), "a failed worker's light is red, not {rgb:?}");
+    let text =
+        b.eval("document.querySelector('#workers li[data-worker=\"exits3\"] .state').textContent");
+    assert!(
+        text.as_str().is_some_and(|t| t.contains("failed (exit 3)")),
+        "{text:?}"
+    );
+}
