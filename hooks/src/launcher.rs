@@ -36,12 +36,16 @@ const PASS_THROUGH: &[&str] = &[
 /// in between; `None` where processes cannot be looked up or the walk reaches
 /// init.
 pub fn claude_process() -> Option<(u32, Option<Timestamp>)> {
-    launcher_of(std::process::id(), process_info).map(|p| (p.pid, p.started_at))
+    #[cfg(unix)]
+    let parent = std::os::unix::process::parent_id();
+    #[cfg(not(unix))]
+    let parent = 0;
+    launcher_of(parent, process_info).map(|p| (p.pid, p.started_at))
 }
 
-/// The walk itself, over any process table.
-fn launcher_of(start: u32, lookup: impl Fn(u32) -> Option<ProcessInfo>) -> Option<ProcessInfo> {
-    let mut pid = lookup(start)?.parent;
+/// The walk itself from `parent` (the hook's parent), over any process table.
+fn launcher_of(parent: u32, lookup: impl Fn(u32) -> Option<ProcessInfo>) -> Option<ProcessInfo> {
+    let mut pid = parent;
     for _ in 0..MAX_DEPTH {
         if pid <= 1 {
             return None;
@@ -78,10 +82,10 @@ mod tests {
             (20, 10, "claude"),
             (10, 1, "bash"),
         ];
-        assert_eq!(launcher_of(40, table(&t)).map(|p| p.pid), Some(20));
+        assert_eq!(launcher_of(30, table(&t)).map(|p| p.pid), Some(20));
         let t = [(40, 30, "swarm-hook"), (30, 25, "node"), (25, 1, "bash")];
         assert_eq!(
-            launcher_of(40, table(&t)).map(|p| p.name),
+            launcher_of(30, table(&t)).map(|p| p.name),
             Some("node".into())
         );
     }
@@ -89,11 +93,11 @@ mod tests {
     #[test]
     fn gives_up_at_init_a_gap_or_too_deep() {
         let t = [(40, 30, "swarm-hook"), (30, 1, "sh")];
-        assert_eq!(launcher_of(40, table(&t)), None);
+        assert_eq!(launcher_of(30, table(&t)), None);
         let t = [(40, 30, "swarm-hook"), (30, 20, "sh")];
-        assert_eq!(launcher_of(40, table(&t)), None, "parent 20 is gone");
+        assert_eq!(launcher_of(30, table(&t)), None, "parent 20 is gone");
         let deep: Vec<(u32, u32, &str)> = (2..20).map(|p| (p + 1, p, "sh")).collect();
-        assert_eq!(launcher_of(20, table(&deep)), None);
+        assert_eq!(launcher_of(19, table(&deep)), None);
     }
 
     #[cfg(target_os = "linux")]

@@ -129,8 +129,10 @@ fn colorize(out: &mut String, plain: &str, ev: &Event) {
         return;
     };
     let label_end = source_at - 3;
-    let source_end = source_at + swarm_obs::visible::visible(&ev.source).len();
-    if plain.get(source_at..source_end) != Some(ev.source.as_str()) {
+    // The line shows the source with its escapes made visible.
+    let shown = swarm_obs::visible::visible(&ev.source);
+    let source_end = source_at + shown.len();
+    if plain.get(source_at..source_end) != Some(shown.as_str()) {
         out.push_str(plain);
         return;
     }
@@ -149,7 +151,7 @@ fn colorize(out: &mut String, plain: &str, ev: &Event) {
     out.push_str("\x1b[");
     out.push_str(source_color(&ev.source));
     out.push('m');
-    out.push_str(&ev.source);
+    out.push_str(&plain[source_at..source_end]);
     out.push_str(RESET);
     out.push_str(&plain[source_end..]);
 }
@@ -200,6 +202,17 @@ mod tests {
         assert!(
             line.contains("\x1b[") && line.ends_with("] Started TASK_1\n"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn a_source_with_escapes_is_coloured_as_shown() {
+        let ev = sample("evil\x1b]0;t\x07", Kind::Log);
+        let line = printed(Output::Human, true, &ev);
+        let c = source_color(&ev.source);
+        assert!(
+            line.contains(&format!("[\x1b[{c}mevil\\x1b]0;t\\x07\x1b[0m]")),
+            "{line:?}"
         );
     }
 
