@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use swarm_obs::{Event, Kind, LocalProcesses, ProcessStatus, ProcessTable, Timestamp};
-use swarm_obs_suite::{ChildGuard, Collector, TestHome, have_programs};
+use swarm_obs_suite::{ChildGuard, Collector, TestHome, Tmux, have_programs};
+
+fn line_with<'a>(screen: &'a str, needle: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(needle)).unwrap_or("")
+}
 
 /// A real process standing in for `claude`, and when it started.
 fn claude_process() -> (Child, Timestamp) {
@@ -229,6 +233,13 @@ fn state_changes_are_pushed_to_live_viewers() {
     let home = TestHome::new();
     let c = Collector::start(&home);
     let stream = swarm_obs_suite::SseStream::open(c.addr(), "/v1/stream?n=0&states=1", &[]);
+    // A viewer whose timeline is narrowed to another source still gets every
+    // session's state (its sessions panel lists them all).
+    let narrowed = swarm_obs_suite::SseStream::open(
+        c.addr(),
+        "/v1/stream?n=0&states=1&source=another-project",
+        &[],
+    );
     let (mut claude, started) = claude_process();
     let pid = claude.id();
     c.post_events(&[hook(
@@ -256,6 +267,10 @@ fn state_changes_are_pushed_to_live_viewers() {
     assert_eq!(s["session"], "s-live");
     assert_eq!(s["state"], "needs_permission");
     assert_eq!(s["tool"], "Bash");
+    let other = narrowed
+        .next_event(Duration::from_secs(10))
+        .expect("a message on the narrowed stream");
+    assert_eq!(other.event.as_deref(), Some("session"), "{}", other.data);
     // A viewer that did not ask for states gets none.
     let plain = swarm_obs_suite::SseStream::open(c.addr(), "/v1/stream?n=0", &[]);
     c.post_events(&[hook(
@@ -331,10 +346,37 @@ fn the_real_hook_under_a_killed_claude_process_reports_it_dead() {
     assert_eq!(s["tool"], "Bash", "{s}");
     let (code, out) = status(&home);
     assert_eq!(code, 0, "{out}");
+    // `top` shows the session working, then dead, from states the collector pushes.
+    let top = have_programs("top beside the killed claude", Tmux::PROGRAMS).then(|| {
+        let tmux = Tmux::start_program(
+            &home,
+            &swarm_obs_suite::bin("swarm-obs"),
+            &[
+                "top",
+                "--home",
+                home.path().to_str().expect("a UTF-8 temp path"),
+                "--collector",
+                c.addr(),
+            ],
+            160,
+            40,
+        );
+        tmux.wait_for("the session working in top", |s| {
+            line_with(s, "● stand-i").contains("working Bash")
+        });
+        tmux
+    });
 
     claude.kill();
     let took = wait_for_state(&c, id, "dead");
     assert!(took < Duration::from_secs(5), "dead after {took:?}");
+    if let Some(tmux) = top {
+        tmux.wait_for("the session dead in top", |s| {
+            line_with(s, "● stand-i").contains("dead")
+        });
+        tmux.send_keys(&["q"]);
+        assert_eq!(tmux.wait_exit(), 0);
+    }
     let alerts = c.get_json(&format!("/v1/events?kind=alert&session={id}"));
     assert_eq!(alerts["events"][0]["level"], "error", "{alerts}");
     let (code, out) = status(&home);

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use swarm_obs::{CollectorAddress, Config, StateRoot};
 
@@ -16,8 +16,6 @@ use crate::tail::remote;
 
 /// How long one request to the collector may take before it counts as not answering.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
-/// Largest answer read from the collector.
-const MAX_BODY_BYTES: u64 = 64 << 20;
 
 /// Command-line options that choose the source, shared by the viewers.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,31 +57,7 @@ impl CollectorHttp {
 
     /// GETs `path` (with its query) and parses the JSON answer.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let url = self.address.url(path);
-        let mut resp = remote::authorized(self.agent.get(&url), &self.address)
-            .call()
-            .with_context(|| format!("the collector at {url} is not answering"))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY_BYTES)
-            .read_to_string()
-            .with_context(|| format!("cannot read the answer of {url}"))?;
-        if status != 200 {
-            let reason = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| text.chars().take(200).collect());
-            let hint = if status == 401 {
-                " (set SWARM_OBS_TOKEN to the collector's token)"
-            } else {
-                ""
-            };
-            bail!("{url} answered HTTP {status}: {reason}{hint}");
-        }
-        serde_json::from_str(&text)
-            .with_context(|| format!("{url} did not answer the JSON this version expects"))
+        remote::get_json(&self.agent, &self.address, path)
     }
 }
 

@@ -1,5 +1,5 @@
-// swarm-obs dashboard: a live timeline over the collector's SSE stream, with
-// workers, probes, sessions, activity and alerts polled from its REST endpoints.
+// swarm-obs dashboard: a live timeline over the collector's SSE stream, which also
+// pushes sessions' states; workers, probes, activity and alerts polled from its REST endpoints.
 //
 // Every string that comes from an event is untrusted: it only ever reaches the page
 // through textContent or attribute values, never as HTML.
@@ -18,7 +18,6 @@
   const HOUR_MS = 3600000;
   // Hours in a probe's healthy-ratio strip.
   const PROBE_HOURS = 24;
-  const POLL_SESSIONS_MS = 3000;
   const POLL_ACTIVITY_MS = 5000;
   const POLL_ALERTS_MS = 2000;
   const RECONNECT_MAX_MS = 10000;
@@ -319,6 +318,9 @@
     es.onopen = () => {
       retryMs = 500;
       setConn('live', 'live');
+      // States that moved while no stream was open were pushed to nobody: read the
+      // list once per (re)connection; from here on the stream keeps it current.
+      refreshSessions();
     };
     const onEvent = (m) => {
       if (m.lastEventId) lastEventId = m.lastEventId;
@@ -333,7 +335,13 @@
       try { s = JSON.parse(m.data); } catch (_) { return; }
       if (!s || typeof s.session !== 'string') return;
       const i = sessionList.findIndex((x) => x.session === s.session);
-      if (i >= 0) sessionList[i] = s; else sessionList.unshift(s);
+      if (i >= 0) {
+        if (newer(sessionList[i], s)) return;
+        sessionList[i] = s;
+      } else {
+        sessionList.unshift(s);
+      }
+      sessionList.sort((a, b) => Date.parse(b.last_seen) - Date.parse(a.last_seen));
       renderSessions();
     });
     // Fell behind the live stream: resume from the last event seen, so the missed
@@ -582,9 +590,20 @@
   // ---- sessions ------------------------------------------------------------------
 
   let sessionList = [];
+  // Whether `a` is a later state of a session than `b` (a pushed state and the
+  // listed one may cross in flight).
+  function newer(a, b) {
+    const ta = Date.parse(a.last_seen), tb = Date.parse(b.last_seen);
+    return ta > tb || (ta === tb && Number(a.events) > Number(b.events));
+  }
   async function refreshSessions() {
     try {
-      sessionList = await getList('/v1/sessions', 'sessions', new URLSearchParams({ limit: '50' }));
+      const listed = await getList('/v1/sessions', 'sessions', new URLSearchParams({ limit: '50' }));
+      const held = new Map(sessionList.map((s) => [s.session, s]));
+      sessionList = listed.map((s) => {
+        const h = held.get(s.session);
+        return h && newer(h, s) ? h : s;
+      });
       renderSessions();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -839,14 +858,12 @@
       connect();
       refreshWorkers();
       refreshProbes();
-      refreshSessions();
       refreshActivity();
       refreshAlerts();
     });
     connect();
     every(POLL_WORKERS_MS, refreshWorkers);
     every(POLL_PROBES_MS, refreshProbes);
-    every(POLL_SESSIONS_MS, refreshSessions);
     every(POLL_ACTIVITY_MS, refreshActivity);
     every(POLL_ALERTS_MS, refreshAlerts);
     setInterval(tickAges, 250);

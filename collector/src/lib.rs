@@ -210,9 +210,11 @@ pub fn run(options: Options) -> Result<(), Error> {
     let session_watch = session_watch::spawn(
         store.clone(),
         alerts.clone(),
+        hub.clone(),
         session_watch::Timing {
             interval: options.session_check_interval,
             reminder: options.permission_reminder,
+            stale_after: options.session_stale_after,
         },
         stop.clone(),
     );

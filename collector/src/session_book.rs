@@ -36,7 +36,7 @@ impl SessionBook {
     /// Counts one event; events without a session only count for their source.
     pub fn add(&mut self, ev: &Event) {
         self.book.add(ev);
-        self.book.take_moved();
+        self.book.forget_news();
         if self.book.sessions.len() > MAX_SESSIONS * 2 {
             let mut by_age: Vec<(i64, String)> = self
                 .book

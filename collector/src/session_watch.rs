@@ -5,7 +5,12 @@
 //! Both are recorded as events, so the state they cause is kept by the store's
 //! aggregates like any other and survives restarts; the store only hands back the
 //! sessions that are still live, so each check costs O(live sessions).
+//!
+//! A session that cannot be checked (another host, no pid) turns `stale` by
+//! silence alone, with no event to carry the news; the watch pushes that state
+//! to live viewers itself, once per quiet spell.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,6 +19,7 @@ use swarm_obs::{Event, Kind, Level, LocalProcesses, ProcessTable, Timestamp};
 
 use crate::Alerts;
 use crate::api::AgentState;
+use crate::hub::{Hub, Live};
 use crate::store::{ALERT_STATE_FIELD, SessionAgg, Store, watched_sessions};
 
 /// How often and how patiently sessions are checked.
@@ -23,20 +29,29 @@ pub struct Timing {
     pub interval: Duration,
     /// Waiting on a permission prompt this long earns one reminder.
     pub reminder: Duration,
+    /// A session that cannot be checked and is quiet this long is `stale`.
+    pub stale_after: Duration,
 }
 
 /// Starts the watching thread; it ends when `stop` is set or the store closes.
 pub(crate) fn spawn(
     store: Store,
     alerts: Arc<Alerts>,
+    hub: Hub,
     timing: Timing,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let mut stale = HashSet::new();
         while !stop.load(Ordering::Relaxed) {
             match store.read(watched_sessions) {
                 Ok(sessions) => {
-                    let found = check(&sessions, Timestamp::now(), &LocalProcesses, timing);
+                    store.push_sessions();
+                    let now = Timestamp::now();
+                    for summary in newly_stale(&sessions, now, timing, &mut stale) {
+                        hub.publish(Live::Session(Arc::new(summary)));
+                    }
+                    let found = check(&sessions, now, &LocalProcesses, timing);
                     if !alerts.emit(found) {
                         return;
                     }
@@ -114,7 +129,78 @@ pub(crate) fn check(
     out
 }
 
+/// The sessions that turned `stale` since the last check, as viewers are sent
+/// them; `announced` holds those already sent and forgets the ones that spoke again.
+pub(crate) fn newly_stale(
+    sessions: &[(String, SessionAgg)],
+    now: Timestamp,
+    timing: Timing,
+    announced: &mut HashSet<String>,
+) -> Vec<crate::api::SessionSummary> {
+    let stale_ms = i64::try_from(timing.stale_after.as_millis()).unwrap_or(i64::MAX);
+    let mut now_stale = HashSet::new();
+    let mut out = Vec::new();
+    for (id, s) in sessions {
+        let summary = s.summary(id, now, swarm_obs::hostname(), stale_ms);
+        if summary.state != AgentState::Stale {
+            continue;
+        }
+        now_stale.insert(id.clone());
+        if !announced.contains(id) {
+            out.push(summary);
+        }
+    }
+    *announced = now_stale;
+    out
+}
+
 /// The first 8 characters of a session id, as people read them.
 fn short_id(id: &str) -> &str {
     id.char_indices().nth(8).map_or(id, |(i, _)| &id[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::book::Book;
+
+    fn book_with(session: &str, at: Timestamp) -> Vec<(String, SessionAgg)> {
+        let mut book = Book::default();
+        let mut ev = Event::new("proj", Kind::Hook, "PreToolUse Bash");
+        ev.ts = at;
+        ev.session = Some(session.into());
+        ev.hook = Some("PreToolUse".into());
+        ev.tool = Some("Bash".into());
+        // No claude pid: a session nobody on this host can check.
+        book.add(&ev);
+        book.sessions.into_iter().collect()
+    }
+
+    #[test]
+    fn a_quiet_session_is_announced_stale_once_and_again_after_it_spoke() {
+        let timing = Timing {
+            interval: Duration::from_secs(1),
+            reminder: Duration::from_secs(120),
+            stale_after: Duration::from_secs(60),
+        };
+        let start = Timestamp::from_unix_ms(1_700_000_000_000);
+        let sessions = book_with("s1", start);
+        let mut announced = HashSet::new();
+        let at = |s: i64| Timestamp::from_unix_ms(start.unix_ms() + s * 1000);
+
+        assert!(newly_stale(&sessions, at(30), timing, &mut announced).is_empty());
+        let first = newly_stale(&sessions, at(61), timing, &mut announced);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].state, AgentState::Stale);
+        assert_eq!(first[0].session, "s1");
+        assert!(newly_stale(&sessions, at(62), timing, &mut announced).is_empty());
+
+        // It spoke again (working, not quiet), then fell silent once more.
+        let later = book_with("s1", at(100));
+        assert!(newly_stale(&later, at(101), timing, &mut announced).is_empty());
+        assert_eq!(
+            newly_stale(&later, at(161), timing, &mut announced).len(),
+            1
+        );
+    }
 }

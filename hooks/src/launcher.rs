@@ -4,7 +4,8 @@
 //! user's command may add more layers (`bash -c`, `env`, `nice`). The first
 //! ancestor that is none of those is the Claude Code process; its pid and start
 //! time go with the event so the collector can tell when it dies without a
-//! `SessionEnd`. It costs one small `/proc` read per level, at most [`MAX_DEPTH`].
+//! `SessionEnd`. It costs one small `/proc` read (one `proc_pidinfo` call on
+//! macOS) per level, at most [`MAX_DEPTH`].
 
 use swarm_obs::{ProcessInfo, Timestamp, process_info};
 

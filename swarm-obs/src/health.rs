@@ -102,8 +102,8 @@ pub trait ProcessTable {
     fn status(&self, pid: u32) -> ProcessStatus;
 }
 
-/// The real process table of this host: `kill(pid, 0)` for existence, and on Linux
-/// `/proc/<pid>/stat` for the start time.
+/// The real process table of this host: `kill(pid, 0)` for existence, and the
+/// start time from `/proc/<pid>/stat` (Linux) or `proc_pidinfo` (macOS).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LocalProcesses;
 
@@ -150,14 +150,15 @@ pub struct ProcessInfo {
     pub started_at: Option<Timestamp>,
 }
 
-/// Looks `pid` up on this host: `None` when it is gone, or where there is no procfs
-/// (every platform but Linux today).
+/// Looks `pid` up on this host: `None` when it is gone, or on platforms other than
+/// Linux (`/proc/<pid>/stat`) and macOS (`proc_pidinfo`).
 ///
 /// ```
 /// let me = swarm_obs::process_info(std::process::id());
-/// # #[cfg(target_os = "linux")]
+/// # #[cfg(any(target_os = "linux", target_os = "macos"))]
 /// assert_eq!(me.map(|p| p.pid), Some(std::process::id()));
 /// ```
+#[cfg(not(target_os = "macos"))]
 pub fn process_info(pid: u32) -> Option<ProcessInfo> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The name may hold spaces and parentheses: it ends at the last ')'.
@@ -179,8 +180,46 @@ pub fn process_info(pid: u32) -> Option<ProcessInfo> {
     })
 }
 
+/// Looks `pid` up on this host through `proc_pidinfo(PROC_PIDTBSDINFO)`: one
+/// system call, no procfs. `None` when it is gone or not ours to inspect.
+#[cfg(target_os = "macos")]
+pub fn process_info(pid: u32) -> Option<ProcessInfo> {
+    let raw = libc::c_int::try_from(pid).ok().filter(|p| *p > 0)?;
+    // SAFETY: proc_bsdinfo is plain old data; all zeroes is a valid value.
+    let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
+    let size = libc::c_int::try_from(std::mem::size_of::<libc::proc_bsdinfo>()).ok()?;
+    // SAFETY: the buffer is a proc_bsdinfo and `size` is its size.
+    let n =
+        unsafe { libc::proc_pidinfo(raw, libc::PROC_PIDTBSDINFO, 0, (&raw mut info).cast(), size) };
+    if n != size {
+        return None;
+    }
+    let text = |chars: &[libc::c_char]| -> String {
+        let bytes: Vec<u8> = chars
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let name = Some(text(&info.pbi_name))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| text(&info.pbi_comm));
+    let ms = i64::try_from(info.pbi_start_tvsec)
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(i64::try_from(info.pbi_start_tvusec / 1000).ok()?)?;
+    Some(ProcessInfo {
+        pid,
+        parent: info.pbi_ppid,
+        name,
+        started_at: Some(Timestamp::from_unix_ms(ms)),
+    })
+}
+
 /// A start time in clock ticks after boot (as `/proc/<pid>/stat` gives it) as a
 /// timestamp, with the boot time from `/proc/stat`.
+#[cfg(not(target_os = "macos"))]
 fn ticks_after_boot_to_time(ticks: u64) -> Option<Timestamp> {
     static BOOT_MS: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
     let boot_ms = (*BOOT_MS.get_or_init(|| {

@@ -100,6 +100,7 @@ impl Args {
                 .map(|s| select::parse_since(s, Timestamp::now()))
                 .transpose()
                 .map_err(anyhow::Error::msg)?,
+            states: false,
         })
     }
 }

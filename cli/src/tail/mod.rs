@@ -89,6 +89,15 @@ impl Feed {
         }
     }
 
+    /// Sessions' states the collector pushed since the last call (only when the
+    /// selection asked for them; none from the files).
+    pub fn take_session_news(&mut self) -> Vec<remote::SessionNews> {
+        match self {
+            Feed::Collector(c) => c.take_session_news(),
+            Feed::Files(_) | Feed::HistoryOnly => Vec::new(),
+        }
+    }
+
     /// New events, waiting up to one tick for them, oldest first; repeats are
     /// left to the caller to drop.
     pub fn next_batch(&mut self, notices: &mut Vec<String>) -> Result<Vec<Event>> {

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use swarm_obs::{CollectorAddress, Config, Event, EventId, StateRoot, Timestamp};
 
+use crate::sessions::{Session, SessionsAnswer};
+
 use super::files::FileFeed;
 use super::select::Selection;
 use super::sort_events;
@@ -27,6 +29,10 @@ const MAX_BACKFILL: usize = 1000;
 const STREAM_SILENCE: Duration = Duration::from_secs(45);
 /// Largest history page read, in bytes: events carry capped payloads.
 const MAX_PAGE_BYTES: u64 = 256 << 20;
+/// Largest answer of any other GET read from the collector.
+const MAX_BODY_BYTES: u64 = 64 << 20;
+/// Sessions asked for when a stream that carries their states (re)connects.
+const SESSIONS_LIMIT: usize = 50;
 
 /// Where the collector is: a fixed address, or discovered again before every
 /// (re)connection, since a restarted collector may listen on a new port.
@@ -56,10 +62,23 @@ impl Endpoint {
 /// What the stream thread hands the follower.
 enum Message {
     Event(Box<Event>),
+    /// Sessions' states, when the follower asked for them.
+    Sessions(SessionNews),
     /// The stream is gone, and why.
     Down(String),
     /// The stream is back.
     Up(String),
+}
+
+/// Sessions' states as a stream that carries them (`Selection::states`) brings
+/// them, in arrival order.
+#[derive(Debug)]
+pub enum SessionNews {
+    /// The whole list, read each time the stream (re)connects: states moved while
+    /// it was away were not pushed to it.
+    All(Vec<Session>),
+    /// One session whose state moved.
+    One(Box<Session>),
 }
 
 /// How long the collector may be away before the event files are followed instead.
@@ -81,6 +100,7 @@ pub struct CollectorFeed {
     last_ts: Option<Timestamp>,
     down_since: Option<Instant>,
     files: Option<FileFeed>,
+    news: Vec<SessionNews>,
 }
 
 impl Drop for CollectorFeed {
@@ -102,6 +122,40 @@ pub fn agent(global: Option<Duration>) -> ureq::Agent {
         .timeout_global(global)
         .build()
         .into()
+}
+
+/// GETs `path` (with its query) from the collector at `address` and parses the
+/// JSON answer; an error status becomes an error naming the collector's reason.
+pub fn get_json<T: serde::de::DeserializeOwned>(
+    agent: &ureq::Agent,
+    address: &CollectorAddress,
+    path: &str,
+) -> Result<T> {
+    let url = address.url(path);
+    let mut resp = authorized(agent.get(&url), address)
+        .call()
+        .with_context(|| format!("the collector at {url} is not answering"))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY_BYTES)
+        .read_to_string()
+        .with_context(|| format!("cannot read the answer of {url}"))?;
+    if status != 200 {
+        let reason = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        let hint = if status == 401 {
+            " (set SWARM_OBS_TOKEN to the collector's token)"
+        } else {
+            ""
+        };
+        bail!("{url} answered HTTP {status}: {reason}{hint}");
+    }
+    serde_json::from_str(&text)
+        .with_context(|| format!("{url} did not answer the JSON this version expects"))
 }
 
 /// `req` with the collector's bearer token, when it has one.
@@ -229,9 +283,18 @@ impl CollectorFeed {
         let closed = Arc::new(AtomicBool::new(false));
         let params = sel.server_params();
         let flag = closed.clone();
+        let states = sel.states;
         std::thread::Builder::new()
             .name("tail-stream".into())
-            .spawn(move || stream_loop(&endpoint, &params, resume, &tx, &flag))
+            .spawn(move || {
+                let stream = Stream {
+                    params: &params,
+                    states,
+                    tx: &tx,
+                    closed: &flag,
+                };
+                stream_loop(&endpoint, &stream, resume);
+            })
             .context("cannot start the thread that reads the collector's stream")?;
         Ok(Self {
             rx,
@@ -241,7 +304,14 @@ impl CollectorFeed {
             last_ts: None,
             down_since: None,
             files: None,
+            news: Vec::new(),
         })
+    }
+
+    /// Sessions' states received since the last call, oldest first (only when the
+    /// selection asked for them).
+    pub fn take_session_news(&mut self) -> Vec<SessionNews> {
+        std::mem::take(&mut self.news)
     }
 
     /// Events received within `wait` (all that are ready once the first arrives),
@@ -256,6 +326,7 @@ impl CollectorFeed {
                     self.last_ts = self.last_ts.max(Some(ev.ts));
                     out.push(*ev);
                 }
+                Message::Sessions(news) => self.news.push(news),
                 Message::Down(why) => {
                     notices.push(format!(
                         "{why}; following the event files in {} until it is back",
@@ -303,31 +374,32 @@ enum StreamEnd {
     Lagged,
 }
 
+/// What one follower's stream thread asks for and where it sends it.
+struct Stream<'a> {
+    params: &'a [(&'static str, String)],
+    /// Also sessions' states: the list at each connect, then each change.
+    states: bool,
+    tx: &'a mpsc::Sender<Message>,
+    closed: &'a AtomicBool,
+}
+
 /// Connects, reads, and reconnects with the last id seen, until the follower is gone.
-fn stream_loop(
-    endpoint: &Endpoint,
-    params: &[(&'static str, String)],
-    mut last: Option<EventId>,
-    tx: &mpsc::Sender<Message>,
-    closed: &AtomicBool,
-) {
+fn stream_loop(endpoint: &Endpoint, stream: &Stream<'_>, mut last: Option<EventId>) {
     let agent = agent(None);
     // Whether the user has been told the collector is away.
     let mut down = false;
     let mut backoff = Duration::from_millis(50);
-    while !closed.load(Ordering::Relaxed) {
+    while !stream.closed.load(Ordering::Relaxed) {
         let end = match endpoint.address() {
             None => StreamEnd::Dropped("no collector is running".into()),
-            Some(address) => {
-                read_stream(&agent, &address, params, &mut last, tx, closed, &mut down)
-            }
+            Some(address) => read_stream(&agent, &address, stream, &mut last, &mut down),
         };
         match end {
             StreamEnd::Closed => return,
             StreamEnd::Lagged => continue,
             StreamEnd::Dropped(why) => {
                 if !down {
-                    let _ = tx.send(Message::Down(why));
+                    let _ = stream.tx.send(Message::Down(why));
                     down = true;
                     backoff = Duration::from_millis(50);
                 }
@@ -341,16 +413,17 @@ fn stream_loop(
 fn read_stream(
     agent: &ureq::Agent,
     address: &CollectorAddress,
-    params: &[(&'static str, String)],
+    stream: &Stream<'_>,
     last: &mut Option<EventId>,
-    tx: &mpsc::Sender<Message>,
-    closed: &AtomicBool,
     down: &mut bool,
 ) -> StreamEnd {
     let url = address.url("/v1/stream");
     let mut req = authorized(agent.get(&url), address).header("accept", "text/event-stream");
-    for (k, v) in params {
+    for (k, v) in stream.params {
         req = req.query(*k, v);
+    }
+    if stream.states {
+        req = req.query("states", "1");
     }
     // The backfill also serves a resume whose event the collector no longer has
     // (expired, or a new store): it then sends its newest instead of nothing, and
@@ -367,14 +440,32 @@ fn read_stream(
         return StreamEnd::Dropped(format!("{url} answered HTTP {}", resp.status()));
     }
     if std::mem::take(down) {
-        let _ = tx.send(Message::Up(format!(
+        let _ = stream.tx.send(Message::Up(format!(
             "following the collector at {} again",
             address.host_port()
         )));
     }
+    // Subscribed first, listed second: a change between the two arrives after the
+    // list, so applying news in order leaves each session at its newest state.
+    if stream.states {
+        let path = format!("/v1/sessions?limit={SESSIONS_LIMIT}");
+        let listed = get_json::<SessionsAnswer>(agent, address, &path);
+        match listed {
+            Ok(a) => {
+                if stream
+                    .tx
+                    .send(Message::Sessions(SessionNews::All(a.sessions)))
+                    .is_err()
+                {
+                    return StreamEnd::Closed;
+                }
+            }
+            Err(e) => return StreamEnd::Dropped(format!("{e:#}")),
+        }
+    }
     let mut reader = SseReader::new(BufReader::new(resp.into_body().into_reader()));
     loop {
-        if closed.load(Ordering::Relaxed) {
+        if stream.closed.load(Ordering::Relaxed) {
             return StreamEnd::Closed;
         }
         let message = match reader.next_message() {
@@ -392,14 +483,16 @@ fn read_stream(
                 ));
             }
         };
-        match message {
+        let sent = match message {
             SseMessage::Lagged => return StreamEnd::Lagged,
             SseMessage::Event(ev) => {
                 *last = Some(ev.id);
-                if tx.send(Message::Event(ev)).is_err() {
-                    return StreamEnd::Closed;
-                }
+                stream.tx.send(Message::Event(ev))
             }
+            SseMessage::Session(s) => stream.tx.send(Message::Sessions(SessionNews::One(s))),
+        };
+        if sent.is_err() {
+            return StreamEnd::Closed;
         }
     }
 }
@@ -409,6 +502,8 @@ fn read_stream(
 enum SseMessage {
     /// An event.
     Event(Box<Event>),
+    /// A session whose state moved.
+    Session(Box<Session>),
     /// The viewer fell behind and missed events.
     Lagged,
 }
@@ -453,7 +548,11 @@ impl<R: BufRead> SseReader<R> {
             if kind == "lagged" {
                 return Ok(Some(SseMessage::Lagged));
             }
-            if let Ok(ev) = Event::from_json(&data) {
+            if kind == "session" {
+                if let Ok(s) = serde_json::from_str::<Session>(&data) {
+                    return Ok(Some(SseMessage::Session(Box::new(s))));
+                }
+            } else if let Ok(ev) = Event::from_json(&data) {
                 return Ok(Some(SseMessage::Event(Box::new(ev))));
             }
             kind.clear();

@@ -28,6 +28,9 @@ pub struct Selection {
     pub session: Option<String>,
     /// At or after this time.
     pub since: Option<Timestamp>,
+    /// Also follow sessions' states (the collector's `event: session` messages);
+    /// for viewers that show sessions, not a filter.
+    pub states: bool,
 }
 
 impl Selection {

@@ -39,7 +39,9 @@ pub(super) struct Follow {
     store: Store,
     rx: broadcast::Receiver<Live>,
     filter: Filter,
-    /// Also send sessions whose state moved (`?states=1`).
+    /// Also send sessions whose state or counts moved (`?states=1`): every
+    /// session, whatever the event filter, but for a `session=` one only that one
+    /// (a sessions panel lists them all while the timeline is narrowed).
     states: bool,
     pending: VecDeque<Arc<Stored>>,
     /// Highest `seq` already covered; broadcast events at or below it are skipped.
@@ -230,10 +232,10 @@ pub(super) async fn ws(State(st): State<AppState>, upgrade: WebSocketUpgrade) ->
         .on_upgrade(move |socket| ws_session(st, socket, viewer))
 }
 
-/// Whether a viewer's filter lets a session's state message through.
+/// Whether a viewer's filter lets a session's state message through: only a
+/// filter on a session narrows them.
 pub(super) fn session_matches(f: &Filter, s: &crate::api::SessionSummary) -> bool {
     f.session.as_ref().is_none_or(|id| *id == s.session)
-        && f.source.as_ref().is_none_or(|src| s.sources.contains(src))
 }
 
 /// Whether an event is on any of the subscribed channels.

@@ -360,6 +360,9 @@ pub(crate) struct Book {
     dirty_sessions: HashSet<String>,
     /// Sessions whose state, since or tool changed in this batch: pushed to viewers.
     moved: HashSet<String>,
+    /// Sessions whose counts (events, tools, telemetry) changed since they were last
+    /// pushed: pushed at a slower pace than state moves.
+    touched: HashSet<String>,
 }
 
 /// A stored event's columns as retention reads them back before deleting it.
@@ -525,6 +528,9 @@ impl Book {
         }
         if !self.dirty_sessions.contains(session) {
             self.dirty_sessions.insert(session.to_owned());
+        }
+        if !self.touched.contains(session) {
+            self.touched.insert(session.to_owned());
         }
     }
 
@@ -708,9 +714,23 @@ impl Book {
         Ok(())
     }
 
-    /// Sessions whose state moved since the last call.
+    /// Sessions whose state moved since the last call; they count as pushed.
     pub fn take_moved(&mut self) -> Vec<String> {
+        for s in &self.moved {
+            self.touched.remove(s);
+        }
         self.moved.drain().collect()
+    }
+
+    /// Drops what was to be pushed (aggregates rebuilt, or nobody listens).
+    pub fn forget_news(&mut self) {
+        self.moved.clear();
+        self.touched.clear();
+    }
+
+    /// Sessions whose counts changed since they were last taken (or moved).
+    pub fn take_touched(&mut self) -> Vec<String> {
+        self.touched.drain().collect()
     }
 
     /// Drops unflushed changes (their transaction rolled back) by reloading.

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -92,6 +93,8 @@ enum WriteOp {
         seq: i64,
         reply: oneshot::Sender<()>,
     },
+    /// Time to push the sessions whose counts changed, even with nothing to write.
+    PushSessions,
 }
 
 /// Handle to the store; cheap to clone.
@@ -310,6 +313,15 @@ impl Store {
             .map_err(|_| StoreError::Closed)
     }
 
+    /// From a plain thread: asks the writer to push the sessions whose counts
+    /// changed since it last did; skipped when the writer is busy (it pushes them
+    /// with its next batch then).
+    pub fn push_sessions(&self) {
+        if let Ok(tx) = self.sender() {
+            let _ = tx.try_send(WriteOp::PushSessions);
+        }
+    }
+
     /// From a plain thread: persists an exporter's cursor (the highest `seq` its
     /// receiver accepted) and waits until it is committed.
     pub fn set_cursor_blocking(&self, name: &str, seq: i64) -> Result<(), StoreError> {
@@ -402,6 +414,7 @@ impl Store {
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, hub: Hub, mut book: Book) {
     // Retention asked for and not finished: one bounded step runs between batches.
     let mut retention: Option<Retention> = None;
+    let mut last_counts = Instant::now();
     loop {
         let first = if let Some(r) = retention {
             match rx.try_recv() {
@@ -438,7 +451,11 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, hub: Hub, 
                 for stored in done.published {
                     hub.publish(Live::Event(Arc::new(stored)));
                 }
-                publish_moved(&conn, &mut book, &hub);
+                publish_moved(&mut book, &hub);
+                if done.tick || last_counts.elapsed() >= COUNTS_EVERY {
+                    last_counts = Instant::now();
+                    publish_touched(&mut book, &hub);
+                }
                 for (reply, inserted) in done.replies {
                     hub.metrics.add_duplicates(inserted.duplicates as u64);
                     if let Some(r) = reply {
@@ -453,7 +470,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, hub: Hub, 
                 if let Err(e) = book.reload(&conn) {
                     eprintln!("swarm-obs serve: reloading the aggregates failed: {e}");
                 }
-                book.take_moved();
+                book.forget_news();
                 for (reply, _) in done.replies {
                     if let Some(r) = reply {
                         let _ = r.send(Err(e.to_string()));
@@ -483,7 +500,7 @@ fn retention_step(
     })();
     match step {
         Ok(retention::Step::More) => {
-            publish_moved(conn, book, hub);
+            publish_moved(book, hub);
             Some(r)
         }
         Ok(retention::Step::Done) => None,
@@ -495,16 +512,30 @@ fn retention_step(
     }
 }
 
+/// A session whose counts alone changed is pushed at most this often; a state
+/// move is pushed at once.
+const COUNTS_EVERY: Duration = Duration::from_secs(1);
+
 /// Pushes the sessions whose state moved to live viewers.
-fn publish_moved(conn: &Connection, book: &mut Book, hub: &Hub) {
+fn publish_moved(book: &mut Book, hub: &Hub) {
     let moved = book.take_moved();
-    if moved.is_empty() {
+    publish_sessions(book, hub, moved);
+}
+
+/// Pushes the sessions whose counts changed since they were last pushed.
+fn publish_touched(book: &mut Book, hub: &Hub) {
+    let touched = book.take_touched();
+    publish_sessions(book, hub, touched);
+}
+
+fn publish_sessions(book: &Book, hub: &Hub, sessions: Vec<String>) {
+    if sessions.is_empty() {
         return;
     }
-    let _ = conn;
     let now = swarm_obs::Timestamp::now();
-    for session in moved {
+    for session in sessions {
         if let Some(agg) = book.sessions.get(&session) {
+            // Just written to, so not stale: the session watch pushes staleness.
             let summary = agg.summary(&session, now, swarm_obs::hostname(), i64::MAX);
             hub.publish(Live::Session(Arc::new(summary)));
         }
@@ -520,6 +551,8 @@ struct Done {
     replies: Vec<(Reply, Inserted)>,
     cursor_replies: Vec<oneshot::Sender<()>>,
     retention: Option<Retention>,
+    /// Push the sessions whose counts changed now.
+    tick: bool,
 }
 
 fn write_batch(
@@ -580,6 +613,7 @@ fn write_batch(
                     done.replies.push((reply, inserted));
                 }
                 WriteOp::Retain(r) => done.retention = Some(r),
+                WriteOp::PushSessions => done.tick = true,
                 WriteOp::Probe(p) => probes::record_probe(&tx, &p)?,
                 WriteOp::Cursor { name, seq, reply } => {
                     tx.execute(
@@ -623,7 +657,7 @@ fn load_book(conn: &mut Connection) -> rusqlite::Result<Book> {
         }
     }
     book.flush(&tx)?;
-    book.take_moved();
+    book.forget_news();
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('aggregates', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",

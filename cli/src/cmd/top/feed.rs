@@ -1,7 +1,8 @@
 //! The dashboard's data, fetched on a thread of its own so a slow collector never
 //! stalls the screen: events as they come, through the same feed `tail -f` uses
 //! (the collector's live stream, or the event files read on from where they
-//! stopped), and workers and sessions once a second.
+//! stopped); sessions' states pushed on that stream (counted from the events
+//! when reading files); workers and probes once a second.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -14,14 +15,17 @@ use anyhow::{Context, Result};
 use swarm_obs::{Event, EventId, StateRoot};
 
 use crate::probes::{self, ProbeRow};
-use crate::sessions::{Session, SessionBook, SessionsAnswer};
+use crate::sessions::{Session, SessionBook};
 use crate::source::Source;
-use crate::tail::remote::Endpoint;
+use crate::tail::remote::{Endpoint, SessionNews};
 use crate::tail::select::Selection;
 use crate::tail::{self, Feed as EventFeed};
 use crate::workers::WorkersView;
 
-/// Time between refreshes of workers and sessions.
+/// Sessions shown, the most recently active.
+const SESSIONS_SHOWN: usize = 50;
+
+/// Time between refreshes of workers and probes (and of sessions counted from files).
 const SLOW_POLL: Duration = Duration::from_secs(1);
 
 /// What the feed thread sends.
@@ -133,7 +137,11 @@ fn run(source: &Source, root: &StateRoot, backfill: usize, tx: &Sender<Update>, 
         order: VecDeque::new(),
         book: SessionBook::default(),
     };
-    let opened = EventFeed::open(root, endpoint, &Selection::default(), Some(backfill), true);
+    let sel = Selection {
+        states: true,
+        ..Selection::default()
+    };
+    let opened = EventFeed::open(root, endpoint, &sel, Some(backfill), true);
     let mut feed = match opened {
         Ok((feed, mut history, notice)) => {
             tail::sort_events(&mut history);
@@ -154,6 +162,8 @@ fn run(source: &Source, root: &StateRoot, backfill: usize, tx: &Sender<Update>, 
         }
     };
     let mut last_sessions: Option<Vec<Session>> = None;
+    // The collector's sessions, kept current by what its stream pushes.
+    let mut pushed: Vec<Session> = Vec::new();
     let mut next_slow = Instant::now();
     let mut notices = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -179,6 +189,18 @@ fn run(source: &Source, root: &StateRoot, backfill: usize, tx: &Sender<Update>, 
         {
             return;
         }
+        let news = feed.as_mut().map(EventFeed::take_session_news);
+        if let Some(news) = news.filter(|n| !n.is_empty()) {
+            for n in news {
+                apply(&mut pushed, n);
+            }
+            if last_sessions.as_ref() != Some(&pushed) {
+                last_sessions = Some(pushed.clone());
+                if tx.send(Update::Sessions(Ok(pushed.clone()))).is_err() {
+                    return;
+                }
+            }
+        }
         if Instant::now() >= next_slow {
             next_slow = Instant::now() + SLOW_POLL;
             let workers = WorkersView::load(source).map_err(|e| format!("{e:#}"));
@@ -189,23 +211,86 @@ fn run(source: &Source, root: &StateRoot, backfill: usize, tx: &Sender<Update>, 
             if tx.send(Update::Probes(probes)).is_err() {
                 return;
             }
-            let sessions = match source {
-                Source::Collector(http) => http
-                    .get_json::<SessionsAnswer>("/v1/sessions?limit=50")
-                    .map(|a| a.sessions)
-                    .map_err(|e| format!("{e:#}")),
-                Source::Files(_) => Ok(fresh.book.list()),
-            };
-            let changed = match (&sessions, &last_sessions) {
-                (Ok(now), Some(before)) => now != before,
-                _ => true,
-            };
-            if changed {
-                last_sessions = sessions.as_ref().ok().cloned();
-                if tx.send(Update::Sessions(sessions)).is_err() {
+            // Sessions from the collector arrive pushed; only files are counted here.
+            if matches!(feed, Some(EventFeed::Collector(_))) {
+                continue;
+            }
+            let sessions = fresh.book.list();
+            if last_sessions.as_ref() != Some(&sessions) {
+                last_sessions = Some(sessions.clone());
+                if tx.send(Update::Sessions(Ok(sessions))).is_err() {
                     return;
                 }
             }
         }
+    }
+}
+
+/// Applies one piece of pushed news to the sessions shown. A pushed state older
+/// than the one held (it was in flight while the list was read) is dropped.
+fn apply(list: &mut Vec<Session>, news: SessionNews) {
+    match news {
+        SessionNews::All(all) => *list = all,
+        SessionNews::One(s) => {
+            match list.iter_mut().find(|x| x.session == s.session) {
+                Some(held) if (s.last_seen, s.events) >= (held.last_seen, held.events) => {
+                    *held = *s
+                }
+                Some(_) => return,
+                None => list.push(*s),
+            }
+            list.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
+            list.truncate(SESSIONS_SHOWN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_obs::{Event, Kind, Timestamp};
+    use swarm_obs_collector::SessionBook as Book;
+
+    fn session(id: &str, at_ms: i64, hook: &str) -> Session {
+        let mut book = Book::default();
+        let mut ev = Event::new("proj", Kind::Hook, hook);
+        ev.ts = Timestamp::from_unix_ms(at_ms);
+        ev.session = Some(id.into());
+        ev.hook = Some(hook.into());
+        book.add(&ev);
+        book.list(Timestamp::from_unix_ms(at_ms), 1).remove(0)
+    }
+
+    #[test]
+    fn pushed_states_update_the_list_and_stale_ones_are_dropped() {
+        let mut list = Vec::new();
+        apply(
+            &mut list,
+            SessionNews::All(vec![session("a", 1_000, "UserPromptSubmit")]),
+        );
+        apply(
+            &mut list,
+            SessionNews::One(Box::new(session("b", 2_000, "UserPromptSubmit"))),
+        );
+        assert_eq!(
+            list.iter().map(|s| s.session.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+
+        // `a` ended: its newer state replaces the held one and moves it up.
+        apply(
+            &mut list,
+            SessionNews::One(Box::new(session("a", 3_000, "SessionEnd"))),
+        );
+        assert_eq!(list[0].session, "a");
+        assert_eq!(list[0].state.as_str(), "ended");
+
+        // A state from before the held one (in flight while the list was read) is dropped.
+        apply(
+            &mut list,
+            SessionNews::One(Box::new(session("a", 500, "UserPromptSubmit"))),
+        );
+        assert_eq!(list[0].state.as_str(), "ended");
+        assert_eq!(list.len(), 2);
     }
 }
