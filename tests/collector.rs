@@ -1034,3 +1034,67 @@ fn activity_counts_events_per_minute_by_kind_with_filters() {
     let day = c.get_json("/v1/activity?minutes=999999");
     assert_eq!(day["buckets"].as_array().unwrap().len(), 1440);
 }
+
+/// What a poster sends is admitted, not trusted: a secret in any field is
+/// redacted, a 10 MB message and a 1 MB source are cut, and a time in the year
+/// 9999 becomes the time it arrived (the claim kept beside it).
+#[test]
+fn posted_events_are_redacted_capped_and_kept_out_of_the_future() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let mut ev = swarm_obs::Event::new(
+        "x".repeat(1 << 20),
+        swarm_obs::Kind::Log,
+        "m".repeat(10 << 20),
+    );
+    ev.ts = "9999-12-31T23:59:59.000Z".parse().unwrap();
+    ev.task = Some("deploy --token 0123456789abcdefSECRET".into());
+    ev.tool = Some("ghp_0123456789abcdefghijABCDEFGHIJ0123".into());
+    let (status, body) = c.post(
+        "/v1/events",
+        "application/json",
+        serde_json::to_string(&ev).unwrap().as_bytes(),
+    );
+    assert_eq!(status, 202, "{body}");
+    let got = c.get_json("/v1/events?limit=1");
+    let e = &got["events"][0];
+    assert!(
+        e["source"].as_str().unwrap().len() <= 200,
+        "source kept whole"
+    );
+    assert!(e["msg"].as_str().unwrap().len() < 8192, "msg kept whole");
+    assert!(
+        e["msg"].as_str().unwrap().contains("[truncated"),
+        "{}",
+        &e["msg"].as_str().unwrap()[..100]
+    );
+    assert_eq!(e["task"], "deploy --token [REDACTED]");
+    assert_eq!(e["tool"], "[REDACTED]");
+    assert_eq!(e["fields"]["claimed_ts"], "9999-12-31T23:59:59.000Z", "{e}");
+    assert!(e["ts"].as_str().unwrap().starts_with("20"), "{}", e["ts"]);
+}
+
+/// Lines of the event files that are not events are skipped by catch-up, and
+/// said so (on stderr with the file and byte range, and in `/metrics`).
+#[test]
+fn catch_up_reports_the_garbage_lines_it_skips() {
+    let home = TestHome::new();
+    let events = home.path().join("events");
+    std::fs::create_dir_all(&events).unwrap();
+    let good = swarm_obs::Event::new("w", swarm_obs::Kind::Log, "a real one").to_json_line();
+    std::fs::write(
+        events.join("2026-01-05.jsonl"),
+        format!("not json at all\n{{\"v\":1}}\n{good}"),
+    )
+    .unwrap();
+    let c = Collector::start(&home);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !c
+        .metrics()
+        .contains("swarm_obs_catchup_invalid_lines_total 2")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", c.metrics());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(c.get_json("/v1/events")["events"][0]["msg"], "a real one");
+}

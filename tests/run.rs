@@ -405,3 +405,81 @@ fn a_long_multibyte_source_is_cut_on_a_character_boundary() {
         "the heartbeat of the long source"
     );
 }
+
+/// Every file under `dir`, recursively, as bytes.
+fn all_bytes(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all_bytes(&path, out);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+}
+
+/// A secret on the command line is redacted in every place `run` writes it: the
+/// start and done events' messages and `task`, the heartbeat's task, the text log,
+/// and the collector's store (which is what OTLP export reads).
+#[test]
+fn a_secret_on_the_command_line_reaches_no_file_and_no_store() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let secrets = [
+        "sk-ant-api03-AbCdEf0123456789_xyzXYZ0123",
+        "glpat-abcdefghij0123456789",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ];
+    let out = home
+        .swarm_obs()
+        .args(["run", "--source", "leaky", "--", "echo"])
+        .args(secrets)
+        .args(["--password", "hunter2-and-more"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let stored = loop {
+        let v = c.get_json("/v1/events?source=leaky&kind=done");
+        if v["events"].as_array().is_some_and(|a| !a.is_empty()) {
+            break c.get_json("/v1/events?source=leaky");
+        }
+        assert!(std::time::Instant::now() < deadline, "no done event: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let start = stored["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "start")
+        .expect("the start event");
+    assert!(
+        start["task"].as_str().unwrap().contains("[REDACTED]"),
+        "{start}"
+    );
+    let hb = Heartbeat::read(&StateRoot::new(home.path()).heartbeat_file("leaky")).unwrap();
+    assert!(
+        hb.task.as_deref().unwrap_or("").contains("[REDACTED]"),
+        "{hb:?}"
+    );
+    // Stop the collector so the store's write-ahead log is folded in, then look
+    // at every byte under the state root.
+    drop(c);
+    let mut files = Vec::new();
+    all_bytes(home.path(), &mut files);
+    assert!(files.iter().any(|(p, _)| p.ends_with("collector.db")));
+    for secret in secrets.iter().copied().chain(["hunter2-and-more"]) {
+        for (path, bytes) in &files {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} is in {}",
+                path.display()
+            );
+        }
+    }
+}

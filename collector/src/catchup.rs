@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use swarm_obs::{EventLog, EventReader, StateRoot, Timestamp};
+use swarm_obs::{EventLog, EventReader, Redactor, StateRoot, Timestamp};
 
 use crate::store::{Store, StoreError};
 
@@ -17,11 +17,13 @@ const BATCH: usize = 5000;
 
 /// Starts following the event log of `root` every `interval`, until `stop` is set.
 /// Events older than `max_age_ms` are skipped: retention would delete them at once.
+/// Each event is [admitted](crate::ingest::admit) with `redactor` as a POSTed one is.
 pub fn spawn(
     root: StateRoot,
     store: Store,
     interval: Duration,
     max_age_ms: i64,
+    redactor: Redactor,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, StoreError> {
     let mut offsets = store.log_offsets()?;
@@ -30,7 +32,7 @@ pub fn spawn(
         .spawn(move || {
             let mut warned = false;
             while !stop.load(Ordering::Relaxed) {
-                match pass(&root, &store, &mut offsets, max_age_ms, &stop) {
+                match pass(&root, &store, &mut offsets, max_age_ms, &redactor, &stop) {
                     Ok(()) => warned = false,
                     Err(StoreError::Closed) => return,
                     Err(e) if !warned => {
@@ -60,9 +62,11 @@ fn pass(
     store: &Store,
     offsets: &mut HashMap<String, u64>,
     max_age_ms: i64,
+    redactor: &Redactor,
     stop: &AtomicBool,
 ) -> Result<(), StoreError> {
-    let oldest = Timestamp::now().unix_ms().saturating_sub(max_age_ms);
+    let now = Timestamp::now();
+    let oldest = now.unix_ms().saturating_sub(max_age_ms);
     let files = EventLog::files(root).map_err(|e| {
         StoreError::Write(format!("cannot list {}: {e}", root.events_dir().display()))
     })?;
@@ -84,28 +88,48 @@ fn pass(
         let Ok(mut reader) = EventReader::open(&path, offset) else {
             continue;
         };
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
+        let from = offset;
+        let result = (|| {
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let batch: Vec<_> = reader.by_ref().take(BATCH).collect();
+                let new_offset = reader.offset();
+                if batch.is_empty() && new_offset == offset {
+                    break;
+                }
+                let full = batch.len() == BATCH;
+                let batch: Vec<_> = batch
+                    .into_iter()
+                    .filter(|e| e.ts.unix_ms() >= oldest)
+                    .map(|mut e| {
+                        crate::ingest::admit(&mut e, redactor, now);
+                        e
+                    })
+                    .collect();
+                // Waiting for the commit keeps `offsets` true: a failed batch is read again.
+                store.insert_blocking(batch, Some((name.clone(), new_offset)))?;
+                offsets.insert(name.clone(), new_offset);
+                offset = new_offset;
+                if !full {
+                    break;
+                }
             }
-            let batch: Vec<_> = reader.by_ref().take(BATCH).collect();
-            let new_offset = reader.offset();
-            if batch.is_empty() && new_offset == offset {
-                break;
-            }
-            let full = batch.len() == BATCH;
-            let batch: Vec<_> = batch
-                .into_iter()
-                .filter(|e| e.ts.unix_ms() >= oldest)
-                .collect();
-            // Waiting for the commit keeps `offsets` true: a failed batch is read again.
-            store.insert_blocking(batch, Some((name.clone(), new_offset)))?;
-            offsets.insert(name.clone(), new_offset);
-            offset = new_offset;
-            if !full {
-                break;
-            }
+            Ok(())
+        })();
+        // Lines that are not events are skipped, never stored; say so, since they
+        // are lost to every viewer (a foreign writer, a disk error).
+        let invalid = reader.stats().invalid;
+        if invalid > 0 {
+            store.metrics().add_invalid_lines(invalid);
+            eprintln!(
+                "swarm-obs serve: skipped {invalid} line(s) of {} between bytes {from} and {} that are not swarm-obs events",
+                path.display(),
+                reader.offset()
+            );
         }
+        result?;
     }
     Ok(())
 }

@@ -44,6 +44,11 @@ pub struct Metrics {
     viewers: AtomicU64,
     lagged: AtomicU64,
     store_failures: AtomicU64,
+    invalid_lines: AtomicU64,
+    // Whether the last commit failed, and why: checked by every queued POST, so a
+    // flag to read and the reason behind a lock taken only when it is set.
+    store_failing: std::sync::atomic::AtomicBool,
+    store_failure: std::sync::Mutex<String>,
     exported: AtomicU64,
     export_failures: AtomicU64,
     export_skipped: AtomicU64,
@@ -60,8 +65,31 @@ impl Metrics {
     pub(crate) fn add_rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
-    pub(crate) fn add_store_failure(&self) {
+    pub(crate) fn add_store_failure(&self, why: &str) {
         self.store_failures.fetch_add(1, Ordering::Relaxed);
+        *self.store_failure.lock().unwrap_or_else(|p| p.into_inner()) = why.to_owned();
+        self.store_failing.store(true, Ordering::Release);
+    }
+    pub(crate) fn add_invalid_lines(&self, n: u64) {
+        self.invalid_lines.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Lines of the event files that catch-up skipped as not events.
+    pub fn invalid_lines(&self) -> u64 {
+        self.invalid_lines.load(Ordering::Relaxed)
+    }
+    pub(crate) fn store_recovered(&self) {
+        if self.store_failing.load(Ordering::Relaxed) {
+            self.store_failing.store(false, Ordering::Release);
+        }
+    }
+    /// Why the last commit failed, while the store has not committed since.
+    pub fn store_failing(&self) -> Option<String> {
+        self.store_failing.load(Ordering::Acquire).then(|| {
+            self.store_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })
     }
     /// Batches the store failed to commit (disk full, say).
     pub fn store_failures(&self) -> u64 {

@@ -1,8 +1,60 @@
 //! Parsing a `POST /v1/events` body: one event, a JSON array of events, or NDJSON.
 //! A body is taken whole or not at all, and a refusal names the event and line.
+//! Every event received, over HTTP, OTLP or from the event files, is then
+//! [admitted](admit): redacted and cut to size before it is stored.
 
 use serde_json::Value;
-use swarm_obs::Event;
+use swarm_obs::{Event, Redactor, Timestamp};
+
+/// Longest source name kept, in bytes (the length file names made of it keep).
+pub const MAX_SOURCE_BYTES: usize = 200;
+/// Longest host name kept, in bytes (DNS allows 253).
+pub const MAX_HOST_BYTES: usize = 253;
+/// How far ahead of the collector's clock an event may claim to be: past this,
+/// clock skew is no explanation, and the event would sort as the newest forever.
+pub const MAX_AHEAD_MS: i64 = 24 * 3600 * 1000;
+/// The field that keeps the time an event claimed when it was too far ahead.
+pub const CLAIMED_TS_FIELD: &str = "claimed_ts";
+
+/// Makes a received event fit to store and show: secrets redacted in every field
+/// and texts capped (by `redactor`), the source and host cut to their caps, and a
+/// time more than [`MAX_AHEAD_MS`] after `now` replaced by `now` (the claimed time
+/// is kept in the `claimed_ts` field). Nothing is refused: the event is kept.
+///
+/// ```
+/// use swarm_obs::{Event, Kind, Redactor, Timestamp};
+/// use swarm_obs_collector::ingest::admit;
+/// let mut ev = Event::new("w", Kind::Log, "token ghp_0123456789abcdefghijklmnopqrstuvwxyz");
+/// ev.ts = "9999-01-01T00:00:00.000Z".parse().unwrap();
+/// let now = Timestamp::now();
+/// admit(&mut ev, &Redactor::default(), now);
+/// assert_eq!(ev.msg, "token [REDACTED]");
+/// assert_eq!(ev.ts, now);
+/// assert_eq!(ev.fields["claimed_ts"], "9999-01-01T00:00:00.000Z");
+/// ```
+pub fn admit(ev: &mut Event, redactor: &Redactor, now: Timestamp) {
+    redactor.redact_event(ev);
+    cut(&mut ev.source, MAX_SOURCE_BYTES);
+    if let Some(host) = &mut ev.host {
+        cut(host, MAX_HOST_BYTES);
+    }
+    if ev.ts.unix_ms() > now.unix_ms().saturating_add(MAX_AHEAD_MS) {
+        ev.fields
+            .insert(CLAIMED_TS_FIELD.into(), Value::String(ev.ts.to_string()));
+        ev.ts = now;
+    }
+}
+
+/// Cuts `s` to at most `max` bytes, on a character boundary.
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+    }
+}
 
 /// Events accepted in one request at most.
 pub const MAX_EVENTS_PER_REQUEST: usize = 100_000;

@@ -196,6 +196,7 @@ pub fn run(options: Options) -> Result<(), Error> {
         store.clone(),
         options.catchup_interval,
         options.retention.max_age_ms,
+        swarm_obs::Redactor::new(options.redaction.clone()),
         stop.clone(),
     )?;
     let maintainer = spawn_maintenance(store.clone(), options.retention, stop.clone());

@@ -146,13 +146,9 @@ pub fn parse(
     if events.len() > MAX_EVENTS_PER_REQUEST {
         return Err(too_many_records());
     }
+    let now = swarm_obs::Timestamp::now();
     for ev in &mut events {
-        redactor.redact_string(&mut ev.msg);
-        let mut fields = Value::Object(std::mem::take(&mut ev.fields));
-        redactor.redact_value(&mut fields);
-        if let Value::Object(m) = fields {
-            ev.fields = m;
-        }
+        crate::ingest::admit(ev, redactor, now);
     }
     Ok(events)
 }

@@ -115,8 +115,11 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
     // The POST and the notification each mostly wait (for the collector's answer,
     // or for the delivery process to start): when there are both, they wait side
     // by side. A collector that shows notifications gets both on one connection.
-    let collector = CollectorAddress::discover(&root, &config)
-        .map(|addr| CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms)));
+    let collector = CollectorAddress::discover(&root, &config).map(|addr| {
+        let client = CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms));
+        // No log line backs the event: the collector's answer must mean it is stored.
+        if logged { client } else { client.not_logged() }
+    });
     // The sound rules are cheap and pure; only an event they make a notification of
     // is worth more. The gate and delivery then matter only when someone can show
     // it: the collector, or a backend this process reaches. With `auto` and no

@@ -196,12 +196,39 @@ pub struct PostedAndHanded {
 pub struct CollectorClient {
     address: CollectorAddress,
     budget: Duration,
+    /// The events posted as logged are not in the log after all: wait for the commit.
+    not_logged: bool,
 }
+
+/// Where logged events go: answered once queued, since the log backs them.
+const EVENTS_QUEUED: &str = "/v1/events?ack=queued";
+/// Where other events go: answered once committed.
+const EVENTS_COMMITTED: &str = "/v1/events";
 
 impl CollectorClient {
     /// A client whose every request, connect to status line, takes at most `budget`.
     pub fn new(address: CollectorAddress, budget: Duration) -> Self {
-        Self { address, budget }
+        Self {
+            address,
+            budget,
+            not_logged: false,
+        }
+    }
+
+    /// For a caller whose append to the event log failed: the `post_logged*`
+    /// calls then wait for the collector's commit, since no log backs the events.
+    #[must_use]
+    pub fn not_logged(mut self) -> Self {
+        self.not_logged = true;
+        self
+    }
+
+    fn logged_events_path(&self) -> &'static str {
+        if self.not_logged {
+            EVENTS_COMMITTED
+        } else {
+            EVENTS_QUEUED
+        }
     }
 
     /// The address posted to.
@@ -220,7 +247,7 @@ impl CollectorClient {
     /// the hook's path: it appends every event to the log before any network.
     pub fn post_logged(&self, events: &[Event]) -> Result<(), PostError> {
         self.post_body(
-            "/v1/events?ack=queued",
+            self.logged_events_path(),
             "application/x-ndjson",
             &ndjson(events),
         )
@@ -249,7 +276,7 @@ impl CollectorClient {
         events: &[Event],
         decide: impl FnOnce() -> Option<crate::notify::Delivery>,
     ) -> PostedAndHanded {
-        const EVENTS: &str = "/v1/events?ack=queued";
+        let events_path = self.logged_events_path();
         const NOTIFY: &str = "/v1/notify";
         let auth = self.authorization();
         let headers = auth_headers(auth.as_deref());
@@ -262,7 +289,7 @@ impl CollectorClient {
                 .and_then(|mut c| {
                     c.send(
                         "POST",
-                        EVENTS,
+                        events_path,
                         "application/x-ndjson",
                         &headers,
                         &ndjson(events),
@@ -274,7 +301,7 @@ impl CollectorClient {
                 Err(e) => {
                     return PostedAndHanded {
                         job: decide().map(|j| (j, Err(unreachable(NOTIFY, &e)))),
-                        posted: Err(unreachable(EVENTS, &e)),
+                        posted: Err(unreachable(events_path, &e)),
                     };
                 }
             };
@@ -284,7 +311,7 @@ impl CollectorClient {
             let body = serde_json::to_vec(j).unwrap_or_default();
             conn.send("POST", NOTIFY, "application/json", &headers, &body, true)
         });
-        let posted = self.judge(EVENTS, conn.status());
+        let posted = self.judge(events_path, conn.status());
         let handed = match (&job, sent) {
             (Some(job), _) if conn.closing() => Some(self.hand_notification(job)),
             (_, Some(Err(e))) => Some(Err(unreachable(NOTIFY, &e))),

@@ -207,6 +207,8 @@ struct Shared {
     // The final beat says `failed` when either is set.
     failing: AtomicBool,
     exit_code: Mutex<Option<i32>>,
+    // Task and action often quote a command line: secrets in them are redacted.
+    redactor: crate::Redactor,
     stop: AtomicBool,
     wake: Condvar,
     wake_lock: Mutex<()>,
@@ -234,6 +236,7 @@ impl HeartbeatHandle {
             let mut text = self.lock_text();
             text.task.clear();
             text.task.push_str(task);
+            self.shared.redactor.redact_string(&mut text.task);
             text.action.clear();
         }
         self.clear_progress();
@@ -254,6 +257,7 @@ impl HeartbeatHandle {
         let mut text = self.lock_text();
         text.action.clear();
         text.action.push_str(action);
+        self.shared.redactor.redact_string(&mut text.action);
     }
 
     /// Sets the progress of the current task.
@@ -419,15 +423,23 @@ impl HeartbeatWriter {
         source: &str,
         interval: Duration,
     ) -> Result<Self, HeartbeatError> {
-        Self::start_with_counter(root, source, interval, Arc::new(AtomicU64::new(0)))
+        Self::start_with_counter(
+            root,
+            source,
+            interval,
+            Arc::new(AtomicU64::new(0)),
+            crate::Redactor::default(),
+        )
     }
 
-    /// Like [`start`](Self::start), reporting `dropped` as the dropped-line count.
+    /// Like [`start`](Self::start), reporting `dropped` as the dropped-line count
+    /// and redacting task and action with `redactor` (the configured one).
     pub fn start_with_counter(
         root: &StateRoot,
         source: &str,
         interval: Duration,
         dropped: Arc<AtomicU64>,
+        redactor: crate::Redactor,
     ) -> Result<Self, HeartbeatError> {
         let interval = interval.max(Duration::from_millis(1));
         let shared = Arc::new(Shared {
@@ -444,6 +456,7 @@ impl HeartbeatWriter {
             text: Mutex::new(Text::default()),
             failing: AtomicBool::new(false),
             exit_code: Mutex::new(None),
+            redactor,
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
             wake_lock: Mutex::new(()),

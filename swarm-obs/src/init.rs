@@ -300,6 +300,7 @@ impl SwarmBuilder {
                 &self.source,
                 self.interval,
                 dropped.clone(),
+                Redactor::new(config.redaction.clone()),
             )?;
             sinks.heartbeat = Some(w.handle().clone());
             Some(w)
@@ -679,6 +680,7 @@ mod tests {
             "backend",
             Duration::from_secs(3600),
             dropped.clone(),
+            Redactor::default(),
         )
         .unwrap();
         assert_eq!(hb.handle().snapshot().dropped, 150);

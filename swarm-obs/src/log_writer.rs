@@ -85,14 +85,7 @@ impl Prepare {
     /// Redacts `ev`, updates the heartbeat from it, and offers start, done and error
     /// events to the notifier (after redaction: a notification is shown on screen).
     fn prepare(&self, ev: &mut Event) {
-        self.redactor.redact_string(&mut ev.msg);
-        if !ev.fields.is_empty() {
-            let mut v = serde_json::Value::Object(std::mem::take(&mut ev.fields));
-            self.redactor.redact_value(&mut v);
-            if let serde_json::Value::Object(m) = v {
-                ev.fields = m;
-            }
-        }
+        self.redactor.redact_event(ev);
         if let Some(hb) = &self.heartbeat {
             update_heartbeat(hb, ev);
         }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::heartbeats::MAX_HEARTBEAT_BYTES;
-use crate::ingest::{Refusal, check_content_type, parse_events};
+use crate::ingest::{Refusal, admit, check_content_type, parse_events};
 use crate::otlp_ingest::{self, Encoding, Signal};
 
 use super::*;
@@ -134,7 +134,16 @@ pub(super) async fn post_events(
         Ok(b) => b,
         Err(r) => return refuse(r),
     };
-    let events = match parse_off_executor(bytes, parse_events).await {
+    let redactor = st.redactor.clone();
+    let admitted = move |b: &[u8]| {
+        let mut events = parse_events(b)?;
+        let now = swarm_obs::Timestamp::now();
+        for ev in &mut events {
+            admit(ev, &redactor, now);
+        }
+        Ok(events)
+    };
+    let events = match parse_off_executor(bytes, admitted).await {
         Ok(ev) => ev,
         Err(r) => return refuse(r),
     };

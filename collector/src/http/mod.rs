@@ -241,6 +241,18 @@ pub(super) async fn metrics(State(st): State<AppState>) -> Response {
             st.hub.metrics.store_failures(),
         ),
         (
+            "swarm_obs_store_failing",
+            "gauge",
+            "1 while the last commit failed: queued POSTs are refused with 503 until one succeeds.",
+            u64::from(st.hub.metrics.store_failing().is_some()),
+        ),
+        (
+            "swarm_obs_catchup_invalid_lines_total",
+            "counter",
+            "Lines of the event files that catch-up skipped because they are not events.",
+            st.hub.metrics.invalid_lines(),
+        ),
+        (
             "swarm_obs_store_bytes",
             "gauge",
             "Size of the SQLite store on disk, write-ahead log included.",

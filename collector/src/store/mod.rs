@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
 use swarm_obs::Event;
 use tokio::sync::{mpsc, oneshot};
@@ -95,6 +95,9 @@ enum WriteOp {
     },
     /// Time to push the sessions whose counts changed, even with nothing to write.
     PushSessions,
+    /// A tests' way to make the writer's connection fail as a full disk does.
+    #[cfg(test)]
+    Pragma(String),
 }
 
 /// Handle to the store; cheap to clone.
@@ -105,6 +108,8 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    /// Its metrics, to tell whether the last commit failed.
+    hub: Hub,
     tx: Mutex<Option<mpsc::Sender<WriteOp>>>,
     readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -224,10 +229,14 @@ impl Store {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, hub, book))
+            .spawn({
+                let hub = hub.clone();
+                move || writer_loop(conn, rx, hub, book)
+            })
             .map_err(|e| StoreError::Write(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
+                hub,
                 path: path.to_owned(),
                 tx: Mutex::new(Some(tx)),
                 readers: Mutex::new(Vec::new()),
@@ -265,6 +274,10 @@ impl Store {
     /// events that are already in the event log: if the collector dies before the
     /// commit, catch-up from the log stores them, and ids keep that exactly-once.
     pub async fn insert_queued(&self, events: Vec<Event>) -> Result<usize, StoreError> {
+        // A store that cannot write would drop what it queues: say so instead.
+        if let Some(why) = self.metrics().store_failing() {
+            return Err(StoreError::Write(format!("the store cannot write ({why})")));
+        }
         let n = events.len();
         self.sender()?
             .send(WriteOp::Insert {
@@ -311,6 +324,11 @@ impl Store {
         self.sender()?
             .blocking_send(WriteOp::Probe(record))
             .map_err(|_| StoreError::Closed)
+    }
+
+    /// The counters this store reports to.
+    pub(crate) fn metrics(&self) -> &crate::hub::Metrics {
+        &self.inner.hub.metrics
     }
 
     /// From a plain thread: asks the writer to push the sessions whose counts
@@ -448,6 +466,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, hub: Hub, 
                     let _ = r.send(());
                 }
                 hub.metrics.add_ingested(done.published.len() as u64);
+                hub.metrics.store_recovered();
                 for stored in done.published {
                     hub.publish(Live::Event(Arc::new(stored)));
                 }
@@ -465,7 +484,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, hub: Hub, 
             }
             Err(e) => {
                 eprintln!("swarm-obs serve: storing events failed: {e}");
-                hub.metrics.add_store_failure();
+                hub.metrics.add_store_failure(&e.to_string());
                 // The transaction rolled back: so must the aggregates it counted.
                 if let Err(e) = book.reload(&conn) {
                     eprintln!("swarm-obs serve: reloading the aggregates failed: {e}");
@@ -562,72 +581,102 @@ fn write_batch(
     done: &mut Done,
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events
-             (id, ts, source, kind, lvl, session, agent, agent_type, hook, tool, json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
-        let mut offset_st = tx.prepare_cached(
-            "INSERT INTO log_offsets (file, offset) VALUES (?1, ?2)
-             ON CONFLICT(file) DO UPDATE SET offset = excluded.offset",
-        )?;
-        for op in ops {
-            match op {
-                WriteOp::Insert {
-                    events,
-                    offset,
-                    reply,
-                } => {
-                    let mut inserted = Inserted::default();
-                    for event in events {
-                        let json = serde_json::to_string(&event).unwrap_or_default();
-                        let n = insert.execute(params![
-                            event.id.to_string(),
-                            event.ts.unix_ms(),
-                            event.source,
-                            event.kind.as_str(),
-                            level_rank(event.level),
-                            event.session,
-                            event.agent,
-                            event.agent_type,
-                            event.hook,
-                            event.tool,
-                            json,
-                        ])?;
-                        if n == 1 {
-                            inserted.accepted += 1;
-                            book.add(&event);
-                            done.published.push(Stored {
-                                seq: tx.last_insert_rowid(),
-                                event,
-                                json,
-                            });
-                        } else {
-                            inserted.duplicates += 1;
-                        }
-                    }
-                    if let Some((file, off)) = offset {
-                        offset_st.execute(params![file, off as i64])?;
-                    }
-                    done.replies.push((reply, inserted));
-                }
-                WriteOp::Retain(r) => done.retention = Some(r),
-                WriteOp::PushSessions => done.tick = true,
-                WriteOp::Probe(p) => probes::record_probe(&tx, &p)?,
-                WriteOp::Cursor { name, seq, reply } => {
-                    tx.execute(
-                        "INSERT INTO export_cursors (name, seq) VALUES (?1, ?2)
-                         ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
-                        params![name, seq],
-                    )?;
-                    done.cursor_replies.push(reply);
+    let mut ops = ops.into_iter();
+    while let Some(op) = ops.next() {
+        if let Err(e) = apply(&tx, op, book, done) {
+            hold_replies(ops, done);
+            return Err(e);
+        }
+    }
+    book.flush(&tx)?;
+    tx.commit()
+}
+
+/// Applies one op inside the batch's transaction.
+fn apply(
+    tx: &Transaction<'_>,
+    op: WriteOp,
+    book: &mut Book,
+    done: &mut Done,
+) -> rusqlite::Result<()> {
+    match op {
+        WriteOp::Insert {
+            events,
+            offset,
+            reply,
+        } => {
+            // Held before any statement runs: if the batch fails, every caller is
+            // told why (after the failure is on record), none just sees its
+            // answer vanish.
+            done.replies.push((reply, Inserted::default()));
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events
+                 (id, ts, source, kind, lvl, session, agent, agent_type, hook, tool, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut inserted = Inserted::default();
+            for event in events {
+                let json = serde_json::to_string(&event).unwrap_or_default();
+                let n = insert.execute(params![
+                    event.id.to_string(),
+                    event.ts.unix_ms(),
+                    event.source,
+                    event.kind.as_str(),
+                    level_rank(event.level),
+                    event.session,
+                    event.agent,
+                    event.agent_type,
+                    event.hook,
+                    event.tool,
+                    json,
+                ])?;
+                if n == 1 {
+                    inserted.accepted += 1;
+                    book.add(&event);
+                    done.published.push(Stored {
+                        seq: tx.last_insert_rowid(),
+                        event,
+                        json,
+                    });
+                } else {
+                    inserted.duplicates += 1;
                 }
             }
+            if let Some((file, off)) = offset {
+                tx.prepare_cached(
+                    "INSERT INTO log_offsets (file, offset) VALUES (?1, ?2)
+                     ON CONFLICT(file) DO UPDATE SET offset = excluded.offset",
+                )?
+                .execute(params![file, off as i64])?;
+            }
+            if let Some(last) = done.replies.last_mut() {
+                last.1 = inserted;
+            }
         }
-        book.flush(&tx)?;
+        WriteOp::Retain(r) => done.retention = Some(r),
+        WriteOp::PushSessions => done.tick = true,
+        #[cfg(test)]
+        WriteOp::Pragma(p) => tx.execute_batch(&p)?,
+        WriteOp::Probe(p) => probes::record_probe(tx, &p)?,
+        WriteOp::Cursor { name, seq, reply } => {
+            tx.execute(
+                "INSERT INTO export_cursors (name, seq) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                params![name, seq],
+            )?;
+            done.cursor_replies.push(reply);
+        }
     }
-    tx.commit()
+    Ok(())
+}
+
+/// Keeps the replies of ops a failed batch did not reach, for the failure answer.
+fn hold_replies(rest: impl Iterator<Item = WriteOp>, done: &mut Done) {
+    for op in rest {
+        if let WriteOp::Insert { reply, .. } = op {
+            done.replies.push((reply, Inserted::default()));
+        }
+    }
 }
 
 /// Loads the aggregates, rebuilding them from the events when the store has none
@@ -721,5 +770,49 @@ pub(crate) mod testing {
         let mut ev = Event::new("w", kind, msg);
         ev.ts = swarm_obs::Timestamp::from_unix_ms(ms);
         ev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_obs::Kind;
+
+    fn big(n: usize) -> Vec<Event> {
+        (0..n)
+            .map(|i| Event::new("w", Kind::Log, format!("{i} {}", "x".repeat(2000))))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_queued_post_is_refused_while_the_store_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), Hub::new(16)).unwrap();
+        store.insert(big(1)).await.unwrap();
+        assert_eq!(store.insert_queued(big(1)).await.unwrap(), 1);
+        // What a full disk does to SQLite: no page can be added.
+        let pages: i64 = store
+            .read(|c| c.query_row("PRAGMA page_count", [], |r| r.get(0)))
+            .unwrap();
+        let send = |sql: String| {
+            store
+                .sender()
+                .unwrap()
+                .try_send(WriteOp::Pragma(sql))
+                .unwrap()
+        };
+        send(format!("PRAGMA max_page_count = {pages}"));
+        let failed = store.insert(big(200)).await;
+        assert!(failed.is_err(), "{failed:?}");
+        eprintln!(
+            "failed: {failed:?} metrics {:?}",
+            store.inner.hub.metrics.store_failing()
+        );
+        let refused = store.insert_queued(big(1)).await.unwrap_err();
+        assert!(refused.to_string().contains("cannot write"), "{refused}");
+        // Space again: the next commit clears it.
+        send("PRAGMA max_page_count = 1073741823".into());
+        store.insert(big(1)).await.unwrap();
+        assert_eq!(store.insert_queued(big(1)).await.unwrap(), 1);
     }
 }

@@ -3,16 +3,23 @@
 //!
 //! Two rules find secrets:
 //! - **by key**: the value of any object key whose name ends in `_KEY`, `_TOKEN`,
-//!   `_SECRET` or `PASSWORD` (or is `authorization`, `token`, `secret`, `api_key`,
-//!   `apikey`, `password`, `passwd`, `cookie`), compared case-insensitively with `-`
-//!   read as `_`; the same names in `NAME=value` assignments inside strings;
+//!   `_SECRET`, `PASSWORD` or `CREDENTIALS` (or is `authorization`, `token`,
+//!   `secret`, `apikey`, `passwd`, `cookie`), compared case-insensitively with `-`
+//!   read as `_`; the same names in `NAME=value` assignments and `--name value`
+//!   flags inside strings;
 //! - **by shape**: Anthropic (`sk-ant-…`), OpenAI (`sk-…`), GitHub (`ghp_…`,
-//!   `github_pat_…`), AWS access key ids (`AKIA…`), Slack (`xoxb-…`) tokens, bearer
-//!   tokens, `Authorization:` header values and passwords in URLs.
+//!   `github_pat_…`), AWS access key ids (`AKIA…`) and bare secret keys, Slack
+//!   (`xoxb-…`, `xapp-…`), Stripe (`sk_live_…`), Google (`AIza…`), npm (`npm_…`),
+//!   GitLab (`glpat-…`), Hugging Face and PyPI tokens, JWTs, PEM private key
+//!   blocks, bearer tokens, `Authorization:` header values, passwords in URLs and
+//!   a MySQL client's `-pPASSWORD`. A secret used as an object key is redacted too.
 //!
-//! Every secret becomes `[REDACTED]`. Strings longer than the cap are cut with a
+//! `docs/security.md` has the table of what is and is not caught. Every secret
+//! becomes `[REDACTED]`. Strings longer than the cap are cut with a
 //! marker saying how much was dropped, and a whole payload over its cap is shrunk
 //! until it fits.
+
+mod shapes;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -75,39 +82,6 @@ pub struct Redactor {
     config: RedactConfig,
 }
 
-/// Which bytes may follow a token's prefix.
-type TokenBytes = fn(&u8) -> bool;
-
-/// Prefixes of token shapes, each with the characters a token may hold and the
-/// fewest it must have after the prefix.
-const TOKEN_SHAPES: &[(&str, TokenBytes, usize)] = &[
-    ("sk-ant-", is_token_byte, 16),
-    ("sk-", is_token_byte, 20),
-    ("github_pat_", is_token_byte, 30),
-    ("ghp_", u8::is_ascii_alphanumeric, 30),
-    ("gho_", u8::is_ascii_alphanumeric, 30),
-    ("ghu_", u8::is_ascii_alphanumeric, 30),
-    ("ghs_", u8::is_ascii_alphanumeric, 30),
-    ("ghr_", u8::is_ascii_alphanumeric, 30),
-    ("xoxb-", is_token_byte, 10),
-    ("xoxp-", is_token_byte, 10),
-    ("xoxa-", is_token_byte, 10),
-    ("AKIA", is_upper_alnum, 16),
-    ("ASIA", is_upper_alnum, 16),
-];
-
-fn is_token_byte(b: &u8) -> bool {
-    b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'
-}
-
-fn is_upper_alnum(b: &u8) -> bool {
-    b.is_ascii_uppercase() || b.is_ascii_digit()
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
-
 impl Redactor {
     /// A redactor with the given limits and patterns.
     pub fn new(config: RedactConfig) -> Self {
@@ -157,6 +131,7 @@ impl Redactor {
             b"SET_COOKIE",
         ];
         ends(b"_KEY")
+            || ends(b"CREDENTIALS")
             || ends(b"_TOKEN")
             || ends(b"_SECRET")
             || ends(b"PASSWORD")
@@ -205,6 +180,17 @@ impl Redactor {
                     *v = Value::String(format!("…[{} keys deeper than {}]", map.len(), depth));
                     return;
                 }
+                // A secret used as a key (`{"sk-ant-…": …}`) is renamed; rare, so
+                // the keys are only collected when one is found.
+                let renamed: Vec<(String, String)> = map
+                    .keys()
+                    .filter_map(|k| self.redact_secrets(k).map(|new| (k.clone(), new)))
+                    .collect();
+                for (old, new) in renamed {
+                    if let Some(item) = map.remove(&old) {
+                        map.insert(new, item);
+                    }
+                }
                 for (k, item) in map.iter_mut() {
                     if self.is_secret_key(k) && !item.is_null() && *item != Value::Bool(false) {
                         *item = Value::String(REDACTED.to_owned());
@@ -214,6 +200,46 @@ impl Redactor {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Redacts every text an event carries out of the process: the message, task,
+    /// tool, hook, agent type, ids, fields and payload (with the string, array and
+    /// depth caps; the payload's total cap is [`payload`](Self::payload)'s job).
+    /// Nothing is allocated for an event without secrets that fits the caps.
+    ///
+    /// ```
+    /// use swarm_obs::{Event, Kind, Redactor};
+    /// let mut ev = Event::new("w", Kind::Start, "Started echo sk-ant-api03-AbCdEf0123456789xyz");
+    /// ev.task = Some("echo sk-ant-api03-AbCdEf0123456789xyz".into());
+    /// Redactor::default().redact_event(&mut ev);
+    /// assert_eq!(ev.task.as_deref(), Some("echo [REDACTED]"));
+    /// assert_eq!(ev.msg, "Started echo [REDACTED]");
+    /// ```
+    pub fn redact_event(&self, ev: &mut crate::Event) {
+        self.redact_string(&mut ev.msg);
+        let texts = [
+            &mut ev.task,
+            &mut ev.tool,
+            &mut ev.hook,
+            &mut ev.agent_type,
+            &mut ev.session,
+            &mut ev.agent,
+            &mut ev.prompt_id,
+            &mut ev.tool_use_id,
+        ];
+        for text in texts.into_iter().flatten() {
+            self.redact_string(text);
+        }
+        if !ev.fields.is_empty() {
+            let mut v = Value::Object(std::mem::take(&mut ev.fields));
+            self.redact_value(&mut v);
+            if let Value::Object(m) = v {
+                ev.fields = m;
+            }
+        }
+        if let Some(p) = &mut ev.payload {
+            self.redact_value(p);
         }
     }
 
@@ -326,112 +352,6 @@ impl Redactor {
         out.push_str(&s[last..]);
         Some(out)
     }
-
-    /// If a secret's value starts at or right after `i`, its byte span.
-    fn secret_at(&self, b: &[u8], i: usize) -> Option<(usize, usize)> {
-        let boundary = i == 0 || !is_ident_byte(b[i - 1]);
-        let rest = &b[i..];
-        if boundary {
-            for (prefix, ok, min) in TOKEN_SHAPES {
-                if rest.starts_with(prefix.as_bytes()) {
-                    let n = rest[prefix.len()..].iter().take_while(|c| ok(c)).count();
-                    if n >= *min {
-                        return Some((i, i + prefix.len() + n));
-                    }
-                }
-            }
-            for prefix in &self.config.token_prefixes {
-                if !prefix.is_empty() && rest.starts_with(prefix.as_bytes()) {
-                    let n = rest[prefix.len()..]
-                        .iter()
-                        .take_while(|c| is_token_byte(c))
-                        .count();
-                    if n >= 1 {
-                        return Some((i, i + prefix.len() + n));
-                    }
-                }
-            }
-            if starts_with_ci(rest, b"bearer ") {
-                let v = i + 7;
-                let n = b[v..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || b"-._~+/=".contains(c))
-                    .count();
-                if n >= 8 {
-                    return Some((v, v + n));
-                }
-            }
-            if starts_with_ci(rest, b"authorization:") {
-                let mut v = i + 14;
-                while v < b.len() && b[v] == b' ' {
-                    v += 1;
-                }
-                let n = b[v..]
-                    .iter()
-                    .take_while(|c| !matches!(c, b'\n' | b'\r' | b'"' | b'\''))
-                    .count();
-                if n > 0 {
-                    return Some((v, v + n));
-                }
-            }
-        }
-        match b[i] {
-            // NAME=value and NAME: value, where NAME is a secret key.
-            b'=' | b':' if i > 0 => {
-                // A quoted key, as in JSON text: `"name": value`.
-                let name_end = if b[i - 1] == b'"' { i - 1 } else { i };
-                let name_start = b[..name_end]
-                    .iter()
-                    .rposition(|&c| !is_ident_byte(c))
-                    .map_or(0, |p| p + 1);
-                let name = std::str::from_utf8(&b[name_start..name_end]).ok()?;
-                if name.is_empty() || !self.is_secret_key(name) {
-                    return None;
-                }
-                let mut v = i + 1;
-                while v < b.len() && b[v] == b' ' {
-                    v += 1;
-                }
-                let quote = b.get(v).copied().filter(|c| matches!(c, b'"' | b'\''));
-                if quote.is_some() {
-                    v += 1;
-                }
-                let n = b[v..]
-                    .iter()
-                    .take_while(|&&c| match quote {
-                        Some(q) => c != q,
-                        None => !c.is_ascii_whitespace() && !b"\"'&;,".contains(&c),
-                    })
-                    .count();
-                (n > 0).then_some((v, v + n))
-            }
-            // scheme://user:password@host
-            b'@' => {
-                let scheme = find_back(b, i, b"://")?;
-                let colon = b[scheme..i].iter().rposition(|&c| c == b':')? + scheme;
-                let user_ok = b[scheme..colon].iter().all(|c| !b"/ \"'".contains(c));
-                (user_ok && colon + 1 < i && !b[colon + 1..i].contains(&b'/'))
-                    .then_some((colon + 1, i))
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The index just past `pat` if it occurs in `b[..end]` within the current word.
-fn find_back(b: &[u8], end: usize, pat: &[u8]) -> Option<usize> {
-    let word_start = b[..end]
-        .iter()
-        .rposition(|c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\''))
-        .map_or(0, |p| p + 1);
-    let word = &b[word_start..end];
-    word.windows(pat.len())
-        .position(|w| w == pat)
-        .map(|p| word_start + p + pat.len())
-}
-
-fn starts_with_ci(b: &[u8], pat: &[u8]) -> bool {
-    b.len() >= pat.len() && b[..pat.len()].eq_ignore_ascii_case(pat)
 }
 
 fn floor_char_boundary(s: &str, max: usize) -> usize {
