@@ -163,13 +163,14 @@ fn an_unwritable_state_root_is_reported_not_fatal() {
     );
 }
 
+/// A link planted where today's event file goes (here to /dev/full) is refused,
+/// not written through, and the hook still exits 0 saying why.
 #[cfg(target_os = "linux")]
 #[test]
-fn a_full_disk_is_reported_not_fatal() {
+fn a_planted_event_file_link_is_refused_not_fatal() {
     let home = TestHome::new();
     let events = home.path().join("events");
     std::fs::create_dir_all(&events).unwrap();
-    // Today's and tomorrow's files point at /dev/full, so the write fails with ENOSPC.
     let now = Timestamp::now().unix_ms();
     for day in [now, now + 86_400_000] {
         let name = format!("{}.jsonl", Timestamp::from_unix_ms(day).day());
@@ -179,10 +180,59 @@ fn a_full_disk_is_reported_not_fatal() {
         &mut home.hook(),
         std::fs::read(fixtures_dir().join("Stop.json")).unwrap(),
     );
+    assert_quiet_success(&out, "planted link");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("event not recorded") && stderr.contains("symbolic links"),
+        "{stderr}"
+    );
+}
+
+/// A real full file system (a 64 KiB tmpfs, filled): the append fails with
+/// ENOSPC, and the hook says so and exits 0.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_reported_not_fatal() {
+    let test = "a_full_disk_is_reported_not_fatal";
+    let home = TestHome::new();
+    let disk = home.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+        .arg(&disk)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        swarm_obs_suite::skip_or_fail(&format!(
+            "{test}: SKIPPED — cannot mount a tmpfs (needs root)"
+        ));
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    std::fs::create_dir(disk.join("events")).unwrap();
+    // Fill it: the write stops at ENOSPC.
+    let filler = vec![b'x'; 4096];
+    let mut f = std::fs::File::create(disk.join("filler")).unwrap();
+    while std::io::Write::write_all(&mut f, &filler).is_ok() {}
+    drop(f);
+    let mut cmd = Command::new(swarm_obs_suite::bin("swarm-hook"));
+    cmd.env("SWARM_OBS_HOME", &disk)
+        .env_remove("SWARM_OBS_COLLECTOR");
+    let out = run_with_stdin(
+        &mut cmd,
+        std::fs::read(fixtures_dir().join("Stop.json")).unwrap(),
+    );
     assert_quiet_success(&out, "full disk");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("cannot append") && stderr.contains("No space left"),
+        stderr.contains("event not recorded") && stderr.contains("No space left"),
         "{stderr}"
     );
 }

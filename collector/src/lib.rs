@@ -145,6 +145,13 @@ pub enum Error {
         "refusing to listen on {0} without a token: a non-loopback address needs --token or SWARM_OBS_TOKEN"
     )]
     TokenRequired(SocketAddr),
+    /// A token too short to guard a non-loopback address, or one that cannot be
+    /// sent in a header.
+    #[error("{0}")]
+    WeakToken(String),
+    /// The state root could have been written by another user.
+    #[error(transparent)]
+    Untrusted(#[from] swarm_obs::TrustError),
     /// Binding the address failed.
     #[error(
         "cannot listen on {addr}: {reason} (is another collector running? try --addr 127.0.0.1:0)"
@@ -173,21 +180,45 @@ pub enum Error {
     Runtime(std::io::Error),
 }
 
+/// Refuses a token that cannot travel in a header (spaces, control characters)
+/// or, off loopback, one shorter than [`MIN_TOKEN_BYTES`].
+fn check_token(token: &str, addr: SocketAddr) -> Result<(), Error> {
+    if token.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Err(Error::WeakToken(
+            "the token holds spaces, control or non-ASCII characters; use printable ASCII only \
+             (e.g. `openssl rand -hex 32`)"
+                .into(),
+        ));
+    }
+    if !addr.ip().is_loopback() && token.len() < MIN_TOKEN_BYTES {
+        return Err(Error::WeakToken(format!(
+            "refusing to listen on {addr} with a {}-byte token: off loopback it must be at least \
+             {MIN_TOKEN_BYTES} bytes (e.g. `openssl rand -hex 32`)",
+            token.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Shortest token accepted on a non-loopback address, in bytes.
+pub const MIN_TOKEN_BYTES: usize = 16;
+
 /// Runs the collector until SIGINT or SIGTERM, then stops accepting, ends live
 /// streams, commits everything queued and removes `collector.json`.
 pub fn run(options: Options) -> Result<(), Error> {
-    if !options.addr.ip().is_loopback() && options.token.as_deref().is_none_or(str::is_empty) {
+    let token = options.token.as_deref().filter(|t| !t.is_empty());
+    if !options.addr.ip().is_loopback() && token.is_none() {
         return Err(Error::TokenRequired(options.addr));
     }
+    if let Some(t) = token {
+        check_token(t, options.addr)?;
+    }
     let dir = options.root.dir().to_owned();
-    let mut mkdir = std::fs::DirBuilder::new();
-    mkdir.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
-    mkdir.create(&dir).map_err(|reason| Error::File {
+    swarm_obs::ensure_private_dir(&dir).map_err(|reason| Error::File {
         path: dir.clone(),
         reason,
     })?;
+    options.root.check_trusted()?;
     let hub = hub::Hub::new(options.viewer_queue);
     let store = store::Store::open(&options.root.collector_db(), hub.clone())?;
     let stop = Arc::new(AtomicBool::new(false));

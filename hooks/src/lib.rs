@@ -52,10 +52,16 @@ pub struct Outcome {
 pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) -> Outcome {
     let started = Instant::now();
     let root = StateRoot::resolve();
-    let config = Config::load(&root.config_file()).unwrap_or_else(|e| {
-        let _ = writeln!(stderr, "swarm-hook: {e}; using defaults");
-        Config::default()
-    });
+    // A state root another user could write gets nothing: no line in its log, no
+    // POST to the collector its collector.json names, no command its config runs.
+    let trusted = root.check_trusted();
+    let config = match &trusted {
+        Ok(()) => Config::load(&root.config_file()).unwrap_or_else(|e| {
+            let _ = writeln!(stderr, "swarm-hook: {e}; using defaults");
+            Config::default()
+        }),
+        Err(_) => Config::default(),
+    };
     let limits = InputLimits {
         deadline: Duration::from_millis(config.hook.stdin_timeout_ms),
         ..InputLimits::default()
@@ -88,6 +94,18 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         } => invalid_input_event(&labels, &redactor, &reason, &head, bytes),
     };
     let mut event = event;
+    if let Err(e) = trusted {
+        let _ = writeln!(stderr, "swarm-hook: {e}; the event was not recorded");
+        if !drain.finished() {
+            drain.wait(started + limits.deadline.max(Duration::from_millis(100)));
+        }
+        return Outcome {
+            event,
+            logged: false,
+            posted: false,
+            notified: None,
+        };
+    }
     // The Claude Code process behind this event: how the collector sees it die.
     if let Some((pid, started_at)) = launcher::claude_process() {
         event.claude_pid = Some(pid);

@@ -20,7 +20,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    crate::ensure_private_dir(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -30,7 +30,8 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    // A new file only: a link planted at the temporary's name is not followed.
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let result = opts

@@ -51,8 +51,10 @@ pub struct CollectorInfo {
 }
 
 impl CollectorInfo {
-    /// Reads `collector.json`; `None` when it is missing or unreadable.
+    /// Reads `collector.json`; `None` when it is missing, unreadable, or could
+    /// have been written by another user (it says where events and the token go).
     pub fn read(path: &Path) -> Option<Self> {
+        crate::check_trusted(path, "collector file").ok()?;
         let bytes = std::fs::read(path).ok()?;
         serde_json::from_slice(&bytes).ok()
     }

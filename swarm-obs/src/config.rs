@@ -126,6 +126,9 @@ pub enum ConfigError {
         /// What is wrong, naming the key.
         message: String,
     },
+    /// The file, or the directory it is in, could have been written by another user.
+    #[error(transparent)]
+    Untrusted(#[from] crate::TrustError),
 }
 
 impl Config {
@@ -183,8 +186,10 @@ impl Config {
         self.probes.iter().filter_map(|p| p.spec().ok()).collect()
     }
 
-    /// Loads `path`; a missing file is the default configuration.
+    /// Loads `path`; a missing file is the default configuration. A file another
+    /// user owns or could write is refused: it can name commands to run.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        crate::check_trusted(path, "config file")?;
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse_at(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),

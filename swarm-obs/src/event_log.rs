@@ -127,29 +127,29 @@ impl EventLog {
     }
 }
 
-/// Opens (creating, 0600, with a 0700 directory) an event file for appending.
+/// Opens (creating, 0600, with a 0700 directory) an event file for appending; a
+/// symbolic link in its place is refused, not written through.
 fn open_append(path: &Path) -> Result<File, EventLogError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
-            .map_err(|source| EventLogError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
-    }
     let mut opts = OpenOptions::new();
     opts.append(true).create(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path).map_err(|source| EventLogError::Open {
+    crate::no_follow(&mut opts);
+    let open_err = |source| EventLogError::Open {
         path: path.to_owned(),
         source,
-    })
+    };
+    match opts.open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            crate::ensure_private_dir(dir).map_err(|source| EventLogError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+            opts.open(path).map_err(open_err)
+        }
+        other => other.map_err(open_err),
+    }
 }
 
 fn write_line(file: &mut File, line: &[u8]) -> io::Result<()> {

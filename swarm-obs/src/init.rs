@@ -81,6 +81,9 @@ pub enum InitError {
     /// `config.toml` is unreadable or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The state root could have been written by another user.
+    #[error(transparent)]
+    Untrusted(#[from] crate::TrustError),
     /// The level filter (`RUST_LOG` or the builder's) does not parse.
     #[error(
         "invalid log filter {directives:?}: {message} (expected e.g. `info` or `info,my_crate=debug`)"
@@ -280,6 +283,7 @@ impl SwarmBuilder {
     /// subscriber or to the layer.
     pub fn build(self) -> Result<(SwarmLayer, SwarmGuard), InitError> {
         let root = self.state_root.clone().unwrap_or_else(StateRoot::resolve);
+        root.check_trusted()?;
         let config = Config::load(&root.config_file())?;
         let dropped = Arc::new(AtomicU64::new(0));
         let mut sinks = Sinks::new(Redactor::new(config.redaction.clone()), dropped.clone());

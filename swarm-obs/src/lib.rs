@@ -72,6 +72,7 @@ mod redact;
 mod shipper;
 mod state;
 mod timestamp;
+mod trust;
 pub mod visible;
 
 pub use atomic_file::write_atomic;
@@ -100,6 +101,7 @@ pub use redact::{REDACTED, RedactConfig, Redactor};
 pub use shipper::{ShipSink, Shipper, ShipperConfig, ShipperQueue, ShipperStats};
 pub use state::{HOME_ENV, StateRoot, file_stem};
 pub use timestamp::{Timestamp, TimestampError};
+pub use trust::{TrustError, check_trusted, ensure_private_dir, no_follow};
 
 /// Re-exports for the macros; not part of the public API.
 #[doc(hidden)]

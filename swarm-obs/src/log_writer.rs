@@ -522,13 +522,13 @@ impl RotatingFile {
 
 fn open_append(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        crate::ensure_private_dir(dir)?;
     }
     let mut opts = OpenOptions::new();
     opts.append(true).create(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path)
+    crate::no_follow(&mut opts).open(path)
 }
 
 #[cfg(test)]

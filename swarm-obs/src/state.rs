@@ -57,6 +57,21 @@ impl StateRoot {
         }
     }
 
+    /// Checks that the root, its `config.toml` and its `collector.json` (those that
+    /// exist) belong to this user (or root) and are writable by nobody else: a
+    /// configuration another user wrote could run a command as this user, and a
+    /// `collector.json` they wrote could send this user's events and token to them.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// swarm_obs::StateRoot::new(dir.path()).check_trusted().unwrap();
+    /// ```
+    pub fn check_trusted(&self) -> Result<(), crate::TrustError> {
+        crate::check_trusted(&self.dir, "state root")?;
+        crate::check_trusted(&self.config_file(), "config file")?;
+        crate::check_trusted(&self.collector_file(), "collector file")
+    }
+
     /// The root directory itself.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -189,13 +189,13 @@ impl NotifyGate {
 
     fn with_state<T>(&self, f: impl FnOnce(&mut GateState) -> T) -> io::Result<T> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::ensure_private_dir(dir)?;
         }
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut file: File = opts.open(&self.path)?;
+        let mut file: File = crate::no_follow(&mut opts).open(&self.path)?;
         file.lock()?;
         let mut text = Vec::new();
         file.read_to_end(&mut text)?;

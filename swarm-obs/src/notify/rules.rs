@@ -342,15 +342,18 @@ fn render(template: &str, ev: &Event, kind: NotifyKind) -> String {
             out.push_str(&rest[open..]);
             return out;
         };
+        // Event text is shown on a desktop or handed to a command: its control
+        // characters are shown as escapes, never passed on.
+        let mut put = |text: &str| crate::visible::push_visible(&mut out, text);
         let opt = |o: &Option<String>| o.clone().unwrap_or_default();
         match &after[..close] {
-            "source" => out.push_str(&ev.source),
-            "msg" => out.push_str(&ev.msg),
+            "source" => put(&ev.source),
+            "msg" => put(&ev.msg),
             "kind" => out.push_str(kind.as_str()),
-            "hook" => out.push_str(&opt(&ev.hook)),
-            "tool" => out.push_str(&opt(&ev.tool)),
-            "session" => out.push_str(&opt(&ev.session)),
-            "task" => out.push_str(&opt(&ev.task)),
+            "hook" => put(&opt(&ev.hook)),
+            "tool" => put(&opt(&ev.tool)),
+            "session" => put(&opt(&ev.session)),
+            "task" => put(&opt(&ev.task)),
             other => {
                 out.push('{');
                 out.push_str(other);
@@ -373,6 +376,21 @@ mod tests {
         ev.hook = Some(hook.to_owned());
         ev.session = Some("s1".to_owned());
         ev
+    }
+
+    #[test]
+    fn control_characters_from_events_are_shown_not_passed_on() {
+        let mut ev = hook_event(Kind::Done, "Stop");
+        ev.source = "pro\u{202e}j".into();
+        ev.msg = "\x1b]0;pwned\x07 done\nsecond".into();
+        let n = SoundRules::new(Default::default())
+            .notification(&ev)
+            .unwrap();
+        for text in [&n.title, &n.body] {
+            assert!(!text.chars().any(crate::visible::is_steering), "{text:?}");
+        }
+        assert!(n.body.contains("\\x1b]0;pwned"), "{}", n.body);
+        assert!(n.title.contains("\\u{202e}"), "{}", n.title);
     }
 
     #[test]
