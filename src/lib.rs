@@ -820,12 +820,38 @@ impl Collector {
     /// Like [`start_with`](Self::start_with), with environment variables set for
     /// the collector (`OTEL_EXPORTER_OTLP_*` are otherwise removed).
     pub fn start_with_env(home: &TestHome, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(home, args, env, None)
+    }
+
+    /// Starts a collector whose descriptor limit (soft and hard) is `nofile`.
+    pub fn start_with_fd_limit(home: &TestHome, nofile: u64) -> Self {
+        Self::spawn(home, &[], &[], Some(nofile))
+    }
+
+    fn spawn(home: &TestHome, args: &[&str], env: &[(&str, &str)], nofile: Option<u64>) -> Self {
         use std::time::{Duration, Instant};
         let root = swarm_obs::StateRoot::new(home.path());
         let info_path = root.collector_file();
         let _ = std::fs::remove_file(&info_path);
         let mut cmd = Command::new(bin("swarm-obs"));
         cmd.arg("serve");
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: setrlimit is async-signal-safe and only reads `lim`.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         if !args.contains(&"--addr") {
             cmd.args(["--addr", "127.0.0.1:0"]);
         }

@@ -339,7 +339,9 @@ async fn serve(
         reason,
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let conn_metrics = Arc::new(http::conn::ConnMetrics::default());
     let state = http::AppState {
+        connections: conn_metrics.clone(),
         root: options.root.clone(),
         store,
         hub,
@@ -381,15 +383,14 @@ async fn serve(
         options.root.dir().display()
     );
 
-    let mut graceful = shutdown_rx.clone();
-    // Small responses must not wait for delayed ACKs (Nagle), or keep-alive clients
-    // see 40 ms stalls.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
-        let _ = graceful.wait_for(|stop| *stop).await;
-    });
+    let cap = http::conn::connection_cap();
+    let server = http::conn::serve(
+        listener,
+        http::router(state),
+        cap,
+        conn_metrics,
+        shutdown_rx.clone(),
+    );
     tokio::spawn(async move {
         signals.await;
         let _ = shutdown_tx.send(true);
@@ -397,7 +398,7 @@ async fn serve(
     // Connections that do not close within a grace period are dropped.
     let mut deadline = shutdown_rx.clone();
     let result = tokio::select! {
-        r = server => r.map_err(Error::Runtime),
+        () = server => Ok(()),
         _ = async move {
             let _ = deadline.wait_for(|stop| *stop).await;
             tokio::time::sleep(Duration::from_secs(3)).await;

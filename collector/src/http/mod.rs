@@ -26,6 +26,7 @@
 //! a token in a URL can end up in logs and history, so it is accepted on GET only
 //! (reads, never ingest) and the dashboard keeps it out of its own address bar.
 
+pub(crate) mod conn;
 pub(crate) mod guard;
 mod ingest;
 mod live;
@@ -94,6 +95,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Host names and origins allowed to reach any endpoint.
     pub allowed: Arc<guard::Allowed>,
+    /// Connections open, shed and refused at the cap.
+    pub connections: Arc<conn::ConnMetrics>,
 }
 
 /// The router with every endpoint.
@@ -200,6 +203,7 @@ pub(super) async fn healthz() -> Response {
 
 pub(super) async fn metrics(State(st): State<AppState>) -> Response {
     let [ingested, duplicates, rejected, viewers, lagged] = st.hub.metrics.snapshot();
+    let [open_conns, shed_conns, refused_conns] = st.connections.snapshot();
     let [exported, export_failures, export_skipped, export_lag] = st.hub.metrics.export_snapshot();
     let size = st.store.size_bytes();
     let mut out = String::new();
@@ -239,6 +243,24 @@ pub(super) async fn metrics(State(st): State<AppState>) -> Response {
             "counter",
             "Batches the store failed to commit (disk full, say); their events were not stored.",
             st.hub.metrics.store_failures(),
+        ),
+        (
+            "swarm_obs_connections",
+            "gauge",
+            "HTTP connections open (WebSocket viewers are counted as viewers once upgraded).",
+            open_conns,
+        ),
+        (
+            "swarm_obs_connections_shed_total",
+            "counter",
+            "Idle connections closed to make room at the connection cap.",
+            shed_conns,
+        ),
+        (
+            "swarm_obs_connections_refused_total",
+            "counter",
+            "Connections refused at the cap because every open one was busy.",
+            refused_conns,
         ),
         (
             "swarm_obs_store_failing",

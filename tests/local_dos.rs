@@ -1,0 +1,86 @@
+//! A local user who opens connections and sends nothing cannot lock others out:
+//! a request's headers must arrive within the header timeout, and at the
+//! connection cap the idlest connection makes room. Bounded: at most 1,100
+//! sockets, all closed by the test.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use swarm_obs_suite::{Collector, TestHome};
+
+fn metric(c: &Collector, name: &str) -> u64 {
+    c.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Slowloris: connections that send half a request are closed after the header
+/// timeout, and a normal request is served all along.
+#[test]
+fn half_sent_headers_are_timed_out_and_others_are_served_meanwhile() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let mut slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(c.addr()).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    let resp = c.get("/healthz").call().expect("a normal request");
+    assert_eq!(resp.status(), 200);
+    let started = Instant::now();
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 256];
+        // Closed (0 bytes or a reset), perhaps after a 408 answer.
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "half-sent requests held for {took:?}"
+    );
+}
+
+/// 1,100 idle sockets against a collector limited to 1,300 descriptors: the
+/// idlest are shed, and requests are still served.
+#[test]
+fn idle_sockets_beyond_the_cap_shed_the_idlest_and_requests_still_work() {
+    let home = TestHome::new();
+    let c = Collector::start_with_fd_limit(&home, 1300);
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        match TcpStream::connect(c.addr()) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connect failed after {} sockets: {e}", idle.len()),
+        }
+    }
+    // Every request during the flood is answered.
+    for _ in 0..20 {
+        let resp = c.get("/healthz").call().expect("served during the flood");
+        assert_eq!(resp.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&c, "swarm_obs_connections_shed_total") == 0 {
+        assert!(Instant::now() < deadline, "{}", c.metrics());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        metric(&c, "swarm_obs_connections") <= 1300,
+        "{}",
+        c.metrics()
+    );
+    drop(idle);
+    let resp = c.get("/healthz").call().expect("served after the flood");
+    assert_eq!(resp.status(), 200);
+}
