@@ -84,3 +84,53 @@ fn idle_sockets_beyond_the_cap_shed_the_idlest_and_requests_still_work() {
     let resp = c.get("/healthz").call().expect("served after the flood");
     assert_eq!(resp.status(), 200);
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A figure of /proc/<pid>/status in KiB (`VmRSS:` now, `VmHWM:` the peak).
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Twelve 15 MB bodies at once: they share a memory budget (a body waits for its
+/// share, or gets 503), each is answered, and the memory is given back after.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_burst_of_big_bodies_is_bounded_and_its_memory_given_back() {
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let pid = c.pid();
+    let before = rss_kib(pid);
+    let ev = swarm_obs::Event::new("big", swarm_obs::Kind::Log, "m".repeat(15 << 20));
+    let body = serde_json::to_vec(&ev).unwrap();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let posts: Vec<_> = (0..12)
+            .map(|_| s.spawn(|| c.post("/v1/events", "application/json", &body).0))
+            .collect();
+        posts.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.iter().all(|s| matches!(s, 202 | 503)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&202), "{statuses:?}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = rss_kib(pid);
+    let peak = status_kib(pid, "VmHWM:");
+    eprintln!(
+        "collector RSS: {before} KiB before, {peak} KiB at the peak, {after} KiB after the burst"
+    );
+    // Without the budget all twelve were held at once (over 500 MB).
+    assert!(peak < 320 * 1024, "peak RSS {peak} KiB");
+    assert!(
+        after < before + 100 * 1024,
+        "RSS stayed high: {before} KiB before, {after} KiB after"
+    );
+}

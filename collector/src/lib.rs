@@ -340,8 +340,14 @@ async fn serve(
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let conn_metrics = Arc::new(http::conn::ConnMetrics::default());
+    // Four bodies at the cap, at least 64 MiB: enough for bursts of big batches,
+    // not for a dozen at once to take the collector's memory with them.
+    let body_budget_kib = (options.body_limit.saturating_mul(4).max(64 << 20) / 1024)
+        .min(tokio::sync::Semaphore::MAX_PERMITS);
     let state = http::AppState {
         connections: conn_metrics.clone(),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(body_budget_kib)),
+        body_budget_kib,
         root: options.root.clone(),
         store,
         hub,

@@ -11,13 +11,64 @@ use crate::otlp_ingest::{self, Encoding, Signal};
 
 use super::*;
 
-/// Reads a request body within the body cap and time limit.
+/// A body being read or worked on, holding its share of the memory budget for
+/// bodies until the request is answered.
+pub(super) struct HeldBody {
+    pub bytes: Bytes,
+    _budget: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for HeldBody {
+    fn drop(&mut self) {
+        // glibc keeps what large bodies freed; give it back, so a burst of big
+        // POSTs does not leave the collector's memory at its peak for good.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if self.bytes.len() >= TRIM_AFTER_BYTES {
+            // SAFETY: malloc_trim only releases free memory of the allocator.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    }
+}
+
+/// Bodies at least this big give freed memory back to the system when done.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_AFTER_BYTES: usize = 1 << 20;
+
+/// Reads a request body within the body cap, the time limit and the memory
+/// budget shared by all bodies in flight: a body waits for its share (its
+/// declared length, else the cap) up to the time limit, then is refused with 503.
 pub(super) async fn read_body(
     st: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Bytes, Refusal> {
-    read_capped(headers, body, st.body_limit, "; send smaller batches").await
+) -> Result<HeldBody, Refusal> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(st.body_limit)
+        .min(st.body_limit);
+    let kib = u32::try_from(declared.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let budget = st.body_budget.clone();
+    let permit = match tokio::time::timeout(BODY_TIMEOUT, budget.acquire_many_owned(kib)).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            return Err(Refusal {
+                status: 503,
+                message: format!(
+                    "the collector is holding its whole body budget ({} MiB) for other requests; retry later",
+                    st.body_budget_kib / 1024
+                ),
+            });
+        }
+    };
+    let bytes = read_capped(headers, body, st.body_limit, "; send smaller batches").await?;
+    Ok(HeldBody {
+        bytes,
+        _budget: permit,
+    })
 }
 
 /// Reads a whole body of at most `limit` bytes: one declared bigger is refused at
@@ -130,10 +181,11 @@ pub(super) async fn post_events(
     if let Err(r) = check_content_type(header_str(&headers, header::CONTENT_TYPE)) {
         return refuse(r);
     }
-    let bytes = match read_body(&st, &headers, body).await {
+    let held = match read_body(&st, &headers, body).await {
         Ok(b) => b,
         Err(r) => return refuse(r),
     };
+    let bytes = held.bytes.clone();
     let redactor = st.redactor.clone();
     let admitted = move |b: &[u8]| {
         let mut events = parse_events(b)?;
@@ -198,11 +250,11 @@ pub(super) async fn post_otlp(
         Ok(e) => e,
         Err(r) => return refuse(r),
     };
-    let bytes = match read_body(&st, &headers, body).await {
+    let held = match read_body(&st, &headers, body).await {
         Ok(b) => b,
         Err(r) => return refuse(r),
     };
-    let events = match parse_off_executor(bytes, {
+    let events = match parse_off_executor(held.bytes.clone(), {
         let redactor = st.redactor.clone();
         move |b| otlp_ingest::parse(signal, encoding, b, &redactor)
     })

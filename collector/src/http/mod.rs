@@ -97,6 +97,10 @@ pub struct AppState {
     pub allowed: Arc<guard::Allowed>,
     /// Connections open, shed and refused at the cap.
     pub connections: Arc<conn::ConnMetrics>,
+    /// KiB of request bodies that may be in memory at once, shared by all.
+    pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Its size, for messages.
+    pub body_budget_kib: usize,
 }
 
 /// The router with every endpoint.
