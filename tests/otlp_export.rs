@@ -364,3 +364,36 @@ fn the_environment_and_config_name_the_receiver() {
     let req = logs_request(&from_config);
     assert_eq!(req.header("x-team"), Some("swarm"));
 }
+
+/// A secret in any field of a posted event (message, task, a field, the payload)
+/// is redacted before the collector stores it, so the OTLP receiver never sees it.
+#[test]
+fn secrets_in_any_field_never_reach_the_receiver() {
+    let Some(rotel) = Rotel::start("secrets_in_any_field_never_reach_the_receiver") else {
+        return;
+    };
+    let home = TestHome::new();
+    let endpoint = rotel.endpoint();
+    let collector = Collector::start_with(&home, &["--otlp-endpoint", endpoint.as_str()]);
+    let secrets = [
+        "sk-ant-api03-AbCdEf0123456789_xyzXYZ0123",
+        "glpat-abcdefghij0123456789",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.SflKxwRJSMeKKF2QT4fw",
+    ];
+    let mut ev = Event::new("leaky", Kind::Start, format!("run {}", secrets[0]));
+    ev.task = Some(format!("deploy {}", secrets[1]));
+    ev.fields.insert("note".into(), secrets[2].into());
+    ev.payload = Some(serde_json::json!({ "cmd": format!("--token {}", secrets[1]) }));
+    collector.post_events(&[ev]);
+    wait_for("the event at the receiver", &rotel, |log| {
+        log.contains("leaky")
+    });
+    let log = rotel.log();
+    for s in secrets {
+        assert!(!log.contains(s), "{s} reached the receiver");
+    }
+    // The receiver did get the fields (so their absence means something).
+    for kept in ["run [REDACTED]", "deploy [REDACTED]"] {
+        assert!(log.contains(kept), "{kept:?} not in {log}");
+    }
+}
