@@ -22,12 +22,13 @@ impl Drop for HeldBody {
     fn drop(&mut self) {
         // glibc keeps what large bodies freed; give it back, so a burst of big
         // POSTs does not leave the collector's memory at its peak for good.
+        // Trimming walks the heap: off the async workers, which serve everyone.
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        if self.bytes.len() >= TRIM_AFTER_BYTES {
+        if self.bytes.len() >= TRIM_AFTER_BYTES
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
             // SAFETY: malloc_trim only releases free memory of the allocator.
-            unsafe {
-                libc::malloc_trim(0);
-            }
+            rt.spawn_blocking(|| unsafe { libc::malloc_trim(0) });
         }
     }
 }
