@@ -15,6 +15,8 @@
 //!
 //! Run: `cargo bench --bench collector`.
 
+mod fanout;
+
 use std::time::{Duration, Instant};
 
 use swarm_obs::otlp::{Message, logs_request};
@@ -379,6 +381,12 @@ fn main() {
     // `cargo bench` passes --bench; a plain `cargo test --benches` passes nothing
     // and would run this too, so keep that run short.
     let full = std::env::args().any(|a| a == "--bench");
+    // `cargo bench --bench collector -- fan-out wrk` runs only the parts named.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |part: &str| only.is_empty() || only.iter().any(|o| part.contains(o.as_str()));
     let scale = if full { 1 } else { 10 };
     let home = TestHome::new();
     let c = Collector::start(&home);
@@ -390,117 +398,166 @@ fn main() {
         percentile(&base, 0.5)
     );
 
-    let n = 3000 / scale;
-    let health = per_sec(n * CLIENTS, concurrently(&c, n, false));
-    let single = per_sec(n * CLIENTS, concurrently(&c, n, true));
-    println!(
-        "single POST, {CLIENTS} keep-alive clients: {single:.0} events/s = {:.2}× GET /healthz the same way ({health:.0}/s) (budget ≥ 10,000/s)",
-        single / health
-    );
-
-    // A faster load generator, where installed, shows what the collector itself can take.
-    let script = home.path().join("post.lua");
-    std::fs::write(&script, WRK_POST).expect("write the wrk script");
-    if full
-        && let (Some(health), Some(posts)) = (
-            wrk_rate(&c.url("/healthz"), None),
-            wrk_rate(&c.url("/v1/events"), Some(&script)),
-        )
-    {
+    if wants("single") {
+        let n = 3000 / scale;
+        let health = per_sec(n * CLIENTS, concurrently(&c, n, false));
+        let single = per_sec(n * CLIENTS, concurrently(&c, n, true));
         println!(
-            "single POST, wrk 8 keep-alive connections: {posts:.0} events/s = {:.2}× GET /healthz the same way ({health:.0}/s) (budget ≥ 10,000/s)",
-            posts / health
+            "single POST, {CLIENTS} keep-alive clients: {single:.0} events/s = {:.2}× GET /healthz the same way ({health:.0}/s) (budget ≥ 10,000/s)",
+            single / health
         );
     }
 
-    let (batches, size) = (40 / scale.min(4), 5000);
-    let (took, parse) = batched(&c, batches, size);
-    let rate = per_sec(batches * size, took);
-    let parse_rate = per_sec(batches * size, parse);
-    println!(
-        "batched ingest ({size}/POST): {rate:.0} events/s = {:.2}× in-process parsing ({parse_rate:.0}/s) (budget ≥ 50,000/s)",
-        rate / parse_rate
-    );
-
-    let (export_rate, measured, encode_rate) = export(300_000 / scale);
-    println!(
-        "OTLP export (512/request, HTTP/protobuf, {measured} events timed): {export_rate:.0} events/s = {:.2}× in-process encoding ({encode_rate:.0}/s), {:.2}× batched ingest",
-        export_rate / encode_rate,
-        export_rate / rate
-    );
-
-    for viewers in [1, 10, 100] {
-        let lat = live_latency(&c, viewers, 200 / scale);
-        let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
-        println!(
-            "POST → {viewers} SSE viewer(s): p50 {p50:?} p99 {p99:?} = {:.1}× / {:.1}× the /healthz p50 (budget p99 ≤ 10 ms at 100)",
-            p50.as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
-            p99.as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
-        );
-    }
-
-    for viewers in [1, 100] {
-        let (hook, spawn) = hook_to_viewer(&c, &home, viewers, 100 / scale);
-        println!(
-            "swarm-hook invoked → event on all of {viewers} SSE viewer(s): p50 {:?} p99 {:?} = {:.2}× / {:.2}× the p50 spawn of a do-nothing stdin reader ({:?}) (budget p99 ≤ 10 ms at 100)",
-            percentile(&hook, 0.5),
-            percentile(&hook, 0.99),
-            percentile(&hook, 0.5).as_secs_f64() / percentile(&spawn, 0.5).as_secs_f64(),
-            percentile(&hook, 0.99).as_secs_f64() / percentile(&spawn, 0.5).as_secs_f64(),
-            percentile(&spawn, 0.5),
-        );
-    }
-
-    let (interval, grace) = (Duration::from_millis(1000), Duration::from_millis(2000));
-    let (killed, silent) = detection(if full { 5 } else { 1 }, interval, grace);
-    let budget = Duration::from_secs(15);
-    println!(
-        "worker SIGKILLed → dead alert on a viewer: median {:?}, worst {:?} = {:.3}× interval + grace (5 s + 10 s by default; budget ≤ 15 s)",
-        percentile(&killed, 0.5),
-        percentile(&killed, 1.0),
-        percentile(&killed, 1.0).as_secs_f64() / budget.as_secs_f64(),
-    );
-    println!(
-        "remote worker falls silent → down alert: median {:?}, worst {:?} = {:.2}× its interval + grace ({:?} + {:?})",
-        percentile(&silent, 0.5),
-        percentile(&silent, 1.0),
-        percentile(&silent, 1.0).as_secs_f64() / (interval + grace).as_secs_f64(),
-        interval,
-        grace,
-    );
-
-    // 100 sources × 1,000 events stored, then 100 viewers each backfilling 1,000.
-    let agent = http();
-    for s in 0..100 {
-        let evs: Vec<Event> = (0..1000 / scale)
-            .map(|i| {
-                Event::new(
-                    format!("rss-{s}"),
-                    Kind::Log,
-                    format!("event {i} of a source"),
-                )
-            })
-            .collect();
-        let mut r = agent
-            .post(c.url("/v1/events"))
-            .header("content-type", "application/x-ndjson")
-            .send(&ndjson(&evs)[..])
-            .expect("POST");
-        let _ = r.body_mut().read_to_vec();
-    }
-    let viewers: Vec<SseStream> = (0..100)
-        .map(|s| SseStream::open(c.addr(), &format!("/v1/stream?n=1000&source=rss-{s}"), &[]))
-        .collect();
-    for v in &viewers {
-        for _ in 0..1000 / scale {
-            v.next_event(Duration::from_secs(60)).expect("backfill");
+    if wants("wrk") {
+        // A faster load generator, where installed, shows what the collector itself can take.
+        let script = home.path().join("post.lua");
+        std::fs::write(&script, WRK_POST).expect("write the wrk script");
+        if full
+            && let (Some(health), Some(posts)) = (
+                wrk_rate(&c.url("/healthz"), None),
+                wrk_rate(&c.url("/v1/events"), Some(&script)),
+            )
+        {
+            println!(
+                "single POST, wrk 8 keep-alive connections: {posts:.0} events/s = {:.2}× GET /healthz the same way ({health:.0}/s) (budget ≥ 10,000/s)",
+                posts / health
+            );
         }
     }
-    if let Some(kib) = rss_kib(c.pid()) {
+
+    if wants("batched export") {
+        let (batches, size) = (40 / scale.min(4), 5000);
+        let (took, parse) = batched(&c, batches, size);
+        let rate = per_sec(batches * size, took);
+        let parse_rate = per_sec(batches * size, parse);
         println!(
-            "collector RSS with 100 sources × {} events and 100 backfilled viewers: {:.1} MiB (budget ≤ 64 MiB)",
-            1000 / scale,
-            kib as f64 / 1024.0
+            "batched ingest ({size}/POST): {rate:.0} events/s = {:.2}× in-process parsing ({parse_rate:.0}/s) (budget ≥ 50,000/s)",
+            rate / parse_rate
         );
+
+        let (export_rate, measured, encode_rate) = export(300_000 / scale);
+        println!(
+            "OTLP export (512/request, HTTP/protobuf, {measured} events timed): {export_rate:.0} events/s = {:.2}× in-process encoding ({encode_rate:.0}/s), {:.2}× batched ingest",
+            export_rate / encode_rate,
+            export_rate / rate
+        );
+    }
+
+    if wants("live") {
+        for viewers in [1, 10, 100] {
+            let lat = live_latency(&c, viewers, 200 / scale);
+            let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+            println!(
+                "POST → {viewers} SSE viewer(s): p50 {p50:?} p99 {p99:?} = {:.1}× / {:.1}× the /healthz p50 (budget p99 ≤ 10 ms at 100)",
+                p50.as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
+                p99.as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
+            );
+        }
+    }
+
+    if wants("fan-out") {
+        // Fan-out as a swarm makes it: 8 posters of single events, many viewers.
+        let (posters, events) = (8, 3000 / scale);
+        for (round, transport) in [fanout::Transport::WebSocket, fanout::Transport::Sse]
+            .into_iter()
+            .enumerate()
+        {
+            let one = fanout::run(&c, transport, 1, posters, events, round * 2);
+            let many = fanout::run(&c, transport, 50, posters, events, round * 2 + 1);
+            let (p50_1, p50) = (
+                percentile(&one.latencies, 0.5),
+                percentile(&many.latencies, 0.5),
+            );
+            let (p99_1, p99) = (
+                percentile(&one.latencies, 0.99),
+                percentile(&many.latencies, 0.99),
+            );
+            println!(
+                "fan-out, {posters} posters × {events} events → 50 {transport:?} viewers: p50 {p50:?} p99 {p99:?}, delivered {}/{}, server CPU {:?} ({:?}/delivery); 1 viewer: p50 {p50_1:?} p99 {p99_1:?}, {}/{}, CPU {:?} ({:?}/delivery); ratios p50 {:.2}× (budget ≤ 1.5×), p99 {:.2}×, CPU per delivery {:.3}× (budget ≤ 0.2×)",
+                many.delivered,
+                many.expected,
+                many.cpu,
+                many.cpu_per_delivery(),
+                one.delivered,
+                one.expected,
+                one.cpu,
+                one.cpu_per_delivery(),
+                p50.as_secs_f64() / p50_1.as_secs_f64(),
+                p99.as_secs_f64() / p99_1.as_secs_f64(),
+                many.cpu_per_delivery().as_secs_f64()
+                    / one.cpu_per_delivery().as_secs_f64().max(1e-9),
+            );
+        }
+    }
+
+    if wants("hook") {
+        for viewers in [1, 100] {
+            let (hook, spawn) = hook_to_viewer(&c, &home, viewers, 100 / scale);
+            println!(
+                "swarm-hook invoked → event on all of {viewers} SSE viewer(s): p50 {:?} p99 {:?} = {:.2}× / {:.2}× the p50 spawn of a do-nothing stdin reader ({:?}) (budget p99 ≤ 10 ms at 100)",
+                percentile(&hook, 0.5),
+                percentile(&hook, 0.99),
+                percentile(&hook, 0.5).as_secs_f64() / percentile(&spawn, 0.5).as_secs_f64(),
+                percentile(&hook, 0.99).as_secs_f64() / percentile(&spawn, 0.5).as_secs_f64(),
+                percentile(&spawn, 0.5),
+            );
+        }
+    }
+
+    if wants("detection") {
+        let (interval, grace) = (Duration::from_millis(1000), Duration::from_millis(2000));
+        let (killed, silent) = detection(if full { 5 } else { 1 }, interval, grace);
+        let budget = Duration::from_secs(15);
+        println!(
+            "worker SIGKILLed → dead alert on a viewer: median {:?}, worst {:?} = {:.3}× interval + grace (5 s + 10 s by default; budget ≤ 15 s)",
+            percentile(&killed, 0.5),
+            percentile(&killed, 1.0),
+            percentile(&killed, 1.0).as_secs_f64() / budget.as_secs_f64(),
+        );
+        println!(
+            "remote worker falls silent → down alert: median {:?}, worst {:?} = {:.2}× its interval + grace ({:?} + {:?})",
+            percentile(&silent, 0.5),
+            percentile(&silent, 1.0),
+            percentile(&silent, 1.0).as_secs_f64() / (interval + grace).as_secs_f64(),
+            interval,
+            grace,
+        );
+    }
+
+    if wants("rss") {
+        // 100 sources × 1,000 events stored, then 100 viewers each backfilling 1,000.
+        let agent = http();
+        for s in 0..100 {
+            let evs: Vec<Event> = (0..1000 / scale)
+                .map(|i| {
+                    Event::new(
+                        format!("rss-{s}"),
+                        Kind::Log,
+                        format!("event {i} of a source"),
+                    )
+                })
+                .collect();
+            let mut r = agent
+                .post(c.url("/v1/events"))
+                .header("content-type", "application/x-ndjson")
+                .send(&ndjson(&evs)[..])
+                .expect("POST");
+            let _ = r.body_mut().read_to_vec();
+        }
+        let viewers: Vec<SseStream> = (0..100)
+            .map(|s| SseStream::open(c.addr(), &format!("/v1/stream?n=1000&source=rss-{s}"), &[]))
+            .collect();
+        for v in &viewers {
+            for _ in 0..1000 / scale {
+                v.next_event(Duration::from_secs(60)).expect("backfill");
+            }
+        }
+        if let Some(kib) = rss_kib(c.pid()) {
+            println!(
+                "collector RSS with 100 sources × {} events and 100 backfilled viewers: {:.1} MiB (budget ≤ 64 MiB)",
+                1000 / scale,
+                kib as f64 / 1024.0
+            );
+        }
     }
 }

@@ -106,3 +106,75 @@ fn tail_and_status_leave_the_terminal_alone() {
     );
     assert!(!text.contains('\u{1b}'), "{text:?}");
 }
+
+/// A child's own output echoed by `run` and `pipe --echo` in a real tmux pane:
+/// colours pass, but the title, the clipboard and the screen are left alone.
+#[test]
+fn run_and_pipe_echo_steer_no_terminal() {
+    if !have_programs("terminal escapes in echo", &["tmux", "sh", "python3"]) {
+        return;
+    }
+    let home = TestHome::new();
+    let tmux = Tmux::start(&home, "sh");
+    tmux.run(&["set-option", "-g", "set-clipboard", "on"]);
+    tmux.run(&["select-pane", "-t", "t", "-T", "clean-title"]);
+    let title = || {
+        let out = tmux
+            .command()
+            .args(["display-message", "-p", "-t", "t", "#{pane_title}"])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // The program prints a coloured word, then each attack, on stdout and stderr.
+    let script = home.path().join("hostile.py");
+    std::fs::write(
+        &script,
+        "import sys\n\
+         attacks = '\\x1b[31mRED\\x1b[0m \\x1b]0;PWNED-TITLE\\x07 \\x1b]52;c;UFdORUQ=\\x07 \\x1b[2J\\x1b[H \\u202egnp.exe'\n\
+         print('out ' + attacks, flush=True)\n\
+         print('err ' + attacks, file=sys.stderr, flush=True)\n",
+    )
+    .expect("write the script");
+    let cmd = format!(
+        "echo MARKER-BEFORE; export SWARM_OBS_HOME='{home}'; \
+         '{bin}' run --source runner -- python3 '{script}'; \
+         python3 '{script}' 2>&1 | '{bin}' pipe --source piper --echo; echo MARKER-AFTER",
+        home = home.path().display(),
+        bin = bin("swarm-obs").display(),
+        script = script.display(),
+    );
+    tmux.type_text(&cmd);
+    tmux.send_keys(&["Enter"]);
+    let screen = tmux.wait_for("run and pipe to finish", |s| {
+        s.lines().any(|l| l.trim() == "MARKER-AFTER")
+    });
+    assert!(
+        screen.lines().any(|l| l.trim() == "MARKER-BEFORE"),
+        "the screen was cleared:\n{screen}"
+    );
+    assert_eq!(title(), "clean-title", "the pane title was changed");
+    let buffers = tmux
+        .command()
+        .args(["list-buffers"])
+        .output()
+        .expect("tmux list-buffers");
+    assert_eq!(
+        String::from_utf8_lossy(&buffers.stdout).trim(),
+        "",
+        "an OSC 52 reached the clipboard"
+    );
+    // Three echoed lines (run's stdout and stderr, pipe's input) show the attacks
+    // as escapes; the colour was obeyed, so its escape is not on the screen.
+    let shown = screen
+        .lines()
+        .filter(|l| l.contains("\\x1b]0;PWNED-TITLE\\x07"))
+        .count();
+    assert!(shown >= 3, "{screen}");
+    assert!(screen.contains("RED \\x1b]0;"), "{screen}");
+    assert!(
+        !screen.contains("\\x1b[31m"),
+        "the colour was not kept:\n{screen}"
+    );
+    assert!(screen.contains("\\u{202e}gnp.exe"), "{screen}");
+}

@@ -150,20 +150,17 @@ impl Watched {
         &self,
         input: impl Read,
         stream: Stream,
-        mut echo: Option<&mut dyn Write>,
+        mut echo: Option<Echo<'_>>,
     ) -> io::Result<u64> {
         let mut reader = LineReader::new(BufReader::new(input), MAX_LINE_BYTES);
         let mut line = RawLine::default();
+        let mut shown = String::new();
         let mut lines = 0;
         while reader.read_line(&mut line)? {
             lines += 1;
             self.saw_output();
-            if let Some(out) = echo.as_deref_mut() {
-                // A closed terminal must not stop the recording.
-                let _ = out
-                    .write_all(&line.bytes)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .and_then(|()| out.flush());
+            if let Some(echo) = echo.as_mut() {
+                echo.line(&line.bytes, &mut shown);
             }
             let Some(parsed) = self.parser.parse(&line, stream) else {
                 continue;
@@ -241,5 +238,35 @@ pub fn human_duration(d: Duration) -> String {
         format!("{} ms", d.as_millis())
     } else {
         format!("{:.1} s", d.as_secs_f64())
+    }
+}
+/// Where the lines of a watched stream are echoed as they pass.
+pub struct Echo<'a> {
+    out: &'a mut dyn Write,
+    terminal: bool,
+}
+
+impl<'a> Echo<'a> {
+    /// Echo to `out`. On a terminal each line is shown safely (colours pass,
+    /// anything that could set the title, write the clipboard or move the cursor
+    /// is shown as an escape); a file or a pipe gets the bytes as they came.
+    pub fn to<W: Write + std::io::IsTerminal>(out: &'a mut W) -> Self {
+        let terminal = out.is_terminal();
+        Self { out, terminal }
+    }
+
+    fn line(&mut self, bytes: &[u8], shown: &mut String) {
+        // A closed terminal or pipe must not stop the recording.
+        let _ = if self.terminal {
+            shown.clear();
+            swarm_obs::visible::push_echo(shown, &String::from_utf8_lossy(bytes));
+            shown.push('\n');
+            self.out.write_all(shown.as_bytes())
+        } else {
+            self.out
+                .write_all(bytes)
+                .and_then(|()| self.out.write_all(b"\n"))
+        }
+        .and_then(|()| self.out.flush());
     }
 }

@@ -2,9 +2,12 @@
 //! reads at its own pace; one that falls more than the ring behind is told how many
 //! events it missed, and the writer and other viewers never wait for it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use swarm_obs::Event;
@@ -20,6 +23,78 @@ pub struct Stored {
     pub event: Event,
     /// The event as compact JSON, serialised once for every viewer.
     pub json: String,
+    /// Its SSE and WebSocket messages, made by the first viewer to send it and
+    /// shared by every other (50 viewers cost one serialisation, not 50).
+    frames: OnceLock<Frames>,
+}
+
+impl Stored {
+    /// A stored event whose JSON is `json`.
+    pub fn new(seq: i64, event: Event, json: String) -> Self {
+        Self {
+            seq,
+            event,
+            json,
+            frames: OnceLock::new(),
+        }
+    }
+
+    /// The event's messages on each live transport.
+    pub fn frames(&self) -> &Frames {
+        self.frames.get_or_init(|| {
+            let (ev, json) = (&self.event, &self.json);
+            // Compact JSON holds no newline, so it is one `data:` line.
+            Frames {
+                sse: Bytes::from(format!(
+                    "id: {}\nevent: {}\ndata: {json}\n\n",
+                    ev.id, ev.kind
+                )),
+                ws: Utf8Bytes::from(format!(
+                    "{{\"type\":\"event\",\"event\":\"{}\",\"data\":{json},\"timestamp\":\"{}\"}}",
+                    ev.kind, ev.ts
+                )),
+            }
+        })
+    }
+}
+
+/// One live message, serialised once and shared by every viewer that sends it.
+#[derive(Debug)]
+pub struct Frames {
+    /// The Server-Sent Events message, blank line included.
+    pub sse: Bytes,
+    /// The WebSocket text message.
+    pub ws: Utf8Bytes,
+}
+
+/// A session's new state as it goes out on the live stream.
+#[derive(Debug)]
+pub struct SessionNews {
+    /// The session after the change.
+    pub summary: SessionSummary,
+    frames: OnceLock<Frames>,
+}
+
+impl SessionNews {
+    /// News of `summary`.
+    pub fn new(summary: SessionSummary) -> Self {
+        Self {
+            summary,
+            frames: OnceLock::new(),
+        }
+    }
+
+    /// The news on each live transport.
+    pub fn frames(&self) -> &Frames {
+        self.frames.get_or_init(|| {
+            let json = serde_json::to_string(&self.summary).unwrap_or_default();
+            // No `id:`: a state message must not move an SSE viewer's resume point.
+            Frames {
+                sse: Bytes::from(format!("event: session\ndata: {json}\n\n")),
+                ws: Utf8Bytes::from(format!("{{\"type\":\"session\",\"data\":{json}}}")),
+            }
+        })
+    }
 }
 
 /// What goes out on the live stream: a stored event, or a session whose state
@@ -29,11 +104,13 @@ pub enum Live {
     /// A newly stored event.
     Event(Arc<Stored>),
     /// A session after its state, its since or its current tool changed.
-    Session(Arc<SessionSummary>),
+    Session(Arc<SessionNews>),
 }
 
 /// Live viewers (SSE and WebSocket) connected at once at most.
 pub const MAX_VIEWERS: u64 = 1024;
+/// Live viewers one client (a local user, or a remote address) may hold at once.
+pub const MAX_VIEWERS_PER_CLIENT: u64 = MAX_VIEWERS / 4;
 
 /// Counters behind `/metrics`.
 #[derive(Debug, Default)]
@@ -142,16 +219,48 @@ impl Metrics {
 #[derive(Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Live>,
+    clients: Arc<Mutex<HashMap<ClientKey, u64>>>,
     /// Shared counters.
     pub metrics: Arc<Metrics>,
 }
 
+/// Who counts as one client for the per-client viewer limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    /// A local user, by uid (every loopback client shares one address).
+    User(u32),
+    /// A client known only by its address.
+    Addr(std::net::IpAddr),
+}
+
+/// Why a viewer was not let in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// [`MAX_VIEWERS`] are connected.
+    Full,
+    /// This client has [`MAX_VIEWERS_PER_CLIENT`] connected.
+    ClientFull,
+}
+
 /// Counts a connected viewer for as long as it lives.
-pub struct ViewerGuard(Arc<Metrics>);
+pub struct ViewerGuard {
+    metrics: Arc<Metrics>,
+    clients: Arc<Mutex<HashMap<ClientKey, u64>>>,
+    client: Option<ClientKey>,
+}
 
 impl Drop for ViewerGuard {
     fn drop(&mut self) {
-        self.0.viewers.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.viewers.fetch_sub(1, Ordering::Relaxed);
+        if let Some(key) = self.client {
+            let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = clients.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    clients.remove(&key);
+                }
+            }
+        }
     }
 }
 
@@ -161,6 +270,7 @@ impl Hub {
         let (tx, _) = broadcast::channel(queue.max(16));
         Self {
             tx,
+            clients: Arc::default(),
             metrics: Arc::default(),
         }
     }
@@ -171,11 +281,74 @@ impl Hub {
         let _ = self.tx.send(item);
     }
 
-    /// A new viewer's receiver and the guard that counts it; `None` when
-    /// [`MAX_VIEWERS`] are already connected.
-    pub fn subscribe(&self) -> Option<(broadcast::Receiver<Live>, ViewerGuard)> {
+    /// A new viewer's receiver and the guard that counts it, unless
+    /// [`MAX_VIEWERS`] are connected or `client` has [`MAX_VIEWERS_PER_CLIENT`]
+    /// (so one client cannot lock every other out with idle streams).
+    pub fn subscribe(
+        &self,
+        client: Option<ClientKey>,
+    ) -> Result<(broadcast::Receiver<Live>, ViewerGuard), Refused> {
+        if let Some(key) = client {
+            let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+            let n = clients.entry(key).or_insert(0);
+            if *n >= MAX_VIEWERS_PER_CLIENT {
+                return Err(Refused::ClientFull);
+            }
+            *n += 1;
+        }
         let before = self.metrics.viewers.fetch_add(1, Ordering::Relaxed);
-        let guard = ViewerGuard(self.metrics.clone());
-        (before < MAX_VIEWERS).then(|| (self.tx.subscribe(), guard))
+        let guard = ViewerGuard {
+            metrics: self.metrics.clone(),
+            clients: self.clients.clone(),
+            client,
+        };
+        if before >= MAX_VIEWERS {
+            return Err(Refused::Full);
+        }
+        Ok((self.tx.subscribe(), guard))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_client_cannot_take_every_viewer_place() {
+        let hub = Hub::new(16);
+        let greedy = Some(ClientKey::User(65534));
+        let mut held = Vec::new();
+        for _ in 0..MAX_VIEWERS_PER_CLIENT {
+            held.push(hub.subscribe(greedy).expect("under its share"));
+        }
+        assert!(matches!(hub.subscribe(greedy), Err(Refused::ClientFull)));
+        // Another client, and one of unknown origin, still get in.
+        let own = hub
+            .subscribe(Some(ClientKey::User(1000)))
+            .expect("own user");
+        let unknown = hub.subscribe(None).expect("unknown client");
+        assert_eq!(hub.metrics.snapshot()[3], MAX_VIEWERS_PER_CLIENT + 2);
+        // A viewer gone frees its place for the same client.
+        held.pop();
+        assert!(hub.subscribe(greedy).is_ok());
+        drop((own, unknown, held));
+        assert_eq!(hub.metrics.snapshot()[3], 0);
+        assert!(hub.clients.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_global_cap_holds_across_clients() {
+        let hub = Hub::new(16);
+        let mut held = Vec::new();
+        for i in 0..MAX_VIEWERS {
+            let key = ClientKey::User(u32::try_from(i % 8).unwrap());
+            held.push(hub.subscribe(Some(key)).expect("under the cap"));
+        }
+        assert!(matches!(
+            hub.subscribe(Some(ClientKey::User(99))),
+            Err(Refused::Full)
+        ));
+        drop(held);
+        assert!(hub.clients.lock().unwrap().is_empty());
     }
 }

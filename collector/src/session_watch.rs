@@ -19,7 +19,7 @@ use swarm_obs::{Event, Kind, Level, LocalProcesses, ProcessTable, Timestamp};
 
 use crate::Alerts;
 use crate::api::AgentState;
-use crate::hub::{Hub, Live};
+use crate::hub::{Hub, Live, SessionNews};
 use crate::store::{ALERT_STATE_FIELD, SessionAgg, Store, watched_sessions};
 
 /// How often and how patiently sessions are checked.
@@ -49,7 +49,7 @@ pub(crate) fn spawn(
                     store.push_sessions();
                     let now = Timestamp::now();
                     for summary in newly_stale(&sessions, now, timing, &mut stale) {
-                        hub.publish(Live::Session(Arc::new(summary)));
+                        hub.publish(Live::Session(Arc::new(SessionNews::new(summary))));
                     }
                     let found = check(&sessions, now, &LocalProcesses, timing);
                     if !alerts.emit(found) {

@@ -53,6 +53,41 @@ pub fn push_visible(out: &mut String, text: &str) {
     }
 }
 
+/// Appends one line of a program's own output for its terminal: like
+/// [`push_visible`], but colour and style sequences (`ESC [ … m`, SGR) are kept,
+/// since they change only how text looks and most tools print them. Everything
+/// else that could steer the terminal (titles, clipboard, cursor moves, screen
+/// clears, bidi overrides) is shown as an escape.
+///
+/// ```
+/// let mut out = String::new();
+/// swarm_obs::visible::push_echo(&mut out, "\u{1b}[31mred\u{1b}[0m \u{1b}]0;pwned\u{7}");
+/// assert_eq!(out, "\u{1b}[31mred\u{1b}[0m \\x1b]0;pwned\\x07");
+/// ```
+pub fn push_echo(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(at) = rest.find('\u{1b}') {
+        push_visible(out, &rest[..at]);
+        let after = &rest[at + 1..];
+        let params = after.strip_prefix('[').map(|p| {
+            p.len()
+                - p.trim_start_matches(|c: char| c.is_ascii_digit() || c == ';' || c == ':')
+                    .len()
+        });
+        match params {
+            Some(n) if after[1 + n..].starts_with('m') => {
+                out.push_str(&rest[at..at + 1 + 1 + n + 1]);
+                rest = &after[1 + n + 1..];
+            }
+            _ => {
+                push_visible(out, "\u{1b}");
+                rest = after;
+            }
+        }
+    }
+    push_visible(out, rest);
+}
+
 /// [`push_visible`] into a new string.
 ///
 /// ```
@@ -114,6 +149,28 @@ mod tests {
         assert_eq!(visible("\u{1b}[2J"), "\\x1b[2J");
         assert_eq!(visible("\u{9b}"), "\\x9b");
         assert_eq!(visible("plain é ✓"), "plain é ✓");
+    }
+
+    #[test]
+    fn echo_keeps_colours_and_nothing_else() {
+        let mut out = String::new();
+        push_echo(
+            &mut out,
+            "\u{1b}[1;38;5;196mbold\u{1b}[m \u{1b}[2J\u{1b}]52;c;eA==\u{7}\u{202e}\u{1b}[",
+        );
+        assert_eq!(
+            out,
+            "\u{1b}[1;38;5;196mbold\u{1b}[m \\x1b[2J\\x1b]52;c;eA==\\x07\\u{202e}\\x1b["
+        );
+        // What is left after taking the colour sequences out steers nothing.
+        let stripped: String = out
+            .replace("\u{1b}[1;38;5;196m", "")
+            .replace("\u{1b}[m", "");
+        assert!(!stripped.chars().any(is_steering), "{stripped:?}");
+        for text in ["\u{1b}", "x\u{1b}[12", "\u{1b}[;m\u{1b}[5n", "é\u{1b}[0mé"] {
+            let mut o = String::new();
+            push_echo(&mut o, text); // no panic on any cut
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use swarm_obs::{Kind, Level};
 
 use crate::output_line::Stream;
 use crate::signals;
-use crate::watched::{WatchArgs, Watched};
+use crate::watched::{Echo, WatchArgs, Watched};
 
 /// Arguments of `swarm-obs pipe`.
 #[derive(Debug, clap::Args)]
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut stdout = std::io::stdout();
     let result = match &args.fifo {
         None => {
-            let out: Option<&mut dyn std::io::Write> = args.echo.then_some(&mut stdout);
+            let out = args.echo.then(|| Echo::to(&mut stdout));
             watched
                 .follow(std::io::stdin().lock(), Stream::Input, out)
                 .map(drop)
@@ -92,7 +92,7 @@ fn follow_fifo(
     loop {
         let file = File::open(path)
             .with_context(|| format!("cannot open the named pipe {}", path.display()))?;
-        let out = echo.as_deref_mut().map(|o| o as &mut dyn std::io::Write);
+        let out = echo.as_deref_mut().map(Echo::to);
         watched
             .follow(file, Stream::Input, out)
             .with_context(|| format!("cannot read the named pipe {}", path.display()))?;

@@ -13,7 +13,7 @@ use swarm_obs::{Kind, Level};
 
 use crate::output_line::Stream;
 use crate::signals;
-use crate::watched::{WatchArgs, Watched, human_duration};
+use crate::watched::{Echo, WatchArgs, Watched, human_duration};
 
 /// How long output still arriving after the child exits is read (a grandchild may
 /// hold the pipes open for ever).
@@ -185,9 +185,9 @@ fn spawn_reader(
             let result = if !echo {
                 watched.follow(input, stream, None)
             } else if stream == Stream::Stderr {
-                watched.follow(input, stream, Some(&mut std::io::stderr()))
+                watched.follow(input, stream, Some(Echo::to(&mut std::io::stderr())))
             } else {
-                watched.follow(input, stream, Some(&mut std::io::stdout()))
+                watched.follow(input, stream, Some(Echo::to(&mut std::io::stdout())))
             };
             if let Err(e) = result {
                 let msg = format!("reading the command's {}: {e}", stream.as_str());

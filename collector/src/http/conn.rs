@@ -22,6 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
+use super::peer::Peer;
+
 /// Longest wait for a request's headers, and for the next request on a kept-alive
 /// connection.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -121,8 +123,8 @@ pub async fn serve(
             a = listener.accept() => a,
             _ = shutdown.wait_for(|s| *s) => break,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (tcp, addr) = match accepted {
+            Ok(a) => a,
             // Out of descriptors or a connection reset before it was taken: wait
             // a moment rather than spin.
             Err(_) => {
@@ -137,14 +139,21 @@ pub async fn serve(
         };
         // Small responses must not wait for delayed ACKs (Nagle).
         let _ = tcp.set_nodelay(true);
+        // Looked up once, while the peer's socket is surely open; every request
+        // on the connection carries it.
+        let peer = match tcp.local_addr() {
+            Ok(local) => Peer::accepted(addr, local),
+            Err(_) => Peer { addr, uid: None },
+        };
         let service = {
             let (app, busy, idle_since) = (
                 app.clone(),
                 tracked.busy.clone(),
                 tracked.idle_since.clone(),
             );
-            hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let app = app.clone();
+                req.extensions_mut().insert(peer);
                 let guard = Busy::start(busy.clone(), idle_since.clone(), epoch);
                 async move {
                     let resp = app.oneshot(req.map(Body::new)).await?;

@@ -5,18 +5,22 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use axum::http::header;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::SinkExt;
 use swarm_obs::Kind;
 use tokio::sync::{broadcast, watch};
 
 use crate::filter::Filter;
-use crate::hub::{Live, Stored};
-use crate::hub::{MAX_VIEWERS, Metrics, ViewerGuard};
+use crate::hub::{ClientKey, MAX_VIEWERS, MAX_VIEWERS_PER_CLIENT, Metrics, Refused, ViewerGuard};
+use crate::hub::{Live, SessionNews, Stored};
+
+use super::peer::Peer;
 use crate::store::{self, Store};
 
 use super::*;
@@ -29,9 +33,23 @@ pub(super) async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// What a live viewer is sent next.
 pub(super) enum Item {
     Event(Arc<Stored>),
-    Session(Arc<crate::api::SessionSummary>),
+    Session(Arc<SessionNews>),
     Lagged(u64),
 }
+
+impl Item {
+    /// The item as an SSE message; events and sessions share theirs with every viewer.
+    fn sse(&self) -> Bytes {
+        match self {
+            Item::Event(s) => s.frames().sse.clone(),
+            Item::Session(s) => s.frames().sse.clone(),
+            Item::Lagged(n) => Bytes::from(format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n")),
+        }
+    }
+}
+
+/// Most bytes of waiting messages written to a viewer at once.
+const COALESCE_BYTES: usize = 64 << 10;
 
 /// One live viewer's position: events from the store first (backfill or resume),
 /// then the broadcast, skipping what the store already gave.
@@ -54,6 +72,45 @@ pub(super) struct Follow {
 }
 
 impl Follow {
+    /// What this viewer is sent of one broadcast item, if anything.
+    fn admit(&mut self, live: Live) -> Option<Item> {
+        match live {
+            Live::Event(s) if s.seq <= self.cursor => None,
+            Live::Event(s) => {
+                self.cursor = s.seq;
+                self.filter.matches(&s.event).then_some(Item::Event(s))
+            }
+            Live::Session(s) => (self.states && session_matches(&self.filter, &s.summary))
+                .then_some(Item::Session(s)),
+        }
+    }
+
+    fn lagged(&self, n: u64) -> Item {
+        self.metrics.add_lagged(n);
+        Item::Lagged(n)
+    }
+
+    /// The next item that is ready now, without waiting.
+    fn next_ready(&mut self) -> Option<Item> {
+        if let Some(s) = self.pending.pop_front() {
+            return Some(Item::Event(s));
+        }
+        if self.catching_up {
+            return None;
+        }
+        loop {
+            match self.rx.try_recv() {
+                Ok(live) => {
+                    if let Some(item) = self.admit(live) {
+                        return Some(item);
+                    }
+                }
+                Err(broadcast::error::TryRecvError::Lagged(n)) => return Some(self.lagged(n)),
+                Err(_) => return None,
+            }
+        }
+    }
+
     async fn next(&mut self) -> Option<Item> {
         loop {
             if let Some(s) = self.pending.pop_front() {
@@ -82,32 +139,41 @@ impl Follow {
             }
             tokio::select! {
                 r = self.rx.recv() => match r {
-                    Ok(Live::Event(s)) if s.seq <= self.cursor => {}
-                    Ok(Live::Event(s)) => {
-                        self.cursor = s.seq;
-                        if self.filter.matches(&s.event) {
-                            return Some(Item::Event(s));
+                    Ok(live) => {
+                        if let Some(item) = self.admit(live) {
+                            return Some(item);
                         }
                     }
-                    Ok(Live::Session(s)) => {
-                        if self.states && session_matches(&self.filter, &s) {
-                            return Some(Item::Session(s));
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        self.metrics.add_lagged(n);
-                        return Some(Item::Lagged(n));
-                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => return Some(self.lagged(n)),
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
                 _ = stopped(&mut self.shutdown) => return None,
             }
         }
     }
+
+    /// The next item and every other one ready by then, as one write: a viewer
+    /// behind by many events gets them in one write, not one write each.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        let first = self.next().await?.sse();
+        let Some(second) = self.next_ready() else {
+            return Some(first);
+        };
+        let mut chunk = BytesMut::with_capacity(first.len() * 4);
+        chunk.extend_from_slice(&first);
+        chunk.extend_from_slice(&second.sse());
+        while chunk.len() < COALESCE_BYTES
+            && let Some(item) = self.next_ready()
+        {
+            chunk.extend_from_slice(&item.sse());
+        }
+        Some(chunk.freeze())
+    }
 }
 
 pub(super) async fn stream(
     State(st): State<AppState>,
+    peer: Option<Extension<Peer>>,
     Query(p): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
@@ -126,8 +192,9 @@ pub(super) async fn stream(
         .or_else(|| p.get("last_event_id").cloned())
         .filter(|v| !v.is_empty());
     // Subscribe before reading the store, so nothing committed in between is lost.
-    let Some((rx, guard)) = st.hub.subscribe() else {
-        return too_many_viewers();
+    let (rx, guard) = match st.hub.subscribe(client_of(peer)) {
+        Ok(v) => v,
+        Err(why) => return too_many_viewers(why),
     };
     let resume_from = match last_id {
         Some(id) => match read(&st.store, move |c| store::seq_of(c, &id)).await {
@@ -172,60 +239,71 @@ pub(super) async fn stream(
         follow.cursor = max;
         follow.pending = rows.into_iter().rev().map(Arc::new).collect();
     }
-    let events = futures_util::stream::unfold(follow, |mut f| async move {
-        let item = f.next().await?;
-        Some((Ok::<_, Infallible>(sse_event(&item)), f))
-    });
-    sse(events)
+    sse(follow)
 }
 
 /// How long a browser's EventSource waits before reconnecting.
 pub(super) const SSE_RETRY: Duration = Duration::from_secs(1);
+/// A comment sent on a quiet stream this often, so proxies and clients see it alive.
+const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub(super) fn sse(
-    events: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
-) -> Response {
+/// The `text/event-stream` response that follows `follow`.
+pub(super) fn sse(follow: Follow) -> Response {
     // A first message at once, so the response head reaches the viewer now even when
     // there is nothing to send yet (a resume with no news, `n=0`): a browser's
     // EventSource only reports itself open when it sees the head.
-    let hello = SseEvent::default()
-        .retry(SSE_RETRY)
-        .comment("swarm-obs stream");
-    let events = futures_util::StreamExt::chain(
-        futures_util::stream::once(std::future::ready(Ok(hello))),
-        events,
-    );
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    let hello = Bytes::from(format!(
+        "retry: {}\n: swarm-obs stream\n\n",
+        SSE_RETRY.as_millis()
+    ));
+    let body = futures_util::stream::unfold((follow, Some(hello)), |(mut f, hello)| async move {
+        if let Some(h) = hello {
+            return Some((Ok::<_, Infallible>(h), (f, None)));
+        }
+        // Waiting for the next item is cancel-safe: a page read from the store
+        // that is cut short is read again.
+        let chunk = match tokio::time::timeout(SSE_KEEP_ALIVE, f.next_chunk()).await {
+            Ok(chunk) => chunk?,
+            Err(_) => Bytes::from_static(b":\n\n"),
+        };
+        Some((Ok(chunk), (f, None)))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| error(500, "could not start the stream".to_owned()))
 }
 
-pub(super) fn sse_event(item: &Item) -> SseEvent {
-    match item {
-        Item::Event(s) => SseEvent::default()
-            .id(s.event.id.to_string())
-            .event(s.event.kind.as_str())
-            .data(&s.json),
-        // No `id`: a state message must not move the viewer's resume point.
-        Item::Session(s) => SseEvent::default()
-            .event("session")
-            .data(serde_json::to_string(&**s).unwrap_or_default()),
-        Item::Lagged(n) => SseEvent::default()
-            .event("lagged")
-            .data(format!("{{\"missed\":{n}}}")),
+pub(super) fn too_many_viewers(why: Refused) -> Response {
+    match why {
+        Refused::Full => error(
+            503,
+            format!("{MAX_VIEWERS} viewers are connected already; retry later"),
+        ),
+        Refused::ClientFull => error(
+            429,
+            format!(
+                "this client has {MAX_VIEWERS_PER_CLIENT} live viewers open already; close one first"
+            ),
+        ),
     }
 }
 
-pub(super) fn too_many_viewers() -> Response {
-    error(
-        503,
-        format!("{MAX_VIEWERS} viewers are connected already; retry later"),
-    )
+/// The key a request's viewers are counted under (none for a request that did
+/// not come through the accept loop).
+fn client_of(peer: Option<Extension<Peer>>) -> Option<ClientKey> {
+    peer.map(|Extension(p)| p.key())
 }
 
-pub(super) async fn ws(State(st): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    let Some(viewer) = st.hub.subscribe() else {
-        return too_many_viewers();
+pub(super) async fn ws(
+    State(st): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let viewer = match st.hub.subscribe(client_of(peer)) {
+        Ok(v) => v,
+        Err(why) => return too_many_viewers(why),
     };
     upgrade
         .max_message_size(64 << 10)
@@ -240,13 +318,13 @@ pub(super) fn session_matches(f: &Filter, s: &crate::api::SessionSummary) -> boo
 
 /// Whether an event is on any of the subscribed channels.
 pub(super) fn on_channels(channels: &HashSet<String>, ev: &swarm_obs::Event) -> bool {
-    channels.contains("all")
-        || channels.contains(&format!("source:{}", ev.source))
-        || channels.contains(&format!("kind:{}", ev.kind))
-        || ev
-            .session
-            .as_ref()
-            .is_some_and(|s| channels.contains(&format!("session:{s}")))
+    channels.iter().any(|c| match c.split_once(':') {
+        None => c == "all",
+        Some(("source", s)) => s == ev.source,
+        Some(("kind", k)) => k == ev.kind.as_str(),
+        Some(("session", s)) => ev.session.as_deref() == Some(s),
+        Some(_) => false,
+    })
 }
 
 pub(super) fn valid_channel(c: &str) -> bool {
@@ -313,6 +391,28 @@ pub(super) fn ws_request(channels: &mut HashSet<String>, text: &str) -> String {
     serde_json::json!({ "type": reply, "channels": list }).to_string()
 }
 
+/// What a WebSocket viewer subscribed to `channels` is sent of one broadcast item.
+fn ws_message(channels: &HashSet<String>, live: &Live) -> Option<Message> {
+    match live {
+        Live::Event(s) if on_channels(channels, &s.event) => {
+            Some(Message::Text(s.frames().ws.clone()))
+        }
+        Live::Session(s)
+            if channels.iter().any(|c| {
+                c == "sessions" || c.strip_prefix("session:") == Some(s.summary.session.as_str())
+            }) =>
+        {
+            Some(Message::Text(s.frames().ws.clone()))
+        }
+        _ => None,
+    }
+}
+
+fn ws_lagged(metrics: &Metrics, n: u64) -> Message {
+    metrics.add_lagged(n);
+    Message::Text(format!("{{\"type\":\"lagged\",\"missed\":{n}}}").into())
+}
+
 pub(super) async fn ws_session(
     st: AppState,
     mut socket: WebSocket,
@@ -320,28 +420,20 @@ pub(super) async fn ws_session(
 ) {
     let mut shutdown = st.shutdown.clone();
     let mut channels = HashSet::new();
+    let metrics = &st.hub.metrics;
     loop {
-        let out = tokio::select! {
+        let first = tokio::select! {
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Text(t))) => ws_request(&mut channels, t.as_str()),
+                Some(Ok(Message::Text(t))) => Message::Text(ws_request(&mut channels, t.as_str()).into()),
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => continue,
             },
             r = rx.recv() => match r {
-                Ok(Live::Event(s)) if on_channels(&channels, &s.event) => format!(
-                    "{{\"type\":\"event\",\"event\":\"{}\",\"data\":{},\"timestamp\":\"{}\"}}",
-                    s.event.kind, s.json, s.event.ts
-                ),
-                Ok(Live::Session(s)) if channels.contains("sessions")
-                    || channels.contains(&format!("session:{}", s.session)) => format!(
-                    "{{\"type\":\"session\",\"data\":{}}}",
-                    serde_json::to_string(&*s).unwrap_or_default()
-                ),
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    st.hub.metrics.add_lagged(n);
-                    format!("{{\"type\":\"lagged\",\"missed\":{n}}}")
-                }
+                Ok(live) => match ws_message(&channels, &live) {
+                    Some(m) => m,
+                    None => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(n)) => ws_lagged(metrics, n),
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = stopped(&mut shutdown) => {
@@ -349,11 +441,33 @@ pub(super) async fn ws_session(
                 break;
             }
         };
-        if socket.send(Message::Text(out.into())).await.is_err() {
+        if socket.feed(first).await.is_err() {
+            break;
+        }
+        // Every other message already waiting goes out with the same flush.
+        let mut fed = 1;
+        while fed < WS_COALESCE {
+            let m = match rx.try_recv() {
+                Ok(live) => match ws_message(&channels, &live) {
+                    Some(m) => m,
+                    None => continue,
+                },
+                Err(broadcast::error::TryRecvError::Lagged(n)) => ws_lagged(metrics, n),
+                Err(_) => break,
+            };
+            if socket.feed(m).await.is_err() {
+                return;
+            }
+            fed += 1;
+        }
+        if socket.flush().await.is_err() {
             break;
         }
     }
 }
+
+/// Most waiting messages sent to a WebSocket viewer with one flush.
+const WS_COALESCE: usize = 256;
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,7 @@ pub(crate) mod conn;
 pub(crate) mod guard;
 mod ingest;
 mod live;
+pub(crate) mod peer;
 mod queries;
 
 use std::collections::HashMap;
@@ -151,6 +152,22 @@ pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(super) async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<peer::Peer>().copied();
+    if st.token.is_none()
+        && let Some(p) = peer.filter(peer::Peer::other_user)
+    {
+        // Loopback is open to every local user; without a token only the user
+        // who runs the collector (and root) may read or write its events.
+        return error(
+            403,
+            format!(
+                "this collector serves only its own user (uid {}), and this connection is uid {}; \
+                 to share it, start it with --token (or SWARM_OBS_TOKEN) and send that token",
+                peer::own_uid(),
+                p.uid.unwrap_or_default()
+            ),
+        );
+    }
     if let Some(token) = &st.token {
         let bearer = req
             .headers()

@@ -19,7 +19,7 @@ pub(crate) fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Optio
     // (a newer schema, a hand edit) is skipped rather than failing the query.
     Ok(Event::from_json(&json)
         .ok()
-        .map(|event| Stored { seq, event, json }))
+        .map(|event| Stored::new(seq, event, json)))
 }
 
 /// Where a page of history starts: strictly older than this `(ts, seq)`.

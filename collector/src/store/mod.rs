@@ -26,7 +26,7 @@ use serde::Serialize;
 use swarm_obs::Event;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::hub::{Hub, Live, Stored};
+use crate::hub::{Hub, Live, SessionNews, Stored};
 use book::Book;
 
 pub use activity::{ACTIVITY_BUCKET_MS, activity};
@@ -556,7 +556,7 @@ fn publish_sessions(book: &Book, hub: &Hub, sessions: Vec<String>) {
         if let Some(agg) = book.sessions.get(&session) {
             // Just written to, so not stale: the session watch pushes staleness.
             let summary = agg.summary(&session, now, swarm_obs::hostname(), i64::MAX);
-            hub.publish(Live::Session(Arc::new(summary)));
+            hub.publish(Live::Session(Arc::new(SessionNews::new(summary))));
         }
     }
 }
@@ -633,11 +633,8 @@ fn apply(
                 if n == 1 {
                     inserted.accepted += 1;
                     book.add(&event);
-                    done.published.push(Stored {
-                        seq: tx.last_insert_rowid(),
-                        event,
-                        json,
-                    });
+                    done.published
+                        .push(Stored::new(tx.last_insert_rowid(), event, json));
                 } else {
                     inserted.duplicates += 1;
                 }
