@@ -354,3 +354,33 @@ fn no_desktop_session_means_no_notification_work() {
     assert_quiet_success(&out, "Stop with a command backend");
     assert!(gate.exists(), "a notification that can be shown is gated");
 }
+
+/// A person typing `swarm-hook --help` or `--version` gets the answer at once, with
+/// stdin left open (as a terminal leaves it), and nothing is recorded.
+#[test]
+fn help_and_version_answer_at_once_and_record_nothing() {
+    for arg in ["--help", "-h", "--version", "-V"] {
+        let home = TestHome::new();
+        let mut child = home
+            .hook()
+            .arg(arg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn swarm-hook");
+        // stdin stays open: the hook must not wait for it.
+        let stdin = child.stdin.take();
+        let status = wait_with_limit(&mut child, Duration::from_secs(10));
+        drop(stdin);
+        let out = child.wait_with_output().expect("swarm-hook output");
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "{arg}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("swarm-hook "), "{arg}: {text:?}");
+        if arg.contains('h') {
+            assert!(text.contains("swarm-obs hooks install"), "{arg}: {text}");
+        }
+        assert!(out.stderr.is_empty(), "{arg}: {:?}", out.stderr);
+        assert!(home.events().is_empty(), "{arg} recorded an event");
+    }
+}
