@@ -71,7 +71,7 @@ fn late_down_recovered(home: &TestHome, probe: &'static str, recover: impl FnOnc
 fn an_http_server_that_starts_answering_500_is_late_then_down_then_recovers() {
     let home = TestHome::new();
     let server = TestListener::start(ListenerMode::Answer(200));
-    let probe = format!("http:http://{}/health name=web {TIMING}", server.addr());
+    let probe = format!("http://{}/health name=web {TIMING}", server.addr());
     let collector = Collector::start_with(&home, &["--probe", &probe]);
     let first = wait_for_probe_state(&collector, "web", "alive");
     assert_eq!(first["kind"], "http");

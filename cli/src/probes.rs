@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn the_collectors_shape_parses_and_trouble_is_not_fine() {
         let json = r#"{"probes":[
-            {"name":"api","kind":"http","target":"http:http://127.0.0.1:1/h","state":"alive",
+            {"name":"api","kind":"http","target":"http://127.0.0.1:1/h","state":"alive",
              "interval_ms":1000,"grace_ms":3000,"healthy_ratio":0.5,
              "last_check":{"ts":"2026-11-22T08:00:00.000Z","healthy":true,"detail":"HTTP 200","latency_ms":3}},
             {"name":"db","kind":"tcp","target":"tcp:127.0.0.1:5432","interval_ms":1000,"grace_ms":3000}

@@ -160,7 +160,8 @@ impl ProbeTarget {
 impl fmt::Display for ProbeTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Http { authority, path } => write!(f, "http:http://{authority}{path}"),
+            // A URL says its kind itself.
+            Self::Http { authority, path } => write!(f, "http://{authority}{path}"),
             Self::Tcp(t) | Self::Pidfile(t) | Self::Process(t) => write!(f, "{}:{t}", self.kind()),
             Self::Systemd { unit, .. } => write!(f, "{}:{unit}", self.kind()),
         }
@@ -257,13 +258,22 @@ impl ProbeConfig {
     /// let p = ProbeConfig::parse_compact("tcp:127.0.0.1:5432 interval_ms=1000").unwrap();
     /// assert_eq!(p.tcp.as_deref(), Some("127.0.0.1:5432"));
     /// assert_eq!(p.spec().unwrap().name, "tcp:127.0.0.1:5432");
+    /// // A URL alone is an http probe, named by the URL.
+    /// let p = ProbeConfig::parse_compact("http://127.0.0.1:8080/health").unwrap();
+    /// assert_eq!(p.spec().unwrap().name, "http://127.0.0.1:8080/health");
     /// ```
     pub fn parse_compact(text: &str) -> Result<Self, String> {
         let mut words = text.split_whitespace();
         let first = words.next().unwrap_or("");
-        let Some((kind, target)) = first.split_once(':') else {
+        // A bare URL is an http probe: `http://127.0.0.1:8080/health`.
+        let split = if first.starts_with("http://") || first.starts_with("https://") {
+            Some(("http", first))
+        } else {
+            first.split_once(':')
+        };
+        let Some((kind, target)) = split else {
             return Err(format!(
-                "probe {text:?} must look like KIND:TARGET, e.g. http:http://127.0.0.1:8080/health, tcp:127.0.0.1:5432, pidfile:/run/x.pid, process:nginx, systemd:nginx.service, systemd-user:app.service"
+                "probe {text:?} must look like KIND:TARGET or a URL, e.g. http://127.0.0.1:8080/health, tcp:127.0.0.1:5432, pidfile:/run/x.pid, process:nginx, systemd:nginx.service, systemd-user:app.service"
             ));
         };
         let mut config = Self {
@@ -359,7 +369,7 @@ mod tests {
             .unwrap()
             .spec()
             .unwrap();
-        assert_eq!(p.name, "http:http://localhost:80/");
+        assert_eq!(p.name, "http://localhost:80/");
         for (text, kind) in [
             ("pidfile:/run/x.pid", "pidfile"),
             ("process:nginx", "process"),

@@ -14,7 +14,7 @@ use swarm_obs_collector::export::ExportOptions;
 /// Arguments of `swarm-obs serve`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  swarm-obs serve\n  swarm-obs serve --addr 127.0.0.1:0\n  SWARM_OBS_TOKEN=s3cret swarm-obs serve --addr 0.0.0.0:4780\n  swarm-obs serve --probe 'http:http://127.0.0.1:8080/health expect_status=200' --probe tcp:127.0.0.1:5432\n  swarm-obs serve --otlp-endpoint http://otel-collector:4318\n\nThe address actually bound (and the token, if any) is written to collector.json in the state root, and removed on SIGINT/SIGTERM."
+    after_help = "Examples:\n  swarm-obs serve\n  swarm-obs serve --addr 127.0.0.1:0\n  SWARM_OBS_TOKEN=s3cret swarm-obs serve --addr 0.0.0.0:4780\n  swarm-obs serve --probe 'http://127.0.0.1:8080/health expect_status=200' --probe tcp:127.0.0.1:5432\n  swarm-obs serve --otlp-endpoint http://otel-collector:4318\n\nThe address actually bound (and the token, if any) is written to collector.json in the state root, and removed on SIGINT/SIGTERM."
 )]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port. A non-loopback address needs a token.
