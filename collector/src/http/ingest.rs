@@ -166,7 +166,7 @@ impl Ack {
 }
 
 pub(super) async fn post_events(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -216,16 +216,12 @@ pub(super) async fn post_events(
     }
 }
 
-pub(super) async fn post_otlp_logs(
-    st: State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(super) async fn post_otlp_logs(st: State<Shared>, headers: HeaderMap, body: Body) -> Response {
     post_otlp(st, headers, body, Signal::Logs).await
 }
 
 pub(super) async fn post_otlp_metrics(
-    st: State<AppState>,
+    st: State<Shared>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -235,7 +231,7 @@ pub(super) async fn post_otlp_metrics(
 /// OTLP/HTTP ingest: every record becomes an event; the answer is an empty
 /// `Export…ServiceResponse` in the request's encoding (full success).
 pub(super) async fn post_otlp(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     headers: HeaderMap,
     body: Body,
     signal: Signal,
@@ -287,7 +283,7 @@ pub(super) async fn post_otlp(
 }
 
 pub(super) async fn post_heartbeat(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -313,7 +309,7 @@ pub(super) const MAX_NOTIFY_BYTES: usize = 64 << 10;
 /// A hook hands over a notification it has decided to show, so it need not start a
 /// delivery process of its own; on any refusal it starts one.
 pub(super) async fn post_notify(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {

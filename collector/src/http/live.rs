@@ -172,7 +172,7 @@ impl Follow {
 }
 
 pub(super) async fn stream(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     peer: Option<Extension<Peer>>,
     Query(p): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -297,7 +297,7 @@ fn client_of(peer: Option<Extension<Peer>>) -> Option<ClientKey> {
 }
 
 pub(super) async fn ws(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     peer: Option<Extension<Peer>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -414,7 +414,7 @@ fn ws_lagged(metrics: &Metrics, n: u64) -> Message {
 }
 
 pub(super) async fn ws_session(
-    st: AppState,
+    st: Shared,
     mut socket: WebSocket,
     (mut rx, _guard): (broadcast::Receiver<Live>, ViewerGuard),
 ) {

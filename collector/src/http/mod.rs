@@ -104,8 +104,13 @@ pub struct AppState {
     pub body_budget_kib: usize,
 }
 
+/// What handlers are given: one pointer, so extracting it per request and per
+/// middleware costs one count, not one per field.
+pub(crate) type Shared = Arc<AppState>;
+
 /// The router with every endpoint.
 pub fn router(state: AppState) -> Router {
+    let state: Shared = Arc::new(state);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -151,7 +156,7 @@ pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub(super) async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub(super) async fn auth(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<peer::Peer>().copied();
     if st.token.is_none()
         && let Some(p) = peer.filter(peer::Peer::other_user)
@@ -222,7 +227,7 @@ pub(super) async fn healthz() -> Response {
     .into_response()
 }
 
-pub(super) async fn metrics(State(st): State<AppState>) -> Response {
+pub(super) async fn metrics(State(st): State<Shared>) -> Response {
     let [ingested, duplicates, rejected, viewers, lagged] = st.hub.metrics.snapshot();
     let [open_conns, shed_conns, refused_conns] = st.connections.snapshot();
     let [exported, export_failures, export_skipped, export_lag] = st.hub.metrics.export_snapshot();

@@ -12,7 +12,7 @@ use crate::store::{self, PageCursor, Store};
 
 use super::*;
 
-pub(super) async fn workers(State(st): State<AppState>) -> Response {
+pub(super) async fn workers(State(st): State<Shared>) -> Response {
     // Fresh files, not the last periodic scan's: a beat written since that scan
     // would otherwise read as up to one watch interval older than it is.
     let watch = st.watch.clone();
@@ -31,7 +31,7 @@ pub(super) const PROBE_ROLLUP_HOURS: i64 = 24;
 
 /// Every probe: state, last check, last transition, the recent transitions and the
 /// hourly healthy-ratio rollup of the last day.
-pub(super) async fn probes(State(st): State<AppState>) -> Response {
+pub(super) async fn probes(State(st): State<Shared>) -> Response {
     let views = st.probes.views();
     let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
     let since = swarm_obs::Timestamp::now().unix_ms() - PROBE_ROLLUP_HOURS * 3_600_000;
@@ -104,7 +104,7 @@ pub(super) fn count_param(
 }
 
 pub(super) async fn query_events(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     Query(p): Query<HashMap<String, String>>,
 ) -> Response {
     let filter = match Filter::from_params(&p) {
@@ -163,7 +163,7 @@ pub(super) async fn query_events(
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-pub(super) async fn sources(State(st): State<AppState>) -> Response {
+pub(super) async fn sources(State(st): State<Shared>) -> Response {
     match read(&st.store, |c| store::sources(c, 10_000)).await {
         Ok(sources) => axum::Json(SourcesAnswer { sources }).into_response(),
         Err(r) => r,
@@ -171,7 +171,7 @@ pub(super) async fn sources(State(st): State<AppState>) -> Response {
 }
 
 pub(super) async fn sessions(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     Query(p): Query<HashMap<String, String>>,
 ) -> Response {
     let limit = match count_param(&p, &["limit"], 100, 1000) {
@@ -201,7 +201,7 @@ pub(super) async fn sessions(
 }
 
 pub(super) async fn activity(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     Query(p): Query<HashMap<String, String>>,
 ) -> Response {
     let filter = match Filter::from_params(&p) {
