@@ -575,7 +575,7 @@
         moved !== null ? el('span', { class: 'since' }, tickingAge(moved, 'for')) : null),
       el('span', { class: 'target', title: target },
         el('span', { class: 'badge kind', text: kind }), ' ',
-        el('span', { class: 'mono', text: target.startsWith(kind + ':') ? target.slice(kind.length + 1) : target })),
+        el('span', { class: 'mono', text: target.startsWith(kind + ':') && !target.includes('://') ? target.slice(kind.length + 1) : target })),
       el('span', { class: 'what', title: String(check.detail || '') },
         check.detail === undefined ? 'not checked yet' : String(check.detail) + (checked !== null ? ' · checked ' : ''),
         checked !== null ? el('span', { class: 'checked' }, tickingAge(checked, 'ago')) : null),
