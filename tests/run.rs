@@ -483,3 +483,42 @@ fn a_secret_on_the_command_line_reaches_no_file_and_no_store() {
         }
     }
 }
+
+/// A level word in the middle of a line is prose: `no ERROR here, all good` is an
+/// info line, not an error event; a leading one counts.
+#[test]
+fn a_level_word_mid_line_is_not_the_lines_level() {
+    if !have_programs("line levels", &["python3"]) {
+        return;
+    }
+    let home = TestHome::new();
+    let out = home
+        .swarm_obs()
+        .args(["run", "--source", "prose", "--no-echo", "--"])
+        .args([
+            "python3",
+            "-c",
+            "print('no ERROR here, all good'); print('retried after WARN from upstream'); \
+             print('2026-01-05 14:32:15 ERROR disk full')",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let events = home.events();
+    // Output lines only: the start and done events quote the whole command.
+    let level_of = |msg: &str| {
+        events
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::Log | Kind::Error))
+            .find(|e| e.msg.contains(msg))
+            .unwrap_or_else(|| panic!("no event for {msg:?}: {events:?}"))
+            .level
+    };
+    assert_eq!(level_of("no ERROR here"), Level::Info);
+    assert_eq!(level_of("retried after WARN"), Level::Info);
+    assert_eq!(level_of("ERROR disk full"), Level::Error);
+    let errors: Vec<_> = events.iter().filter(|e| e.kind == Kind::Error).collect();
+    assert_eq!(errors.len(), 1, "one error event: {errors:?}");
+    assert!(errors[0].msg.contains("disk full"), "{errors:?}");
+}

@@ -334,7 +334,7 @@ fn json_line(text: &str, fields: &mut Map<String, Value>) -> Option<(Option<Leve
 }
 
 /// The level a plain line names near its start: `level=warn` (logfmt), a bracketed
-/// word (`[warn]`, `<ERROR>`), or a bare upper-case word (`ERROR:`, `WARNING`).
+/// word (`[warn]`, `<ERROR>`), or a leading level word (see [`leading_level`]).
 fn level_in_text(text: &str) -> Option<Level> {
     let head = match text.char_indices().nth(LEVEL_SEARCH_BYTES) {
         Some((i, _)) => &text[..i],
@@ -362,10 +362,31 @@ fn level_in_text(text: &str) -> Option<Level> {
             return Some(level);
         }
     }
-    // Bare words must be upper case: "no error found" is not an error.
-    head.split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase()))
-        .find_map(level_word)
+    leading_level(head)
+}
+
+/// A bare level word where logs put one: the first word after any time stamp
+/// (`ERROR disk full`, `2026-01-05 14:32:15 WARN slow`, `ERROR:root:boom`), in upper
+/// case, or in any case when a colon follows (`error: could not compile`,
+/// `Warning: x`). A level word later in the line (`no ERROR here`) is just a word.
+fn leading_level(head: &str) -> Option<Level> {
+    let stamp = |w: &&str| {
+        w.bytes().any(|b| b.is_ascii_digit())
+            && w.bytes()
+                .all(|b| b.is_ascii_digit() || b"-:.,/+TZ".contains(&b))
+    };
+    let word = head.split_whitespace().find(|w| !stamp(w))?;
+    let end = word
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(word.len());
+    let (name, after) = word.split_at(end);
+    if name.is_empty() {
+        return None;
+    }
+    let shouted = name.chars().all(|c| c.is_ascii_uppercase());
+    (shouted || after.starts_with(':'))
+        .then(|| level_word(name))
+        .flatten()
 }
 
 /// A level name in any case, with the usual synonyms.
@@ -406,6 +427,17 @@ mod tests {
         assert_eq!(parse("hello", Stream::Input).level, Level::Info);
         let p = parse("no error found", Stream::Stdout);
         assert_eq!((p.level, p.msg.as_str()), (Level::Info, "no error found"));
+        // A level word in the middle of a line is a word, not the line's level.
+        for line in [
+            "no ERROR here, all good",
+            "retried after WARN from upstream",
+            "error handling improved",
+            "Errors: 0",
+            "0 ERRORS",
+            "12:00 the ERROR count is 0",
+        ] {
+            assert_eq!(parse(line, Stream::Stdout).level, Level::Info, "{line}");
+        }
         assert_eq!(p.fields["stream"], "stdout");
     }
 
@@ -421,6 +453,11 @@ mod tests {
             ("time=x level=\"error\" msg=y", Level::Error),
             ("FATAL cannot start", Level::Error),
             ("WARNING: deprecated", Level::Warn),
+            ("2026-01-05T14:32:15.123Z ERROR x", Level::Error),
+            ("14:32:15,001 DEBUG y", Level::Debug),
+            ("error: could not compile `x`", Level::Error),
+            ("Warning: unused", Level::Warn),
+            ("ERROR:root:boom", Level::Error),
         ] {
             assert_eq!(parse(line, Stream::Stderr).level, want, "{line}");
         }
