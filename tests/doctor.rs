@@ -47,13 +47,13 @@ fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {name:?} in {report:#}"))
 }
 
-fn install_hooks(user: &UserHome) {
-    let out = user
-        .command(bin("swarm-obs"))
-        .args(["hooks", "install"])
-        .output()
-        .expect("run hooks install");
-    assert!(out.status.success(), "{out:?}");
+/// `swarm-obs` and `swarm-hook` copied out of the build directory into the
+/// user's `~/.cargo/bin`, as `cargo install` puts them; the copy of `swarm-obs`.
+fn installed_programs(user: &UserHome) -> std::path::PathBuf {
+    let dir = user.path().join(".cargo/bin");
+    let swarm_obs = lone_swarm_obs(&dir);
+    std::fs::copy(bin("swarm-hook"), dir.join("swarm-hook")).expect("copy swarm-hook");
+    swarm_obs
 }
 
 #[test]
@@ -65,9 +65,17 @@ fn a_working_setup_passes_every_check() {
     std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(state.path().join("config.toml"), COMMAND_NOTIFY).unwrap();
     let collector = Collector::start(&state);
-    install_hooks(&user);
+    let swarm_obs = installed_programs(&user);
+    let out = output_retrying_busy(user.command(&swarm_obs).args(["hooks", "install"]));
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
 
-    let (out, report) = doctor(&user, state.path(), &[]);
+    let out = output_retrying_busy(
+        user.command(&swarm_obs)
+            .args(["doctor", "--json"])
+            .env("SWARM_OBS_HOME", state.path()),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(report["ok"], true);
     for c in report["checks"].as_array().unwrap() {
@@ -81,12 +89,11 @@ fn a_working_setup_passes_every_check() {
     assert!(hooks_msg.contains("on all 15 events"), "{hooks_msg}");
 
     // The same, for a person.
-    let out = user
-        .command(bin("swarm-obs"))
-        .arg("doctor")
-        .env("SWARM_OBS_HOME", state.path())
-        .output()
-        .unwrap();
+    let out = output_retrying_busy(
+        user.command(&swarm_obs)
+            .arg("doctor")
+            .env("SWARM_OBS_HOME", state.path()),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("All 8 checks passed."), "{text}");
@@ -378,4 +385,36 @@ fn a_collector_address_that_answers_wrongly_or_hangs_fails() {
             .contains("invalid collector address"),
         "{c:#}"
     );
+}
+
+/// Hooks registered from a build directory break at the next `cargo clean`:
+/// `hooks install` warns and says how to install, and `doctor` warns too.
+#[test]
+fn a_hook_in_a_build_directory_is_a_warning_with_the_install_command() {
+    let user = UserHome::new();
+    let state = TestHome::new();
+    let out = user
+        .command(bin("swarm-obs"))
+        .args(["hooks", "install"])
+        .output()
+        .expect("run hooks install");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cargo build directory"), "{stderr}");
+    assert!(
+        stderr.contains("cargo install --locked --path hooks"),
+        "{stderr}"
+    );
+    let (_, report) = doctor(&user, state.path(), &[]);
+    for name in ["swarm-hook", "hooks (user)"] {
+        let c = check(&report, name);
+        assert_eq!(c["status"], "warn", "{c:#}");
+        assert!(
+            c["fix"]
+                .as_str()
+                .unwrap()
+                .contains("cargo install --locked --path cli"),
+            "{c:#}"
+        );
+    }
 }

@@ -47,3 +47,44 @@ pub fn is_executable(path: &Path) -> bool {
         path.is_file()
     }
 }
+
+/// Whether `path` lies in a cargo build directory (`target/`, or wherever
+/// `CARGO_TARGET_DIR` points): cargo marks each with a `CACHEDIR.TAG`, and a
+/// `cargo clean` removes everything under it.
+pub fn in_build_dir(path: &Path) -> bool {
+    path.ancestors().skip(1).any(|dir| {
+        std::fs::read(dir.join("CACHEDIR.TAG"))
+            .is_ok_and(|tag| tag.starts_with(b"Signature: 8a477f597d28d172789f06886806bc55"))
+    })
+}
+
+/// What to say about a hook found in a build directory.
+pub fn build_dir_advice(hook: &Path) -> String {
+    format!(
+        "{} is inside a cargo build directory: `cargo clean` (or a rebuild elsewhere) removes it and every Claude Code hook then fails. \
+         Install both programs with `cargo install --locked --path cli && cargo install --locked --path hooks`, then run `swarm-obs hooks install` again",
+        hook.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cargo_target_dir_is_a_build_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("release").join("swarm-hook");
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::write(&bin, b"").unwrap();
+        assert!(!in_build_dir(&bin));
+        std::fs::write(
+            dir.path().join("CACHEDIR.TAG"),
+            "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cargo.\n",
+        )
+        .unwrap();
+        assert!(in_build_dir(&bin));
+        // This test's own binary is in one.
+        assert!(in_build_dir(&std::env::current_exe().unwrap()));
+    }
+}

@@ -148,6 +148,11 @@ fn print_human(checks: &[Check], failed: usize, warned: usize) {
 fn hook_binary() -> Check {
     const NAME: &str = "swarm-hook";
     match locate::find_program(HOOK_PROGRAM) {
+        Ok(path) if locate::is_executable(&path) && locate::in_build_dir(&path) => Check::warn(
+            NAME,
+            format!("{} (a build directory)", path.display()),
+            locate::build_dir_advice(&path),
+        ),
         Ok(path) if locate::is_executable(&path) => Check::ok(NAME, path.display().to_string()),
         Ok(path) => Check::fail(
             NAME,
@@ -247,6 +252,12 @@ fn settings(project_dir: &Path) -> Vec<Check> {
                 ),
                 install,
             )
+        } else if let Some(p) = found
+            .iter()
+            .map(|i| Path::new(i.program.as_str()))
+            .find(|p| locate::in_build_dir(p))
+        {
+            Check::warn(name, format!("{path} runs {}", p.display()), locate::build_dir_advice(p))
         } else if let Some(other) = twice {
             Check::warn(
                 name,

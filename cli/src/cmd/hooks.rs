@@ -78,6 +78,9 @@ fn install(args: InstallArgs) -> Result<ExitCode> {
             hook.display()
         );
     }
+    if locate::in_build_dir(&hook) {
+        eprintln!("swarm-obs: warning: {}.", locate::build_dir_advice(&hook));
+    }
     let Some(hook_text) = hook.to_str() else {
         bail!(
             "the path {} is not UTF-8, which a settings file cannot hold: install swarm-hook elsewhere and pass it with --hook",
