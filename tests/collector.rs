@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use swarm_obs::{Event, EventLog, Kind, StateRoot};
 use swarm_obs_suite::{
-    Collector, SseStream, TestHome, announce_huge_post, fixtures_dir, run_with_stdin,
+    Collector, SseStream, TestHome, announce_huge_post, bin, fixtures_dir, run_with_stdin,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -1097,4 +1097,39 @@ fn catch_up_reports_the_garbage_lines_it_skips() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(c.get_json("/v1/events")["events"][0]["msg"], "a real one");
+}
+
+/// A second `serve` on a port already served says whose it is, and leaves no
+/// trace in a state root it never served.
+#[test]
+fn a_second_serve_on_a_taken_port_names_the_running_collector() {
+    let home = TestHome::new();
+    let running = Collector::start(&home);
+    let serve = |root: &std::path::Path| {
+        std::process::Command::new(bin("swarm-obs"))
+            .args(["serve", "--addr", running.addr(), "--home"])
+            .arg(root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run a second swarm-obs serve")
+    };
+    let out = serve(home.path());
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("pid {}", running.pid())),
+        "the running collector is named: {err}"
+    );
+    assert!(err.contains("--addr 127.0.0.1:0"), "{err}");
+
+    let other = TestHome::new();
+    let out = serve(other.path());
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another program"), "{err}");
+    assert!(
+        !other.path().join("collector.db").exists(),
+        "a collector that could not listen created its store"
+    );
+    assert!(!other.path().join("collector.json").exists());
 }

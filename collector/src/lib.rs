@@ -153,14 +153,14 @@ pub enum Error {
     #[error(transparent)]
     Untrusted(#[from] swarm_obs::TrustError),
     /// Binding the address failed.
-    #[error(
-        "cannot listen on {addr}: {reason} (is another collector running? try --addr 127.0.0.1:0)"
-    )]
+    #[error("cannot listen on {addr}: {reason} ({hint})")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// The OS error (in the message, so not also a `source`).
         reason: std::io::Error,
+        /// Who holds the address, when known, and what to do.
+        hint: String,
     },
     /// A file or directory of the state root could not be written.
     #[error(
@@ -213,6 +213,8 @@ pub fn run(options: Options) -> Result<(), Error> {
     if let Some(t) = token {
         check_token(t, options.addr)?;
     }
+    // Listen first: a collector that cannot serve its address touches no state root.
+    let listener = bind(options.addr, &options.root)?;
     let dir = options.root.dir().to_owned();
     swarm_obs::ensure_private_dir(&dir).map_err(|reason| Error::File {
         path: dir.clone(),
@@ -291,7 +293,15 @@ pub fn run(options: Options) -> Result<(), Error> {
         .map_err(Error::Runtime)?;
     // Hooks hand this collector their notifications only when it can show them.
     let shows = (notifier.backend() != "off").then(|| (notifier.handle(), notifier.backend()));
-    let served = runtime.block_on(serve(&options, store.clone(), hub, watch, probes, shows));
+    let served = runtime.block_on(serve(
+        &options,
+        listener,
+        store.clone(),
+        hub,
+        watch,
+        probes,
+        shows,
+    ));
 
     // Stop the threads feeding the writer, then let it commit what is queued.
     stop.store(true, Ordering::Relaxed);
@@ -320,24 +330,66 @@ pub fn run(options: Options) -> Result<(), Error> {
     served
 }
 
+/// Binds `addr` (listening starts in [`serve`]); when it is taken, the error
+/// names the collector of `root` that holds it, if that is who does.
+fn bind(addr: SocketAddr, root: &StateRoot) -> Result<tokio::net::TcpSocket, Error> {
+    let fail = |reason: std::io::Error| {
+        let holder = (reason.kind() == std::io::ErrorKind::AddrInUse)
+            .then(|| swarm_obs::CollectorInfo::read(&root.collector_file()))
+            .flatten()
+            .filter(|info| {
+                info.addr
+                    .parse::<SocketAddr>()
+                    .is_ok_and(|a| a.port() == addr.port())
+            });
+        let hint = match holder {
+            Some(info) => format!(
+                "the collector of {} already listens there: pid {}, since {}; use it, stop it, or pick another port with --addr 127.0.0.1:0",
+                root.dir().display(),
+                info.pid,
+                info.started_at
+            ),
+            None if reason.kind() == std::io::ErrorKind::AddrInUse => {
+                "another program, or another state root's collector, listens there; pick another port with --addr 127.0.0.1:0".to_owned()
+            }
+            None => "check the address, or pick another with --addr".to_owned(),
+        };
+        Error::Bind { addr, reason, hint }
+    };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(fail)?;
+    // As every server does: a restarted collector gets its port back at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    Ok(socket)
+}
+
+/// Connections waiting to be accepted: a burst of hooks or viewers must not be
+/// refused by the kernel while the accept loop catches up.
+const LISTEN_BACKLOG: u32 = 1024;
+
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     options: &Options,
+    socket: tokio::net::TcpSocket,
     store: store::Store,
     hub: hub::Hub,
     watch: Arc<heartbeats::Watch>,
     probes: Arc<probes::Probes>,
     shows: Option<(NotifyHandle, &'static str)>,
 ) -> Result<(), Error> {
-    let listener = tokio::net::TcpListener::bind(options.addr)
-        .await
-        .map_err(|reason| Error::Bind {
-            addr: options.addr,
-            reason,
-        })?;
-    let local = listener.local_addr().map_err(|reason| Error::Bind {
+    let bind_error = |reason| Error::Bind {
         addr: options.addr,
         reason,
-    })?;
+        hint: "the listening socket could not be used".to_owned(),
+    };
+    let listener = socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let conn_metrics = Arc::new(http::conn::ConnMetrics::default());
     // Four bodies at the cap, at least 64 MiB: enough for bursts of big batches,
