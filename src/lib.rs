@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 pub mod bench;
 mod browser;
 pub use browser::{Browser, HeldRequest, artifacts_dir};
+pub mod fake_anthropic;
+pub use fake_anthropic::FakeAnthropic;
 
 /// The workspace root (where the top-level `Cargo.toml` is).
 pub fn workspace_root() -> &'static Path {
