@@ -1,0 +1,548 @@
+//! swarm-hook inside the real Claude Code CLI, offline. `swarm-obs hooks install
+//! --scope project` puts the hook in a project; the real `claude -p` runs there
+//! against a scripted Messages API on loopback (src/fake_anthropic.rs): a Bash
+//! command, a failing one, and a foreground subagent that runs its own Bash. Then
+//! both sides must agree: every hook the CLI reports in its stream-json output
+//! (`--include-hook-events`) exited 0 with nothing on stdout, and a real collector
+//! and the hook's event log hold exactly one event per hook that ran.
+//!
+//! The CLI is the npm package `@anthropic-ai/claude-code` that `.ci/run` installs
+//! under `target/claude-code` (`SWARM_OBS_CLAUDE` names another `claude`). Without
+//! it the test skips loudly; `SWARM_OBS_REQUIRE_SYSTEM_TESTS=1` makes that a
+//! failure. `UPDATE_TRANSCRIPTS=1` copies the transcripts the CLI wrote into
+//! tests/fixtures/claude-code-transcripts/.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use swarm_obs_suite::fake_anthropic::FINAL_TEXT;
+use swarm_obs_suite::{
+    Collector, FakeAnthropic, LineChild, TestHome, UserHome, bin, skip_or_fail, workspace_root,
+};
+
+/// How long one run of the CLI may take before it is killed.
+const CLI_BOUND: Duration = Duration::from_secs(120);
+
+/// What the scripted model does, one tool call per line.
+const PROMPT: &str = "Follow this script, one tool call per line:\n\
+                      run: echo hello-from-bash\n\
+                      run: ls /nonexistent-dir\n\
+                      subagent: echo hello-from-subagent\n";
+
+/// Hook events the script makes Claude Code fire in `-p` mode (SessionEnd aside:
+/// it comes after the stream-json output has ended).
+const EXPECTED_HOOKS: &[&str] = &[
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "SubagentStart",
+    "SubagentStop",
+    "Stop",
+];
+
+const TOOL_HOOKS: &[&str] = &["PreToolUse", "PostToolUse", "PostToolUseFailure"];
+
+/// The `claude` to drive, or `None` (after a loud skip) when it is not installed.
+fn claude_cli() -> Option<PathBuf> {
+    let path = std::env::var_os("SWARM_OBS_CLAUDE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/claude-code/node_modules/.bin/claude"));
+    if !path.is_file() {
+        skip_or_fail(&format!(
+            "claude_code: SKIPPED — no Claude Code CLI at {} (.ci/run installs it with \
+             `npm install --prefix target/claude-code @anthropic-ai/claude-code@<version>`; \
+             SWARM_OBS_CLAUDE names another)",
+            path.display()
+        ));
+        return None;
+    }
+    Some(path)
+}
+
+/// A `claude` process in its own process group; the whole group is killed on
+/// drop, so nothing it started outlives the test.
+struct ClaudeRun {
+    child: LineChild,
+}
+
+impl ClaudeRun {
+    fn spawn(cmd: &mut Command) -> Self {
+        cmd.process_group(0);
+        Self {
+            child: LineChild::spawn(cmd),
+        }
+    }
+
+    /// Every stdout line until the CLI exits, and its exit status; panics with
+    /// what it printed when it runs past `bound`.
+    fn finish(&mut self, bound: Duration) -> (Vec<String>, std::process::ExitStatus) {
+        let deadline = Instant::now() + bound;
+        let mut lines = Vec::new();
+        // The channel ends when stdout closes; a timeout also ends the loop.
+        while let Some(line) = self
+            .child
+            .next_line(deadline.saturating_duration_since(Instant::now()))
+        {
+            lines.push(line);
+        }
+        match self
+            .child
+            .wait_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            Some(status) => (lines, status),
+            None => panic!(
+                "claude did not finish within {bound:?}; stdout:\n{}\nstderr:\n{}",
+                lines.join("\n"),
+                self.child.stderr()
+            ),
+        }
+    }
+}
+
+impl Drop for ClaudeRun {
+    fn drop(&mut self) {
+        // SAFETY: signalling the process group our own child leads.
+        unsafe { libc::kill(-(self.child.pid() as libc::pid_t), libc::SIGKILL) };
+    }
+}
+
+/// `claude` run in the user's project with nothing of the caller's environment
+/// (this test may itself run inside Claude Code), talking to `api`.
+fn claude_command(cli: &Path, user: &UserHome, home: &TestHome, api: &FakeAnthropic) -> Command {
+    let tmp = user.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("create the CLI's TMPDIR");
+    let mut cmd = Command::new(cli);
+    cmd.current_dir(user.project())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", user.path())
+        .env("TMPDIR", &tmp)
+        .env("SWARM_OBS_HOME", home.path())
+        .env("ANTHROPIC_BASE_URL", api.base_url())
+        .env("ANTHROPIC_API_KEY", "test-key")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+    cmd
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+/// How many times each value occurs.
+fn tally<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeMap<T, usize> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        *m.entry(i).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Events of `session` in the collector, polled (bounded) until `ready` holds.
+fn collector_events(c: &Collector, session: &str, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let t = Instant::now();
+    loop {
+        let page = c.get_json("/v1/events?limit=1000");
+        let events: Vec<Value> = page["events"]
+            .as_array()
+            .expect("events array")
+            .iter()
+            .filter(|e| e["session"] == session)
+            .cloned()
+            .collect();
+        if ready(&events) {
+            return events;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the collector's events of session {session} never became complete: {events:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The session as `/v1/sessions` shows it, polled (bounded) until `ok` holds.
+fn session_when(c: &Collector, id: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let t = Instant::now();
+    loop {
+        let all = c.get_json("/v1/sessions");
+        if let Some(s) = all["sessions"]
+            .as_array()
+            .and_then(|list| list.iter().find(|s| s["session"] == id))
+            && ok(s)
+        {
+            return s.clone();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "session {id}: {all:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The fields both sides must agree on, for one event.
+fn essence(e: &Value) -> String {
+    format!(
+        "{} {} {} {} {} {} {}",
+        text(e, "kind"),
+        text(e, "hook"),
+        text(e, "tool"),
+        text(e, "tool_use_id"),
+        text(e, "agent"),
+        text(e, "agent_type"),
+        text(e, "session"),
+    )
+}
+
+#[test]
+fn the_real_claude_code_cli_runs_the_hook_and_every_event_arrives_once() {
+    let Some(cli) = claude_cli() else { return };
+    let home = TestHome::new();
+    // No desktop notifications from a test run.
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[notify]\nbackend = \"off\"\n",
+    )
+    .expect("write config.toml");
+    let user = UserHome::new();
+    let collector = Collector::start(&home);
+    let api = FakeAnthropic::start();
+
+    // The version, and proof the binary runs here at all.
+    let mut version = ClaudeRun::spawn(claude_command(&cli, &user, &home, &api).arg("--version"));
+    let (out, status) = version.finish(Duration::from_secs(60));
+    assert!(status.success(), "claude --version: {status}: {out:?}");
+    eprintln!("Claude Code CLI {}: {}", cli.display(), out.join(" "));
+
+    // swarm-hook into the project's settings, as a user would.
+    let install = user
+        .command(bin("swarm-obs"))
+        .args(["hooks", "install", "--scope", "project"])
+        .output()
+        .expect("run swarm-obs hooks install");
+    assert!(
+        install.status.success(),
+        "swarm-obs hooks install --scope project: {}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let settings = std::fs::read_to_string(user.project().join(".claude/settings.json"))
+        .expect("the project's settings.json");
+    assert!(
+        settings.contains(bin("swarm-hook").to_str().expect("UTF-8 path")),
+        "{settings}"
+    );
+
+    // One scripted run of the real CLI.
+    let mut run = ClaudeRun::spawn(claude_command(&cli, &user, &home, &api).args([
+        "-p",
+        PROMPT,
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--include-hook-events",
+        "--allowedTools",
+        "Bash,Agent",
+    ]));
+    let (lines, status) = run.finish(CLI_BOUND);
+    let records: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let dump = || {
+        format!(
+            "stream-json:\n{}\nstderr:\n{}",
+            lines.join("\n"),
+            run.child.stderr()
+        )
+    };
+    assert!(
+        status.success(),
+        "claude -p exited with {status}; {}",
+        dump()
+    );
+
+    // ---- The CLI's side: what ran, and how each hook ended.
+    let result = records
+        .iter()
+        .find(|r| r["type"] == "result")
+        .unwrap_or_else(|| panic!("no result record; {}", dump()));
+    assert_eq!(result["subtype"], "success", "{result}");
+    assert_eq!(result["is_error"], false, "{result}");
+    assert_eq!(result["result"], FINAL_TEXT, "{result}");
+    let session = text(result, "session_id").to_owned();
+    assert!(!session.is_empty(), "{result}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["session_id"].is_null() || r["session_id"] == session),
+        "records of another session; {}",
+        dump()
+    );
+
+    let system = |subtype: &str| -> Vec<&Value> {
+        records
+            .iter()
+            .filter(|r| r["type"] == "system" && r["subtype"] == subtype)
+            .collect()
+    };
+    let started = system("hook_started");
+    let responses = system("hook_response");
+    assert!(!responses.is_empty(), "no hook records; {}", dump());
+    let started_ids: BTreeSet<&str> = started.iter().map(|r| text(r, "hook_id")).collect();
+    let response_ids: Vec<&str> = responses.iter().map(|r| text(r, "hook_id")).collect();
+    assert_eq!(
+        started_ids.len(),
+        started.len(),
+        "a hook started twice; {}",
+        dump()
+    );
+    assert_eq!(
+        started_ids,
+        response_ids.iter().copied().collect::<BTreeSet<_>>(),
+        "every hook that started must answer, once"
+    );
+    assert_eq!(response_ids.len(), started.len(), "a hook answered twice");
+    for r in &responses {
+        assert_eq!(r["exit_code"], 0, "hook exit code: {r}");
+        assert_eq!(r["outcome"], "success", "{r}");
+        assert_eq!(r["stdout"], "", "the hook wrote to stdout: {r}");
+        assert_eq!(r["output"], "", "{r}");
+        assert_eq!(r["stderr"], "", "the hook complained: {r}");
+    }
+    let ran = tally(responses.iter().map(|r| text(r, "hook_event")));
+    for hook in EXPECTED_HOOKS {
+        assert!(ran.contains_key(hook), "no {hook} hook ran: {ran:?}");
+    }
+
+    // What the scripted model asked for: main Bash ×2, Agent, the subagent's Bash.
+    let issued = api.issued_tool_uses();
+    let names: Vec<&str> = issued.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["Bash", "Bash", "Agent", "Bash"], "{issued:#?}");
+    let (echo, failing, agent_call, sub_echo) = (&issued[0], &issued[1], &issued[2], &issued[3]);
+    assert_eq!(failing.input["command"], "ls /nonexistent-dir");
+    assert_eq!(sub_echo.input["command"], "echo hello-from-subagent");
+    // The subagent's id, as the CLI reports it on the subagent's own messages.
+    let sub_ids: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r["parent_tool_use_id"] == agent_call.id.as_str())
+        .filter_map(|r| r["agent_id"].as_str())
+        .collect();
+    assert_eq!(sub_ids.len(), 1, "one subagent; {}", dump());
+    let subagent = sub_ids.into_iter().next().unwrap_or_default().to_owned();
+
+    // ---- The collector's side: one event per hook that ran, none twice.
+    let expected_total = responses.len() + 1; // + SessionEnd
+    let events = collector_events(&collector, &session, |evs| {
+        evs.len() >= expected_total && evs.iter().any(|e| e["hook"] == "SessionEnd")
+    });
+    let all = format!("{events:#?}");
+    let ids: BTreeSet<&str> = events.iter().map(|e| text(e, "id")).collect();
+    assert_eq!(ids.len(), events.len(), "an event id twice: {all}");
+    assert!(
+        events.iter().all(|e| e["hook"].is_string()),
+        "a session event without its hook: {all}"
+    );
+    let mut want = ran.clone();
+    want.insert("SessionEnd", 1);
+    assert_eq!(
+        tally(events.iter().map(|e| text(e, "hook"))),
+        want,
+        "hook events in the collector vs hooks the CLI ran (+ SessionEnd): {all}"
+    );
+    // Tool hooks match by name and tool, as the CLI names them (`PreToolUse:Bash`).
+    assert_eq!(
+        tally(
+            events
+                .iter()
+                .filter(|e| TOOL_HOOKS.contains(&text(e, "hook")))
+                .map(|e| format!("{}:{}", text(e, "hook"), text(e, "tool")))
+        ),
+        tally(
+            responses
+                .iter()
+                .filter(|r| TOOL_HOOKS.contains(&text(r, "hook_event")))
+                .map(|r| text(r, "hook_name").to_owned())
+        ),
+        "{all}"
+    );
+    // Lifecycle hooks once per agent; tool hooks once per tool call.
+    for hook in [
+        "SessionStart",
+        "UserPromptSubmit",
+        "SubagentStart",
+        "SubagentStop",
+        "Stop",
+        "SessionEnd",
+    ] {
+        assert_eq!(want.get(hook), Some(&1), "{hook}: {want:?}");
+    }
+    let per_call: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| TOOL_HOOKS.contains(&text(e, "hook")))
+        .map(|e| (text(e, "hook"), text(e, "tool_use_id")))
+        .collect();
+    assert_eq!(
+        per_call.iter().collect::<BTreeSet<_>>().len(),
+        per_call.len(),
+        "a tool hook twice for one call: {all}"
+    );
+
+    // PreToolUse and PostToolUse(Failure) pair by tool_use_id, for exactly the
+    // calls the model made, with the agent that made them.
+    let find = |hooks: &[&str], id: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| hooks.contains(&text(e, "hook")) && e["tool_use_id"] == id)
+            .collect()
+    };
+    let used: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|e| e["tool_use_id"].as_str())
+        .collect();
+    assert_eq!(
+        used,
+        issued
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect::<BTreeSet<_>>(),
+        "{all}"
+    );
+    for call in &issued {
+        let pre = find(&["PreToolUse"], &call.id);
+        let post = find(&["PostToolUse", "PostToolUseFailure"], &call.id);
+        assert_eq!((pre.len(), post.len()), (1, 1), "{}: {all}", call.id);
+        let (pre, post) = (pre[0], post[0]);
+        for e in [pre, post] {
+            assert_eq!(e["tool"], call.name.as_str(), "{e}");
+            assert_eq!(e["agent"], pre["agent"], "{e}");
+        }
+        let want_agent = if call.id == sub_echo.id {
+            Some(subagent.as_str())
+        } else {
+            None
+        };
+        assert_eq!(pre["agent"].as_str(), want_agent, "{pre}");
+        let want_hook = if call.id == failing.id {
+            "PostToolUseFailure"
+        } else {
+            "PostToolUse"
+        };
+        assert_eq!(post["hook"], want_hook, "{post}");
+    }
+    // The failing command is an error; the others are not.
+    let failure = find(&["PostToolUseFailure"], &failing.id)[0];
+    assert_eq!(failure["kind"], "error", "{failure}");
+    assert_eq!(failure["tool"], "Bash", "{failure}");
+    for call in [echo, agent_call, sub_echo] {
+        let post = find(&["PostToolUse"], &call.id)[0];
+        assert_ne!(post["kind"], "error", "{post}");
+    }
+
+    // Subagent events carry the subagent's id and type; the main agent's none.
+    for e in &events {
+        let inside = matches!(text(e, "hook"), "SubagentStart" | "SubagentStop")
+            || e["tool_use_id"] == sub_echo.id.as_str();
+        let main = matches!(
+            text(e, "hook"),
+            "SessionStart" | "UserPromptSubmit" | "Stop" | "SessionEnd"
+        ) || [echo, failing, agent_call]
+            .iter()
+            .any(|c| e["tool_use_id"] == c.id.as_str());
+        if inside || e["agent"].is_string() {
+            assert_eq!(e["agent"], subagent.as_str(), "{e}");
+            assert_eq!(e["agent_type"], "general-purpose", "{e}");
+        }
+        if main {
+            assert!(
+                e["agent"].is_null(),
+                "a main-agent event with an agent: {e}"
+            );
+            assert!(e["agent_type"].is_null(), "{e}");
+        }
+    }
+    let kind_of = |hook: &str| -> &str {
+        events
+            .iter()
+            .find(|e| e["hook"] == hook)
+            .map_or("", |e| text(e, "kind"))
+    };
+    assert_eq!(kind_of("SessionStart"), "start");
+    assert_eq!(kind_of("Stop"), "done");
+
+    // The hook found the claude process it ran under.
+    for e in &events {
+        assert_eq!(e["claude_pid"], run.child.pid(), "{e}");
+    }
+
+    // The session ended (SessionEnd closes a -p run), with its subagent, its
+    // tool calls and its one error.
+    let s = session_when(&collector, &session, |s| s["state"] == "ended");
+    assert_eq!(s["claude_pid"], run.child.pid(), "{s:#}");
+    assert_eq!(s["errors"], 1, "{s:#}");
+    assert_eq!(s["tools"]["Bash"], 3, "{s:#}");
+    assert_eq!(s["tools"]["Agent"], 1, "{s:#}");
+    let agents = s["agents"].as_array().expect("the session's agents");
+    let sub = agents
+        .iter()
+        .find(|a| a["agent"] == subagent.as_str())
+        .unwrap_or_else(|| panic!("the session does not list its subagent {subagent}: {s:#}"));
+    assert_eq!(sub["agent_type"], "general-purpose", "{sub}");
+    assert_eq!(sub["state"], "ended", "{sub}");
+    assert_eq!(sub["tool_calls"], 1, "{sub}");
+
+    // ---- The hook's own event log holds the same events.
+    let logged: Vec<Value> = home
+        .event_lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("an event line is JSON"))
+        .filter(|e: &Value| e["session"] == session.as_str())
+        .collect();
+    let by_id = |evs: &[Value]| -> BTreeMap<String, String> {
+        evs.iter()
+            .map(|e| (text(e, "id").to_owned(), essence(e)))
+            .collect()
+    };
+    assert_eq!(logged.len(), events.len(), "{logged:#?}");
+    assert_eq!(by_id(&logged), by_id(&events));
+
+    // ---- The transcripts the CLI wrote, where the hook said they are.
+    let start = events
+        .iter()
+        .find(|e| e["hook"] == "SessionStart")
+        .expect("SessionStart");
+    let transcript = PathBuf::from(text(&start["payload"], "transcript_path"));
+    assert!(
+        transcript.starts_with(user.path().join(".claude/projects")),
+        "{}",
+        transcript.display()
+    );
+    assert!(transcript.is_file(), "{}", transcript.display());
+    let sub_transcript = transcript
+        .with_extension("")
+        .join(format!("subagents/agent-{subagent}.jsonl"));
+    assert!(sub_transcript.is_file(), "{}", sub_transcript.display());
+    if std::env::var_os("UPDATE_TRANSCRIPTS").is_some() {
+        let dir = workspace_root().join("tests/fixtures/claude-code-transcripts");
+        std::fs::create_dir_all(&dir).expect("create the transcripts fixture dir");
+        // Written afresh, not copied: the CLI's files are 0600.
+        for (from, to) in [
+            (transcript.clone(), "session.jsonl"),
+            (sub_transcript.clone(), "subagent.jsonl"),
+            (
+                sub_transcript.with_extension("meta.json"),
+                "subagent.meta.json",
+            ),
+        ] {
+            let bytes =
+                std::fs::read(&from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+            std::fs::write(dir.join(to), bytes).expect("write a transcript fixture");
+        }
+    }
+}
