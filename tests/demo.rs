@@ -233,3 +233,103 @@ fn ctrl_c_to_the_whole_process_group_mid_replay_stops_cleanly() {
     }
     assert!(!home.path().join("collector.json").exists());
 }
+
+/// The live demo keeps going: round after round the workers start again (the
+/// crawler comes back after dying), each outcome is said as it happens, the
+/// commands it prints work as printed, and at Ctrl-C it stops everything and
+/// removes its temporary state root.
+#[test]
+fn the_live_demo_keeps_going_and_cleans_up_after_itself() {
+    let tmp = TestHome::new();
+    let mut cmd = Command::new(bin("swarm-obs"));
+    cmd.args(["demo", "--color", "never"])
+        // Its temporary state root lands here, where the test can look.
+        .env("TMPDIR", tmp.path())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("DISPLAY")
+        .env_remove("SWARM_OBS_HOME")
+        .env_remove("SWARM_OBS_COLLECTOR")
+        .env_remove("SWARM_OBS_TOKEN");
+    let mut running = LineChild::spawn(&mut cmd);
+    let banner = running.lines_until("Ctrl-C", WAIT);
+    let mut pids = announced_pids(&banner.join("\n"));
+    assert_eq!(pids.len(), 4, "{banner:?}");
+    let root = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("State root:"))
+        .map(|r| r.trim().split(" (").next().unwrap_or("").to_owned())
+        .expect("the banner names the state root");
+    assert!(root.starts_with(&*tmp.path().to_string_lossy()), "{root}");
+    assert!(banner.iter().any(|l| l.contains("--keep")), "{banner:?}");
+
+    // The status command exactly as printed, through a shell.
+    let status = banner
+        .iter()
+        .find(|l| l.contains(" status "))
+        .and_then(|l| l.trim().split("  ").next())
+        .expect("the banner prints a status command")
+        .to_owned();
+    // Outcomes are said as they happen, and the second round starts.
+    let seen = lines_with_all(
+        &running,
+        &[
+            "outcome: tester failed",
+            "outcome: crawler was killed",
+            "round 2: the workers start again",
+        ],
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&status)
+        .env_remove("SWARM_OBS_HOME")
+        .output()
+        .expect("run the printed status command");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("builder") && text.contains("crawler"),
+        "{status}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = seen
+        .iter()
+        .find(|l| l.contains("round 2: the workers start again"))
+        .expect("the round line");
+    pids.extend(line.split("pid ").skip(1).filter_map(|rest| {
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse::<u32>()
+            .ok()
+    }));
+    assert_eq!(pids.len(), 7, "{line}");
+    running.lines_until("outcome: crawler is back", WAIT);
+
+    running.signal(libc::SIGINT);
+    let status = running
+        .wait_timeout(WAIT)
+        .expect("the demo did not exit on Ctrl-C");
+    assert!(status.success(), "{status}: {}", running.stderr());
+    for pid in pids {
+        assert!(!process_exists(pid), "pid {pid} still running");
+    }
+    assert!(
+        !std::path::Path::new(&root).exists(),
+        "the temporary state root {root} was left behind"
+    );
+}
+
+/// Lines read until each of `needles` has appeared, in any order.
+fn lines_with_all(running: &LineChild, needles: &[&str]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut lines: Vec<String> = Vec::new();
+    while !needles.iter().all(|n| lines.iter().any(|l| l.contains(n))) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all of {needles:?} within {WAIT:?}; read:\n{}",
+            lines.join("\n")
+        );
+        if let Some(l) = running.next_line(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    lines
+}

@@ -3,6 +3,7 @@
 //! without a goodbye), and a captured Claude Code session replayed through the real
 //! `swarm-hook`, all shown live by the same follower as `swarm-obs tail -f`.
 
+mod scenario;
 mod worker;
 
 use std::io::{BufWriter, Write};
@@ -15,30 +16,40 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use swarm_obs::{CollectorAddress, Event, Kind, StateRoot};
 
+use crate::signals;
 use crate::tail::remote::Endpoint;
 use crate::tail::render::{ColorChoice, Output, Printer};
 use crate::tail::select::Selection;
 use crate::tail::{Ended, Feed, Flow, Tail};
+use scenario::{Narrator, SESSION, Scenario, Workers, lock};
 use worker::Role;
 
 /// Arguments of `swarm-obs demo`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Starts a collector on a free loopback port, three example workers and a replayed
-Claude Code session, prints the dashboard address and follows every event live,
-exactly as `swarm-obs tail -f` would. Ctrl-C stops everything the demo started.
+Starts a collector on a free loopback port and a swarm that keeps going: round
+after round, three example workers (one finishes, one fails, one is killed and
+turns dead, then comes back) and a Claude Code session replayed through the real
+swarm-hook (a subagent, a permission prompt, a failing tool, a turn that ends).
+It prints the dashboard address and what to try next, and follows every event
+live, exactly as `swarm-obs tail -f` would. Ctrl-C stops everything the demo
+started and removes its temporary state root (--keep keeps it).
 
 Examples:
   swarm-obs demo                       watch until Ctrl-C
-  swarm-obs demo --once                run the scenario, show the outcomes, exit
+  swarm-obs demo --once                one round, show the outcomes, exit
   swarm-obs demo --duration 120        stop after two minutes
   swarm-obs demo --home /tmp/swarm-demo --once --color never")]
 pub struct Args {
-    /// State root for the demo's files (default: a fresh temporary directory).
+    /// State root for the demo's files (default: a fresh temporary directory,
+    /// removed at exit unless --keep).
     #[arg(long)]
     home: Option<PathBuf>,
-    /// Exit 0 once every outcome is in (each worker's ending and the whole session),
-    /// instead of following until Ctrl-C.
+    /// Keep the temporary state root at exit (a --home given is always kept).
+    #[arg(long)]
+    keep: bool,
+    /// Play one round and exit 0 once every outcome is in (each worker's ending
+    /// and the whole session), instead of following until Ctrl-C.
     #[arg(long)]
     once: bool,
     /// Stop after this many seconds.
@@ -54,124 +65,13 @@ pub struct Args {
 
 /// Longest `--once` waits for every outcome before it reports what is missing.
 const ONCE_DEADLINE: Duration = Duration::from_secs(90);
-/// Pause between replayed hook events, so the session reads as it happened.
-const HOOK_PAUSE: Duration = Duration::from_millis(150);
 /// Heartbeat grace for the demo's collector, so a silent worker is called out fast.
 const GRACE_MS: &str = "2000";
-macro_rules! fixture {
-    ($name:literal) => {
-        (
-            $name,
-            include_bytes!(concat!(
-                "../../../tests/fixtures/claude-code/",
-                $name,
-                ".json"
-            ))
-            .as_slice(),
-        )
-    };
-}
-
-/// One Claude Code session in the order the hooks fire: a prompt, a tool call, a
-/// subagent with its own tool call, a permission prompt, a failing tool, the end.
-const SESSION: &[(&str, &[u8])] = &[
-    fixture!("SessionStart"),
-    fixture!("UserPromptSubmit"),
-    fixture!("PreToolUse"),
-    fixture!("PostToolUse"),
-    fixture!("PreToolUse.Agent_tool"),
-    fixture!("SubagentStart"),
-    fixture!("PreToolUse.inside_subagent"),
-    fixture!("PostToolUse.inside_subagent"),
-    fixture!("SubagentStop"),
-    fixture!("PostToolUse.Agent_tool"),
-    fixture!("PermissionRequest"),
-    fixture!("Notification.permission_prompt"),
-    fixture!("PostToolUseFailure"),
-    fixture!("Stop"),
-    fixture!("SessionEnd"),
-];
-
 /// Set by SIGINT or SIGTERM, and when the demo is done: stop everything and exit.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Set by SIGINT or SIGTERM only: the person stopped the demo.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only atomic stores: async-signal-safe.
-    SIGNALLED.store(true, Ordering::SeqCst);
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// Routes SIGINT and SIGTERM to [`INTERRUPTED`], so the demo stops what it started
-/// rather than dying and leaving it running.
-fn catch_signals() {
-    #[cfg(unix)]
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
-
-/// The demo's workers, killed and reaped on drop if still running.
-#[derive(Default)]
-struct Workers {
-    running: Vec<(Role, Child)>,
-    exited: Vec<(Role, u32, ExitStatus)>,
-}
-
-impl Workers {
-    /// Starts every demo worker: this binary in `--worker` mode, on the demo's state
-    /// root and collector.
-    fn start(exe: &Path, home: &Path, collector: &str) -> Result<Self> {
-        let mut workers = Self::default();
-        for role in Role::ALL {
-            let child = Command::new(exe)
-                .args(["demo", "--worker", role.arg()])
-                .env(swarm_obs::HOME_ENV, home)
-                .env(swarm_obs::COLLECTOR_ENV, collector)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .with_context(|| format!("cannot start the demo worker {}", role.source()))?;
-            workers.running.push((role, child));
-        }
-        Ok(workers)
-    }
-
-    /// Reaps the workers that have exited (so a dead one's pid is really gone).
-    fn reap(&mut self) {
-        let mut i = 0;
-        while i < self.running.len() {
-            match self.running[i].1.try_wait() {
-                Ok(Some(status)) => {
-                    let (role, child) = self.running.swap_remove(i);
-                    self.exited.push((role, child.id(), status));
-                }
-                _ => i += 1,
-            }
-        }
-    }
-
-    /// Kills and reaps every worker still running.
-    fn stop(&mut self) {
-        for (role, mut child) in self.running.drain(..) {
-            let _ = child.kill();
-            if let Ok(status) = child.wait() {
-                self.exited.push((role, child.id(), status));
-            }
-        }
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// What the demo has seen of each ending, from the events it showed.
 #[derive(Debug, Default)]
@@ -211,6 +111,37 @@ impl Outcomes {
         }
     }
 
+    /// What an event means for a person watching, said as it happens.
+    fn news(ev: &Event) -> Option<String> {
+        let source = ev.source.as_str();
+        let state = ev.fields.get("state").and_then(|s| s.as_str());
+        Some(match (ev.kind, ev.hook.as_deref()) {
+            (Kind::Done, None) if source == Role::Builder.source() => {
+                "outcome: builder finished its task; its last heartbeat says stopped".to_owned()
+            }
+            (Kind::Error, None) if source == Role::Tester.source() => {
+                "outcome: tester failed with an error; status, top and the dashboard show it failed (exit 1)".to_owned()
+            }
+            (Kind::Alert, _) if source == Role::Crawler.source() && state == Some("dead") => {
+                "outcome: crawler was killed without a goodbye; the collector saw its process gone and called it dead".to_owned()
+            }
+            (Kind::Alert, _)
+                if ev.fields.get("previous").and_then(|v| v.as_str()) == Some("dead")
+                    && state == Some("alive") =>
+            {
+                format!("outcome: {source} is back: its new process beats, and the collector says it recovered")
+            }
+            (_, Some("PermissionRequest")) => {
+                "outcome: the Claude Code session waits for a permission: it needs you".to_owned()
+            }
+            (_, Some("Stop")) => {
+                "outcome: the agent's turn is over; the session waits for the next prompt".to_owned()
+            }
+            (_, Some("SessionEnd")) => "outcome: the Claude Code session ended".to_owned(),
+            _ => return None,
+        })
+    }
+
     fn complete(&self) -> bool {
         self.builder.is_some()
             && self.tester.is_some()
@@ -242,14 +173,31 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(role) = args.worker {
         return worker::run(role);
     }
-    catch_signals();
+    catch_signals()?;
+    let temporary = args.home.is_none();
     let home = match &args.home {
         Some(h) => h.clone(),
         None => std::env::temp_dir().join(format!("swarm-obs-demo-{}", std::process::id())),
     };
+    let result = run_in(&args, &home);
+    if temporary && !args.keep {
+        // Everything the demo started has stopped: its files can go.
+        match std::fs::remove_dir_all(&home) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!(
+                "swarm-obs demo: cannot remove its state root {}: {e}",
+                home.display()
+            ),
+        }
+    }
+    result
+}
+
+fn run_in(args: &Args, home: &Path) -> Result<ExitCode> {
     let hook = crate::locate::find_program("swarm-hook")?;
     let exe = std::env::current_exe().context("cannot locate the swarm-obs binary")?;
-    let root = StateRoot::new(&home);
+    let root = StateRoot::new(home);
     // A reused state root keeps the last run's heartbeats; its dead crawler must not
     // be mistaken for this run's.
     for role in Role::ALL {
@@ -280,32 +228,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
         eprintln!("swarm-obs demo: {n}");
     }
 
-    let workers = Arc::new(Mutex::new(Workers::start(&exe, &home, &collector.addr)?));
+    let workers = Arc::new(Mutex::new(Workers::default()));
+    lock(&workers).start(&exe, home, &collector.addr)?;
     println!(
         "{}",
-        banner(&args, &collector, &home, &lock(&workers).running)
+        banner(args, &collector, home, &exe, &lock(&workers).running)
     );
 
-    // The session replay and the reaping of workers run beside the follower.
-    let scenario = {
-        let (hook, home, addr) = (hook.clone(), home.clone(), collector.addr.clone());
+    // The rounds and the reaping of workers run beside the follower.
+    let scenario = Scenario {
+        exe: exe.clone(),
+        hook,
+        home: home.to_owned(),
+        addr: collector.addr.clone(),
+        live: !args.once,
+    };
+    let playing = {
         let workers = workers.clone();
         std::thread::Builder::new()
             .name("demo-scenario".into())
-            .spawn(move || {
-                let replayed = replay(&hook, &home, &addr, &workers);
-                // Reap workers as they end: a dead worker's pid must really be gone.
-                while !INTERRUPTED.load(Ordering::SeqCst) {
-                    let mut w = lock(&workers);
-                    w.reap();
-                    if w.running.is_empty() {
-                        break;
-                    }
-                    drop(w);
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                replayed
-            })
+            .spawn(move || scenario.play(&workers))
             .context("cannot start the demo's scenario thread")?
     };
 
@@ -319,6 +261,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     let mut tail = Tail::new(sel, printer);
     let mut outcomes = Outcomes::default();
+    let narrator = Narrator::new(home, &collector.addr);
     let started = Instant::now();
     let once = args.once;
     let limit = args
@@ -331,6 +274,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         true,
         &mut |ev| {
             outcomes.see(ev);
+            if let Some(news) = Outcomes::news(ev) {
+                narrator.say(swarm_obs::Level::Info, news);
+            }
             if once && outcomes.complete() {
                 Flow::Stop
             } else {
@@ -344,7 +290,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // Stop everything, whatever ended the tail.
     INTERRUPTED.store(true, Ordering::SeqCst);
-    let replayed = scenario
+    let replayed = playing
         .join()
         .unwrap_or_else(|_| Err(anyhow::anyhow!("the scenario thread panicked")));
     let mut w = lock(&workers);
@@ -375,21 +321,59 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What the demo started and where to look.
+/// Routes SIGINT, SIGTERM, SIGHUP and SIGQUIT to [`INTERRUPTED`] through
+/// the CLI's one signal mechanism, so the demo stops what it started rather than
+/// dying and leaving it running.
+fn catch_signals() -> Result<()> {
+    signals::block()
+        .context("cannot block signals to stop cleanly")?
+        .spawn_waiter(|r| {
+            if signals::STOPS.contains(&r.signal) {
+                SIGNALLED.store(true, Ordering::SeqCst);
+                INTERRUPTED.store(true, Ordering::SeqCst);
+            }
+        })
+        .context("cannot start the signal thread")
+}
+
+/// How to run this `swarm-obs` from a shell: its name when that is what `PATH`
+/// finds, else its full path.
+fn command_name(exe: &Path) -> String {
+    let same = crate::locate::on_path("swarm-obs")
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .is_some_and(|p| std::fs::canonicalize(exe).is_ok_and(|e| e == p));
+    if same {
+        "swarm-obs".to_owned()
+    } else {
+        crate::shell::shell_word(&exe.to_string_lossy())
+    }
+}
+
+/// What the demo started, where to look, and what to try next.
 fn banner(
     args: &Args,
     collector: &DemoCollector,
     home: &Path,
+    exe: &Path,
     workers: &[(Role, Child)],
 ) -> String {
+    let swarm_obs = command_name(exe);
+    let env = format!(
+        "SWARM_OBS_HOME={}",
+        crate::shell::shell_word(&home.to_string_lossy())
+    );
     let mut banner = format!(
-        "swarm-obs demo: a collector, three workers and a replayed Claude Code session\n\
+        "swarm-obs demo: a collector, three workers and a Claude Code session replayed through swarm-hook\n\
          \x20 Dashboard:   http://{addr}/\n\
-         \x20 Live stream: http://{addr}/v1/stream   (or: SWARM_OBS_HOME={home} swarm-obs tail -f)\n\
-         \x20 State root:  {home}\n\
+         \x20 State root:  {home}{kept}\n\
          \x20 Collector:   pid {pid}\n",
         addr = collector.addr,
         home = home.display(),
+        kept = if args.home.is_some() || args.keep {
+            ""
+        } else {
+            " (removed at exit; --keep keeps it)"
+        },
         pid = collector.pid(),
     );
     for (role, child) in workers {
@@ -399,12 +383,20 @@ fn banner(
             child.id()
         ));
     }
+    banner.push_str(&format!(
+        "  Try, while it runs:\n\
+         \x20   open http://{addr}/ in a browser         the web dashboard\n\
+         \x20   {env} {swarm_obs} top             the terminal dashboard\n\
+         \x20   {env} {swarm_obs} status          who is alive, failed or dead\n\
+         \x20   {swarm_obs} hooks install                 record your own Claude Code sessions\n",
+        addr = collector.addr,
+    ));
     banner.push_str(match (args.once, args.duration) {
-        (true, _) => "  Runs until every outcome is in, then stops everything.\n",
+        (true, _) => "  One round: runs until every outcome is in, then stops everything.\n",
         (false, Some(_)) => {
-            "  Runs for the given duration, then stops everything; Ctrl-C stops sooner.\n"
+            "  Round after round for the given duration, then stops everything; Ctrl-C stops sooner.\n"
         }
-        (false, None) => "  Press Ctrl-C to stop everything.\n",
+        (false, None) => "  Round after round until you press Ctrl-C, which stops everything.\n",
     });
     banner
 }
@@ -446,89 +438,6 @@ fn summary(
     s
 }
 
-fn lock(w: &Mutex<Workers>) -> std::sync::MutexGuard<'_, Workers> {
-    w.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Replays the session through `swarm-hook`, one process per hook event as Claude
-/// Code runs them, reaping workers between events; returns how many were sent.
-fn replay(hook: &Path, home: &Path, addr: &str, workers: &Mutex<Workers>) -> Result<usize> {
-    let mut sent = 0;
-    let mut session = None;
-    for (name, payload) in SESSION {
-        let payload = &in_one_session(name, payload, &mut session)?;
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            break;
-        }
-        lock(workers).reap();
-        std::thread::sleep(HOOK_PAUSE);
-        let mut child = Command::new(hook)
-            .env(swarm_obs::HOME_ENV, home)
-            .env(swarm_obs::COLLECTOR_ENV, addr)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", hook.display()))?;
-        // Dropped at once, closing the hook's input.
-        let sent_input = child.stdin.take().map(|mut stdin| stdin.write_all(payload));
-        let status = child.wait().context("swarm-hook did not finish")?;
-        if stopped_by_user(status) {
-            break;
-        }
-        sent_input
-            .transpose()
-            .with_context(|| format!("cannot send {name} to swarm-hook"))?;
-        if !status.success() {
-            bail!("swarm-hook exited with {status} on {name}");
-        }
-        sent += 1;
-    }
-    Ok(sent)
-}
-
-/// The fixture as an event of the replayed session: the payloads were captured in
-/// several sessions, and the demo shows one, with its subagent. The first
-/// fixture's `session_id` is the session's.
-fn in_one_session(name: &str, payload: &[u8], session: &mut Option<String>) -> Result<Vec<u8>> {
-    let mut hook: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(payload)
-        .with_context(|| format!("the {name} fixture is not a JSON object"))?;
-    let id = match (session.as_ref(), hook.get("session_id")) {
-        (Some(id), _) => id.clone(),
-        (None, Some(serde_json::Value::String(id))) => id.clone(),
-        (None, _) => bail!("the {name} fixture has no session_id"),
-    };
-    hook.insert("session_id".into(), id.clone().into());
-    *session = Some(id);
-    // One compact line, as Claude Code sends it.
-    let mut line = serde_json::to_vec(&hook).context("a fixture serialises")?;
-    line.push(b'\n');
-    Ok(line)
-}
-
-/// Whether a hook ended by the user's stop: a Ctrl-C in a terminal signals the
-/// whole foreground process group, so the hook running then dies of the same
-/// SIGINT (or SIGTERM) that interrupts the demo. That is a stop, not a failure.
-fn stopped_by_user(status: ExitStatus) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if !matches!(status.signal(), Some(libc::SIGINT | libc::SIGTERM)) {
-            return false;
-        }
-        // The demo's own handler may run a moment after the hook's death is seen.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while !INTERRUPTED.load(Ordering::SeqCst) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        INTERRUPTED.load(Ordering::SeqCst)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = status;
-        INTERRUPTED.load(Ordering::SeqCst)
-    }
-}
-
 /// A collector started for the demo, stopped when dropped.
 struct DemoCollector {
     child: Child,
@@ -539,21 +448,23 @@ impl DemoCollector {
     /// Starts `swarm-obs serve` on a free loopback port and waits for `collector.json`.
     fn start(exe: &Path, root: &StateRoot) -> Result<Self> {
         let info_path = root.collector_file();
-        let child = Command::new(exe)
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--heartbeat-grace-ms",
-                GRACE_MS,
-                "--home",
-            ])
-            .arg(root.dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start the demo collector (swarm-obs serve)")?;
+        let child = signals::unblocked_in_child(
+            Command::new(exe)
+                .args([
+                    "serve",
+                    "--addr",
+                    "127.0.0.1:0",
+                    "--heartbeat-grace-ms",
+                    GRACE_MS,
+                    "--home",
+                ])
+                .arg(root.dir())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .spawn()
+        .context("cannot start the demo collector (swarm-obs serve)")?;
         let mut collector = Self {
             child,
             addr: String::new(),
