@@ -14,6 +14,9 @@ pub const FORWARDED: [libc::c_int; 6] = [
     libc::SIGUSR2,
 ];
 
+/// The signals that ask a program to stop (the user signals do not).
+pub const STOPS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
 /// Blocks [`FORWARDED`] in this thread and every thread it starts afterwards. Call
 /// it first in `main`'s command, before any thread exists. A child inherits the
 /// mask (`std::process::Command` does not reset it): start children through

@@ -219,21 +219,21 @@ impl<W: Write> Tail<W> {
             return Ok(Ended::Done);
         }
         let mut notices = Vec::new();
+        let mut held = Vec::new();
         loop {
             if should_stop() {
                 return Ok(Ended::Stopped);
             }
+            // News of the connection waits one round and is dropped if a stop comes
+            // meanwhile: a Ctrl-C reaches the collector too, which may end the
+            // stream before this process has taken its own signal.
+            for n in held.drain(..) {
+                eprintln!("swarm-obs tail: {n}");
+            }
             let batch = feed
                 .next_batch(&mut notices)
                 .with_context(|| format!("cannot follow {}", feed.describe()))?;
-            // A stop under way (a Ctrl-C reaches the collector too) makes news of
-            // the connection moot: the files will not be followed until it is back.
-            if should_stop() {
-                notices.clear();
-            }
-            for n in notices.drain(..) {
-                eprintln!("swarm-obs tail: {n}");
-            }
+            held.append(&mut notices);
             if let Some(end) = self.show(&batch, watch)? {
                 return Ok(end);
             }

@@ -50,20 +50,17 @@ pub struct Args {
 /// instead of dying in raw mode on the alternate screen.
 static TERMINATED: AtomicBool = AtomicBool::new(false);
 
-#[cfg(unix)]
-extern "C" fn on_terminate(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    TERMINATED.store(true, Ordering::SeqCst);
-}
-
-fn catch_termination() {
-    #[cfg(unix)]
-    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(signal, on_terminate as *const () as libc::sighandler_t);
-        }
-    }
+/// Routes SIGTERM, SIGHUP, SIGINT and SIGQUIT to [`TERMINATED`]
+/// through the CLI's one signal mechanism. Call it before any thread starts.
+fn catch_termination() -> Result<()> {
+    crate::signals::block()
+        .context("cannot block signals to stop cleanly")?
+        .spawn_waiter(|r| {
+            if crate::signals::STOPS.contains(&r.signal) {
+                TERMINATED.store(true, Ordering::SeqCst);
+            }
+        })
+        .context("cannot start the signal thread")
 }
 
 /// Waits up to `wait` for input on the terminal (stdin); true when the terminal is
@@ -82,7 +79,7 @@ fn terminal_gone(wait: Duration) -> bool {
     let ms = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
     // SAFETY: one valid pollfd, for the length given.
     let ready = unsafe { libc::poll(&mut fd, 1, ms) };
-    // A signal (EINTR) is seen by the loop's check of TERMINATED.
+    // A stop signal is seen by the loop's check of TERMINATED within the wait.
     ready > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
@@ -124,9 +121,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "swarm-obs top draws on a terminal, and this is not one; in scripts use `swarm-obs status --json` or `swarm-obs status --watch`"
         );
     }
+    // Before the feed's threads start, so none of them takes a stop signal.
+    catch_termination()?;
     let opened = Source::open(&args.source)?;
     let feed = feed::Feed::start(opened.source.clone(), opened.root.clone(), args.keep)?;
-    catch_termination();
     exit_if_stuck_after_termination();
     let mut app = app::App::new(
         opened.source.describe(),
