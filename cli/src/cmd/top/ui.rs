@@ -22,7 +22,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
         .take(8)
         .map(|s| 2 + s.agents.len().min(6))
         .sum();
-    let worker_lines = app.workers.as_ref().map_or(1, |w| w.workers.len().max(1));
+    // Probes are rows of the same pane: it is sized for both.
+    let worker_lines = app
+        .workers
+        .as_ref()
+        .map_or(1, |w| (w.workers.len() + app.probes.len()).max(1));
     let wanted = (worker_lines + 3).max(session_lines + 2).max(5) as u16;
     let top = wanted.min(area.height.saturating_mul(45) / 100).max(5);
     let [header, panes, events, footer] = Layout::vertical([
@@ -58,16 +62,20 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled(" swarm-obs top ", Style::new().bold().reversed()),
         Span::raw(format!(" {} ", one_line(&app.source))),
     ];
+    const STATES: [WorkerState; 6] = [
+        WorkerState::Alive,
+        WorkerState::Late,
+        WorkerState::Down,
+        WorkerState::Dead,
+        WorkerState::Failed,
+        WorkerState::Stopped,
+    ];
     if let Some(w) = &app.workers {
         spans.push(Span::raw("│ workers "));
-        for state in [
-            WorkerState::Alive,
-            WorkerState::Late,
-            WorkerState::Down,
-            WorkerState::Dead,
-            WorkerState::Failed,
-            WorkerState::Stopped,
-        ] {
+        if w.workers.is_empty() {
+            spans.push(Span::styled("none ", Style::new().fg(Color::DarkGray)));
+        }
+        for state in STATES {
             let n = w.count(state);
             if n > 0 {
                 spans.push(Span::styled(
@@ -75,6 +83,25 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
                     Style::new().fg(state_color(state)),
                 ));
             }
+        }
+    }
+    if !app.probes.is_empty() {
+        spans.push(Span::raw("│ probes "));
+        for state in STATES {
+            let n = app.probes.iter().filter(|p| p.state == Some(state)).count();
+            if n > 0 {
+                spans.push(Span::styled(
+                    format!("{n} {state} "),
+                    Style::new().fg(state_color(state)),
+                ));
+            }
+        }
+        let pending = app.probes.iter().filter(|p| p.state.is_none()).count();
+        if pending > 0 {
+            spans.push(Span::styled(
+                format!("{pending} pending "),
+                Style::new().fg(Color::DarkGray),
+            ));
         }
     }
     spans.push(Span::raw(format!(
@@ -486,6 +513,58 @@ mod tests {
         app.apply(Update::Sessions(Ok(vec![session(Some(t))])));
         let screen = render(&app);
         assert!(screen.contains("$1.23 · 12.3k tok"), "{screen}");
+    }
+
+    #[test]
+    fn probes_share_the_pane_with_workers_and_the_header_counts_them() {
+        let mut app = App::new("collector".into(), None, 100, String::new());
+        let workers = (0..6)
+            .map(|i| crate::workers::WorkerRow {
+                worker: format!("worker-{i}"),
+                host: "h".into(),
+                state: WorkerState::Alive,
+                age_ms: 100,
+                via: "file".into(),
+                heartbeat: swarm_obs::Heartbeat::new(
+                    format!("worker-{i}"),
+                    std::time::Duration::from_secs(5),
+                ),
+            })
+            .collect();
+        app.apply(Update::Workers(Ok(crate::workers::WorkersView {
+            from: "collector",
+            workers,
+            unreadable: Vec::new(),
+        })));
+        let probe = |name: &str, state| crate::probes::ProbeRow {
+            name: name.into(),
+            target: "http://127.0.0.1:1/health".into(),
+            state,
+            last_check: None,
+            healthy_ratio: None,
+        };
+        app.apply(Update::Probes(Ok(vec![
+            probe("api", Some(WorkerState::Down)),
+            probe("db", Some(WorkerState::Alive)),
+        ])));
+        let screen = render(&app);
+        assert!(screen.contains("worker-5"), "{screen}");
+        assert!(
+            screen.contains("⌁ api") && screen.contains("⌁ db"),
+            "{screen}"
+        );
+        let header = screen.lines().next().unwrap();
+        assert!(header.contains("probes 1 alive 1 down"), "{header}");
+
+        // No workers yet: the header says so instead of an empty count.
+        let mut empty = App::new("collector".into(), None, 100, String::new());
+        empty.apply(Update::Workers(Ok(crate::workers::WorkersView {
+            from: "collector",
+            workers: Vec::new(),
+            unreadable: Vec::new(),
+        })));
+        let header = render(&empty).lines().next().unwrap().to_owned();
+        assert!(header.contains("workers none"), "{header}");
     }
 
     #[test]
