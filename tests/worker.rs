@@ -156,3 +156,33 @@ fn the_layer_notifies_start_and_done_through_the_configured_command() {
         "progress events raise nothing; start and done each raise one"
     );
 }
+
+/// The example says where its files are, and refuses an argument it cannot use
+/// instead of running with a default.
+#[test]
+fn the_example_worker_says_where_it_writes_and_refuses_bad_arguments() {
+    let home = TestHome::new();
+    let out = worker(&home, &["banana"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tasks must be a number, not \"banana\""),
+        "{err}"
+    );
+    assert!(err.contains("usage: worker"), "{err}");
+    assert!(
+        !StateRoot::new(home.path())
+            .heartbeat_file("backend")
+            .exists(),
+        "a refused run wrote a heartbeat"
+    );
+
+    let out = worker(&home, &["1", "1", "1", "tiny"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let root = StateRoot::new(home.path());
+    for path in [root.heartbeat_file("tiny"), root.log_file("tiny")] {
+        assert!(err.contains(&*path.to_string_lossy()), "{err}");
+        assert!(path.exists(), "{}", path.display());
+    }
+}
