@@ -448,3 +448,43 @@ fn probes_of_the_collector_are_listed_and_count_in_the_exit_code() {
     assert_eq!(v["ok"], false);
     assert!(line_of(&status(home.path(), &[]), "web").contains("down"));
 }
+
+/// A state root that does not exist is named as missing, by status and by tail,
+/// and a selection that matches nothing says so: silence would read as an idle
+/// swarm.
+#[test]
+fn a_missing_state_root_or_an_empty_selection_is_said() {
+    let home = TestHome::new();
+    let missing = home.path().join("not-here");
+    let out = Command::new(bin("swarm-obs"))
+        .args(["status", "--collector", "off", "--home"])
+        .arg(&missing)
+        .env_remove("SWARM_OBS_COLLECTOR")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("does not exist yet"), "{text}");
+    let out = Command::new(bin("swarm-obs"))
+        .args(["tail", "--files", "--home"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not exist yet"), "{err}");
+
+    // An existing root with events, and a session nobody has.
+    let log = swarm_obs::EventLog::new(StateRoot::new(home.path()));
+    log.append(&swarm_obs::Event::new("w", swarm_obs::Kind::Log, "hello"))
+        .unwrap();
+    let out = Command::new(bin("swarm-obs"))
+        .args(["tail", "--files", "--session", "nosuch", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no events match the selection"), "{err}");
+}

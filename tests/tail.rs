@@ -176,8 +176,17 @@ fn history_from_the_collector_is_merged_and_filtered() {
     collector.post_events(&history());
     assert!(home.events().is_empty());
     check_history(&home);
-    // --files reads the (empty) event files instead.
-    assert!(lines(&home, &["--files"]).is_empty());
+    // --files reads the (empty) event files instead, and says they hold nothing.
+    let out = tail(&home)
+        .arg("--files")
+        .output()
+        .expect("run swarm-obs tail");
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no events yet in the event files"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -131,6 +131,12 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Collector(c) => format!("collector {}", c.host_port()),
+            // A state root that is not there is named as such: reading "no
+            // workers" from the wrong place must not look like an idle swarm.
+            Source::Files(root) if !root.dir().exists() => format!(
+                "files in {}, which does not exist yet (set SWARM_OBS_HOME or --home to the state root in use)",
+                root.dir().display()
+            ),
             Source::Files(root) => format!("files in {}", root.dir().display()),
         }
     }

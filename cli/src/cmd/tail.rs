@@ -123,6 +123,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(n) = notice {
         eprintln!("swarm-obs tail: {n}");
     }
+    // Nothing to show is said, with where it was looked for: a silent exit reads
+    // as "all is well" when the state root is the wrong one.
+    if history.is_empty() && lines != Some(0) {
+        if !root.dir().exists() {
+            eprintln!(
+                "swarm-obs tail: the state root {} does not exist yet: no worker, hook or collector has used it{} (another one is chosen with SWARM_OBS_HOME or --home)",
+                root.dir().display(),
+                if args.follow {
+                    "; waiting for its first events"
+                } else {
+                    ""
+                }
+            );
+        } else if !args.follow {
+            let what = if sel.is_everything() {
+                "no events yet"
+            } else {
+                "no events match the selection"
+            };
+            eprintln!(
+                "swarm-obs tail: {what} in {} (state root {})",
+                feed_place(&feed),
+                root.dir().display()
+            );
+        }
+    }
     let offset = if args.utc {
         0
     } else {
@@ -145,4 +171,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &|| false,
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the events shown come from, for messages.
+fn feed_place(feed: &Feed) -> &'static str {
+    match feed.describe() {
+        "nothing" => "the collector or the event files",
+        other => other,
+    }
 }

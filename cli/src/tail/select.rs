@@ -34,6 +34,18 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Whether every event is shown (no filter at all).
+    pub fn is_everything(&self) -> bool {
+        self.sources.is_empty()
+            && self.exclude_sources.is_empty()
+            && self.grep.is_empty()
+            && self.exclude_grep.is_empty()
+            && self.level.is_none()
+            && self.kinds.is_empty()
+            && self.session.is_none()
+            && self.since.is_none()
+    }
+
     /// Whether `ev` is shown.
     pub fn matches(&self, ev: &Event) -> bool {
         let any = |res: &[Regex], text: &str| res.iter().any(|re| re.is_match(text));
