@@ -470,7 +470,11 @@ pub fn skip_or_fail(msg: &str) {
     if system_tests_required() {
         panic!("{msg}, and SWARM_OBS_REQUIRE_SYSTEM_TESTS=1 makes it mandatory");
     }
-    eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+    // Straight to the process's stderr: the test harness captures `eprintln!`
+    // and shows it only for a failing test, which would print a skip as a quiet
+    // `ok`.
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("\n!!!!!!!! {msg} !!!!!!!!\n\n").as_bytes());
 }
 
 /// Announces a 100 MB body to `addr`, sends only `start` of it, and returns the
@@ -1086,7 +1090,9 @@ impl Tmux {
     /// The programs it needs.
     pub const PROGRAMS: &[&str] = &["tmux"];
 
-    /// Starts the server and session `t` (120×40) running `shell_command`.
+    /// Starts the server and session `t` (120×40) running `shell_command`, a
+    /// shell, and waits for its prompt: keys sent before the shell reads its
+    /// terminal can be lost or echoed out of order.
     pub fn start(home: &TestHome, shell_command: &str) -> Self {
         let tmux = Self::new(home);
         tmux.run(&[
@@ -1102,6 +1108,7 @@ impl Tmux {
             "40",
             shell_command,
         ]);
+        tmux.wait_for("the shell's prompt", |screen| !screen.trim().is_empty());
         tmux
     }
 
