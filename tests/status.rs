@@ -488,3 +488,57 @@ fn a_missing_state_root_or_an_empty_selection_is_said() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no events match the selection"), "{err}");
 }
+
+/// One policy for a broken `config.toml`: every command stops and names the line
+/// and the key, with the collector or without; durations take units as flags do.
+#[test]
+fn a_config_typo_stops_every_command_and_durations_take_units() {
+    let home = TestHome::new();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[hook]\npost_budgt_ms = 5\n",
+    )
+    .unwrap();
+    for args in [
+        &["status", "--collector", "off"][..],
+        &["status"],
+        &["tail", "--files"],
+    ] {
+        let out = Command::new(bin("swarm-obs"))
+            .args(args)
+            .arg("--home")
+            .arg(home.path())
+            .env_remove("SWARM_OBS_COLLECTOR")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ignored the typo: {err}");
+        assert!(
+            err.contains("line 2") && err.contains("post_budgt_ms"),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[hook]\npost_budget_ms = \"50ms\"\nstdin_timeout_ms = \"2s\"\n\n[notify]\ndebounce_ms = \"1m\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("swarm-obs"))
+        .args(["status", "--collector", "off", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[hook]\npost_budget_ms = \"50\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("swarm-obs"))
+        .args(["status", "--collector", "off", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("has no unit"), "{err}");
+}

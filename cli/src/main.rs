@@ -2,7 +2,6 @@
 
 mod cmd;
 mod display;
-mod duration_arg;
 mod locate;
 mod output_line;
 mod probes;

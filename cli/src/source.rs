@@ -95,6 +95,9 @@ impl Source {
             root: root.clone(),
             note,
         };
+        // Read whatever the source: one policy for a broken config.toml in every
+        // command (stop, naming the line and key), not only where it is used.
+        let config = Config::load(&root.config_file()).context("cannot use the configuration")?;
         if let Some(named) = &args.collector {
             if named.eq_ignore_ascii_case("off") {
                 return Ok(files(None));
@@ -110,7 +113,6 @@ impl Source {
                 note: None,
             });
         }
-        let config = Config::load(&root.config_file()).context("cannot use the configuration")?;
         let Some(address) = CollectorAddress::discover(&root, &config) else {
             return Ok(files(None));
         };

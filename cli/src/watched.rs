@@ -26,7 +26,7 @@ pub struct WatchArgs {
     #[arg(long)]
     pub task: Option<String>,
     /// Time between heartbeats (e.g. 500ms, 5s).
-    #[arg(long, default_value = "5s", value_parser = crate::duration_arg::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = swarm_obs::duration::parse_duration)]
     pub interval: Duration,
     /// Turns matching lines into progress: groups `done` and `total` (or two groups)
     /// read `3/5`; a group `percent` (or one group) reads `50%`. E.g. '(\d+)/(\d+)'.

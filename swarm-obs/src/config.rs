@@ -70,6 +70,7 @@ pub struct OtlpConfig {
     /// Headers sent with every export request.
     pub headers: std::collections::BTreeMap<String, String>,
     /// Time one export request may take, in milliseconds (default 10 000).
+    #[serde(deserialize_with = "crate::duration::millis_opt")]
     pub timeout_ms: Option<u64>,
     /// `http/protobuf` (the default) or `grpc`.
     pub protocol: Option<String>,
@@ -91,8 +92,10 @@ pub struct CollectorConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HookConfig {
     /// How long the hook waits with no input arriving before recording an error.
+    #[serde(deserialize_with = "crate::duration::millis")]
     pub stdin_timeout_ms: u64,
     /// Total time the hook may spend posting to the collector.
+    #[serde(deserialize_with = "crate::duration::millis")]
     pub post_budget_ms: u64,
 }
 

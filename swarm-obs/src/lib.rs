@@ -54,6 +54,7 @@
 mod atomic_file;
 mod collector;
 mod config;
+pub mod duration;
 mod event;
 mod event_log;
 mod health;

@@ -47,12 +47,15 @@ pub struct ProbeConfig {
     pub expect_status: Option<u16>,
     /// Time between checks (default 5000).
     #[serde(default = "default_interval_ms")]
+    #[serde(deserialize_with = "crate::duration::millis")]
     pub interval_ms: u64,
     /// One check's time limit (default 2000).
     #[serde(default = "default_timeout_ms")]
+    #[serde(deserialize_with = "crate::duration::millis")]
     pub timeout_ms: u64,
     /// How long a probe may fail before it is down (default 10000).
     #[serde(default = "default_grace_ms")]
+    #[serde(deserialize_with = "crate::duration::millis")]
     pub grace_ms: u64,
 }
 

@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     fifo: Option<PathBuf>,
     /// Hold the heartbeat after this long without a line (default: the interval).
-    #[arg(long, value_name = "DURATION", value_parser = crate::duration_arg::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = swarm_obs::duration::parse_duration)]
     quiet_after: Option<Duration>,
     /// Copy each line to stdout as well, like `tee`.
     #[arg(long)]

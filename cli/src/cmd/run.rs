@@ -50,7 +50,7 @@ pub struct Args {
     #[command(flatten)]
     watch: WatchArgs,
     /// Hold the heartbeat after this long without output (e.g. 30s, 5m); see below.
-    #[arg(long, value_name = "DURATION", value_parser = crate::duration_arg::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = swarm_obs::duration::parse_duration)]
     quiet_after: Option<Duration>,
     /// Do not copy the command's output to this terminal.
     #[arg(long)]

@@ -197,10 +197,12 @@ pub struct NotifyConfig {
     /// `SWARM_SOURCE` and `SWARM_SESSION` in its environment.
     pub command: Option<String>,
     /// One notification per (session or source, kind) within this window.
+    #[serde(deserialize_with = "crate::duration::millis")]
     pub debounce_ms: u64,
     /// At most this many notifications per `rate_window_ms`, all sources together.
     pub rate_limit: u32,
     /// The rate cap's window.
+    #[serde(deserialize_with = "crate::duration::millis")]
     pub rate_window_ms: u64,
     /// Player for sounds when the notification server ignores sound hints:
     /// `auto` (canberra-gtk-play, then paplay), a program name, or `none`.
