@@ -265,10 +265,10 @@ fn the_live_demo_keeps_going_and_cleans_up_after_itself() {
     // The status command exactly as printed, through a shell.
     let status = banner
         .iter()
-        .find(|l| l.contains(" status "))
-        .and_then(|l| l.trim().split("  ").next())
-        .expect("the banner prints a status command")
-        .to_owned();
+        .find(|l| l.trim_end().ends_with(" status"))
+        .and_then(|l| l.split_once(":  "))
+        .map(|(_, command)| command.trim().to_owned())
+        .expect("the banner prints a status command");
     // Outcomes are said as they happen, and the second round starts.
     let seen = lines_with_all(
         &running,

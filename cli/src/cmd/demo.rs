@@ -385,10 +385,10 @@ fn banner(
     }
     banner.push_str(&format!(
         "  Try, while it runs:\n\
-         \x20   open http://{addr}/ in a browser         the web dashboard\n\
-         \x20   {env} {swarm_obs} top             the terminal dashboard\n\
-         \x20   {env} {swarm_obs} status          who is alive, failed or dead\n\
-         \x20   {swarm_obs} hooks install                 record your own Claude Code sessions\n",
+         \x20   the web dashboard:       open http://{addr}/ in a browser\n\
+         \x20   the terminal dashboard:  {env} {swarm_obs} top\n\
+         \x20   who is alive or dead:    {env} {swarm_obs} status\n\
+         \x20   your own Claude Code:    {swarm_obs} hooks install\n",
         addr = collector.addr,
     ));
     banner.push_str(match (args.once, args.duration) {

@@ -246,7 +246,7 @@ fn pause(total: Duration, workers: &Mutex<Workers>) -> bool {
 
 /// The fixture as an event of the round's session: the payloads were captured in
 /// several sessions, and each round shows one, with its subagent. The first
-/// fixture's `session_id` is round 1's; later rounds change its last digits.
+/// fixture's `session_id` is round 1's; later rounds change its first digits.
 fn in_one_session(
     name: &str,
     payload: &[u8],
@@ -258,9 +258,9 @@ fn in_one_session(
     let id = match (session.as_ref(), hook.get("session_id")) {
         (Some(id), _) => id.clone(),
         (None, Some(serde_json::Value::String(id))) if round == 1 => id.clone(),
+        // Its first digits change, which views that shorten an id still show.
         (None, Some(serde_json::Value::String(id))) => {
-            let keep = id.len().saturating_sub(4);
-            format!("{}{round:04x}", id.get(..keep).unwrap_or(id))
+            format!("{round:04x}{}", id.get(4..).unwrap_or_default())
         }
         (None, _) => bail!("the {name} fixture has no session_id"),
     };
