@@ -30,8 +30,8 @@ pub struct Filter {
     pub session: Option<String>,
     /// Exact subagent id; `main` selects the main agent (events without one).
     pub agent: Option<String>,
-    /// Exact kind.
-    pub kind: Option<Kind>,
+    /// Any of these kinds (`kind=error,alert`); empty selects every kind.
+    pub kinds: Vec<Kind>,
     /// Minimum level.
     pub level: Option<Level>,
     /// Regex searched in the message, the source and the tool name.
@@ -50,6 +50,34 @@ pub struct FilterError(pub String);
 fn parse_enum<T: serde::de::DeserializeOwned>(name: &str, v: &str) -> Result<T, FilterError> {
     serde_json::from_value(serde_json::Value::String(v.to_owned()))
         .map_err(|_| FilterError(format!("invalid `{name}` {v:?}")))
+}
+
+/// Parses `kind`: one kind or a comma-separated list, as `swarm-obs tail --kind`
+/// takes it (any case, spaces around names and empty items ignored, duplicates
+/// kept once). An unknown name is refused, naming it and the known ones.
+fn parse_kinds(v: &str) -> Result<Vec<Kind>, FilterError> {
+    let mut kinds = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some(k) = Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(item))
+        else {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            let whole = if item == v {
+                String::new()
+            } else {
+                format!(" in {v:?}")
+            };
+            return Err(FilterError(format!(
+                "invalid `kind` {item:?}{whole}: use one of {}, or several separated by commas",
+                known.join(", ")
+            )));
+        };
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    Ok(kinds)
 }
 
 impl Filter {
@@ -84,7 +112,10 @@ impl Filter {
             source: text("source"),
             session: text("session"),
             agent: text("agent"),
-            kind: text("kind").map(|v| parse_enum("kind", &v)).transpose()?,
+            kinds: text("kind")
+                .map(|v| parse_kinds(&v))
+                .transpose()?
+                .unwrap_or_default(),
             level: text("level").map(|v| parse_enum("level", &v)).transpose()?,
             q,
             since: time("since")?,
@@ -103,7 +134,7 @@ impl Filter {
                 None => a == "main",
                 Some(x) => x == a,
             })
-            && self.kind.is_none_or(|k| k == ev.kind)
+            && (self.kinds.is_empty() || self.kinds.contains(&ev.kind))
             && self.level.is_none_or(|l| ev.level >= l)
             && self.since.is_none_or(|t| ev.ts >= t)
             && self.until.is_none_or(|t| ev.ts < t)
@@ -135,11 +166,15 @@ impl Filter {
             Some("main") => clause.push_str(" AND agent IS NULL"),
             _ => eq("agent", &self.agent, &mut clause),
         }
-        eq(
-            "kind",
-            &self.kind.map(|k| k.as_str().to_owned()),
-            &mut clause,
-        );
+        if !self.kinds.is_empty() {
+            let marks = vec!["?"; self.kinds.len()].join(", ");
+            clause.push_str(&format!(" AND kind IN ({marks})"));
+            args.extend(
+                self.kinds
+                    .iter()
+                    .map(|k| SqlValue::Text(k.as_str().to_owned())),
+            );
+        }
         if let Some(l) = self.level {
             clause.push_str(" AND lvl >= ?");
             args.push(SqlValue::Integer(level_rank(l)));
@@ -196,5 +231,76 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "{e}");
         }
+    }
+
+    #[test]
+    fn a_kind_list_selects_any_of_its_kinds_live_and_in_the_store() {
+        let f = Filter::from_params(&params(&[("kind", "error,alert")])).unwrap();
+        assert_eq!(f.kinds, [Kind::Error, Kind::Alert]);
+        let evs: Vec<Event> = [Kind::Error, Kind::Log, Kind::Alert, Kind::Done]
+            .into_iter()
+            .map(|k| Event::new("backend", k, k.as_str()))
+            .collect();
+        let live: Vec<Kind> = evs
+            .iter()
+            .filter(|e| f.matches(e))
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(live, [Kind::Error, Kind::Alert]);
+        let (clause, args) = f.sql();
+        assert!(clause.contains("kind IN (?, ?)"), "{clause}");
+        assert_eq!(args.len(), 2);
+        // The store answers the same question with the same events.
+        let (c, _) = crate::store::testing::db_with(&evs);
+        let page = crate::store::page(&c, &f, None, None, 10, 1000).unwrap();
+        let mut stored: Vec<Kind> = page.rows.iter().map(|s| s.event.kind).collect();
+        stored.reverse();
+        assert_eq!(stored, [Kind::Error, Kind::Alert]);
+        // One kind is still one kind.
+        let f = Filter::from_params(&params(&[("kind", "done")])).unwrap();
+        assert_eq!(f.kinds, [Kind::Done]);
+        let page = crate::store::page(&c, &f, None, None, 10, 1000).unwrap();
+        assert_eq!(page.rows.len(), 1);
+    }
+
+    #[test]
+    fn empty_items_spaces_case_and_repeats_in_a_kind_list_are_forgiven() {
+        for (v, want) in [
+            ("error,,alert,", &[Kind::Error, Kind::Alert][..]),
+            (" Error , ALERT ", &[Kind::Error, Kind::Alert]),
+            (",done", &[Kind::Done]),
+            ("error,error,alert,error", &[Kind::Error, Kind::Alert]),
+            // Nothing but separators selects every kind, like an empty `kind=`.
+            (",", &[]),
+            (" , ,", &[]),
+        ] {
+            let f = Filter::from_params(&params(&[("kind", v)])).unwrap();
+            assert_eq!(f.kinds, want, "kind={v:?}");
+        }
+        let every = Filter::from_params(&params(&[("kind", ",")])).unwrap();
+        assert!(every.matches(&Event::new("x", Kind::Heartbeat, "beat")));
+        assert_eq!(every.sql().0, "1");
+    }
+
+    #[test]
+    fn an_unknown_kind_in_a_list_is_named() {
+        let e = Filter::from_params(&params(&[("kind", "error,nope,alert")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid `kind` \"nope\" in \"error,nope,alert\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("log, start, progress, done, error, attention, heartbeat, hook, alert"),
+            "the known kinds are listed: {e}"
+        );
+        // Alone, the bad name is the whole value and said once.
+        let e = Filter::from_params(&params(&[("kind", "nope")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("invalid `kind` \"nope\": use one of"), "{e}");
+        // A list never slips a bad item through because a good one came first.
+        assert!(Filter::from_params(&params(&[("kind", "error, errors")])).is_err());
     }
 }
