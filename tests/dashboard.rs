@@ -1161,3 +1161,114 @@ fn a_worker_that_exits_3_is_red_and_says_failed_with_its_code() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_list_of_kinds_filters_the_dashboard_and_stays_in_the_address() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let of = |kind: Kind| {
+        let mut ev = event("kinds", kind, &format!("a {} event", kind.as_str()));
+        if kind == Kind::Error {
+            ev.level = Level::Error;
+        }
+        ev
+    };
+    let stored: Vec<Event> = [Kind::Log, Kind::Error, Kind::Alert, Kind::Done]
+        .into_iter()
+        .map(of)
+        .collect();
+    c.post_events(&stored);
+    let id = |k: usize| stored[k].id.to_string();
+
+    // The collector takes the list as `tail --kind` does, and names a bad kind.
+    let listed = c.get_json("/v1/events?kind=error,alert");
+    let mut kinds: Vec<&str> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["alert", "error"]);
+    let mut resp = c.get("/v1/events?kind=error,nope").call().unwrap();
+    let text = resp.body_mut().read_to_string().unwrap();
+    assert_eq!(resp.status(), 400, "{text}");
+    assert!(text.contains("invalid `kind` \\\"nope\\\""), "{text}");
+
+    // The page opened with the list shows those kinds, live too, and keeps the list
+    // in the address as it was written.
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url("/?kind=error,alert"));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    b.wait_for(
+        "the error and the alert",
+        &format!("{} && {}", row(&id(1)), row(&id(2))),
+        WAIT,
+    );
+    let live_log = post(&c, &of(Kind::Log));
+    let live_alert = post(&c, &of(Kind::Alert));
+    b.wait_for("the live alert", &row(&live_alert), WAIT);
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#timeline .row .c-kind .badge:first-child')].map(b => b.textContent).sort()"),
+        json!(["alert", "alert", "error"])
+    );
+    for absent in [id(0), id(3), live_log] {
+        assert_eq!(b.eval(&format!("{} === null", row(&absent))), true);
+    }
+    assert_eq!(b.eval("location.search"), "?kind=error,alert");
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#f-kind input:checked')].map(i => i.value)"),
+        json!(["error", "alert"])
+    );
+    assert_eq!(
+        b.eval("document.getElementById('f-kind-summary').textContent"),
+        "error, alert"
+    );
+    assert_eq!(
+        b.eval("document.getElementById('filter-error').textContent"),
+        ""
+    );
+
+    // Ticking one more kind in the menu adds it, in the address too.
+    b.eval(
+        "(() => { document.getElementById('f-kind-menu').open = true;
+                  document.querySelector('#f-kind input[value=\"done\"]').click(); })()",
+    );
+    b.wait_for(
+        "the wider list in the address",
+        "location.search === '?kind=done,error,alert'",
+        WAIT,
+    );
+    b.wait_for("the filtered stream", LIVE, WAIT);
+    b.wait_for("the done event", &row(&id(3)), WAIT);
+    assert_eq!(b.eval(&format!("{} === null", row(&id(0)))), true);
+    // Clicking elsewhere closes the menu.
+    b.eval("document.getElementById('timeline').click()");
+    assert_eq!(b.eval("document.getElementById('f-kind-menu').open"), false);
+    // A shared link reopens the same view.
+    let link = b.eval("location.href");
+    b.navigate(link.as_str().unwrap());
+    b.wait_for("the shared view", LIVE, WAIT);
+    b.wait_for("the done event again", &row(&id(3)), WAIT);
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#f-kind input:checked')].map(i => i.value)"),
+        json!(["done", "error", "alert"])
+    );
+
+    // A list naming an unknown kind: the collector's reason, naming it.
+    b.navigate(&c.url("/?kind=error,bogus"));
+    let shown = b.wait_for(
+        "the rejected list",
+        "document.getElementById('filter-error').textContent",
+        WAIT,
+    );
+    assert!(
+        shown.as_str().unwrap().contains("invalid `kind` \"bogus\""),
+        "{shown}"
+    );
+    assert_eq!(b.eval("location.search"), "?kind=error,bogus");
+    assert_page_clean(&mut b, &["status of 400"]);
+}

@@ -71,11 +71,33 @@
   // ---- filters in the URL --------------------------------------------------------
 
   const filters = {};
+
+  // The kind filter is a multi-choice (`kind=error,alert`, any of them); the others
+  // are one value each.
+  function kindBoxes() { return [...document.querySelectorAll('#f-kind input[type=checkbox]')]; }
+  function showKindChoice(value) {
+    $('f-kind-summary').textContent = value ? value.split(',').join(', ') : 'any';
+  }
+  function controlValue(f) {
+    if (f !== 'kind') return $('f-' + f).value.trim();
+    return kindBoxes().filter((b) => b.checked).map((b) => b.value).join(',');
+  }
+  function setControl(f, value) {
+    if (f !== 'kind') {
+      $('f-' + f).value = value;
+      return;
+    }
+    const picked = new Set(value.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean));
+    for (const b of kindBoxes()) b.checked = picked.has(b.value);
+    // A name the page does not know stays as written: the collector names it.
+    showKindChoice(value);
+  }
+
   function readFiltersFromUrl() {
     const p = new URLSearchParams(location.search);
     for (const f of FILTERS) {
-      filters[f] = p.get(f) || '';
-      $('f-' + f).value = filters[f];
+      filters[f] = (p.get(f) || '').trim();
+      setControl(f, filters[f]);
     }
     const order = p.get('order');
     $('order').value = order === 'follow' ? 'follow' : 'newest';
@@ -87,7 +109,8 @@
     for (const f of FILTERS) if (filters[f]) p.set(f, filters[f]);
     if ($('order').value !== 'newest') p.set('order', $('order').value);
     if ($('activity-minutes').value !== '15') p.set('minutes', $('activity-minutes').value);
-    const qs = p.toString();
+    // Commas stay readable in the address (`kind=error,alert`); they need no escape.
+    const qs = p.toString().replace(/%2C/gi, ',');
     history.replaceState(null, '', location.pathname + (qs ? '?' + qs : ''));
   }
   function filterParams() {
@@ -381,7 +404,8 @@
 
   function applyFilters() {
     const next = {};
-    for (const f of FILTERS) next[f] = $('f-' + f).value.trim();
+    for (const f of FILTERS) next[f] = controlValue(f);
+    showKindChoice(next.kind);
     // The collector checks the regex (its syntax is Rust's); its answer is shown
     // if it refuses it.
     $('filter-error').textContent = '';
@@ -833,10 +857,21 @@
     readFiltersFromUrl();
     initTheme();
     $('filters').addEventListener('submit', (e) => { e.preventDefault(); applyFilters(); });
+    // The kind boxes' changes bubble up to their list.
     for (const f of FILTERS) $('f-' + f).addEventListener('change', applyFilters);
     $('f-clear').addEventListener('click', () => {
-      for (const f of FILTERS) $('f-' + f).value = '';
+      for (const f of FILTERS) setControl(f, '');
       applyFilters();
+    });
+    // The kind menu closes when anything else is clicked, or on Escape.
+    document.addEventListener('click', (e) => {
+      const menu = $('f-kind-menu');
+      if (menu.open && !menu.contains(e.target)) menu.open = false;
+    });
+    $('f-kind-menu').addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape') return;
+      $('f-kind-menu').open = false;
+      $('f-kind-menu').querySelector('summary').focus();
     });
     $('order').addEventListener('change', () => {
       writeUrl();
