@@ -1162,6 +1162,173 @@ fn a_worker_that_exits_3_is_red_and_says_failed_with_its_code() {
     );
 }
 
+/// JavaScript: the ids of the timeline's rows from top to bottom.
+const ROW_IDS: &str = "[...document.querySelectorAll('#timeline .row')]
+     .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top)).map(r => r.dataset.id)";
+
+/// JavaScript: a promise of the next frame but one, after any render queued now.
+const NEXT_FRAMES: &str =
+    "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))";
+
+/// Ids of `events` in the timeline's order: by time then id, newest first.
+fn newest_first(events: &[&Event]) -> Vec<String> {
+    let mut sorted: Vec<(i64, String)> = events
+        .iter()
+        .map(|e| (e.ts.unix_ms(), e.id.to_string()))
+        .collect();
+    sorted.sort();
+    sorted.into_iter().rev().map(|(_, id)| id).collect()
+}
+
+/// Evaluates `expression` until `ok` accepts its value, and returns that value;
+/// panics naming `what` with the last value after [`WAIT`].
+fn wait_until(b: &mut Browser, what: &str, expression: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = b.eval(expression);
+        if ok(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {WAIT:?} for {what}; the page says {v:#}\npage problems: {:#?}",
+            b.page_problems()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_timeline_stays_in_time_order_whatever_order_events_arrive_in() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let mut c = Collector::start(&home);
+    let addr = c.addr().to_owned();
+    // Times a minute ago plus some milliseconds; ids are made as events are, so they
+    // follow arrival, not time.
+    let base = swarm_obs::Timestamp::now().unix_ms() - 60_000;
+    let at = |ms: i64, msg: &str| {
+        let mut ev = event("clock", Kind::Log, msg);
+        ev.ts = swarm_obs::Timestamp::from_unix_ms(base + ms);
+        ev
+    };
+
+    // The backfill: stored in this order, newest time first.
+    let stored = [
+        at(523, "stored .523"),
+        at(495, "stored .495"),
+        at(510, "stored .510"),
+    ];
+    c.post_events(&stored);
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url("/"));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    let mut all: Vec<&Event> = stored.iter().collect();
+    let shows = |b: &mut Browser, all: &[&Event], what: &str| {
+        let want = json!(newest_first(all));
+        wait_until(b, what, ROW_IDS, |v| *v == want);
+    };
+    shows(&mut b, &all, "the backfill in time order");
+
+    // Live, one by one: later, earlier, between, and the same time as another (the
+    // id decides).
+    let live = [
+        at(700, "live .700"),
+        at(100, "live .100"),
+        at(505, "live .505"),
+        at(495, "live .495 (a tie)"),
+        at(701, "live .701"),
+    ];
+    for ev in &live {
+        post(&c, ev);
+        all.push(ev);
+        shows(&mut b, &all, &format!("{} in its place", ev.msg));
+    }
+
+    // Following at the bottom: the same order upside down.
+    b.eval(&set_control("order", "follow"));
+    let mut oldest_first = newest_first(&all);
+    oldest_first.reverse();
+    let want = json!(oldest_first);
+    wait_until(&mut b, "oldest first when following", ROW_IDS, |v| {
+        *v == want
+    });
+    b.eval(&set_control("order", "newest"));
+    shows(&mut b, &all, "newest first again");
+
+    // A resume: events that reached the event log while the collector was down,
+    // of times among those shown, come after it restarts and go in their places.
+    c.terminate();
+    b.wait_for(
+        "the page to notice the collector gone",
+        "document.getElementById('conn').dataset.state !== 'live'",
+        WAIT,
+    );
+    let offline = [at(650, "while down .650"), at(300, "while down .300")];
+    let log = EventLog::new(StateRoot::new(home.path()));
+    for ev in &offline {
+        log.append(ev).expect("append to the event log");
+    }
+    let c = Collector::start_with(&home, &["--addr", &addr]);
+    b.wait_for("the stream to be live again", LIVE, WAIT);
+    all.extend(offline.iter());
+    shows(&mut b, &all, "the resumed events in their places");
+    let late = at(200, "live after the restart .200");
+    post(&c, &late);
+    all.push(&late);
+    shows(&mut b, &all, "a live event after the resume in its place");
+
+    // Scrolled away from the top, what is read stays put as events arrive above it
+    // (the newest, and one from the middle of the list) and below it.
+    let many: Vec<Event> = (0..300)
+        .map(|i| at(1000 + i * 10, &format!("many {i}")))
+        .collect();
+    c.post_events(&many);
+    let total = all.len() + many.len();
+    b.wait_for(
+        "every event",
+        &format!("document.getElementById('count').textContent === '{total} events'"),
+        WAIT,
+    );
+    b.eval("document.getElementById('timeline').scrollTop = 100 * 24 + 5");
+    b.eval(NEXT_FRAMES);
+    let top_row =
+        "(() => { const box = document.getElementById('timeline').getBoundingClientRect();
+        const rows = [...document.querySelectorAll('#timeline .row')]
+          .filter(r => r.getBoundingClientRect().bottom > box.top + 1)
+          .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+        return { id: rows[0].dataset.id, top: rows[0].getBoundingClientRect().top }; })()";
+    let before = b.eval(top_row);
+    assert_eq!(
+        b.eval("document.getElementById('timeline').scrollTop"),
+        100 * 24 + 5,
+        "scrolled away from the top"
+    );
+    let around = [
+        at(5000, "newer than all"),
+        at(1000 + 50 * 10 + 5, "among those above the view"),
+        at(-1000, "older than all"),
+    ];
+    c.post_events(&around);
+    b.wait_for(
+        "the three more",
+        &format!(
+            "document.getElementById('count').textContent === '{} events'",
+            total + around.len()
+        ),
+        WAIT,
+    );
+    b.eval(NEXT_FRAMES);
+    assert_eq!(
+        b.eval(top_row),
+        before,
+        "the row at the top of the view stays where it was"
+    );
+    assert_page_clean(&mut b, &["ERR_CONNECTION_REFUSED"]);
+}
+
 #[test]
 fn a_list_of_kinds_filters_the_dashboard_and_stays_in_the_address() {
     if !have_programs("dashboard", Browser::PROGRAMS) {

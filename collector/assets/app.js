@@ -162,12 +162,16 @@
 
   // ---- timeline ----------------------------------------------------------------------
 
-  const events = []; // oldest first
-  const ids = new Set();
+  // Ordered by time, then id, oldest first, whatever order events arrive in (live,
+  // backfill and resume interleave, and sources' clocks and delays differ).
+  const events = [];
+  const times = new Map(); // id -> ms since the epoch, for every event held
   let selectedId = null;
   let renderQueued = false;
-  let addedSinceRender = 0;
   let lastEventId = '';
+  // The event at the top edge of the view and how far into its row the view starts,
+  // so rows arriving above it (anywhere in time) do not move what is being read.
+  let anchor = null;
 
   function fmtTime(ts) {
     const d = new Date(ts);
@@ -190,22 +194,55 @@
   const kindClass = (k) => (KINDS.includes(k) ? 'k-' + k : 'k-log');
   const levelClass = (l) => 'l-' + (['trace', 'debug', 'info', 'warn', 'error'].includes(l) ? l : 'info');
 
+  /** Milliseconds of an event's `ts`; one without a readable time sorts first. */
+  function timeOf(ev) {
+    const t = Date.parse(ev.ts);
+    return Number.isFinite(t) ? t : -Infinity;
+  }
+
+  /** Where an event of time `t` and id `id` goes in `events`: after every event
+   *  before it in (time, id) order. A binary search, so thousands stay cheap. */
+  function slotFor(t, id) {
+    let lo = 0;
+    let hi = events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const m = events[mid];
+      const mt = times.get(m.id);
+      if (mt < t || (mt === t && m.id < id)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The index of the held event of time `t` and id `id`, or -1. */
+  function indexOf(t, id) {
+    const i = slotFor(t, id);
+    return i < events.length && events[i].id === id ? i : -1;
+  }
+
   function addEvent(ev) {
-    if (!ev || typeof ev !== 'object' || typeof ev.id !== 'string' || ids.has(ev.id)) return;
-    ids.add(ev.id);
-    events.push(ev);
-    addedSinceRender++;
+    if (!ev || typeof ev !== 'object' || typeof ev.id !== 'string' || times.has(ev.id)) return;
+    const t = timeOf(ev);
+    const last = events[events.length - 1];
+    // Most events are the newest yet: no search for them.
+    const i = !last || times.get(last.id) < t || (times.get(last.id) === t && last.id < ev.id)
+      ? events.length
+      : slotFor(t, ev.id);
+    times.set(ev.id, t);
+    if (i === events.length) events.push(ev);
+    else events.splice(i, 0, ev);
     if (events.length > MAX_EVENTS) {
-      for (const old of events.splice(0, events.length - MAX_EVENTS)) ids.delete(old.id);
+      for (const old of events.splice(0, events.length - MAX_EVENTS)) times.delete(old.id);
     }
     queueRender();
   }
 
   function clearTimeline() {
     events.length = 0;
-    ids.clear();
+    times.clear();
     lastEventId = '';
-    addedSinceRender = 0;
+    anchor = null;
     selectedId = null;
     $('detail').hidden = true;
     queueRender();
@@ -224,36 +261,63 @@
 
   // Only the rows in view (plus a margin) exist in the DOM, so thousands of events
   // cost no more than a screenful.
-  const rowPool = new Map(); // index key -> element
+  const rowPool = new Map(); // event id -> element
+  let lastRowH = ROW;
+
+  // Scrolled (by the reader, or by the page itself): the row now at the top edge,
+  // as drawn, is the one to keep in place from here on.
+  function onTimelineScroll() {
+    const box = $('timeline');
+    const top = Math.floor(box.scrollTop / lastRowH);
+    anchor = null;
+    for (const [id, node] of rowPool) {
+      if (parseFloat(node.style.top) === top * lastRowH) {
+        anchor = { id, t: times.get(id), offset: box.scrollTop / lastRowH - top };
+        break;
+      }
+    }
+    queueRender();
+  }
+
   function renderTimeline() {
     const box = $('timeline');
     const n = events.length;
-    const wasAtBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - ROW * 2;
-    $('timeline-spacer').style.height = n * ROW + 'px';
-    if (following() && wasAtBottom) box.scrollTop = box.scrollHeight;
-    // Newest first, scrolled away from the top: keep what the reader is looking at
-    // in place while new events arrive above it.
-    if (!following() && box.scrollTop > 0) box.scrollTop += addedSinceRender * ROW;
-    addedSinceRender = 0;
-    const first = Math.max(0, Math.floor(box.scrollTop / ROW) - OVERSCAN);
-    const last = Math.min(n, Math.ceil((box.scrollTop + box.clientHeight) / ROW) + OVERSCAN);
+    const rowH = ROW;
+    lastRowH = rowH;
+    const wasAtBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - rowH * 2;
+    // Newest first at the top, or following at the bottom: the view stays pinned
+    // there. Anywhere else the row that was at the top edge stays at it, wherever
+    // new events were put in between.
+    const pinned = following() ? wasAtBottom : box.scrollTop <= 0;
+    const at = pinned || !anchor ? -1 : indexOf(anchor.t, anchor.id);
+    $('timeline-spacer').style.height = n * rowH + 'px';
+    if (following() && pinned) box.scrollTop = box.scrollHeight;
+    else if (at >= 0) {
+      const pos = following() ? at : n - 1 - at;
+      box.scrollTop = (pos + anchor.offset) * rowH;
+    }
+    const top = Math.max(0, Math.floor(box.scrollTop / rowH));
+    const edge = following() ? events[top] : events[n - 1 - top];
+    anchor = edge ? { id: edge.id, t: times.get(edge.id), offset: box.scrollTop / rowH - top } : null;
+    const first = Math.max(0, top - OVERSCAN);
+    const last = Math.min(n, Math.ceil((box.scrollTop + box.clientHeight) / rowH) + OVERSCAN);
     const wanted = new Set();
     for (let pos = first; pos < last; pos++) {
       const ev = following() ? events[pos] : events[n - 1 - pos];
       const key = ev.id;
       wanted.add(key);
-      let row = rowPool.get(key);
-      if (!row) {
-        row = renderRow(ev);
-        rowPool.set(key, row);
-        box.append(row);
+      let node = rowPool.get(key);
+      if (!node) {
+        node = renderRow(ev);
+        rowPool.set(key, node);
+        box.append(node);
       }
-      row.style.top = pos * ROW + 'px';
-      row.classList.toggle('selected', key === selectedId);
+      node.style.top = pos * rowH + 'px';
+      node.classList.toggle('selected', key === selectedId);
     }
-    for (const [key, row] of rowPool) {
+    for (const [key, node] of rowPool) {
       if (!wanted.has(key)) {
-        row.remove();
+        node.remove();
         rowPool.delete(key);
       }
     }
@@ -875,6 +939,7 @@
     });
     $('order').addEventListener('change', () => {
       writeUrl();
+      anchor = null;
       for (const row of rowPool.values()) row.remove();
       rowPool.clear();
       const box = $('timeline');
@@ -882,7 +947,7 @@
       requestAnimationFrame(() => { box.scrollTop = following() ? box.scrollHeight : 0; queueRender(); });
     });
     $('activity-minutes').addEventListener('change', () => { writeUrl(); refreshActivity(); });
-    $('timeline').addEventListener('scroll', queueRender, { passive: true });
+    $('timeline').addEventListener('scroll', onTimelineScroll, { passive: true });
     window.addEventListener('resize', queueRender);
     $('detail-close').addEventListener('click', () => { $('detail').hidden = true; selectedId = null; queueRender(); });
     $('token-form').addEventListener('submit', (e) => {
