@@ -183,9 +183,23 @@ fn a_clean_session_end_is_ended_and_status_is_fine() {
             started,
             json!({"prompt": "hi"}),
         ),
-        hook("s-end", "Stop", pid, started, json!({})),
+        hook(
+            "s-end",
+            "Stop",
+            pid,
+            started,
+            json!({"last_assistant_message": "all done: 3 files changed\nmore"}),
+        ),
     ]);
-    assert_eq!(session(&c, "s-end")["state"], "waiting");
+    let s = session(&c, "s-end");
+    assert_eq!(s["state"], "waiting");
+    // What the agent answered is kept with its state and shown while it waits.
+    assert_eq!(
+        s["agents"][0]["last_message"], "all done: 3 files changed",
+        "{s}"
+    );
+    let (_, out) = status(&home);
+    assert!(out.contains("replied: all done: 3 files changed"), "{out}");
     c.post_events(&[hook(
         "s-end",
         "SessionEnd",

@@ -126,6 +126,9 @@ pub struct AgentSummary {
     /// Why it ended or failed (SessionEnd's reason, the error), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What it answered last (the end of its turn), cut to a line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<String>,
 }
 
 /// One Claude Code session, as `GET /v1/sessions` reports it.

@@ -224,10 +224,17 @@ fn session_table(sessions: &[Session], color: bool) -> String {
     let rows: Vec<Vec<String>> = sessions
         .iter()
         .map(|s| {
-            let doing = match (&s.tool, &s.reason, &s.prompt) {
-                (Some(tool), _, _) => format!("tool {tool}"),
-                (None, Some(reason), _) => reason.clone(),
-                (None, None, Some(prompt)) => format!("prompt: {prompt}"),
+            let replied = s
+                .agents
+                .iter()
+                .find(|a| a.agent.is_none())
+                .and_then(|a| a.last_message.as_ref())
+                .filter(|_| s.state == AgentState::Waiting);
+            let doing = match (&s.tool, &s.reason, replied, &s.prompt) {
+                (Some(tool), _, _, _) => format!("tool {tool}"),
+                (None, Some(reason), _, _) => reason.clone(),
+                (None, None, Some(said), _) => format!("replied: {said}"),
+                (None, None, None, Some(prompt)) => format!("prompt: {prompt}"),
                 _ => "-".into(),
             };
             let working = s.agents.iter().filter(|a| a.state.is_live()).count();

@@ -46,6 +46,9 @@ pub(crate) struct AgentAgg {
     pub first_ts: i64,
     pub last_ts: i64,
     pub live: Live,
+    /// What it said last (Stop / SubagentStop `last_assistant_message`), cut to a line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<String>,
 }
 
 /// Telemetry sums of a session. Log records (`api_request`) win when present; the
@@ -133,6 +136,7 @@ impl SessionAgg {
                     first_ts: ts.unix_ms(),
                     last_ts: ts.unix_ms(),
                     live: Live::new(state, ts),
+                    last_message: None,
                 });
                 self.agents.len() - 1
             }
@@ -280,6 +284,7 @@ impl SessionAgg {
                 tool: a.live.tool.clone(),
                 tool_since: a.live.tool_since,
                 reason: a.live.reason.clone(),
+                last_message: a.last_message.clone(),
             })
             .collect();
         agents.sort_by_key(|a| (a.first_seen, a.agent.is_some()));
@@ -491,6 +496,19 @@ impl Book {
         let subagent = ev.agent.is_some();
         let dead = matches!(s.closed, Some((AgentState::Dead, _, _)));
         let a = s.agent_mut(ev.agent.as_deref(), ev.ts);
+        if matches!(ev.hook.as_deref(), Some("Stop" | "SubagentStop")) && ts >= a.last_ts {
+            // Kept with the state: what the agent answered is in hand without
+            // opening its transcript.
+            if let Some(said) = ev
+                .payload
+                .as_ref()
+                .and_then(|p| p.get("last_assistant_message"))
+                .and_then(|m| m.as_str())
+                .filter(|m| !m.trim().is_empty())
+            {
+                a.last_message = Some(agent_state::short(said));
+            }
+        }
         a.events += 1;
         a.errors += i64::from(error);
         a.tool_calls += i64::from(pre_tool);
@@ -1018,6 +1036,54 @@ mod tests {
         }
         ev.payload = Some(p);
         ev
+    }
+
+    #[test]
+    fn each_agent_keeps_what_it_said_last() {
+        use serde_json::json;
+        let mut book = Book::default();
+        let mut add = |ev: Event| book.add(&ev);
+        add(hook_event("SessionStart", None, 1, json!({})));
+        add(hook_event("SubagentStart", Some("sub"), 2, json!({})));
+        add(hook_event(
+            "SubagentStop",
+            Some("sub"),
+            3,
+            json!({"last_assistant_message": "found 3 call sites\nin src/"}),
+        ));
+        add(hook_event(
+            "Stop",
+            None,
+            5,
+            json!({"last_assistant_message": "fixed the build"}),
+        ));
+        // An older Stop caught up late does not replace the newer answer, and an
+        // empty one keeps what was said.
+        add(hook_event(
+            "Stop",
+            None,
+            4,
+            json!({"last_assistant_message": "an older answer"}),
+        ));
+        add(hook_event(
+            "Stop",
+            None,
+            6,
+            json!({"last_assistant_message": "  "}),
+        ));
+        let summary = book.sessions["s"].summary("s", Timestamp::from_unix_ms(7), "h", i64::MAX);
+        let said: Vec<_> = summary
+            .agents
+            .iter()
+            .map(|a| (a.agent.as_deref(), a.last_message.as_deref()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (None, Some("fixed the build")),
+                (Some("sub"), Some("found 3 call sites"))
+            ]
+        );
     }
 
     #[test]

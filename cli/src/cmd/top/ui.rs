@@ -20,7 +20,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         .sessions
         .iter()
         .take(8)
-        .map(|s| 2 + s.agents.len().min(6))
+        .map(|s| 2 + s.agents.len().min(6) + usize::from(exchange(s).is_some()))
         .sum();
     // Probes are rows of the same pane: it is sized for both.
     let worker_lines = app
@@ -262,6 +262,12 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
         Style::new().add_modifier(Modifier::DIM),
     ));
     let mut lines = vec![Line::from(head), Line::from(detail)];
+    if let Some(text) = exchange(s) {
+        lines.push(Line::styled(
+            truncate(&format!("  {text}"), width),
+            Style::new().add_modifier(Modifier::DIM),
+        ));
+    }
     let shown = s.agents.len().min(6);
     for (i, a) in s.agents.iter().take(shown).enumerate() {
         let branch = if i + 1 == shown { "  └ " } else { "  ├ " };
@@ -298,9 +304,30 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
                 Style::new().fg(Color::Red),
             ));
         }
+        if let (Some(said), Some(_)) = (&a.last_message, &a.agent) {
+            spans.push(Span::styled(
+                format!(" · “{}”", one_line(said)),
+                Style::new().add_modifier(Modifier::DIM),
+            ));
+        }
         lines.push(Line::from(spans));
     }
     lines
+}
+
+/// The session's last prompt and the main agent's last answer, on one line.
+fn exchange(s: &Session) -> Option<String> {
+    let said = s
+        .agents
+        .iter()
+        .find(|a| a.agent.is_none())
+        .and_then(|a| a.last_message.as_deref());
+    match (s.prompt.as_deref(), said) {
+        (None, None) => None,
+        (Some(p), None) => Some(format!("» {}", one_line(p))),
+        (None, Some(a)) => Some(format!("« {}", one_line(a))),
+        (Some(p), Some(a)) => Some(format!("» {} « {}", one_line(p), one_line(a))),
+    }
 }
 
 fn draw_sessions(frame: &mut Frame, app: &App, area: Rect) {
@@ -446,6 +473,7 @@ mod tests {
             tool: agent.map(|_| "Grep".to_owned()),
             tool_since: None,
             reason: None,
+            last_message: agent.map(|_| "found 3 call sites".to_owned()),
         };
         Session {
             session: "5e55i0n-0000".into(),
@@ -462,14 +490,18 @@ mod tests {
             since: now,
             reason: None,
             tool: Some("Bash".into()),
-            prompt: None,
+            prompt: Some("fix the build".into()),
             host: None,
             claude_pid: None,
         }
     }
 
     fn render(app: &App) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        render_sized(app, 120, 40)
+    }
+
+    fn render_sized(app: &App, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
         terminal.draw(|f| draw(f, app)).unwrap();
         let buffer = terminal.backend().buffer();
         let mut text = String::new();
@@ -501,6 +533,9 @@ mod tests {
             "{screen}"
         );
         assert!(screen.contains("1 err"), "{screen}");
+        assert!(screen.contains("» fix the build"), "{screen}");
+        let wide = render_sized(&app, 240, 40);
+        assert!(wide.contains("1 tool · “found 3 call sites”"), "{wide}");
         assert!(!screen.contains('$') && !screen.contains("tok"), "{screen}");
 
         let t = Telemetry {
