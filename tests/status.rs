@@ -540,5 +540,8 @@ fn a_config_typo_stops_every_command_and_durations_take_units() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("has no unit"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("has no unit"),
+        "{err}"
+    );
 }
