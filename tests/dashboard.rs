@@ -1198,6 +1198,21 @@ fn wait_until(b: &mut Browser, what: &str, expression: &str, ok: impl Fn(&Value)
     }
 }
 
+/// Sets the page's viewport to `width` × `height` CSS pixels and waits until the
+/// page has it.
+fn set_viewport(b: &mut Browser, width: u32, height: u32) {
+    b.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+    );
+    b.wait_for(
+        &format!("a {width} px wide viewport"),
+        &format!("window.innerWidth === {width} && window.innerHeight === {height}"),
+        WAIT,
+    );
+    b.eval(NEXT_FRAMES);
+}
+
 #[test]
 fn the_timeline_stays_in_time_order_whatever_order_events_arrive_in() {
     if !have_programs("dashboard", Browser::PROGRAMS) {
@@ -1438,4 +1453,134 @@ fn a_list_of_kinds_filters_the_dashboard_and_stays_in_the_address() {
     );
     assert_eq!(b.eval("location.search"), "?kind=error,bogus");
     assert_page_clean(&mut b, &["status of 400"]);
+}
+
+/// JavaScript: the geometry of the row of event `id`: the viewport width, the
+/// row's and each cell's rectangle, whether the message is visible and what is
+/// drawn at its middle.
+fn row_geometry(id: &str) -> String {
+    format!(
+        "(() => {{
+           const r = {row};
+           if (!r) return null;
+           const rect = e => {{ const b = e.getBoundingClientRect();
+             return {{ left: b.left, right: b.right, top: b.top, bottom: b.bottom, width: b.width, height: b.height }}; }};
+           const cells = {{}};
+           for (const c of ['c-time', 'c-src', 'c-kind', 'c-tool', 'c-msg']) {{
+             const e = r.querySelector('.' + c);
+             cells[c] = {{ ...rect(e), visible: e.checkVisibility() }};
+           }}
+           const m = cells['c-msg'];
+           const hit = document.elementFromPoint(m.left + Math.min(20, m.width / 2), (m.top + m.bottom) / 2);
+           return {{ viewport: window.innerWidth, row: rect(r), cells,
+                    msgOnTop: !!hit && r.querySelector('.c-msg').contains(hit) }};
+         }})()",
+        row = row(id)
+    )
+}
+
+/// Whether two rectangles (of [`row_geometry`]) share more than a sliver.
+fn overlap(a: &Value, b: &Value) -> bool {
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    f(a, "width") > 0.0
+        && f(b, "width") > 0.0
+        && f(a, "left") < f(b, "right") - 0.5
+        && f(b, "left") < f(a, "right") - 0.5
+        && f(a, "top") < f(b, "bottom") - 0.5
+        && f(b, "top") < f(a, "bottom") - 0.5
+}
+
+/// What is wrong with a row's layout, or nothing.
+fn row_layout_problems(g: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if g.is_null() {
+        return vec!["no row".into()];
+    }
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    let width = f(g, "viewport");
+    let msg = &g["cells"]["c-msg"];
+    let wide = (width * 0.25).max(150.0);
+    if msg["visible"] != true || f(msg, "width") < wide {
+        problems.push(format!(
+            "the message is {} px wide, less than {wide}",
+            f(msg, "width")
+        ));
+    }
+    if f(msg, "left") < 0.0 || f(msg, "right") > width + 0.5 {
+        problems.push("the message leaves the viewport".into());
+    }
+    if g["msgOnTop"] != true {
+        problems.push("something covers the message".into());
+    }
+    let cells = g["cells"].as_object().unwrap();
+    for (name, cell) in cells {
+        if name != "c-tool" && (cell["visible"] != true || f(cell, "width") < 20.0) {
+            problems.push(format!("{name} is not shown"));
+        }
+        if f(cell, "top") < f(&g["row"], "top") - 0.5
+            || f(cell, "bottom") > f(&g["row"], "bottom") + 0.5
+        {
+            problems.push(format!("{name} spills out of its row"));
+        }
+        for (other, o) in cells {
+            if name < other && overlap(cell, o) {
+                problems.push(format!("{name} overlaps {other}"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_message_column_stays_visible_at_narrow_widths() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let mut hook = event(
+        "my-project-with-a-long-name",
+        Kind::Hook,
+        "Bash: cargo test --workspace --all-targets -- --nocapture, and then a long tail of words",
+    );
+    hook.hook = Some("PreToolUse".into());
+    hook.tool = Some("Bash".into());
+    let mut error = event(
+        "backend",
+        Kind::Error,
+        "upload of the nightly backup failed: connection reset by peer",
+    );
+    error.level = Level::Error;
+    c.post_events(&[hook.clone(), error.clone()]);
+
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url("/"));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    let ids = [hook.id.to_string(), error.id.to_string()];
+    b.wait_for(
+        "both rows",
+        &format!("{} && {}", row(&ids[0]), row(&ids[1])),
+        WAIT,
+    );
+    for width in [1400, 800, 600, 400] {
+        set_viewport(&mut b, width, 800);
+        for id in &ids {
+            let g = wait_until(
+                &mut b,
+                &format!("a readable row at {width} px"),
+                &row_geometry(id),
+                |g| row_layout_problems(g).is_empty(),
+            );
+            // The hook and tool are still there, if not in their own column.
+            if id == &ids[0] {
+                let tool = &g["cells"]["c-tool"];
+                assert!(
+                    tool["visible"] == true && tool["width"].as_f64().unwrap_or(0.0) > 40.0,
+                    "hook / tool at {width} px: {g:#}"
+                );
+            }
+        }
+        b.screenshot(&artifacts_dir().join(format!("dashboard-{width}px.png")));
+    }
+    assert_page_clean(&mut b, &[]);
 }

@@ -259,6 +259,13 @@
 
   function following() { return $('order').value === 'follow'; }
 
+  /** The height of a timeline row: the stylesheet's `--row`, which narrow layouts
+   *  raise to fit two lines. */
+  function rowHeight(box) {
+    const h = parseFloat(getComputedStyle(box).getPropertyValue('--row'));
+    return h > 0 ? h : ROW;
+  }
+
   // Only the rows in view (plus a margin) exist in the DOM, so thousands of events
   // cost no more than a screenful.
   const rowPool = new Map(); // event id -> element
@@ -282,7 +289,7 @@
   function renderTimeline() {
     const box = $('timeline');
     const n = events.length;
-    const rowH = ROW;
+    const rowH = rowHeight(box);
     lastRowH = rowH;
     const wasAtBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - rowH * 2;
     // Newest first at the top, or following at the bottom: the view stays pinned
