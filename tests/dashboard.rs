@@ -831,7 +831,7 @@ fn chart_shows(minutes: usize, has: &[&str], lacks: &[&str], titles: &[&str]) ->
              kinds: [...new Set([...c.querySelectorAll('rect[class^=\"b-\"]')]
                .map(r => r.getAttribute('class').slice(2)))].sort(),
              titles: [...c.querySelectorAll('title')].map(t => t.textContent),
-             label: c.querySelector('text[text-anchor=\"start\"]')?.textContent,
+             label: document.querySelector('#activity .from')?.textContent,
            }};
            const ok = s.bars === {minutes}
              && {has}.every(k => s.kinds.includes(k))
@@ -1581,6 +1581,75 @@ fn the_message_column_stays_visible_at_narrow_widths() {
             }
         }
         b.screenshot(&artifacts_dir().join(format!("dashboard-{width}px.png")));
+    }
+    assert_page_clean(&mut b, &[]);
+}
+
+#[test]
+fn the_activity_chart_labels_never_cover_its_bars() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    // Two events in each of the last 16 minutes: every bar of the 15-minute window
+    // is as tall as the chart, even if the minute turns during the test.
+    let minute = swarm_obs::Timestamp::now().unix_ms().div_euclid(60_000);
+    let events: Vec<Event> = (0..16)
+        .flat_map(|ago| (1..=2).map(move |s| (ago, s)))
+        .map(|(ago, s)| {
+            let mut ev = event("busy", Kind::Log, "tick");
+            ev.ts = swarm_obs::Timestamp::from_unix_ms((minute - ago) * 60_000 + s * 1000);
+            ev
+        })
+        .collect();
+    c.post_events(&events);
+
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url("/"));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    // Every piece of text in the chart (not the bars' tooltips) and every bar.
+    let geometry = "(() => {
+        const box = document.getElementById('activity');
+        const rect = e => { const b = e.getBoundingClientRect();
+          return { left: b.left, right: b.right, top: b.top, bottom: b.bottom, width: b.width, height: b.height }; };
+        const labels = [...box.querySelectorAll('*')]
+          .filter(e => e.children.length === 0 && e.textContent.trim() && e.tagName.toLowerCase() !== 'title')
+          .map(e => ({ text: e.textContent, ...rect(e) }));
+        const bars = [...box.querySelectorAll('rect[class^=\"b-\"]')].map(rect);
+        return { box: rect(box), labels, bars };
+      })()";
+    for width in [1400, 800, 400] {
+        set_viewport(&mut b, width, 900);
+        let g = wait_until(
+            &mut b,
+            &format!("the chart with its labels at {width} px"),
+            geometry,
+            |g| {
+                g["bars"].as_array().is_some_and(|b| b.len() >= 14)
+                    && g["labels"].as_array().is_some_and(|l| l.len() >= 3)
+            },
+        );
+        let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+        for label in g["labels"].as_array().unwrap() {
+            assert!(
+                f(label, "width") > 0.0 && f(label, "height") > 0.0,
+                "a label is not shown at {width} px: {label}"
+            );
+            assert!(
+                f(label, "left") >= f(&g["box"], "left") - 0.5
+                    && f(label, "right") <= f(&g["box"], "right") + 0.5,
+                "a label leaves the chart at {width} px: {label} in {}",
+                g["box"]
+            );
+            for bar in g["bars"].as_array().unwrap() {
+                assert!(
+                    !overlap(label, bar),
+                    "the label {label} covers the bar {bar} at {width} px"
+                );
+            }
+        }
+        b.screenshot(&artifacts_dir().join(format!("dashboard-activity-{width}px.png")));
     }
     assert_page_clean(&mut b, &[]);
 }

@@ -821,48 +821,44 @@
     }
   }
 
+  // The bars are drawn in a stretched SVG; the labels are text of the page above
+  // and below it, so they keep their shape at any width and never cover a bar.
   function renderActivity(data) {
     const buckets = Array.isArray(data.buckets) ? data.buckets : [];
     const W = 360;
-    const H = 120;
-    const bottom = 14;
+    const H = 100;
     const max = Math.max(1, ...buckets.map((b) => Object.values(b.counts || {}).reduce((a, c) => a + Number(c), 0)));
     const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', preserveAspectRatio: 'none' });
     const seen = new Set();
     const bw = W / Math.max(1, buckets.length);
     buckets.forEach((b, i) => {
-      let y = H - bottom;
+      let y = H;
       const title = [];
       for (const k of KINDS) {
         const c = Number((b.counts || {})[k]) || 0;
         if (!c) continue;
         seen.add(k);
-        const h = (c / max) * (H - bottom - 4);
+        const h = (c / max) * (H - 1);
         y -= h;
         chart.append(svg('rect', { class: 'b-' + k, x: i * bw + 0.5, y, width: Math.max(1, bw - 1), height: h }));
         title.push(k + ' ' + c);
       }
-      const hit = svg('rect', { x: i * bw, y: 0, width: bw, height: H - bottom, fill: 'transparent' });
+      const hit = svg('rect', { x: i * bw, y: 0, width: bw, height: H, fill: 'transparent' });
       const tt = svg('title');
       tt.textContent = fmtTime(b.start).slice(0, 5) + ': ' + (title.join(', ') || 'no events');
       hit.append(tt);
       chart.append(hit);
     });
-    chart.append(svg('line', { class: 'axis', x1: 0, x2: W, y1: H - bottom, y2: H - bottom }));
-    const label = (x, anchor, text) => {
-      const t = svg('text', { x, y: H - 2, 'text-anchor': anchor });
-      t.textContent = text;
-      chart.append(t);
-    };
-    if (buckets.length) {
-      label(2, 'start', fmtTime(buckets[0].start).slice(0, 5));
-      label(W - 2, 'end', 'now');
-    }
-    const maxLabel = svg('text', { x: 2, y: 10 });
-    maxLabel.textContent = max + '/min';
-    chart.append(maxLabel);
+    chart.append(svg('line', { class: 'axis', x1: 0, x2: W, y1: H - 0.5, y2: H - 0.5 }));
     chart.setAttribute('aria-label', 'Events per minute by kind, peak ' + max);
-    $('activity').replaceChildren(chart);
+    const peak = el('div', { class: 'chart-labels', 'aria-hidden': 'true' },
+      el('span', { class: 'peak', text: max + '/min' }));
+    const axis = el('div', { class: 'chart-labels', 'aria-hidden': 'true' });
+    if (buckets.length) {
+      axis.append(el('span', { class: 'from', text: fmtTime(buckets[0].start).slice(0, 5) }),
+        el('span', { class: 'to', text: 'now' }));
+    }
+    $('activity').replaceChildren(peak, chart, axis);
     $('activity-legend').replaceChildren(...KINDS.filter((k) => seen.has(k)).map((k) =>
       el('li', { class: 'k-' + k }, el('span', { class: 'sw' }), k)));
   }
