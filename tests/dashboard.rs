@@ -1653,3 +1653,95 @@ fn the_activity_chart_labels_never_cover_its_bars() {
     }
     assert_page_clean(&mut b, &[]);
 }
+
+/// JavaScript: the text shown in the side panels (what a person sees, not what is
+/// hidden) and the event count.
+const SIDE_TEXT: &str = "({ side: document.querySelector('.side').innerText,
+     count: document.getElementById('count').textContent })";
+
+/// What no panel may say before it has an answer.
+const NONE_YET: [&str; 4] = [
+    "No heartbeats yet",
+    "No probes",
+    "No alerts",
+    "No Claude Code sessions",
+];
+
+#[test]
+fn side_panels_say_loading_until_answered_and_nothing_behind_the_token_prompt() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let c = Collector::start_with(&home, &["--token", TOKEN]);
+    let mut b = Browser::start(1400, 900);
+
+    // Behind the token prompt nothing was read, so nothing is said to be missing.
+    b.navigate(&c.url("/"));
+    b.wait_for(
+        "the token prompt",
+        "!document.getElementById('token-form').hidden && document.getElementById('conn').dataset.state === 'unauthorized'",
+        WAIT,
+    );
+    let says_none = |v: &Value| {
+        let side = v["side"].as_str().unwrap_or("");
+        NONE_YET.iter().any(|none| side.contains(none))
+    };
+    let shown = b.eval(SIDE_TEXT);
+    assert!(!says_none(&shown), "behind the token prompt: {shown:#}");
+    // Every panel and the chart hear the refusal and say so.
+    let shown = wait_until(
+        &mut b,
+        "every panel waiting for the token",
+        SIDE_TEXT,
+        |v| {
+            says_none(v)
+                || v["side"]
+                    .as_str()
+                    .unwrap_or("")
+                    .matches("Waiting for the token.")
+                    .count()
+                    == 5
+        },
+    );
+    assert!(!says_none(&shown), "behind the token prompt: {shown:#}");
+    assert_eq!(shown["count"], "", "no event count before any was read");
+
+    // With the token, every answer held back: each panel is loading.
+    b.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": "(() => {
+            let open;
+            const gate = new Promise(r => { open = r; });
+            window.openGate = () => open();
+            const real = window.fetch.bind(window);
+            window.fetch = (...args) => gate.then(() => real(...args));
+          })()" }),
+    );
+    // (A new document: the same address with a fragment would only scroll.)
+    b.navigate("about:blank");
+    b.navigate(&c.url(&format!("/#token={TOKEN}")));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    let side = b.eval(SIDE_TEXT)["side"].as_str().unwrap().to_owned();
+    for none in NONE_YET {
+        assert!(!side.contains(none), "before any answer: {side:?}");
+    }
+    assert_eq!(
+        side.matches("Loading…").count(),
+        5,
+        "each panel is loading: {side:?}"
+    );
+    assert!(!side.contains("Waiting for the token"), "{side:?}");
+
+    // The answers come: an empty collector says so in every panel.
+    b.eval("window.openGate()");
+    let side = wait_until(&mut b, "every panel's answer", SIDE_TEXT, |v| {
+        let side = v["side"].as_str().unwrap_or("");
+        NONE_YET.iter().all(|none| side.contains(none))
+    });
+    assert!(
+        !side["side"].as_str().unwrap().contains("Loading"),
+        "{side:#}"
+    );
+    assert_page_clean(&mut b, &["status of 401"]);
+}

@@ -150,6 +150,42 @@
   function needToken() {
     setConn('unauthorized', 'token needed');
     $('token-form').hidden = false;
+    // Nothing was read: no panel may say "none" for what it could not ask.
+    waitingForToken = true;
+    workerList = [];
+    probeList = [];
+    alertList = [];
+    sessionList = [];
+    for (const name of PANELS) answered[name] = false;
+    renderPanels();
+    activityAsked++;
+    $('activity').replaceChildren(el('p', { class: 'muted status', text: 'Waiting for the token.' }));
+    $('activity-legend').replaceChildren();
+  }
+
+  // ---- side panels' state -------------------------------------------------------------
+
+  // Each side panel says "Loading…" until its first answer (and, behind the token
+  // prompt, that it waits for the token); only an answer can say there is nothing.
+  const PANELS = ['workers', 'probes', 'alerts', 'sessions'];
+  const answered = { workers: false, probes: false, alerts: false, sessions: false };
+  let waitingForToken = false;
+  function panelHas(name) {
+    return (name === 'workers' ? workerList : name === 'probes' ? probeList
+      : name === 'alerts' ? alertList : sessionList).length > 0;
+  }
+  function showPanelState(name) {
+    const has = panelHas(name);
+    $(name + '-empty').hidden = has || !answered[name];
+    const status = $(name + '-status');
+    status.hidden = has || answered[name];
+    status.textContent = waitingForToken ? 'Waiting for the token.' : 'Loading…';
+  }
+  function renderPanels() {
+    renderWorkers();
+    renderProbes();
+    renderAlerts();
+    renderSessions();
   }
 
   // ---- connection indicator --------------------------------------------------------
@@ -169,6 +205,8 @@
   let selectedId = null;
   let renderQueued = false;
   let lastEventId = '';
+  // Whether the stream ever opened: until then a count of 0 would mislead.
+  let streamOpened = false;
   // The event at the top edge of the view and how far into its row the view starts,
   // so rows arriving above it (anywhere in time) do not move what is being read.
   let anchor = null;
@@ -328,7 +366,8 @@
         rowPool.delete(key);
       }
     }
-    $('count').textContent = n >= MAX_EVENTS ? n + '+ events (oldest dropped)' : count(n, 'event');
+    $('count').textContent = !streamOpened && n === 0 ? ''
+      : n >= MAX_EVENTS ? n + '+ events (oldest dropped)' : count(n, 'event');
   }
 
   function renderRow(ev) {
@@ -412,6 +451,10 @@
     es.onopen = () => {
       retryMs = 500;
       setConn('live', 'live');
+      if (!streamOpened) {
+        streamOpened = true;
+        queueRender();
+      }
       // States that moved while no stream was open were pushed to nobody: read the
       // list once per (re)connection; from here on the stream keeps it current.
       refreshSessions();
@@ -497,6 +540,7 @@
   async function refreshWorkers() {
     try {
       workerList = await getList('/v1/workers', 'workers');
+      answered.workers = true;
       renderWorkers();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -511,7 +555,7 @@
   function renderWorkers() {
     const ul = $('workers');
     ul.replaceChildren();
-    $('workers-empty').hidden = workerList.length > 0;
+    showPanelState('workers');
     for (const w of workerList) {
       const key = String(w.host) + '/' + String(w.worker);
       const state = String(w.state || '');
@@ -568,6 +612,7 @@
   async function refreshProbes() {
     try {
       probeList = await getList('/v1/probes', 'probes');
+      answered.probes = true;
       renderProbes();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -639,7 +684,7 @@
   function renderProbes() {
     const ul = $('probes');
     ul.replaceChildren();
-    $('probes-empty').hidden = probeList.length > 0;
+    showPanelState('probes');
     for (const p of probeList) {
       if (!p || typeof p !== 'object') continue;
       const name = String(p.name ?? '');
@@ -699,6 +744,7 @@
         const h = held.get(s.session);
         return h && newer(h, s) ? h : s;
       });
+      answered.sessions = true;
       renderSessions();
     } catch (_) { /* the connection indicator says why */ }
   }
@@ -736,7 +782,7 @@
   function renderSessions() {
     const ul = $('sessions');
     ul.replaceChildren();
-    $('sessions-empty').hidden = sessionList.length > 0;
+    showPanelState('sessions');
     for (const s of sessionList) {
       const id = String(s.session);
       const start = Date.parse(s.first_seen);
@@ -880,13 +926,16 @@
       const list = [...byId.values()]
         .sort((a, b) => (Date.parse(b.ts) || 0) - (Date.parse(a.ts) || 0))
         .slice(0, 50);
-      renderAlerts(list);
+      alertList = list;
+      answered.alerts = true;
+      renderAlerts();
     } catch (_) { /* the connection indicator says why */ }
   }
 
-  function renderAlerts(list) {
-    $('alerts-empty').hidden = list.length > 0;
-    $('alerts').replaceChildren(...list.map((e) => el('li', {
+  let alertList = [];
+  function renderAlerts() {
+    showPanelState('alerts');
+    $('alerts').replaceChildren(...alertList.map((e) => el('li', {
       'data-id': String(e.id),
       'data-kind': String(e.kind),
       class: levelClass(e.level),
@@ -958,12 +1007,16 @@
       try { sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim()); } catch (_) { /* storage off */ }
       $('token-input').value = '';
       $('token-form').hidden = true;
+      waitingForToken = false;
+      renderPanels();
+      $('activity').replaceChildren(el('p', { class: 'muted status', text: 'Loading…' }));
       connect();
       refreshWorkers();
       refreshProbes();
       refreshActivity();
       refreshAlerts();
     });
+    renderPanels();
     connect();
     every(POLL_WORKERS_MS, refreshWorkers);
     every(POLL_PROBES_MS, refreshProbes);
