@@ -28,15 +28,12 @@ fn hostile_events(home: &TestHome) {
     }
 }
 
-#[test]
-fn tail_and_status_leave_the_terminal_alone() {
-    if !have_programs("terminal escapes", &["tmux", "sh"]) {
-        return;
-    }
-    let home = TestHome::new();
-    hostile_events(&home);
-    let tmux = Tmux::start(&home, "sh");
-    // With set-clipboard on, an OSC 52 that reached tmux would make a paste buffer.
+/// Runs `commands` (one shell line) in a real tmux pane set up to notice
+/// steering: a known title, and the clipboard on (an OSC 52 that reached tmux
+/// makes a paste buffer). Asserts the screen was not cleared, the title not
+/// changed and no buffer made; returns the screen.
+fn run_in_watched_pane(home: &TestHome, commands: &str) -> String {
+    let tmux = Tmux::start(home, "sh");
     tmux.run(&["set-option", "-g", "set-clipboard", "on"]);
     tmux.run(&["select-pane", "-t", "t", "-T", "clean-title"]);
     let title = || {
@@ -48,15 +45,9 @@ fn tail_and_status_leave_the_terminal_alone() {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     assert_eq!(title(), "clean-title");
-    let swarm_obs = bin("swarm-obs");
-    let cmd = format!(
-        "echo MARKER-BEFORE; export SWARM_OBS_HOME='{home}'; \
-         '{bin}' tail --color always; '{bin}' tail -o raw; '{bin}' tail -o json; \
-         '{bin}' status --collector off --color always; echo MARKER-AFTER",
-        home = home.path().display(),
-        bin = swarm_obs.display()
-    );
-    tmux.type_text(&cmd);
+    tmux.type_text(&format!(
+        "echo MARKER-BEFORE; {commands}; echo MARKER-AFTER"
+    ));
     tmux.send_keys(&["Enter"]);
     let screen = tmux.wait_for("the commands to finish", |s| {
         s.lines().any(|l| l.trim() == "MARKER-AFTER")
@@ -75,6 +66,26 @@ fn tail_and_status_leave_the_terminal_alone() {
         String::from_utf8_lossy(&buffers.stdout).trim(),
         "",
         "an OSC 52 reached the clipboard"
+    );
+    screen
+}
+
+#[test]
+fn tail_and_status_leave_the_terminal_alone() {
+    if !have_programs("terminal escapes", &["tmux", "sh"]) {
+        return;
+    }
+    let home = TestHome::new();
+    hostile_events(&home);
+    let screen = run_in_watched_pane(
+        &home,
+        &format!(
+            "export SWARM_OBS_HOME='{home}'; \
+             '{bin}' tail --color always; '{bin}' tail -o raw; '{bin}' tail -o json; \
+             '{bin}' status --collector off --color always",
+            home = home.path().display(),
+            bin = bin("swarm-obs").display()
+        ),
     );
     // The escapes are shown, not obeyed.
     assert!(screen.contains("\\x1b]0;PWNED-TITLE\\x07"), "{screen}");
@@ -115,17 +126,6 @@ fn run_and_pipe_echo_steer_no_terminal() {
         return;
     }
     let home = TestHome::new();
-    let tmux = Tmux::start(&home, "sh");
-    tmux.run(&["set-option", "-g", "set-clipboard", "on"]);
-    tmux.run(&["select-pane", "-t", "t", "-T", "clean-title"]);
-    let title = || {
-        let out = tmux
-            .command()
-            .args(["display-message", "-p", "-t", "t", "#{pane_title}"])
-            .output()
-            .expect("tmux display-message");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
     // The program prints a coloured word, then each attack, on stdout and stderr.
     let script = home.path().join("hostile.py");
     std::fs::write(
@@ -136,33 +136,16 @@ fn run_and_pipe_echo_steer_no_terminal() {
          print('err ' + attacks, file=sys.stderr, flush=True)\n",
     )
     .expect("write the script");
-    let cmd = format!(
-        "echo MARKER-BEFORE; export SWARM_OBS_HOME='{home}'; \
-         '{bin}' run --source runner -- python3 '{script}'; \
-         python3 '{script}' 2>&1 | '{bin}' pipe --source piper --echo; echo MARKER-AFTER",
-        home = home.path().display(),
-        bin = bin("swarm-obs").display(),
-        script = script.display(),
-    );
-    tmux.type_text(&cmd);
-    tmux.send_keys(&["Enter"]);
-    let screen = tmux.wait_for("run and pipe to finish", |s| {
-        s.lines().any(|l| l.trim() == "MARKER-AFTER")
-    });
-    assert!(
-        screen.lines().any(|l| l.trim() == "MARKER-BEFORE"),
-        "the screen was cleared:\n{screen}"
-    );
-    assert_eq!(title(), "clean-title", "the pane title was changed");
-    let buffers = tmux
-        .command()
-        .args(["list-buffers"])
-        .output()
-        .expect("tmux list-buffers");
-    assert_eq!(
-        String::from_utf8_lossy(&buffers.stdout).trim(),
-        "",
-        "an OSC 52 reached the clipboard"
+    let screen = run_in_watched_pane(
+        &home,
+        &format!(
+            "export SWARM_OBS_HOME='{home}'; \
+             '{bin}' run --source runner -- python3 '{script}'; \
+             python3 '{script}' 2>&1 | '{bin}' pipe --source piper --echo",
+            home = home.path().display(),
+            bin = bin("swarm-obs").display(),
+            script = script.display(),
+        ),
     );
     // Three echoed lines (run's stdout and stderr, pipe's input) show the attacks
     // as escapes; the colour was obeyed, so its escape is not on the screen.
