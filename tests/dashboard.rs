@@ -5,9 +5,12 @@
 //! leaves the page working), a worker killed with SIGKILL turns red, a health probe
 //! against a real HTTP server turns red when it answers 500 and green when it
 //! recovers, Claude Code's OTLP telemetry shows as a session's cost and tokens, the
-//! activity chart follows its 1/5/15/60-minute window, the alerts list holds alerts
-//! and errors newest first, hostile event text stays text, and screenshots are left
-//! in `target/test-artifacts/`.
+//! activity chart follows its 1/5/15/60-minute window (its labels never over its
+//! bars, at any width), the alerts list holds alerts and errors newest first,
+//! hostile event text stays text, the timeline stays in time order whatever order
+//! events arrive in, worker cards move with the stream, a list of kinds filters,
+//! the message stays readable in narrow windows, panels say they are loading until
+//! answered, and screenshots are left in `target/test-artifacts/`.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1342,6 +1345,169 @@ fn the_timeline_stays_in_time_order_whatever_order_events_arrive_in() {
         "the row at the top of the view stays where it was"
     );
     assert_page_clean(&mut b, &["ERR_CONNECTION_REFUSED"]);
+}
+
+/// JavaScript: what the card of worker `name` shows: progress value and maximum,
+/// its task and action line, its error line.
+fn card(name: &str) -> String {
+    format!(
+        "(() => {{ const li = document.querySelector('#workers li[data-worker=\"{name}\"]');
+                   if (!li) return null;
+                   const p = li.querySelector('progress');
+                   return {{ done: p ? p.value : null, total: p ? p.max : null,
+                            what: li.querySelector('.what:not(.last-error)')?.textContent ?? null,
+                            error: li.querySelector('.last-error')?.textContent ?? null,
+                            state: li.dataset.state }}; }})()"
+    )
+}
+
+/// A beat of worker `cards` on another host (so no process check applies), due
+/// again only in ten minutes.
+fn far_beat(
+    ts: swarm_obs::Timestamp,
+    task: &str,
+    action: &str,
+    done: u64,
+    total: u64,
+) -> swarm_obs::Heartbeat {
+    let mut hb = swarm_obs::Heartbeat::new("cards", Duration::from_secs(600));
+    hb.timestamp = ts;
+    hb.host = "far-host".into();
+    hb.task = Some(task.into());
+    hb.action = Some(action.into());
+    hb.progress = Some(swarm_obs::Progress { done, total });
+    hb.state = swarm_obs::HeartbeatState::Working;
+    hb
+}
+
+#[test]
+fn worker_cards_move_with_the_live_stream_not_only_with_the_poll() {
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let c = Collector::start(&home);
+    let now = || swarm_obs::Timestamp::now().unix_ms();
+    let beat_at = now() - 2000;
+    let beat = far_beat(
+        swarm_obs::Timestamp::from_unix_ms(beat_at),
+        "TASK_7",
+        "step 2 of 10",
+        2,
+        10,
+    );
+    let (status, body) = c.post("/v1/heartbeats", "application/json", &beat.to_json());
+    assert_eq!(status, 202, "POST /v1/heartbeats: {body}");
+    let work = |kind: Kind, msg: &str, progress: Option<(u64, u64)>, host: &str| {
+        let mut ev = event("cards", kind, msg);
+        ev.host = Some(host.into());
+        ev.task = Some("TASK_7".into());
+        ev.progress = progress.map(|(done, total)| swarm_obs::Progress { done, total });
+        if kind == Kind::Error {
+            ev.level = Level::Error;
+        }
+        ev
+    };
+
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url("/"));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    let shows = |b: &mut Browser, what: &str, ok: &dyn Fn(&Value) -> bool| {
+        wait_until(b, what, &card("cards"), |v| !v.is_null() && ok(v))
+    };
+    shows(&mut b, "the card from the beat", &|v| {
+        v["done"] == 2 && v["total"] == 10
+    });
+    let same_after_next_poll = |b: &mut Browser, what: &str, ok: &dyn Fn(&Value) -> bool| {
+        // Each poll draws the cards anew: a mark on this one tells when it has.
+        b.eval("document.querySelector('#workers li[data-worker=\"cards\"]').dataset.old = '1'");
+        wait_until(
+            b,
+            "the next poll of the workers",
+            "!!document.querySelector('#workers li[data-worker=\"cards\"]:not([data-old])')",
+            |v| *v == true,
+        );
+        let v = b.eval(&card("cards"));
+        assert!(ok(&v), "{what}: the card shows {v:#}");
+    };
+
+    // A progress event is on the card as soon as it is in the timeline, and the
+    // poll, whose beat is older, does not take it back.
+    let three = post(
+        &c,
+        &work(Kind::Progress, "step 3 of 10", Some((3, 10)), "far-host"),
+    );
+    shows(
+        &mut b,
+        "3 of 10 on the card with the event in the timeline",
+        &|v| v["done"] == 3 && v["total"] == 10 && v["what"] == "TASK_7 — step 3 of 10",
+    );
+    assert_eq!(b.eval(&format!("!!{}", row(&three))), true);
+    same_after_next_poll(&mut b, "the older beat leaves 3 of 10", &|v| v["done"] == 3);
+
+    // An older event arriving late (a backfill, a resume) changes nothing.
+    let mut old = work(Kind::Progress, "step 1 of 10", Some((1, 10)), "far-host");
+    old.ts = swarm_obs::Timestamp::from_unix_ms(beat_at - 500);
+    let old = post(&c, &old);
+    b.wait_for("the older event in the timeline", &row(&old), WAIT);
+    b.eval(NEXT_FRAMES);
+    let v = b.eval(&card("cards"));
+    assert_eq!((&v["done"], &v["total"]), (&json!(3), &json!(10)), "{v:#}");
+
+    // A newer beat wins over older events.
+    let beat = far_beat(swarm_obs::Timestamp::now(), "TASK_7", "step 5 of 10", 5, 10);
+    let (status, body) = c.post("/v1/heartbeats", "application/json", &beat.to_json());
+    assert_eq!(status, 202, "POST /v1/heartbeats: {body}");
+    shows(&mut b, "the newer beat's 5 of 10", &|v| {
+        v["done"] == 5 && v["what"] == "TASK_7 — step 5 of 10"
+    });
+
+    // A start sets the task and clears the progress; done says it finished.
+    while now() <= beat.timestamp.unix_ms() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut start = work(Kind::Start, "Started TASK_8", None, "far-host");
+    start.task = Some("TASK_8".into());
+    post(&c, &start);
+    shows(&mut b, "the new task without progress", &|v| {
+        v["what"] == "TASK_8 — Started TASK_8" && v["done"].is_null()
+    });
+    same_after_next_poll(&mut b, "the older beat leaves the new task", &|v| {
+        v["what"] == "TASK_8 — Started TASK_8"
+    });
+    let mut done = work(Kind::Done, "Finished TASK_8", None, "far-host");
+    done.task = Some("TASK_8".into());
+    post(&c, &done);
+    shows(&mut b, "the finished task", &|v| {
+        v["what"] == "TASK_8 — Finished TASK_8"
+    });
+
+    // An error is the worker's last word until its next one.
+    post(
+        &c,
+        &work(Kind::Error, "upload failed: <b>503</b>", None, "far-host"),
+    );
+    shows(&mut b, "the error on the card", &|v| {
+        v["error"] == "error: upload failed: <b>503</b>"
+    });
+    assert_eq!(b.eval("document.querySelectorAll('#workers b').length"), 0);
+    let mut next = work(Kind::Progress, "retrying", Some((1, 4)), "far-host");
+    next.task = Some("TASK_9".into());
+    post(&c, &next);
+    shows(&mut b, "the next step without the error", &|v| {
+        v["error"].is_null() && v["done"] == 1 && v["total"] == 4
+    });
+
+    // A worker of the same name on another host is another worker.
+    let other = post(
+        &c,
+        &work(Kind::Progress, "elsewhere", Some((9, 10)), "other-host"),
+    );
+    b.wait_for("the other host's event in the timeline", &row(&other), WAIT);
+    b.eval(NEXT_FRAMES);
+    let v = b.eval(&card("cards"));
+    assert_eq!((&v["done"], &v["total"]), (&json!(1), &json!(4)), "{v:#}");
+    assert_page_clean(&mut b, &[]);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 // swarm-obs dashboard: a live timeline over the collector's SSE stream, which also
-// pushes sessions' states; workers, probes, activity and alerts polled from its REST endpoints.
+// pushes sessions' states and moves workers' cards; workers' verdicts, probes,
+// activity and alerts polled from its REST endpoints.
 //
 // Every string that comes from an event is untrusted: it only ever reaches the page
 // through textContent or attribute values, never as HTML.
@@ -273,6 +274,7 @@
     if (events.length > MAX_EVENTS) {
       for (const old of events.splice(0, events.length - MAX_EVENTS)) times.delete(old.id);
     }
+    noteWorkerEvent(ev, t);
     queueRender();
   }
 
@@ -534,15 +536,123 @@
 
   // ---- workers -------------------------------------------------------------------
 
+  // The verdicts (alive, late, down, …) come from polling /v1/workers, which only
+  // the collector can judge; what a worker does (task, action, progress, an error as
+  // its last word) moves its card as its events arrive on the stream, at once,
+  // rather than at its next beat.
   const workerStates = new Map();
   let workerList = [];
+  // When each listed worker's last beat was, by this browser's clock.
+  const beatSince = new WeakMap();
+  // What the stream said about a worker after its last beat, by source and host
+  // ('' for events without a host): { t, task, action, progress } (each undefined
+  // when no event said it; progress null when a start cleared it).
+  const workerNews = new Map();
+  // A worker whose last word was an error: { t, msg }, until a later word.
+  const workerErrors = new Map();
+  const WORK_KINDS = ['start', 'progress', 'done', 'heartbeat'];
 
   async function refreshWorkers() {
     try {
-      workerList = await getList('/v1/workers', 'workers');
+      const list = await getList('/v1/workers', 'workers');
+      const now = Date.now();
+      for (const w of list) beatSince.set(w, now - Number(w.age_ms));
+      workerList = list;
       answered.workers = true;
+      // News of sources that are no workers is not kept.
+      const names = new Set(list.map((w) => String(w.worker)));
+      for (const m of [workerNews, workerErrors]) {
+        for (const key of m.keys()) if (!names.has(key.split('\n')[0])) m.delete(key);
+      }
       renderWorkers();
     } catch (_) { /* the connection indicator says why */ }
+  }
+
+  const newsKey = (source, host) => String(source) + '\n' + (host ? String(host) : '');
+
+  /** Milliseconds of a listed worker's last beat, or -Infinity. */
+  function beatTime(w) {
+    const t = Date.parse((w.heartbeat || {}).timestamp);
+    return Number.isFinite(t) ? t : -Infinity;
+  }
+
+  /** The newest beat listed for `source` (on `host`, when the event names one). */
+  function lastBeatOf(source, host) {
+    let last = -Infinity;
+    for (const w of workerList) {
+      if (String(w.worker) === source && (!host || String(w.host) === host)) last = Math.max(last, beatTime(w));
+    }
+    return last;
+  }
+
+  function validProgress(p) {
+    return p && typeof p === 'object' && Number(p.total) > 0 && Number(p.done) >= 0;
+  }
+
+  /** Moves a worker's card with one of its events, the way the worker's own
+   *  heartbeat follows them: start sets the task and clears the progress, progress
+   *  sets it and the action, done the action; an error is its last word until
+   *  another word of info or above. Older news than the card holds changes nothing. */
+  function noteWorkerEvent(ev, t) {
+    if (typeof ev.source !== 'string' || !Number.isFinite(t)) return;
+    const source = ev.source;
+    const host = typeof ev.host === 'string' ? ev.host : '';
+    // Once the workers are known, other sources' events are no worker's news.
+    if (answered.workers && !workerList.some((w) => String(w.worker) === source)) return;
+    const key = newsKey(source, host);
+    let changed = false;
+    const isError = ev.kind === 'error' || ev.level === 'error';
+    const err = workerErrors.get(key);
+    if (isError) {
+      if (!err || err.t <= t) {
+        workerErrors.set(key, { t, msg: String(ev.msg || '') });
+        changed = true;
+      }
+    } else if (err && err.t <= t && ['info', 'warn'].includes(String(ev.level || 'info'))) {
+      workerErrors.delete(key);
+      changed = true;
+    }
+    if (WORK_KINDS.includes(ev.kind)) {
+      const beat = lastBeatOf(source, host);
+      let news = workerNews.get(key);
+      if (news && news.t <= beat) news = undefined;
+      if (t > beat && (!news || news.t <= t)) {
+        news = news || { t };
+        news.t = t;
+        const msg = String(ev.msg || '');
+        if (ev.task) news.task = String(ev.task);
+        if (ev.kind === 'start') {
+          news.task = String(ev.task || msg);
+          news.action = msg;
+          news.progress = null;
+        } else if (ev.kind === 'progress' || ev.kind === 'done') {
+          news.action = msg;
+        }
+        if (ev.kind !== 'start' && validProgress(ev.progress)) {
+          news.progress = { done: Number(ev.progress.done), total: Number(ev.progress.total) };
+        }
+        workerNews.set(key, news);
+        changed = true;
+      }
+    }
+    if (changed) queueWorkers();
+  }
+
+  /** The newest of the entries of `m` for worker `w` (by its host, or by none). */
+  function newestFor(m, w) {
+    const a = m.get(newsKey(w.worker, w.host));
+    const b = m.get(newsKey(w.worker, ''));
+    return !a ? b : !b ? a : (b.t > a.t ? b : a);
+  }
+
+  let workersQueued = false;
+  function queueWorkers() {
+    if (workersQueued) return;
+    workersQueued = true;
+    requestAnimationFrame(() => {
+      workersQueued = false;
+      renderWorkers();
+    });
   }
 
   function ageText(ms) {
@@ -562,7 +672,13 @@
       const prev = workerStates.get(key);
       workerStates.set(key, { state, changedAt: prev && prev.state !== state ? Date.now() : (prev ? prev.changedAt : 0) });
       const hb = w.heartbeat || {};
-      const what = [hb.task, hb.action].filter(Boolean).map(String).join(' — ');
+      // News from the stream that is newer than the beat wins over it.
+      const fresh = newestFor(workerNews, w);
+      const news = fresh && fresh.t > beatTime(w) ? fresh : {};
+      const task = news.task !== undefined ? news.task : hb.task;
+      const action = news.action !== undefined ? news.action : hb.action;
+      const p = news.progress !== undefined ? news.progress : hb.progress;
+      const what = [task, action].filter(Boolean).map(String).join(' — ');
       const li = el('li', {
         'data-worker': String(w.worker),
         'data-host': String(w.host),
@@ -573,9 +689,10 @@
       el('span', { class: 'name', text: String(w.worker) }),
       el('span', { class: 'state st-' + state },
         el('span', { text: state + (hb.exit_code != null ? ' (exit ' + Number(hb.exit_code) + ')' : '') + ' · ' }),
-        tickingAge(Date.now() - Number(w.age_ms), 'ago')));
+        tickingAge(beatSince.has(w) ? beatSince.get(w) : Date.now() - Number(w.age_ms), 'ago')));
       if (what) li.append(el('span', { class: 'what', title: what, text: what }));
-      const p = hb.progress;
+      const err = newestFor(workerErrors, w);
+      if (err) li.append(el('span', { class: 'what last-error', title: err.msg, text: 'error: ' + err.msg }));
       if (p && Number(p.total) > 0) {
         li.append(el('progress', { max: Number(p.total), value: Math.min(Number(p.done), Number(p.total)), title: p.done + ' / ' + p.total }));
       }
