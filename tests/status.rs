@@ -494,16 +494,9 @@ fn a_missing_state_root_or_an_empty_selection_is_said() {
 #[test]
 fn a_config_typo_stops_every_command_and_durations_take_units() {
     let home = TestHome::new();
-    std::fs::write(
-        home.path().join("config.toml"),
-        "[hook]\npost_budgt_ms = 5\n",
-    )
-    .unwrap();
-    for args in [
-        &["status", "--collector", "off"][..],
-        &["status"],
-        &["tail", "--files"],
-    ] {
+    // Writes config.toml, then runs `swarm-obs ARGS --home <root>`.
+    let with_config = |config: &str, args: &[&str]| {
+        std::fs::write(home.path().join("config.toml"), config).unwrap();
         let out = Command::new(bin("swarm-obs"))
             .args(args)
             .arg("--home")
@@ -511,37 +504,27 @@ fn a_config_typo_stops_every_command_and_durations_take_units() {
             .env_remove("SWARM_OBS_COLLECTOR")
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} ignored the typo: {err}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), err)
+    };
+    for args in [
+        &["status", "--collector", "off"][..],
+        &["status"],
+        &["tail", "--files"],
+    ] {
+        let (ok, err) = with_config("[hook]\npost_budgt_ms = 5\n", args);
+        assert!(!ok, "{args:?} ignored the typo: {err}");
         assert!(
             err.contains("line 2") && err.contains("post_budgt_ms"),
             "{args:?}: {err}"
         );
     }
-    std::fs::write(
-        home.path().join("config.toml"),
+    let status = ["status", "--collector", "off"];
+    let (ok, err) = with_config(
         "[hook]\npost_budget_ms = \"50ms\"\nstdin_timeout_ms = \"2s\"\n\n[notify]\ndebounce_ms = \"1m\"\n",
-    )
-    .unwrap();
-    let out = Command::new(bin("swarm-obs"))
-        .args(["status", "--collector", "off", "--home"])
-        .arg(home.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    std::fs::write(
-        home.path().join("config.toml"),
-        "[hook]\npost_budget_ms = \"50\"\n",
-    )
-    .unwrap();
-    let out = Command::new(bin("swarm-obs"))
-        .args(["status", "--collector", "off", "--home"])
-        .arg(home.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("has no unit"),
-        "{err}"
+        &status,
     );
+    assert!(ok, "{err}");
+    let (ok, err) = with_config("[hook]\npost_budget_ms = \"50\"\n", &status);
+    assert!(!ok && err.contains("has no unit"), "{err}");
 }
