@@ -352,17 +352,89 @@ fn bad_otlp_bodies_are_refused_clearly() {
         let head = String::from_utf8_lossy(&head[..n]);
         assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     }
-    let resp = swarm_obs_suite::http()
-        .post(collector.url("/v1/logs"))
-        .header("content-type", "application/x-protobuf")
-        .header("content-encoding", "gzip")
-        .send(&b"\x1f\x8b"[..])
-        .unwrap();
-    assert_eq!(resp.status(), 415);
+    // A compression it does not take is 415; a gzip body that is not gzip, 400.
+    for (encoding, body, status) in [("br", &b"x"[..], 415), ("gzip", b"\x1f\x8b", 400)] {
+        let resp = swarm_obs_suite::http()
+            .post(collector.url("/v1/logs"))
+            .header("content-type", "application/x-protobuf")
+            .header("content-encoding", encoding)
+            .send(body)
+            .unwrap();
+        assert_eq!(resp.status(), status, "{encoding}");
+    }
     // An empty request is valid OTLP: accepted, nothing stored.
     let (got, _) = collector.post("/v1/logs", "application/x-protobuf", b"");
     assert_eq!(got, 200);
     assert!(collector.stored_ids().is_empty());
     // Still healthy after all that.
     assert_eq!(collector.get_json("/healthz")["status"], "ok");
+}
+
+/// Compresses `data` with the real `gzip` program.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    let mut stdin = child.stdin.take().expect("gzip's stdin");
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().expect("gzip's output");
+    writer.join().unwrap().expect("feed gzip");
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// OTLP senders gzip their requests (OTEL_EXPORTER_OTLP_COMPRESSION=gzip): the
+/// collector takes them, protobuf and JSON, and applies the body cap to what the
+/// body decodes to, so a small bomb gets 413 and the collector stays well.
+#[test]
+fn gzip_requests_are_taken_and_a_zip_bomb_is_refused() {
+    if !swarm_obs_suite::have_programs("gzip ingest", &["gzip"]) {
+        return;
+    }
+    let home = TestHome::new();
+    let collector = Collector::start_with(&home, &["--max-body-mb", "1"]);
+    let logs = gzip(&claude_logs().encode_to_vec());
+    let resp = swarm_obs_suite::http()
+        .post(collector.url("/v1/logs"))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .send(&logs[..])
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let metrics = gzip(claude_metrics().to_string().as_bytes());
+    let resp = swarm_obs_suite::http()
+        .post(collector.url("/v1/metrics"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .send(&metrics[..])
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let stored = collector.get_json("/v1/events?source=claude-code&limit=1000");
+    let n = stored["events"].as_array().map_or(0, Vec::len);
+    assert!(
+        n >= 2,
+        "logs and metrics from gzip bodies were stored: {stored}"
+    );
+
+    // 64 MiB of zeros is about 64 KiB of gzip: under the 1 MiB cap as sent, far
+    // over it decoded.
+    let bomb = gzip(&vec![0u8; 64 << 20]);
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    let mut resp = swarm_obs_suite::http()
+        .post(collector.url("/v1/logs"))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .send(&bomb[..])
+        .unwrap();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    assert_eq!(resp.status(), 413, "{text}");
+    assert!(text.contains("decodes to more than"), "{text}");
+    assert_eq!(collector.get_json("/healthz")["status"], "ok");
+    let after = collector.get_json("/v1/events?source=claude-code&limit=1000");
+    assert_eq!(after["events"].as_array().map_or(0, Vec::len), n);
 }

@@ -55,30 +55,45 @@ pub enum Encoding {
     Json,
 }
 
+/// How a request body is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Not at all (`identity`, or no `Content-Encoding`).
+    None,
+    /// `gzip`, as OTLP senders send with `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`.
+    Gzip,
+}
+
 /// Checks `Content-Type` (415 for anything but protobuf or JSON) and
-/// `Content-Encoding` (415 for compression).
+/// `Content-Encoding` (415 for anything but identity and gzip).
 pub fn encoding(
     content_type: Option<&str>,
     content_encoding: Option<&str>,
-) -> Result<Encoding, Refusal> {
-    if let Some(ce) = content_encoding.map(str::trim)
-        && !ce.is_empty()
-        && !ce.eq_ignore_ascii_case("identity")
-    {
-        return Err(Refusal {
-            status: 415,
-            message: format!(
-                "Content-Encoding {:?} is not supported; send uncompressed OTLP (unset OTEL_EXPORTER_OTLP_COMPRESSION)",
-                ce.chars().take(50).collect::<String>()
-            ),
-        });
-    }
+) -> Result<(Encoding, Compression), Refusal> {
+    let compression = match content_encoding.map(str::trim) {
+        None | Some("") => Compression::None,
+        Some(ce) if ce.eq_ignore_ascii_case("identity") => Compression::None,
+        Some(ce) if ce.eq_ignore_ascii_case("gzip") || ce.eq_ignore_ascii_case("x-gzip") => {
+            Compression::Gzip
+        }
+        Some(ce) => {
+            return Err(Refusal {
+                status: 415,
+                message: format!(
+                    "Content-Encoding {:?} is not supported; send gzip or uncompressed OTLP",
+                    ce.chars().take(50).collect::<String>()
+                ),
+            });
+        }
+    };
     let mime = content_type
         .and_then(|h| h.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase());
     match mime.as_deref() {
-        Some("application/x-protobuf") | Some("application/protobuf") => Ok(Encoding::Protobuf),
-        Some("application/json") => Ok(Encoding::Json),
+        Some("application/x-protobuf") | Some("application/protobuf") => {
+            Ok((Encoding::Protobuf, compression))
+        }
+        Some("application/json") => Ok((Encoding::Json, compression)),
         _ => Err(Refusal {
             status: 415,
             message: format!(
@@ -91,6 +106,27 @@ pub fn encoding(
                 CONTENT_TYPES.join(" or ")
             ),
         }),
+    }
+}
+
+/// The body of a gzip request, refused with 413 as soon as it inflates past
+/// `limit` (the body cap applies to what is decoded: a small bomb cannot expand
+/// into memory) and with 400 when it is not gzip.
+pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Refusal> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    let read = flate2::read::MultiGzDecoder::new(body)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out);
+    match read {
+        Err(e) => Err(bad(format!("the gzip body cannot be decoded: {e}"))),
+        Ok(_) if out.len() > limit => Err(Refusal {
+            status: 413,
+            message: format!(
+                "the gzip body decodes to more than the {limit} byte cap; send smaller batches"
+            ),
+        }),
+        Ok(_) => Ok(out),
     }
 }
 
@@ -636,18 +672,50 @@ mod tests {
     }
 
     #[test]
+    fn gzip_bodies_are_decoded_within_the_cap() {
+        use std::io::Write;
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        assert_eq!(gunzip(&gz(b"hello"), 5).unwrap(), b"hello");
+        assert_eq!(gunzip(&gz(b""), 5).unwrap(), b"");
+        // One byte over the cap once decoded: 413, however small the body.
+        let bomb = gz(&vec![0u8; 1 << 20]);
+        assert!(bomb.len() < 1 << 14, "{}", bomb.len());
+        assert_eq!(gunzip(&bomb, (1 << 20) - 1).unwrap_err().status, 413);
+        for garbage in [&b"\x1f\x8b"[..], b"not gzip", b"\x1f\x8b\x08\x00garbage"] {
+            assert_eq!(
+                gunzip(garbage, 1 << 20).unwrap_err().status,
+                400,
+                "{garbage:?}"
+            );
+        }
+        let cut = gz(b"a longer body that is cut short");
+        assert_eq!(
+            gunzip(&cut[..cut.len() - 6], 1 << 20).unwrap_err().status,
+            400
+        );
+    }
+
+    #[test]
     fn bad_bodies_and_types_are_refused() {
         assert_eq!(encoding(Some("text/plain"), None).unwrap_err().status, 415);
         assert_eq!(encoding(None, None).unwrap_err().status, 415);
         assert_eq!(
-            encoding(Some("application/x-protobuf"), Some("gzip"))
+            encoding(Some("application/x-protobuf"), Some("br"))
                 .unwrap_err()
                 .status,
             415
         );
         assert_eq!(
+            encoding(Some("application/x-protobuf"), Some("GZIP")).unwrap(),
+            (Encoding::Protobuf, Compression::Gzip)
+        );
+        assert_eq!(
             encoding(Some("application/json; charset=utf-8"), None).unwrap(),
-            Encoding::Json
+            (Encoding::Json, Compression::None)
         );
         let r = redactor();
         let e = parse(

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::heartbeats::MAX_HEARTBEAT_BYTES;
 use crate::ingest::{Refusal, admit, check_content_type, parse_events};
-use crate::otlp_ingest::{self, Encoding, Signal};
+use crate::otlp_ingest::{self, Compression, Encoding, Signal};
 
 use super::*;
 
@@ -240,7 +240,7 @@ pub(super) async fn post_otlp(
         st.hub.metrics.add_rejected();
         error(r.status, r.message)
     };
-    let encoding = match otlp_ingest::encoding(
+    let (encoding, compression) = match otlp_ingest::encoding(
         header_str(&headers, header::CONTENT_TYPE),
         header_str(&headers, header::CONTENT_ENCODING),
     ) {
@@ -251,12 +251,43 @@ pub(super) async fn post_otlp(
         Ok(b) => b,
         Err(r) => return refuse(r),
     };
-    let events = match parse_off_executor(held.bytes.clone(), {
-        let redactor = st.redactor.clone();
-        move |b| otlp_ingest::parse(signal, encoding, b, &redactor)
-    })
-    .await
-    {
+    let redactor = st.redactor.clone();
+    let parsed = match compression {
+        Compression::None => {
+            parse_off_executor(held.bytes.clone(), move |b| {
+                otlp_ingest::parse(signal, encoding, b, &redactor)
+            })
+            .await
+        }
+        // Inflating is work a small body can ask for: always off the executor,
+        // holding a share of the body budget for what it may decode to.
+        Compression::Gzip => {
+            let kib = u32::try_from(st.body_limit.div_ceil(1024)).unwrap_or(u32::MAX);
+            let Ok(Ok(_decoded)) =
+                tokio::time::timeout(BODY_TIMEOUT, st.body_budget.clone().acquire_many_owned(kib))
+                    .await
+            else {
+                return refuse(Refusal {
+                    status: 503,
+                    message: "the collector is holding its whole body budget for other requests; retry later".to_owned(),
+                });
+            };
+            let (bytes, limit) = (held.bytes.clone(), st.body_limit);
+            match tokio::task::spawn_blocking(move || {
+                let raw = otlp_ingest::gunzip(&bytes, limit)?;
+                otlp_ingest::parse(signal, encoding, &raw, &redactor)
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => Err(Refusal {
+                    status: 500,
+                    message: format!("decoding the body failed: {e}"),
+                }),
+            }
+        }
+    };
+    let events = match parsed {
         Ok(ev) => ev,
         Err(r) => return refuse(r),
     };

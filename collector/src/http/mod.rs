@@ -12,7 +12,7 @@
 //! | `POST /v1/heartbeats`, `GET /v1/workers` | heartbeats from other hosts; every worker with its verdict |
 //! | `GET /v1/activity` | events per minute by kind over the last `minutes` (1–1440, default 15), every minute listed; the filters below apply |
 //! | `GET /v1/probes` | every health probe: state, last check, transitions, hourly healthy ratio |
-//! | `POST /v1/logs`, `POST /v1/metrics` | OTLP/HTTP ingest (`application/x-protobuf` or `application/json`, uncompressed), e.g. Claude Code's own telemetry; each log record and gauge or sum data point becomes an event; 400/413/415 like `/v1/events` |
+//! | `POST /v1/logs`, `POST /v1/metrics` | OTLP/HTTP ingest (`application/x-protobuf` or `application/json`, uncompressed or `Content-Encoding: gzip` with the body cap applied to the decoded size), e.g. Claude Code's own telemetry; each log record and gauge or sum data point becomes an event; 400/413/415 like `/v1/events` |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
 //! | `GET /`, `GET /assets/…` | the web dashboard (see [`crate::dashboard`]) |
 //!
