@@ -1087,15 +1087,23 @@ fn sessions_show_their_live_state_pushed_by_the_stream() {
     }
     let home = TestHome::new();
     let c = Collector::start(&home);
-    let hook = |name: &str, tool: Option<&str>| {
+    let hook_with = |name: &str, tool: Option<&str>, extra: Value| {
         let mut ev = event("proj", Kind::Hook, name);
         ev.session = Some("5e55-live-0001".into());
         ev.hook = Some(name.into());
         ev.tool = tool.map(str::to_owned);
-        ev.payload = Some(json!({"hook_event_name": name}));
+        let mut payload = json!({"hook_event_name": name});
+        if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        ev.payload = Some(payload);
         ev
     };
-    post(&c, &hook("UserPromptSubmit", None));
+    let hook = |name: &str, tool: Option<&str>| hook_with(name, tool, json!({}));
+    post(
+        &c,
+        &hook_with("UserPromptSubmit", None, json!({"prompt": "fix the build"})),
+    );
     let mut b = Browser::start(1200, 800);
     b.navigate(&c.url("/"));
     b.wait_for("the stream to connect", LIVE, WAIT);
@@ -1117,6 +1125,27 @@ fn sessions_show_their_live_state_pushed_by_the_stream() {
             .contains("needs permission for Bash"),
         "{text}"
     );
+    // The turn ends: the last prompt and the answer show under the session, the
+    // answer as text.
+    post(
+        &c,
+        &hook_with(
+            "Stop",
+            None,
+            json!({"last_assistant_message": "the build is <b>fixed</b>"}),
+        ),
+    );
+    let said = b.wait_for(
+        "the last answer",
+        "(() => { const e = document.querySelector('#sessions .exchange.said'); return e && e.textContent; })()",
+        WAIT,
+    );
+    assert_eq!(said, "« the build is <b>fixed</b>");
+    assert_eq!(
+        b.eval("document.querySelector('#sessions .exchange.prompt').textContent"),
+        "» fix the build"
+    );
+    assert_eq!(b.eval("document.querySelectorAll('#sessions b').length"), 0);
     post(&c, &hook("SessionEnd", None));
     b.wait_for(
         "the ended session",

@@ -928,6 +928,14 @@
         Number(s.errors) > 0 ? el('span', { class: 'errors', text: count(s.errors, 'error') }) : null),
       el('div', { class: 'meta', text: meta.filter(Boolean).join(' · ') }));
       li.addEventListener('keydown', (e) => { if (e.key === 'Enter') li.click(); });
+      // The last prompt and the main agent's last answer, kept with the state.
+      const main = (s.agents || []).find((a) => a && !a.agent);
+      if (s.prompt) {
+        li.append(el('div', { class: 'meta exchange prompt', title: 'last prompt', text: '» ' + String(s.prompt) }));
+      }
+      if (main && main.last_message) {
+        li.append(el('div', { class: 'meta exchange said', title: 'last answer', text: '« ' + String(main.last_message) }));
+      }
       const t = s.telemetry;
       if (t && typeof t === 'object') {
         const tokens = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens']
@@ -948,7 +956,8 @@
         const width = (Date.parse(a.last_seen) - Date.parse(a.first_seen)) / span;
         const bar = el('span', {
           class: 'span' + (Number(a.errors) > 0 ? ' has-errors' : ''),
-          title: name + ': ' + [count(a.events, 'event'), count(a.tool_calls, 'tool call'), count(a.errors, 'error')].join(', '),
+          title: name + ': ' + [count(a.events, 'event'), count(a.tool_calls, 'tool call'), count(a.errors, 'error')].join(', ')
+            + (a.last_message ? '\n« ' + String(a.last_message) : ''),
         });
         bar.style.left = (Math.max(0, Math.min(1, left)) * 100).toFixed(2) + '%';
         bar.style.width = (Math.max(0, Math.min(1, width)) * 100).toFixed(2) + '%';
