@@ -8,10 +8,23 @@
 //! on the POST's connection; one held back by the debounce costs a locked state-file update.
 //! The shown case is measured one at a time (each run after the previous delivery is
 //! done, as with one Stop per turn) and back to back, where deliveries overlap runs.
+//!
+//! Then the figure the agent feels: from Claude Code spawning the hook to the hook's
+//! exit, run the way Claude Code runs it (`/bin/sh -c <command>` with sh staying as
+//! the parent, or exec form, the binary spawned directly; stdin a socket closed
+//! after the payload), one at a time and 8 at once (hooks of one event run in
+//! parallel; Claude Code waits for the last), each against `cat > /dev/null` run
+//! the same way. Budget (DESIGN.md): swarm-hook ≤ 1.2× `cat` with the collector up.
+//! The variants run in interleaved rounds (each round runs every one, in a rotating
+//! order), so a machine busy with something else slows them alike; medians.
+//! `cargo bench --bench hook -- claude-code` runs only this part.
 
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use swarm_obs_suite::bench::{median_of, time_process};
@@ -48,15 +61,189 @@ fn wait_for_lines(path: &Path, n: usize) {
     panic!("{} did not reach {n} deliveries in 10 s", path.display());
 }
 
+/// How Claude Code starts a command hook.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `"command": "<shell command>"`: `/bin/sh -c <command>`, sh staying the parent.
+    Shell,
+    /// `"command": "<program>", "args": []`: the program spawned directly.
+    Exec,
+}
+
+/// One way of running one hook: what, how, with which environment.
+struct HookRun {
+    form: Form,
+    /// The program (exec form), or the shell command (shell form).
+    command: OsString,
+    envs: Vec<(&'static str, String)>,
+}
+
+impl HookRun {
+    /// Spawns it as Claude Code does, with the payload written to a socket as its
+    /// stdin, then closed.
+    fn spawn(&self, input: &[u8]) -> Child {
+        let mut cmd = match self.form {
+            Form::Shell => {
+                let mut c = Command::new("/bin/sh");
+                c.arg("-c").arg(&self.command);
+                c
+            }
+            Form::Exec => Command::new(&self.command),
+        };
+        let (mut ours, theirs) = UnixStream::pair().expect("a socket pair for stdin");
+        let child = cmd
+            .env_remove("SWARM_OBS_COLLECTOR")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the measured hook");
+        ours.write_all(input).expect("write the payload");
+        drop(ours);
+        child
+    }
+
+    /// Wall time from spawning `n` of it (one after another, as Claude Code starts
+    /// the hooks of one event) to the exit of the last.
+    fn time(&self, n: usize, input: &[u8]) -> Duration {
+        let start = Instant::now();
+        let children: Vec<Child> = (0..n).map(|_| self.spawn(input)).collect();
+        for mut child in children {
+            let status = child.wait().expect("wait for the hook");
+            assert!(status.success(), "the measured hook failed: {status}");
+        }
+        start.elapsed()
+    }
+}
+
+/// The median of `times`.
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// One figure of [`inside_claude_code`]: a row (what runs) in a column (how, how
+/// many at once), with its samples.
+struct Cell {
+    row: usize,
+    column: usize,
+    width: usize,
+    run: HookRun,
+    samples: Vec<Duration>,
+}
+
+/// Spawn → exit inside Claude Code: swarm-hook (collector up, collector down) and
+/// `cat > /dev/null`, in shell and exec form, one at a time and 8 at once, in
+/// interleaved rounds. Prints each median as a ratio to `cat` run the same way.
+fn inside_claude_code(hook: &Path, input: &[u8], rounds: usize) {
+    let up_home = TestHome::new();
+    let collector = Collector::start(&up_home);
+    let down_home = TestHome::new();
+    // The address of a collector that is gone: connects are refused.
+    let gone = format!("127.0.0.1:{}", swarm_obs_suite::free_port());
+    let env = |home: &TestHome, addr: String| {
+        vec![
+            ("SWARM_OBS_HOME", home.path().display().to_string()),
+            ("SWARM_OBS_COLLECTOR", addr),
+        ]
+    };
+    // Rows: what runs; `None` is the baseline.
+    let rows = [
+        ("cat > /dev/null", None),
+        (
+            "swarm-hook, collector up",
+            Some(env(&up_home, collector.addr().to_owned())),
+        ),
+        ("swarm-hook, collector down", Some(env(&down_home, gone))),
+    ];
+    let quoted = format!("'{}'", hook.display().to_string().replace('\'', r"'\''"));
+    let columns = [
+        (Form::Shell, 1, "sh -c, one"),
+        (Form::Shell, 8, "sh -c, 8 at once"),
+        (Form::Exec, 1, "exec, one"),
+        (Form::Exec, 8, "exec, 8 at once"),
+    ];
+    let mut cells = Vec::new();
+    for (row, (_, envs)) in rows.iter().enumerate() {
+        for (column, &(form, width, _)) in columns.iter().enumerate() {
+            let command: OsString = match (envs, form) {
+                (None, Form::Shell) => "cat > /dev/null".into(),
+                (None, Form::Exec) => "cat".into(),
+                (Some(_), Form::Shell) => quoted.clone().into(),
+                (Some(_), Form::Exec) => hook.as_os_str().to_owned(),
+            };
+            let envs = envs.clone().unwrap_or_default();
+            cells.push(Cell {
+                row,
+                column,
+                width,
+                run: HookRun {
+                    form,
+                    command,
+                    envs,
+                },
+                samples: Vec::with_capacity(rounds),
+            });
+        }
+    }
+    // A warm-up round, unrecorded: page cache, the collector's first connections.
+    for c in &cells {
+        c.run.time(c.width, input);
+    }
+    for round in 0..rounds {
+        let len = cells.len();
+        for i in 0..len {
+            let c = &mut cells[(i + round) % len];
+            c.samples.push(c.run.time(c.width, input));
+        }
+    }
+    drop(collector);
+
+    let mut medians = vec![[Duration::ZERO; 4]; rows.len()];
+    for c in &mut cells {
+        medians[c.row][c.column] = median(&mut c.samples);
+    }
+    println!();
+    println!(
+        "Spawned → exit inside Claude Code (median of {rounds} interleaved rounds), against `cat > /dev/null` run the same way:"
+    );
+    print!("  {:<28}", "");
+    for (_, _, head) in &columns {
+        print!("{head:>24}");
+    }
+    println!();
+    for ((what, _), row) in rows.iter().zip(&medians) {
+        print!("  {what:<28}");
+        for (d, base) in row.iter().zip(&medians[0]) {
+            let ratio = d.as_secs_f64() / base.as_secs_f64();
+            let figure = format!("{:.3} ms {ratio:.2}x", d.as_secs_f64() * 1e3);
+            print!("{figure:>24}");
+        }
+        if what.ends_with("collector up") {
+            print!("  (budget 1.2x)");
+        }
+        println!();
+    }
+}
+
 fn main() {
+    // `cargo bench` passes --bench; a plain `cargo test --benches` passes nothing
+    // and runs this too, so keep that run short.
+    let full = std::env::args().any(|a| a == "--bench");
+    let hook: PathBuf = bin("swarm-hook");
+    let input = std::fs::read(fixtures_dir().join("PreToolUse.json")).expect("fixture");
+    let rounds = if full { 200 } else { 2 };
+    if std::env::args().any(|a| a == "claude-code") {
+        inside_claude_code(&hook, &input, rounds);
+        return;
+    }
     let mut c = Criterion::default()
         .configure_from_args()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    let hook: PathBuf = bin("swarm-hook");
     let noop = example("noop_stdin");
-    let input = std::fs::read(fixtures_dir().join("PreToolUse.json")).expect("fixture");
     let home = TestHome::new();
     let home_env = ("SWARM_OBS_HOME", home.path().display().to_string());
 
@@ -206,4 +393,6 @@ fn main() {
         "  events written during the run: {}",
         home.event_lines().len()
     );
+
+    inside_claude_code(&hook, &input, rounds);
 }
