@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use swarm_obs::{CollectorInfo, Event, Timestamp};
-use swarm_obs_suite::{ListenerMode, TestHome, TestListener, fixtures_dir, run_with_stdin};
+use swarm_obs_suite::{
+    Collector, ListenerMode, TestHome, TestListener, fixtures_dir, run_with_stdin,
+};
 
 fn stop_fixture() -> Vec<u8> {
     std::fs::read(fixtures_dir().join("Stop.json")).unwrap()
@@ -88,7 +90,8 @@ fn a_hung_collector_costs_only_the_budget() {
         listener.next_request(Duration::from_secs(5)).is_some(),
         "the hook never connected"
     );
-    // The budget is 50 ms; a hook without one would wait for the collector forever.
+    // An event in the log is sent and not waited for; where the hook does wait,
+    // its budget (50 ms) bounds it. A hook with neither would wait forever.
     assert!(
         took < Duration::from_millis(1500),
         "hook took {took:?} against a hung collector"
@@ -96,6 +99,10 @@ fn a_hung_collector_costs_only_the_budget() {
     assert_eq!(home.events().len(), 1, "the event is on disk regardless");
 }
 
+/// An event in the log is sent, not waited for: the collector's refusal goes
+/// unheard (its catch-up reads the log anyway). Where the hook does wait, because
+/// its own append failed and only the collector's commit backs the event, a
+/// refusal is one stderr line beside the one about the log, and exit 0.
 #[test]
 fn a_refused_post_is_one_stderr_line_and_exit_0() {
     let listener = TestListener::start(ListenerMode::Answer(400));
@@ -105,12 +112,153 @@ fn a_refused_post_is_one_stderr_line_and_exit_0() {
         stop_fixture(),
     );
     assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("HTTP 400") && stderr.lines().count() == 1,
-        "{stderr}"
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let req = listener
+        .next_request(Duration::from_secs(5))
+        .expect("no POST arrived");
+    assert_eq!(req.request_line, "POST /v1/events?ack=queued HTTP/1.1");
     assert_eq!(home.events().len(), 1);
+
+    // No log: a link planted where today's event file goes is refused.
+    let home = TestHome::new();
+    let events = home.path().join("events");
+    std::fs::create_dir_all(&events).unwrap();
+    let now = Timestamp::now().unix_ms();
+    for day in [now, now + 86_400_000] {
+        let name = format!("{}.jsonl", Timestamp::from_unix_ms(day).day());
+        std::os::unix::fs::symlink("/nonexistent", events.join(name)).unwrap();
+    }
+    let out = run_with_stdin(
+        home.hook().env("SWARM_OBS_COLLECTOR", listener.addr()),
+        stop_fixture(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].contains("event not recorded"), "{stderr}");
+    assert!(lines[1].contains("HTTP 400"), "{stderr}");
+    let req = listener
+        .next_request(Duration::from_secs(5))
+        .expect("no POST arrived");
+    // Answered only once committed: nothing else backs the event.
+    assert_eq!(req.request_line, "POST /v1/events HTTP/1.1");
+}
+
+/// Sends SIGCONT to a stopped process when dropped, so a failing test does not
+/// leave it frozen.
+struct Thaw(u32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the pid of a child this test started.
+        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGCONT) };
+    }
+}
+
+/// How many times each of `ids` is stored, polled (bounded) until each is there.
+fn stored_counts(collector: &Collector, ids: &[String]) -> Vec<usize> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = collector.stored_ids();
+        let counts: Vec<usize> = ids
+            .iter()
+            .map(|id| stored.iter().filter(|s| *s == id).count())
+            .collect();
+        if counts.iter().all(|&n| n > 0) || Instant::now() > deadline {
+            return counts;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A collector frozen (SIGSTOP) mid-swarm: the kernel still takes the hook's
+/// connection and request, so the hook exits at once rather than after its budget;
+/// when the collector wakes it serves the request waiting in its socket. An event
+/// of another state root can only arrive that way (the collector's catch-up reads
+/// its own log); one of its own root comes by both ways and is stored once.
+#[test]
+fn a_frozen_collector_does_not_hold_the_hook_and_gets_the_event_when_it_wakes() {
+    let home = TestHome::new();
+    let elsewhere = TestHome::new();
+    // A budget no one would miss: a hook that waited for the frozen collector's
+    // answer would take all of it.
+    for h in [&home, &elsewhere] {
+        std::fs::write(
+            h.path().join("config.toml"),
+            "[hook]\npost_budget_ms = 10000\n",
+        )
+        .unwrap();
+    }
+    let collector = Collector::start(&home);
+    let mut hooks = [home.hook(), elsewhere.hook()];
+    // Its own root finds it through collector.json; the other is told.
+    hooks[1].env("SWARM_OBS_COLLECTOR", collector.addr());
+    // SAFETY: kill(2) on the pid of the collector this test started.
+    unsafe { libc::kill(collector.pid() as libc::pid_t, libc::SIGSTOP) };
+    let thaw = Thaw(collector.pid());
+    for hook in &mut hooks {
+        let started = Instant::now();
+        let out = run_with_stdin(hook, stop_fixture());
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "the hook waited {took:?} for a frozen collector"
+        );
+    }
+    let ids = [&home, &elsewhere].map(|h| {
+        let events = h.events();
+        assert_eq!(events.len(), 1);
+        events[0].id.to_string()
+    });
+    drop(thaw);
+    assert_eq!(stored_counts(&collector, &ids), [1, 1]);
+    // Catch-up passes (every 250 ms) read the log line of the same event again.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(stored_counts(&collector, &ids), [1, 1]);
+}
+
+/// A hook that does not wait for the answer still has its POST served, not
+/// dropped as a request whose client went away: events of a state root whose
+/// log the collector does not read all arrive, once each.
+#[test]
+fn events_sent_without_waiting_for_the_answer_are_served() {
+    let home = TestHome::new();
+    let collector = Collector::start(&home);
+    let elsewhere = TestHome::new();
+    let fixture = std::fs::read(fixtures_dir().join("PreToolUse.json")).unwrap();
+    for _ in 0..20 {
+        let out = run_with_stdin(
+            elsewhere
+                .hook()
+                .env("SWARM_OBS_COLLECTOR", collector.addr()),
+            fixture.clone(),
+        );
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ids: Vec<String> = elsewhere
+        .events()
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(ids.len(), 20);
+    assert_eq!(stored_counts(&collector, &ids), vec![1; 20]);
 }
 
 #[test]
@@ -222,7 +370,7 @@ fn stop_shown_by(home: &TestHome, delivered: &std::path::Path, shower: u32) {
 #[test]
 fn a_collector_that_shows_notifications_is_handed_the_hooks() {
     let (home, delivered) = home_with_command_notifications();
-    let collector = swarm_obs_suite::Collector::start(&home);
+    let collector = Collector::start(&home);
     let info = CollectorInfo::read(&home.path().join("collector.json")).unwrap();
     assert_eq!(info.notifications.as_deref(), Some("command"));
     stop_shown_by(&home, &delivered, collector.pid());
@@ -262,7 +410,7 @@ fn a_collector_that_refuses_the_notification_leaves_it_to_the_hook() {
 #[test]
 fn a_collector_with_a_token_takes_the_hooks_event_and_notification() {
     let (home, delivered) = home_with_command_notifications();
-    let collector = swarm_obs_suite::Collector::start_with(&home, &["--token", "s3cret"]);
+    let collector = Collector::start_with(&home, &["--token", "s3cret"]);
     stop_shown_by(&home, &delivered, collector.pid());
     let logged = home.events();
     assert_eq!(logged.len(), 1);

@@ -42,7 +42,9 @@ pub struct Outcome {
     pub event: Event,
     /// Whether it reached the event log.
     pub logged: bool,
-    /// Whether the collector accepted it.
+    /// Whether it went to the collector: written whole to its connection (an event
+    /// in the log, whose answer the hook does not wait for) or, where an answer
+    /// decides something and the hook waited, accepted.
     pub posted: bool,
     /// The notification handed to delivery, if any.
     pub notified: Option<Delivery>,
@@ -130,9 +132,12 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         }
     };
 
-    // The POST and the notification each mostly wait (for the collector's answer,
-    // or for the delivery process to start): when there are both, they wait side
-    // by side. A collector that shows notifications gets both on one connection.
+    // Claude Code waits for the hook's exit, so the hook waits only for answers
+    // that decide something. An event in the log is sent, not waited for: a POST
+    // the collector never takes (down, hung, killed mid-request) is read from the
+    // log by its catch-up. A notification handed to a collector that shows them
+    // waits for its answer (a refusal means the hook shows it itself), on the
+    // POST's connection; so does an event the log could not take.
     let collector = CollectorAddress::discover(&root, &config).map(|addr| {
         let client = CollectorClient::new(addr, Duration::from_millis(config.hook.post_budget_ms));
         // No log line backs the event: the collector's answer must mean it is stored.
@@ -164,20 +169,18 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
             });
             (Some(done.posted), notified)
         }
-        (Some(client), Some(note)) => std::thread::scope(|s| {
-            let post = s.spawn(|| client.post_logged(events));
-            let job = gate_and_deliver(&root, &config, &event, note, stderr);
-            (post.join().ok(), job)
-        }),
+        // Sent first: the collector works on it while the gate and the delivery
+        // process start.
         (client, note) => (
-            client.as_ref().map(|c| c.post_logged(events)),
+            client.as_ref().map(|c| c.send_logged(events)),
             note.and_then(|n| gate_and_deliver(&root, &config, &event, n, stderr)),
         ),
     };
     let posted = match post {
         Some(Ok(())) => true,
         // Unreachable is normal when no collector runs: the event is on disk and the
-        // collector catches up from the log. A refusal is worth a line.
+        // collector catches up from the log. A refusal (heard only where the hook
+        // waited for the answer) is worth a line.
         Some(Err(e @ swarm_obs::PostError::Rejected { .. })) => {
             let _ = writeln!(stderr, "swarm-hook: {e}");
             false

@@ -174,7 +174,8 @@ fn ndjson(events: &[Event]) -> Vec<u8> {
 /// What [`CollectorClient::post_logged_and_hand`] did.
 #[derive(Debug)]
 pub struct PostedAndHanded {
-    /// Whether the collector queued the events.
+    /// Whether the collector queued the events, or, when no job was decided on
+    /// and nothing waited for its answer, whether the POST was written whole.
     pub posted: Result<(), PostError>,
     /// The notification job decided on, if any, and whether the collector took it.
     pub job: Option<(crate::notify::Delivery, Result<(), PostError>)>,
@@ -255,6 +256,37 @@ impl CollectorClient {
         )
     }
 
+    /// Sends events that are already in this host's event log, as
+    /// [`post_logged`](Self::post_logged) does, and returns as soon as the request is
+    /// written, without waiting for the answer: nothing the answer could say changes
+    /// what the caller does, since a POST the collector never takes is read from the
+    /// log by its catch-up (ids dedupe). `Ok` means the whole request is in the
+    /// kernel's hands, which deliver it after the caller exits. For a client made
+    /// [`not_logged`](Self::not_logged) the answer does decide (no log backs the
+    /// events), so this waits for the commit as `post_logged` does.
+    ///
+    /// This is the hook's path: Claude Code waits for the hook's exit, so the hook
+    /// waits for nothing it does not need.
+    pub fn send_logged(&self, events: &[Event]) -> Result<(), PostError> {
+        if self.not_logged {
+            return self.post_logged(events);
+        }
+        let auth = self.authorization();
+        crate::http_post::send_unanswered(
+            self.address.host_port(),
+            "POST",
+            EVENTS_QUEUED,
+            "application/x-ndjson",
+            &auth_headers(auth.as_deref()),
+            &ndjson(events),
+            self.budget,
+        )
+        .map_err(|e| PostError::Unreachable {
+            url: self.address.url(EVENTS_QUEUED),
+            message: e.to_string(),
+        })
+    }
+
     /// Hands a notification that already passed the sound rules and the gate to the
     /// collector to show (`POST /v1/notify`). Worth it only when
     /// [`CollectorAddress::shows_notifications`]; on an error, show it yourself.
@@ -272,7 +304,10 @@ impl CollectorClient {
     /// and no second thread. `decide` runs exactly once, whatever the network does.
     ///
     /// A job is sent again on a new connection if the collector closed the first
-    /// after the POST; one it did not take is the caller's to show.
+    /// after the POST; one it did not take is the caller's to show. When `decide`
+    /// returns no job, nothing waits for the POST's answer (see
+    /// [`send_logged`](Self::send_logged)), unless the client is
+    /// [`not_logged`](Self::not_logged).
     pub fn post_logged_and_hand(
         &self,
         events: &[Event],
@@ -308,6 +343,13 @@ impl CollectorClient {
                 }
             };
         let job = decide();
+        if job.is_none() && !self.not_logged {
+            // No answer decides anything: leave with the POST written.
+            return PostedAndHanded {
+                posted: conn.leave().map_err(|e| unreachable(events_path, &e)),
+                job: None,
+            };
+        }
         // A Delivery holds only strings and numbers: it always serialises.
         let sent = job.as_ref().map(|j| {
             let body = serde_json::to_vec(j).unwrap_or_default();

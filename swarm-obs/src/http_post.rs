@@ -1,7 +1,9 @@
 //! Just enough HTTP/1.1 client to post one body and read the status back, on plain
 //! std sockets: one request per connection, no resolver thread, no pool, and one
 //! time budget from connect to status line. Used for the loopback collector and for
-//! OTLP receivers alike.
+//! OTLP receivers alike. A caller whose request needs no answer (the event is on
+//! disk, the collector reads it from there too) can write it and leave:
+//! [`send_unanswered`].
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -21,6 +23,33 @@ pub(crate) fn send(
     let mut conn = Pipeline::connect(host, budget)?;
     conn.send(method, path, content_type, headers, body, true)?;
     conn.status()
+}
+
+/// Ends a request its client leaves without reading the answer: an empty line, which
+/// a server ignores before a request line (RFC 9112, section 2.2) and which here
+/// never has a request behind it. It puts bytes between the request and the
+/// client's close, so a server that takes the close of a connection with nothing
+/// more to read as the client giving up on its request (hyper, by default, drops
+/// the handler then) sees the request out: its read returns the empty line first.
+const LEAVING: &[u8] = b"\r\n";
+
+/// Writes `method path` with `body` to `host` (`host:port`) and returns without
+/// the answer: once this returns, every byte of the request is in the kernel's
+/// send buffer, which delivers it whether or not this process is still there, and
+/// the socket may be closed (by exit). Fails only when the connect or the write
+/// does not finish within `budget`.
+pub(crate) fn send_unanswered(
+    host: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    budget: Duration,
+) -> io::Result<()> {
+    check_headers(headers)?;
+    let mut conn = Pipeline::connect(host, budget)?;
+    conn.write_request(method, path, content_type, headers, body, true, LEAVING)
 }
 
 /// One connection on which requests go out one after another without waiting for
@@ -80,6 +109,29 @@ impl Pipeline {
         body: &[u8],
         last: bool,
     ) -> io::Result<()> {
+        self.write_request(method, path, content_type, headers, body, last, b"")
+    }
+
+    /// Leaves the connection without reading the answers to the requests sent on
+    /// it: they are fully written (the kernel delivers them after the socket is
+    /// closed), and the server is told no more comes, so it serves them out.
+    pub(crate) fn leave(mut self) -> io::Result<()> {
+        self.stream.set_write_timeout(Some(left(self.deadline)?))?;
+        self.stream.write_all(LEAVING)
+    }
+
+    /// Writes one request with `trailer` after it, in one write.
+    #[allow(clippy::too_many_arguments)]
+    fn write_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        last: bool,
+        trailer: &[u8],
+    ) -> io::Result<()> {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nhost: {}\r\nuser-agent: swarm-obs/{}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n",
             self.host,
@@ -96,7 +148,9 @@ impl Pipeline {
         head.push_str("\r\n");
         // One buffer, one write for small requests: no Nagle pause between head and body.
         let mut request = head.into_bytes();
+        request.reserve(body.len() + trailer.len());
         request.extend_from_slice(body);
+        request.extend_from_slice(trailer);
         self.stream.set_write_timeout(Some(left(self.deadline)?))?;
         self.stream.write_all(&request)?;
         self.unanswered += 1;
@@ -349,6 +403,51 @@ mod tests {
             drop(p);
             t.join().unwrap();
         }
+    }
+
+    /// A server on a loopback port that reads one connection to its end, answering
+    /// nothing; returns what it read.
+    fn silent_server() -> (String, std::thread::JoinHandle<Vec<u8>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            got
+        });
+        (addr, t)
+    }
+
+    #[test]
+    fn a_request_left_unanswered_is_written_whole_then_an_empty_line() {
+        let (addr, t) = silent_server();
+        send_unanswered(
+            &addr,
+            "POST",
+            "/a",
+            "text/plain",
+            &[("x", "y")],
+            b"body",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let sent = String::from_utf8(t.join().unwrap()).unwrap();
+        assert!(sent.starts_with("POST /a HTTP/1.1\r\n"), "{sent}");
+        assert!(
+            sent.contains("connection: close\r\nx: y\r\n\r\nbody"),
+            "{sent}"
+        );
+        assert!(sent.ends_with("body\r\n"), "{sent:?}");
+
+        let (addr, t) = silent_server();
+        let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
+        p.send("POST", "/b", "text/plain", &[], b"two", false)
+            .unwrap();
+        p.leave().unwrap();
+        let sent = String::from_utf8(t.join().unwrap()).unwrap();
+        assert!(!sent.contains("connection: close"), "{sent}");
+        assert!(sent.ends_with("\r\n\r\ntwo\r\n"), "{sent:?}");
     }
 
     #[test]
