@@ -49,6 +49,11 @@ pub(crate) struct AgentAgg {
     /// What it said last (Stop / SubagentStop `last_assistant_message`), cut to a line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message: Option<String>,
+    /// Its own transcript (SubagentStop's `agent_transcript_path`): where
+    /// `GET /v1/sessions/{id}/conversation?agent=<id>` reads it. Only the path is
+    /// kept; the transcript is read on request, never copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 /// Telemetry sums of a session. Log records (`api_request`) win when present; the
@@ -92,6 +97,10 @@ pub(crate) struct SessionAgg {
     pub reminded: bool,
     #[serde(default)]
     pub telemetry: TelemetryAgg,
+    /// The main agent's transcript (`transcript_path` of the newest hook event
+    /// that carried one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 fn is_error(ev_kind: &str, lvl: i64) -> bool {
@@ -115,6 +124,7 @@ impl SessionAgg {
             claude_started_at: None,
             reminded: false,
             telemetry: TelemetryAgg::default(),
+            transcript: None,
         }
     }
 
@@ -137,6 +147,7 @@ impl SessionAgg {
                     last_ts: ts.unix_ms(),
                     live: Live::new(state, ts),
                     last_message: None,
+                    transcript: None,
                 });
                 self.agents.len() - 1
             }
@@ -493,6 +504,21 @@ impl Book {
                 .unwrap_or(&ev.msg);
             s.prompt = Some(agent_state::short(prompt));
         }
+        // Transcript paths: one lookup in the payload per hook event, a copy only
+        // when the path changes.
+        let payload = ev.payload.as_ref().filter(|_| ev.hook.is_some());
+        let path_in = |key: &str| {
+            payload
+                .and_then(|p| p.get(key))
+                .and_then(|p| p.as_str())
+                .filter(|p| !p.is_empty())
+        };
+        if newest
+            && let Some(path) = path_in("transcript_path")
+            && s.transcript.as_deref() != Some(path)
+        {
+            s.transcript = Some(path.to_owned());
+        }
         let subagent = ev.agent.is_some();
         let dead = matches!(s.closed, Some((AgentState::Dead, _, _)));
         let a = s.agent_mut(ev.agent.as_deref(), ev.ts);
@@ -508,6 +534,12 @@ impl Book {
             {
                 a.last_message = Some(agent_state::short(said));
             }
+        }
+        if subagent
+            && let Some(path) = path_in("agent_transcript_path")
+            && a.transcript.as_deref() != Some(path)
+        {
+            a.transcript = Some(path.to_owned());
         }
         a.events += 1;
         a.errors += i64::from(error);
@@ -1084,6 +1116,54 @@ mod tests {
                 (Some("sub"), Some("found 3 call sites"))
             ]
         );
+    }
+
+    #[test]
+    fn transcript_paths_are_kept_newest_first_and_old_rows_load_without_them() {
+        use serde_json::json;
+        let mut book = Book::default();
+        let mut add = |ev: Event| book.add(&ev);
+        add(hook_event(
+            "SessionStart",
+            None,
+            2,
+            json!({"transcript_path": "/c/p/s.jsonl"}),
+        ));
+        // An older event caught up late does not replace the newer path.
+        add(hook_event(
+            "Notification",
+            None,
+            1,
+            json!({"transcript_path": "/c/p/old.jsonl"}),
+        ));
+        add(hook_event(
+            "SubagentStop",
+            Some("a1"),
+            3,
+            json!({"transcript_path": "/c/p/s.jsonl",
+                   "agent_transcript_path": "/c/p/s/subagents/agent-a1.jsonl"}),
+        ));
+        // A worker event with a payload is not a hook's: its fields name nothing.
+        let mut worker = Event::new("proj", Kind::Log, "x");
+        worker.session = Some("s".into());
+        worker.ts = Timestamp::from_unix_ms(4);
+        worker.payload = Some(json!({"transcript_path": "/elsewhere"}));
+        add(worker);
+        let s = &book.sessions["s"];
+        assert_eq!(s.transcript.as_deref(), Some("/c/p/s.jsonl"));
+        let sub = s.agents.iter().find(|a| a.agent.as_deref() == Some("a1"));
+        assert_eq!(
+            sub.and_then(|a| a.transcript.as_deref()),
+            Some("/c/p/s/subagents/agent-a1.jsonl")
+        );
+        // A row written before the paths were kept still loads.
+        let mut row = serde_json::to_value(s).unwrap();
+        row.as_object_mut().unwrap().remove("transcript");
+        for a in row["agents"].as_array_mut().unwrap() {
+            a.as_object_mut().unwrap().remove("transcript");
+        }
+        let old: SessionAgg = serde_json::from_value(row).unwrap();
+        assert_eq!(old.transcript, None);
     }
 
     #[test]
