@@ -282,3 +282,122 @@ pub struct ProbeTransition {
     /// What the check saw.
     pub detail: String,
 }
+
+/// Who said a [`Turn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnRole {
+    /// The person (a prompt) or the harness handing back a tool's result.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// What a [`Turn`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnKind {
+    /// A prompt: the text a user (or, for a subagent, its caller) sent.
+    Prompt,
+    /// Text the model wrote.
+    Text,
+    /// A tool call: `tool` is its name, `text` its input as compact JSON.
+    ToolUse,
+    /// A tool's result, paired with its call by `tool_use_id`.
+    ToolResult,
+}
+
+/// One turn of a conversation: a prompt, a piece of the model's text, a tool call
+/// or a tool result. Every string is redacted; control characters are left as
+/// they are for viewers to show as escapes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    /// Its ordinal among the transcript's turns, from 0; a paging cursor.
+    pub seq: u64,
+    /// When Claude Code wrote it; absent when the line had no readable time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Timestamp>,
+    /// Who said it.
+    pub role: TurnRole,
+    /// What it is.
+    pub kind: TurnKind,
+    /// The text, the tool input as compact JSON, or the result; cut at 2 KiB
+    /// with a marker saying so.
+    pub text: String,
+    /// The whole text's length in bytes, present when `text` was cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_bytes: Option<u64>,
+    /// The tool called (a tool use), or the tool whose result this is when its
+    /// call was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// Pairs a tool use with its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_use_id: Option<String>,
+    /// A tool result that reported an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
+}
+
+/// `GET /v1/sessions/{id}/conversation`: one page of an agent's conversation,
+/// read from its transcript on request.
+///
+/// ```
+/// use swarm_obs_collector::api::ConversationAnswer;
+///
+/// let page: ConversationAnswer = serde_json::from_str(
+///     r#"{"session":"s","path":"/p.jsonl","turns":[],"total":0}"#,
+/// ).unwrap();
+/// assert!(page.turns.is_empty() && !page.lags);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConversationAnswer {
+    /// The session.
+    pub session: String,
+    /// The subagent; absent for the main agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The transcript read, resolved.
+    pub path: String,
+    /// The page, in transcript order (its oldest turn first): by default the
+    /// newest `limit` turns; with `before`, the newest ones older than it; with
+    /// `after`, the oldest ones newer than it.
+    pub turns: Vec<Turn>,
+    /// Turns in the whole transcript.
+    pub total: u64,
+    /// Pass back as `before` for the turns older than this page; absent when the
+    /// page starts at the first turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+    /// Pass back as `after` for the turns newer than this page (or written since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
+    /// The last line had no end and did not parse: Claude Code is writing it (or
+    /// it was cut); it was skipped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// Lines skipped because they are not JSON objects, or are turns that cannot
+    /// be read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_lines: u64,
+    /// Lines skipped, unread, for being over the line cap.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub oversized_lines: u64,
+    /// The transcript is behind the agent's hook events: a prompt, tool call or
+    /// final answer the events report is not in it yet (`lag` says which).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lags: bool,
+    /// What the transcript lacks, when it lags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<String>,
+    /// Time of the transcript's newest turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_turn: Option<Timestamp>,
+    /// Time of the agent's newest hook event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<Timestamp>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}

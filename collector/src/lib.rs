@@ -17,7 +17,8 @@
 //! HTTP surface: `POST /v1/events` (one event, a JSON array or NDJSON; it answers once
 //! they are committed, or with `?ack=queued` once they are queued, for events already
 //! in the event log, which catch-up reads again if the collector dies first),
-//! `GET /v1/events`, `/v1/sources`, `/v1/sessions`, `/v1/stream` (SSE), `/v1/ws`
+//! `GET /v1/events`, `/v1/sources`, `/v1/sessions` (and a session's conversation, read
+//! from its transcript on request: [`transcript`]), `/v1/stream` (SSE), `/v1/ws`
 //! (WebSocket), `POST /v1/heartbeats`, `GET /v1/workers`, `/v1/activity`, `/v1/probes`,
 //! OTLP/HTTP ingest on `POST /v1/logs` and `/v1/metrics`, `/healthz`, `/metrics`, and
 //! the web dashboard at `/`. With [`Options::export`] it also exports every stored
@@ -40,6 +41,7 @@ pub mod probes;
 mod session_book;
 mod session_watch;
 pub mod store;
+pub mod transcript;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -103,6 +105,10 @@ pub struct Options {
     /// Origins besides the collector's own that may send requests
     /// (`serve --allow-origin`, e.g. `http://localhost:3000`).
     pub allow_origins: Vec<String>,
+    /// Directories whose Claude Code transcripts `GET /v1/sessions/{id}/conversation`
+    /// may read: [`transcript::default_roots`] (`$CLAUDE_CONFIG_DIR`, else
+    /// `~/.claude`), plus `serve --transcript-root` and `[transcripts] roots`.
+    pub transcript_roots: Vec<PathBuf>,
 }
 
 impl Options {
@@ -133,6 +139,7 @@ impl Options {
             session_check_interval: Duration::from_secs(1),
             allow_hosts: Vec::new(),
             allow_origins: Vec::new(),
+            transcript_roots: transcript::default_roots(),
         }
     }
 }
@@ -420,6 +427,10 @@ async fn serve(
             local,
             &options.allow_hosts,
             &options.allow_origins,
+        )),
+        transcripts: Arc::new(transcript::Transcripts::new(
+            options.transcript_roots.clone(),
+            &options.redaction,
         )),
     };
     let signals = signals().map_err(Error::Runtime)?;

@@ -9,6 +9,7 @@
 //! | `GET /v1/stream` | Server-Sent Events: `id` = event id, `event` = kind, `data` = the event; backfill `n` (≤ 1000, default 100), resume with `Last-Event-ID` (or `?last_event_id=`); `event: lagged` with `{"missed":n}` when the viewer fell behind (resume to get the missed events from the store); the stream opens with `retry: 1000` and a comment |
 //! | `GET /v1/ws` | WebSocket: send `{"type":"subscribe"\|"unsubscribe","channels":["all","source:<name>","session:<id>","kind:<kind>"]}`; receive `{"type":"event","event":<kind>,"data":<event>,"timestamp":<ts>}` |
 //! | `GET /v1/sources`, `GET /v1/sessions` | per source; per Claude Code session with agents, tool counts, errors, first/last seen, duration |
+//! | `GET /v1/sessions/{id}/conversation` | the conversation of the session's main agent (or `agent=<subagent id>`), read from its Claude Code transcript on request, redacted: `turns` (`seq`, `ts`, `role`, `kind` prompt/text/tool_use/tool_result, `text` cut at 2 KiB, `tool`, `tool_use_id`, `is_error`) in transcript order; the newest `limit` (≤ 200, default 50), or those `before`/`after` a turn's `seq`, with `next_before`, `next_after`, `total`; `truncated`, `skipped_lines`, `oversized_lines`; `lags` (with `lag`, `newest_turn`, `last_event`) when the events report a turn the file lacks. 404 for an unknown session or agent or a missing file, 403 for a path outside the transcript roots or not the collector's user's (see [`crate::transcript`]) |
 //! | `POST /v1/heartbeats`, `GET /v1/workers` | heartbeats from other hosts; every worker with its verdict |
 //! | `GET /v1/activity` | events per minute by kind over the last `minutes` (1–1440, default 15), every minute listed; the filters below apply |
 //! | `GET /v1/probes` | every health probe: state, last check, transitions, hourly healthy ratio |
@@ -27,6 +28,7 @@
 //! (reads, never ingest) and the dashboard keeps it out of its own address bar.
 
 pub(crate) mod conn;
+mod conversation;
 pub(crate) mod guard;
 mod ingest;
 mod live;
@@ -102,6 +104,8 @@ pub struct AppState {
     pub body_budget: Arc<tokio::sync::Semaphore>,
     /// Its size, for messages.
     pub body_budget_kib: usize,
+    /// Where session transcripts may be read from, for `/conversation`.
+    pub transcripts: Arc<crate::transcript::Transcripts>,
 }
 
 /// What handlers are given: one pointer, so extracting it per request and per
@@ -117,6 +121,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", get(query_events).post(post_events))
         .route("/v1/sources", get(sources))
         .route("/v1/sessions", get(sessions))
+        .route(
+            "/v1/sessions/{id}/conversation",
+            get(conversation::conversation),
+        )
         .route("/v1/stream", get(stream))
         .route("/v1/ws", get(ws))
         .route("/v1/heartbeats", axum::routing::post(post_heartbeat))
