@@ -22,6 +22,9 @@
 //! endpoint = "http://otel-collector:4318"
 //! headers = { "x-api-key" = "…" }
 //! timeout_ms = 10000
+//!
+//! [transcripts]                # more directories a session's conversation may be read from
+//! roots = ["~/claude-work"]    # (besides $CLAUDE_CONFIG_DIR, else ~/.claude)
 //! ```
 //!
 //! Unknown keys are errors, so a typo is reported with its line instead of being
@@ -56,6 +59,23 @@ pub struct Config {
     pub probes: Vec<crate::ProbeConfig>,
     /// OpenTelemetry export.
     pub otlp: OtlpConfig,
+    /// Where the collector may read Claude Code transcripts.
+    pub transcripts: TranscriptsConfig,
+}
+
+/// The `[transcripts]` table: directories besides Claude Code's configuration
+/// directory (`$CLAUDE_CONFIG_DIR`, else `~/.claude`) whose transcripts the
+/// collector may read to show a session's conversation.
+///
+/// ```
+/// let cfg = swarm_obs::Config::parse("[transcripts]\nroots = [\"~/claude-b\"]\n").unwrap();
+/// assert_eq!(cfg.transcripts.roots, [std::path::PathBuf::from("~/claude-b")]);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscriptsConfig {
+    /// Absolute directories, or `~/…` for the home directory.
+    pub roots: Vec<PathBuf>,
 }
 
 /// The `[otlp]` table: where the collector (or a worker built with the `otlp`

@@ -64,6 +64,27 @@ pub struct Args {
     /// http://localhost:3000 (repeatable).
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// A directory whose Claude Code transcripts a session's conversation may be
+    /// read from, besides $CLAUDE_CONFIG_DIR (else ~/.claude) and the roots of
+    /// [transcripts] in config.toml (repeatable).
+    #[arg(long = "transcript-root", value_name = "DIR")]
+    transcript_roots: Vec<PathBuf>,
+}
+
+/// A transcript root as written: `~/…` is the home directory; it must then be
+/// absolute.
+fn transcript_root(dir: &std::path::Path, home: Option<&std::path::Path>) -> Result<PathBuf> {
+    let dir = match (dir.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => dir.to_path_buf(),
+    };
+    if !dir.is_absolute() {
+        bail!(
+            "transcript root {} is not an absolute path (write it from /, or from ~/)",
+            dir.display()
+        );
+    }
+    Ok(dir)
 }
 
 /// Whether `target` names the address this collector listens on, which would send
@@ -123,6 +144,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         options.probes.push(spec);
     }
     options.redaction = config.redaction.clone();
+    let home = std::env::home_dir();
+    for dir in &config.transcripts.roots {
+        let dir = transcript_root(dir, home.as_deref()).with_context(|| {
+            format!("cannot start the collector with {}", config_file.display())
+        })?;
+        options.transcript_roots.push(dir);
+    }
+    for dir in &args.transcript_roots {
+        let dir = transcript_root(dir, home.as_deref()).context("invalid --transcript-root")?;
+        options.transcript_roots.push(dir);
+    }
     let flags = OtlpConfig {
         endpoint: args.otlp_endpoint,
         protocol: args.otlp_protocol,
@@ -165,5 +197,17 @@ mod tests {
         assert!(!exports_to_itself(&other, addr));
         let remote = OtlpTarget::new("http://otel:4780").unwrap();
         assert!(!exports_to_itself(&remote, addr));
+    }
+
+    #[test]
+    fn transcript_roots_are_absolute_with_the_home_for_a_tilde() {
+        let home = std::path::Path::new("/home/me");
+        let root = |d: &str| transcript_root(std::path::Path::new(d), Some(home));
+        assert_eq!(
+            root("~/claude-b").unwrap(),
+            PathBuf::from("/home/me/claude-b")
+        );
+        assert_eq!(root("/srv/claude").unwrap(), PathBuf::from("/srv/claude"));
+        assert!(root("claude").unwrap_err().to_string().contains("absolute"));
     }
 }
