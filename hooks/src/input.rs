@@ -1,10 +1,17 @@
 //! Reading the hook's input: the first complete JSON object on stdin, within a
 //! deadline, whether or not stdin ever closes.
 //!
-//! A reader thread pulls chunks off stdin; the caller scans them for the end of the
-//! first top-level object (tracking strings and escapes, so braces inside strings
-//! do not count) and stops waiting the moment it is complete. The thread goes on
-//! draining whatever else arrives, so the writer never sees a broken pipe.
+//! The bytes are scanned as they arrive for the end of the first top-level object
+//! (tracking strings and escapes, so braces inside strings do not count), and the
+//! wait stops the moment it is complete. Whatever else arrives is drained, so the
+//! writer never sees a broken pipe.
+//!
+//! The process's own stdin ([`read_stdin`], Unix) is read on the calling thread,
+//! waiting with `poll(2)`: Claude Code writes the payload and closes stdin, so
+//! usually the object and the end of stdin are there at once and no thread is
+//! started (one costs the hook about a sixth of its run). Only a stdin still open
+//! after the object gets a thread to drain it. Any other reader ([`read_input`])
+//! is read by a thread from the start, which the caller waits on.
 
 use std::io::Read;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -29,6 +36,9 @@ pub enum Input {
 /// However slowly input trickles in, reading stops after this long.
 const MAX_READ_TIME: Duration = Duration::from_secs(10);
 
+/// Bytes asked for per read.
+const CHUNK: usize = 64 << 10;
+
 /// Limits for [`read_input`].
 #[derive(Clone, Copy, Debug)]
 pub struct InputLimits {
@@ -47,20 +57,32 @@ impl Default for InputLimits {
     }
 }
 
-/// A reader thread still draining stdin after the input was taken.
+/// The rest of stdin after the input was taken: at its end already, or drained
+/// by a thread.
 #[derive(Debug)]
 pub struct Drain {
-    chunks: Receiver<Chunk>,
+    chunks: Option<Receiver<Chunk>>,
     finished: bool,
 }
 
 impl Drain {
+    /// Stdin is at its end: nothing left to drain.
+    fn ended() -> Self {
+        Self {
+            chunks: None,
+            finished: true,
+        }
+    }
+
     /// Waits until stdin reaches end of file or `until`, discarding what arrives, so
     /// a writer in the middle of a large payload is not cut off.
     pub fn wait(mut self, until: Instant) {
+        let Some(chunks) = self.chunks.take() else {
+            return;
+        };
         while !self.finished {
             let left = until.saturating_duration_since(Instant::now());
-            match self.chunks.recv_timeout(left) {
+            match chunks.recv_timeout(left) {
                 Ok(Chunk::Data(_)) => {}
                 Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => self.finished = true,
                 Err(RecvTimeoutError::Timeout) => return,
@@ -79,24 +101,26 @@ enum Chunk {
     End,
 }
 
-/// Reads the first JSON object from `reader` within `limits`.
-///
-/// ```
-/// use swarm_hook::input::{read_input, Input, InputLimits};
-/// let (input, _) = read_input(&b"  {\"a\":\"}\"} trailing"[..], InputLimits::default());
-/// assert_eq!(input, Input::Object(br#"{"a":"}"}"#.to_vec()));
-/// ```
-pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) -> (Input, Drain) {
-    let start = Instant::now();
+/// What one wait for input brought.
+enum Next {
+    Data(Vec<u8>),
+    /// End of file, or an error that ends reading.
+    End,
+    /// Nothing within the time given.
+    Timeout,
+}
+
+/// A thread reading `reader` to its end, sending what it reads; once the
+/// receiver is gone it goes on draining into the void.
+fn spawn_reader<R: Read + Send + 'static>(mut reader: R) -> Receiver<Chunk> {
     let (tx, rx) = mpsc::sync_channel::<Chunk>(64);
     std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 << 10];
+        let mut buf = vec![0u8; CHUNK];
         loop {
             match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     if tx.send(Chunk::Data(buf[..n].to_vec())).is_err() {
-                        // The receiver is gone: keep draining into the void.
                         while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
                         return;
                     }
@@ -107,13 +131,106 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
         }
         let _ = tx.send(Chunk::End);
     });
+    rx
+}
 
-    let mut data = Vec::new();
-    let mut scanner = ObjectScanner::default();
-    let mut drain = Drain {
-        chunks: rx,
+/// Reads the first JSON object from `reader` within `limits`, on a thread.
+///
+/// ```
+/// use swarm_hook::input::{read_input, Input, InputLimits};
+/// let (input, _) = read_input(&b"  {\"a\":\"}\"} trailing"[..], InputLimits::default());
+/// assert_eq!(input, Input::Object(br#"{"a":"}"}"#.to_vec()));
+/// ```
+pub fn read_input<R: Read + Send + 'static>(reader: R, limits: InputLimits) -> (Input, Drain) {
+    let chunks = spawn_reader(reader);
+    let (input, ended) = first_object(limits, |left| match chunks.recv_timeout(left) {
+        Ok(Chunk::Data(d)) => Next::Data(d),
+        Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => Next::End,
+        Err(RecvTimeoutError::Timeout) => Next::Timeout,
+    });
+    let drain = Drain {
+        chunks: Some(chunks),
+        finished: ended,
+    };
+    (input, drain)
+}
+
+/// Reads the first JSON object from this process's stdin within `limits`, on this
+/// thread; a thread drains the rest only when stdin is still open after it.
+#[cfg(unix)]
+pub fn read_stdin(limits: InputLimits) -> (Input, Drain) {
+    let mut stdin = std::io::stdin();
+    let mut buf = vec![0u8; CHUNK];
+    let mut next = |left: Duration| -> Next {
+        match readable(left) {
+            Ok(true) => loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => return Next::End,
+                    Ok(n) => return Next::Data(buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return Next::End,
+                }
+            },
+            Ok(false) => Next::Timeout,
+            Err(_) => Next::End,
+        }
+    };
+    let (input, mut ended) = first_object(limits, &mut next);
+    // What is there already (a trailing newline, the end of stdin) is read now,
+    // without waiting.
+    while !ended {
+        match next(Duration::ZERO) {
+            Next::Data(_) => {}
+            Next::End => ended = true,
+            Next::Timeout => break,
+        }
+    }
+    if ended {
+        return (input, Drain::ended());
+    }
+    // Still open: drained from here as `read_input` drains it.
+    let drain = Drain {
+        chunks: Some(spawn_reader(std::io::stdin())),
         finished: false,
     };
+    (input, drain)
+}
+
+/// Waits up to `timeout` for stdin to have something to read (data, its end, or
+/// an error); `Ok(false)` when the time passed first.
+#[cfg(unix)]
+fn readable(timeout: Duration) -> std::io::Result<bool> {
+    let until = Instant::now() + timeout;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        // Rounded up, so a wait of less than a millisecond does not spin.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        let mut fd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) reads and writes the one pollfd given.
+        match unsafe { libc::poll(&mut fd, 1, ms) } {
+            0 => return Ok(false),
+            n if n > 0 => return Ok(true),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Takes chunks from `next` (given how long it may wait) until the first JSON
+/// object is complete, something else is found, or the limits end the wait.
+/// Returns what was found, and whether the input reached its end.
+fn first_object(limits: InputLimits, mut next: impl FnMut(Duration) -> Next) -> (Input, bool) {
+    let start = Instant::now();
+    let mut data = Vec::new();
+    let mut scanner = ObjectScanner::default();
     let invalid = |reason: String, data: &[u8]| Input::Invalid {
         reason,
         head: data[..data.len().min(256)].to_vec(),
@@ -125,8 +242,8 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
     loop {
         let idle_left = limits.deadline.saturating_sub(last_progress.elapsed());
         let left = idle_left.min(MAX_READ_TIME.saturating_sub(start.elapsed()));
-        match drain.chunks.recv_timeout(left) {
-            Ok(Chunk::Data(chunk)) => {
+        match next(left) {
+            Next::Data(chunk) => {
                 last_progress = Instant::now();
                 let offset = data.len();
                 data.extend_from_slice(&chunk);
@@ -138,7 +255,7 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
                             .position(|b| !b.is_ascii_whitespace())
                             .unwrap_or(0);
                         data.drain(..start);
-                        return (Input::Object(data), drain);
+                        return (Input::Object(data), false);
                     }
                     Scan::NotAnObject(c) => {
                         let what = if c.is_ascii_graphic() {
@@ -148,18 +265,17 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
                         };
                         return (
                             invalid(format!("input is not a JSON object ({what})"), &data),
-                            drain,
+                            false,
                         );
                     }
                     Scan::More => {}
                 }
                 if data.len() > limits.max_bytes {
                     let reason = format!("input exceeds the {} MiB cap", limits.max_bytes >> 20);
-                    return (invalid(reason, &data), drain);
+                    return (invalid(reason, &data), false);
                 }
             }
-            Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => {
-                drain.finished = true;
+            Next::End => {
                 let reason = if data.iter().all(u8::is_ascii_whitespace) {
                     "input is empty".to_owned()
                 } else {
@@ -168,9 +284,9 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
                         data.len()
                     )
                 };
-                return (invalid(reason, &data), drain);
+                return (invalid(reason, &data), true);
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Next::Timeout => {
                 let reason = if data.is_empty() {
                     format!("no input within {} ms", limits.deadline.as_millis())
                 } else {
@@ -180,7 +296,7 @@ pub fn read_input<R: Read + Send + 'static>(mut reader: R, limits: InputLimits) 
                         data.len()
                     )
                 };
-                return (invalid(reason, &data), drain);
+                return (invalid(reason, &data), false);
             }
         }
     }

@@ -52,6 +52,24 @@ pub struct Outcome {
 
 /// Runs the hook on `stdin`, reporting problems on `stderr`. Never panics on input.
 pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) -> Outcome {
+    run_reading(|limits| read_input(stdin, limits), stderr)
+}
+
+/// Runs the hook on this process's stdin, read on this thread where the platform
+/// allows (see [`input::read_stdin`]), reporting problems on `stderr`.
+pub fn run_stdin(stderr: &mut dyn Write) -> Outcome {
+    #[cfg(unix)]
+    let read = input::read_stdin;
+    #[cfg(not(unix))]
+    let read = |limits| read_input(std::io::stdin(), limits);
+    run_reading(read, stderr)
+}
+
+/// The hook, with its input taken by `read`.
+fn run_reading(
+    read: impl FnOnce(InputLimits) -> (Input, input::Drain),
+    stderr: &mut dyn Write,
+) -> Outcome {
     let started = Instant::now();
     let root = StateRoot::resolve();
     // A state root another user could write gets nothing: no line in its log, no
@@ -68,7 +86,7 @@ pub fn run<R: std::io::Read + Send + 'static>(stdin: R, stderr: &mut dyn Write) 
         deadline: Duration::from_millis(config.hook.stdin_timeout_ms),
         ..InputLimits::default()
     };
-    let (input, drain) = read_input(stdin, limits);
+    let (input, drain) = read(limits);
     let redactor = Redactor::new(config.redaction.clone());
     let labels = Labels {
         source: std::env::var(SOURCE_ENV)

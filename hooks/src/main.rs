@@ -21,7 +21,7 @@ fn main() {
             // at once, read no stdin, record nothing.
             let _ = std::io::stdout().write_all(text.as_bytes());
         } else {
-            swarm_hook::run(std::io::stdin(), &mut std::io::stderr());
+            swarm_hook::run_stdin(&mut std::io::stderr());
         }
     });
     std::process::exit(0);
