@@ -8,7 +8,10 @@
 //!   ingest must do);
 //! - live latency, POST to every SSE viewer: against the `/healthz` round trip;
 //! - OTLP export (stored events → log records at a receiver that answers 200):
-//!   against encoding the same events in-process, and beside batched ingest.
+//!   against encoding the same events in-process, and beside batched ingest;
+//! - a session's conversation read from a 10 MB transcript (first page): against
+//!   parsing every line of it in-process, with the collector's RSS and the store's
+//!   size (collector.db + -wal) before and after (the store must not grow).
 //!
 //! Budgets (DESIGN.md): ≥ 50,000 events/s batched; ≥ 10,000 single POSTs/s;
 //! p99 ≤ 10 ms to 100 viewers; ≤ 64 MiB RSS with 100 sources × 1,000 events.
@@ -369,6 +372,102 @@ fn wrk_rate(url: &str, script: Option<&std::path::Path>) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The store's size on disk: `collector.db` and its write-ahead log.
+fn store_bytes(home: &TestHome) -> u64 {
+    let db = swarm_obs::StateRoot::new(home.path()).collector_db();
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    [db, wal.into()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// What serving a conversation from a big transcript costs.
+struct ConversationFigures {
+    bytes: usize,
+    turns: u64,
+    first: Duration,
+    pages: Vec<Duration>,
+    parse: Duration,
+    rss: (u64, u64, u64),
+    store: (u64, u64),
+}
+
+/// A transcript of at least `mb` MB (the real CLI's fixture, repeated) under a
+/// collector's Claude Code directory, a session naming it, and its first page
+/// asked for `n` times.
+fn conversation(mb: usize, n: usize) -> ConversationFigures {
+    let fixture = swarm_obs_suite::workspace_root()
+        .join("tests/fixtures/claude-code-transcripts/session.jsonl");
+    let one = std::fs::read_to_string(fixture).expect("read the transcript fixture");
+    let claude = tempfile::tempdir().expect("temp claude dir");
+    let path = claude.path().join("projects/-bench/s-big.jsonl");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let text = one.repeat((mb << 20) / one.len() + 1);
+    std::fs::write(&path, &text).expect("write the transcript");
+
+    let home = TestHome::new();
+    let c = Collector::start_with_env(
+        &home,
+        &[],
+        &[("CLAUDE_CONFIG_DIR", claude.path().to_str().unwrap())],
+    );
+    let mut ev = Event::new("bench", Kind::Hook, "SessionStart");
+    ev.session = Some("s-big".into());
+    ev.hook = Some("SessionStart".into());
+    ev.payload = Some(serde_json::json!({"transcript_path": path.to_str().unwrap()}));
+    c.post_events(&[ev]);
+    // Let the writer settle before the store is measured.
+    std::thread::sleep(Duration::from_millis(500));
+    let store_before = store_bytes(&home);
+    let rss_before = rss_kib(c.pid()).unwrap_or(0);
+
+    let agent = http();
+    let url = c.url("/v1/sessions/s-big/conversation");
+    let get = || {
+        let t = Instant::now();
+        let mut r = agent.get(&url).call().expect("GET the conversation");
+        assert_eq!(r.status(), 200);
+        let body = r.body_mut().read_to_string().expect("read the page");
+        (t.elapsed(), body)
+    };
+    let (first, body) = get();
+    let page: serde_json::Value = serde_json::from_str(&body).expect("a JSON page");
+    let turns = page["total"].as_u64().unwrap_or(0);
+    assert_eq!(page["turns"].as_array().map(Vec::len), Some(50));
+    let mut pages: Vec<Duration> = (0..n).map(|_| get().0).collect();
+    pages.sort();
+    let rss_after = rss_kib(c.pid()).unwrap_or(0);
+    let peak = std::fs::read_to_string(format!("/proc/{}/status", c.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0);
+    let store_after = store_bytes(&home);
+
+    let t = Instant::now();
+    let parsed = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count();
+    let parse = t.elapsed();
+    assert!(parsed > 0);
+    ConversationFigures {
+        bytes: text.len(),
+        turns,
+        first,
+        pages,
+        parse,
+        rss: (rss_before, rss_after, peak),
+        store: (store_before, store_after),
+    }
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -521,6 +620,34 @@ fn main() {
             percentile(&silent, 1.0).as_secs_f64() / (interval + grace).as_secs_f64(),
             interval,
             grace,
+        );
+    }
+
+    if wants("conversation") {
+        let f = conversation(if full { 10 } else { 1 }, if full { 20 } else { 2 });
+        let p50 = percentile(&f.pages, 0.5);
+        println!(
+            "conversation of a {:.1} MB transcript ({} turns), first page of 50: first {:?}, p50 {p50:?} over {} = {:.2}× parsing every line in-process ({:?}); collector RSS {:.1} → {:.1} MiB (peak {:.1} MiB); store {} → {} bytes{}",
+            f.bytes as f64 / 1e6,
+            f.turns,
+            f.first,
+            f.pages.len(),
+            p50.as_secs_f64() / f.parse.as_secs_f64(),
+            f.parse,
+            f.rss.0 as f64 / 1024.0,
+            f.rss.1 as f64 / 1024.0,
+            f.rss.2 as f64 / 1024.0,
+            f.store.0,
+            f.store.1,
+            if f.store.1 > f.store.0 {
+                " (GREW: the transcript must not be stored)"
+            } else {
+                " (not grown)"
+            },
+        );
+        assert!(
+            f.store.1 <= f.store.0,
+            "serving a conversation grew the store"
         );
     }
 
