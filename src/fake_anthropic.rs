@@ -21,7 +21,9 @@
 //! `content_block_delta` as `text_delta` or `input_json_delta`,
 //! `content_block_stop`, `message_delta` with the stop reason, `message_stop`) and
 //! with one JSON message otherwise; `POST /v1/messages/count_tokens` with a count;
-//! anything else (telemetry, `HEAD` probes) with an empty `200`.
+//! anything else (telemetry, `HEAD` probes) with an empty `200`. Every answer
+//! reports the same [`USAGE`] (input, output and both kinds of cache tokens), so
+//! Claude Code prices each call.
 //!
 //! Set `SWARM_OBS_FAKE_ANTHROPIC_LOG=<file>` to append every request received
 //! (method, path, body) to a file while developing a test.
@@ -39,6 +41,42 @@ pub const FINAL_TEXT: &str = "All steps done.";
 
 /// The text every request without a script gets.
 pub const PLAIN_TEXT: &str = "OK.";
+
+/// The usage every answer reports, as the real API does (`message_start` holds
+/// the input side, `message_delta` the output), so Claude Code prices each call
+/// and its telemetry carries tokens of every kind.
+pub const USAGE: Usage = Usage {
+    input_tokens: 12,
+    output_tokens: 6,
+    cache_read_input_tokens: 200,
+    cache_creation_input_tokens: 40,
+};
+
+/// Token counts of one answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_input_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_creation_input_tokens: u64,
+}
+
+impl Usage {
+    /// The `usage` object of a message, with `output_tokens` as given (a stream's
+    /// `message_start` reports 1 and its `message_delta` the rest).
+    fn json(&self, output_tokens: u64) -> Value {
+        json!({
+            "input_tokens": self.input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+        })
+    }
+}
 
 /// One request the fake received.
 #[derive(Debug, Clone)]
@@ -474,7 +512,7 @@ fn json_message(id: &str, model: &str, block: &Value) -> Value {
         "content": [block],
         "stop_reason": stop_reason(block),
         "stop_sequence": null,
-        "usage": {"input_tokens": 12, "output_tokens": 6},
+        "usage": USAGE.json(USAGE.output_tokens),
     })
 }
 
@@ -490,7 +528,7 @@ fn sse_message(id: &str, model: &str, block: &Value) -> String {
                 "content": [],
                 "stop_reason": null,
                 "stop_sequence": null,
-                "usage": {"input_tokens": 12, "output_tokens": 1},
+                "usage": USAGE.json(1),
             },
         }),
         json!({"type": "ping"}),
@@ -530,7 +568,7 @@ fn sse_message(id: &str, model: &str, block: &Value) -> String {
     events.push(json!({
         "type": "message_delta",
         "delta": {"stop_reason": stop_reason(block), "stop_sequence": null},
-        "usage": {"output_tokens": 6},
+        "usage": {"output_tokens": USAGE.output_tokens},
     }));
     events.push(json!({"type": "message_stop"}));
     events

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 pub mod bench;
 mod browser;
 pub use browser::{Browser, HeldRequest, artifacts_dir};
+pub mod claude_cli;
 pub mod fake_anthropic;
 pub use fake_anthropic::FakeAnthropic;
 
