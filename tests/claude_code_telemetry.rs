@@ -4,7 +4,8 @@
 //! swarm-obs hooks installed and OTLP export (`CLAUDE_CODE_ENABLE_TELEMETRY=1`,
 //! logs and metrics, http/protobuf) pointed at a real collector. What the CLI
 //! sends must say which agent made each model call, and the collector must show
-//! the session's cost and tokens as the sum of its requests.
+//! the session's cost and tokens as the sum of its requests, and the main agent's
+//! and the subagent's each on its own lane, adding up to the session's.
 //!
 //! `UPDATE_TELEMETRY_FIXTURES=1` runs the CLI once more with OTLP/JSON pointed at
 //! the fake API, which records the bodies, and writes them as they came to
@@ -307,6 +308,62 @@ fn the_real_cli_says_which_agent_made_each_model_call() {
     assert_eq!(
         t["cache_creation_tokens"],
         n * USAGE.cache_creation_input_tokens,
+        "{s:#}"
+    );
+
+    // ---- Each agent's own: the main agent's calls and the subagent's (matched
+    // to the lane its hooks created by its id), adding up to the session's.
+    let s = session_when(&collector, &session, |s| {
+        s["agents"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|a| a["telemetry"].is_object()))
+    });
+    assert!(
+        s["unattributed"].is_null(),
+        "every call has its agent: {s:#}"
+    );
+    let agents = s["agents"].as_array().expect("agents");
+    assert_eq!(agents.len(), 2, "{s:#}");
+    let lane = |agent: Option<&str>| -> &Value {
+        let found = agents.iter().find(|a| a["agent"].as_str() == agent);
+        &found.unwrap_or_else(|| panic!("no lane {agent:?}: {s:#}"))["telemetry"]
+    };
+    let (main, sub) = (lane(None), lane(Some(&subagent)));
+    for (t, calls) in [(main, main_requests), (sub, sub_requests)] {
+        let calls = calls as u64;
+        assert_eq!(t["api_requests"], calls, "{s:#}");
+        assert!(
+            close(t["cost_usd"].as_f64().unwrap_or(0.0), calls as f64 * price),
+            "{s:#}"
+        );
+        assert_eq!(t["input_tokens"], calls * USAGE.input_tokens, "{s:#}");
+        assert_eq!(t["output_tokens"], calls * USAGE.output_tokens, "{s:#}");
+        assert_eq!(
+            t["cache_read_tokens"],
+            calls * USAGE.cache_read_input_tokens,
+            "{s:#}"
+        );
+    }
+    let whole = &s["telemetry"];
+    for key in [
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "api_requests",
+        "api_duration_ms",
+    ] {
+        assert_eq!(
+            main[key].as_u64().unwrap_or(0) + sub[key].as_u64().unwrap_or(0),
+            whole[key].as_u64().unwrap_or(u64::MAX),
+            "{key}: {s:#}"
+        );
+    }
+    assert!(
+        close(
+            main["cost_usd"].as_f64().unwrap_or(0.0) + sub["cost_usd"].as_f64().unwrap_or(0.0),
+            whole["cost_usd"].as_f64().unwrap_or(0.0)
+        ),
         "{s:#}"
     );
 

@@ -129,6 +129,11 @@ pub struct AgentSummary {
     /// What it answered last (the end of its turn), cut to a line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message: Option<String>,
+    /// Its own cost and tokens from Claude Code's telemetry: the model calls
+    /// that name this agent (by id, or by type when it is the session's only
+    /// subagent of that type); absent when none do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<SessionTelemetry>,
 }
 
 /// One Claude Code session, as `GET /v1/sessions` reports it.
@@ -182,6 +187,12 @@ pub struct SessionSummary {
     /// absent when the session has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<SessionTelemetry>,
+    /// The part of `telemetry` no agent of `agents` can be given: calls that
+    /// name no agent, an agent the hooks never reported, or a subagent type
+    /// several subagents of the session share. Absent when every call has its
+    /// agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unattributed: Option<SessionTelemetry>,
 }
 
 /// `GET /v1/sessions`: most recently active first.
@@ -212,6 +223,21 @@ pub struct SessionTelemetry {
 }
 
 impl SessionTelemetry {
+    /// Adds another's sums to these.
+    pub fn add(&mut self, other: &SessionTelemetry) {
+        self.cost_usd += other.cost_usd;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
+        self.cache_creation_tokens = self
+            .cache_creation_tokens
+            .saturating_add(other.cache_creation_tokens);
+        self.api_requests = self.api_requests.saturating_add(other.api_requests);
+        self.api_duration_ms = self.api_duration_ms.saturating_add(other.api_duration_ms);
+    }
+
     /// Every token counted.
     pub fn tokens(&self) -> u64 {
         self.input_tokens

@@ -23,6 +23,10 @@ use crate::api::{AgentState, AgentSummary, SessionSummary, SessionTelemetry, Sou
 pub const API_REQUEST: &str = "claude_code.api_request";
 const COST_METRIC: &str = "claude_code.cost.usage";
 const TOKEN_METRIC: &str = "claude_code.token.usage";
+/// The per-agent key of telemetry the CLI counts as the main agent's.
+const MAIN_AGENT: &str = "main";
+/// Separates the parts of a metric series key.
+const SEP: char = '\u{1f}';
 
 /// Counts of one source.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,13 +62,21 @@ pub(crate) struct AgentAgg {
 
 /// Telemetry sums of a session. Log records (`api_request`) win when present; the
 /// cost and token metrics say the same again and only count for sessions without.
+///
+/// Each sum is also kept by the agent the telemetry names ([`agent_key`]); which
+/// lane that is gets decided when the session is read, against the lanes the
+/// hooks reported by then.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TelemetryAgg {
     pub records: SessionTelemetry,
-    /// Delta points summed by (metric, token type).
+    /// `records` by agent key.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub by_agent: HashMap<String, SessionTelemetry>,
+    /// Delta points summed by (metric, token type, agent key).
     #[serde(default)]
     pub delta: HashMap<String, f64>,
-    /// Cumulative points: the largest value of each series (metric, type, model).
+    /// Cumulative points: the largest value of each series (metric, type, agent
+    /// key, model, effort).
     #[serde(default)]
     pub cumulative: HashMap<String, f64>,
     /// Telemetry events counted; 0 means the session has none.
@@ -233,30 +245,103 @@ impl SessionAgg {
         self.closed.is_none() && self.claude_pid.is_some()
     }
 
-    fn telemetry(&self) -> Option<SessionTelemetry> {
+    /// The lane (index in `agents`) telemetry under `key` belongs to: the main
+    /// agent's, the subagent of that id, or the only subagent of that type; `None`
+    /// when no lane can be told (no agent named, an id the hooks never reported,
+    /// a type several subagents share).
+    fn lane_of(&self, key: &str) -> Option<usize> {
+        if key == MAIN_AGENT {
+            return self.agents.iter().position(|a| a.agent.is_none());
+        }
+        if let Some(id) = key.strip_prefix("id:") {
+            return self
+                .agents
+                .iter()
+                .position(|a| a.agent.as_deref() == Some(id));
+        }
+        let ty = key.strip_prefix("type:")?;
+        let mut of_type = self
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.agent.is_some() && a.agent_type.as_deref() == Some(ty));
+        let (first, _) = of_type.next()?;
+        of_type.next().is_none().then_some(first)
+    }
+
+    /// The session's telemetry, each lane's (in `agents` order) and the part no
+    /// lane can be given; `None` when the session has none.
+    fn telemetry(&self) -> Option<TelemetrySplit> {
         let t = &self.telemetry;
         if t.events == 0 {
             return None;
         }
+        let mut split = TelemetrySplit {
+            session: SessionTelemetry::default(),
+            agents: vec![None; self.agents.len()],
+            unattributed: None,
+        };
+        let mut give = |key: &str, part: &SessionTelemetry| {
+            let slot = match self.lane_of(key) {
+                Some(i) => &mut split.agents[i],
+                None => &mut split.unattributed,
+            };
+            slot.get_or_insert_with(SessionTelemetry::default).add(part);
+        };
         if t.records.api_requests > 0 {
-            return Some(t.records);
-        }
-        let mut out = SessionTelemetry::default();
-        let parts = t.delta.iter().chain(t.cumulative.iter());
-        for (key, v) in parts {
-            let mut it = key.split('\u{1f}');
-            let (name, kind) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
-            let tokens = v.max(0.0) as u64;
-            match (name, kind) {
-                (COST_METRIC, _) => out.cost_usd += v,
-                (_, "input") => out.input_tokens += tokens,
-                (_, "output") => out.output_tokens += tokens,
-                (_, "cacheRead") => out.cache_read_tokens += tokens,
-                (_, "cacheCreation") => out.cache_creation_tokens += tokens,
-                _ => {}
+            let mut named = SessionTelemetry::default();
+            for (key, part) in &t.by_agent {
+                give(key, part);
+                named.add(part);
             }
+            // Requests counted before sums were kept by agent name none.
+            if named.api_requests < t.records.api_requests {
+                let r = &t.records;
+                give(
+                    "",
+                    &SessionTelemetry {
+                        cost_usd: (r.cost_usd - named.cost_usd).max(0.0),
+                        input_tokens: r.input_tokens.saturating_sub(named.input_tokens),
+                        output_tokens: r.output_tokens.saturating_sub(named.output_tokens),
+                        cache_read_tokens: r
+                            .cache_read_tokens
+                            .saturating_sub(named.cache_read_tokens),
+                        cache_creation_tokens: r
+                            .cache_creation_tokens
+                            .saturating_sub(named.cache_creation_tokens),
+                        api_requests: r.api_requests - named.api_requests,
+                        api_duration_ms: r.api_duration_ms.saturating_sub(named.api_duration_ms),
+                    },
+                );
+            }
+            split.session = t.records;
+        } else {
+            let mut session = SessionTelemetry::default();
+            for (key, v) in t.delta.iter().chain(t.cumulative.iter()) {
+                let mut it = key.splitn(4, SEP);
+                let (name, kind) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+                // Keys written before sums were kept by agent end at the type or
+                // the model: those never read as an agent key.
+                let agent = it.next().unwrap_or("");
+                let tokens = v.max(0.0) as u64;
+                let mut part = SessionTelemetry::default();
+                match (name, kind) {
+                    (COST_METRIC, _) => part.cost_usd = *v,
+                    (_, "input") => part.input_tokens = tokens,
+                    (_, "output") => part.output_tokens = tokens,
+                    (_, "cacheRead") => part.cache_read_tokens = tokens,
+                    (_, "cacheCreation") => part.cache_creation_tokens = tokens,
+                    _ => continue,
+                }
+                session.add(&part);
+                give(agent, &part);
+            }
+            split.session = session;
         }
-        Some(out)
+        split.unattributed = split
+            .unattributed
+            .filter(|u| u.cost_usd > 0.0 || u.tokens() > 0 || u.api_requests > 0);
+        Some(split)
     }
 
     /// The `/v1/sessions` shape; `stale_after_ms` turns a live session nobody can
@@ -274,10 +359,12 @@ impl SessionAgg {
             state = AgentState::Stale;
             since = Timestamp::from_unix_ms(self.last_ts);
         }
+        let telemetry = self.telemetry();
         let mut agents: Vec<AgentSummary> = self
             .agents
             .iter()
-            .map(|a| AgentSummary {
+            .enumerate()
+            .map(|(i, a)| AgentSummary {
                 agent: a.agent.clone(),
                 agent_type: a.agent_type.clone(),
                 events: a.events,
@@ -296,6 +383,7 @@ impl SessionAgg {
                 tool_since: a.live.tool_since,
                 reason: a.live.reason.clone(),
                 last_message: a.last_message.clone(),
+                telemetry: telemetry.as_ref().and_then(|t| t.agents[i]),
             })
             .collect();
         agents.sort_by_key(|a| (a.first_seen, a.agent.is_some()));
@@ -316,8 +404,41 @@ impl SessionAgg {
             prompt: self.prompt.clone(),
             host: self.host.clone(),
             claude_pid: self.claude_pid,
-            telemetry: self.telemetry(),
+            unattributed: telemetry.as_ref().and_then(|t| t.unattributed),
+            telemetry: telemetry.map(|t| t.session),
         }
+    }
+}
+
+/// A session's telemetry, split by lane.
+struct TelemetrySplit {
+    session: SessionTelemetry,
+    agents: Vec<Option<SessionTelemetry>>,
+    unattributed: Option<SessionTelemetry>,
+}
+
+/// Which agent a telemetry record or metric point names, as Claude Code says it
+/// (2.1.337): `id:<agent_id>` (a subagent's `api_request`), `type:<agent.name>`
+/// (a subagent named by its type only: `query_source` `subagent` on the cost and
+/// token metrics, `agent:…` on a record), `main` (any other `query_source`: the
+/// main loop and the calls the CLI makes beside it, which its metrics count as
+/// `main`), or empty when it names none.
+fn agent_key(f: &serde_json::Map<String, serde_json::Value>) -> String {
+    let text = |k: &str| {
+        f.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(id) = text("agent_id") {
+        return format!("id:{id}");
+    }
+    match text("query_source") {
+        Some(q) if q == "subagent" || q.starts_with("agent:") => {
+            text("agent.name").map_or_else(String::new, |t| format!("type:{t}"))
+        }
+        Some(_) => MAIN_AGENT.to_owned(),
+        None => String::new(),
     }
 }
 
@@ -333,27 +454,36 @@ fn count_telemetry(t: &mut TelemetryAgg, ev: &Event) -> bool {
     };
     let text = |k: &str| f.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
     if text("event.name") == API_REQUEST {
-        let r = &mut t.records;
-        r.cost_usd += num("cost_usd");
-        r.input_tokens += num("input_tokens").max(0.0) as u64;
-        r.output_tokens += num("output_tokens").max(0.0) as u64;
-        r.cache_read_tokens += num("cache_read_tokens").max(0.0) as u64;
-        r.cache_creation_tokens += num("cache_creation_tokens").max(0.0) as u64;
-        r.api_requests += 1;
-        r.api_duration_ms += num("duration_ms").max(0.0) as u64;
+        let call = SessionTelemetry {
+            cost_usd: num("cost_usd"),
+            input_tokens: num("input_tokens").max(0.0) as u64,
+            output_tokens: num("output_tokens").max(0.0) as u64,
+            cache_read_tokens: num("cache_read_tokens").max(0.0) as u64,
+            cache_creation_tokens: num("cache_creation_tokens").max(0.0) as u64,
+            api_requests: 1,
+            api_duration_ms: num("duration_ms").max(0.0) as u64,
+        };
+        t.records.add(&call);
+        t.by_agent.entry(agent_key(f)).or_default().add(&call);
         t.events += 1;
         return true;
     }
     let name = text("metric.name");
     if ev.kind == Kind::Log && (name == COST_METRIC || name == TOKEN_METRIC) {
         let value = num("metric.value");
+        let agent = agent_key(f);
         if text("metric.temporality") == "cumulative" {
-            let key = format!("{name}\u{1f}{}\u{1f}{}", text("type"), text("model"));
+            let key = format!(
+                "{name}{SEP}{}{SEP}{agent}{SEP}{}{SEP}{}",
+                text("type"),
+                text("model"),
+                text("effort")
+            );
             let e = t.cumulative.entry(key).or_insert(value);
             *e = e.max(value);
         } else {
             *t.delta
-                .entry(format!("{name}\u{1f}{}", text("type")))
+                .entry(format!("{name}{SEP}{}{SEP}{agent}", text("type")))
                 .or_default() += value;
         }
         t.events += 1;
@@ -902,15 +1032,39 @@ mod tests {
         // Out of order, some older than the retention age.
         ev.ts = Timestamp::from_unix_ms(now - rng.below(10 * DAY_MS as u64) as i64);
         if rng.below(4) > 0 {
-            ev.session = Some(rng.pick(&["s1", "s2", "s3", "s4", "s5"]).to_owned());
+            let session = rng.pick(&["s1", "s2", "s3", "s4", "s5"]);
+            ev.session = Some(session.to_owned());
             ev.agent = match rng.below(3) {
                 0 => None,
                 1 => Some("a1".into()),
                 _ => Some("a2".into()),
             };
+            // Each subagent has one type: in s1 and s2 two subagents share it.
+            ev.agent_type = match (ev.agent.as_deref(), session) {
+                (None, _) => None,
+                (Some("a2"), "s3" | "s4" | "s5") => Some("Explore".into()),
+                _ => Some("general-purpose".into()),
+            };
             if rng.below(5) == 0 {
-                // Telemetry of the session: a request record or a metric point.
+                // Telemetry of the session: a request record or a metric point,
+                // naming an agent by id, by type, as the main one, or not at all.
                 ev.kind = Kind::Log;
+                ev.agent = None;
+                ev.agent_type = None;
+                match rng.below(4) {
+                    0 => {
+                        ev.fields.insert("agent_id".into(), "a1".into());
+                    }
+                    1 => {
+                        ev.fields.insert("query_source".into(), "main".into());
+                    }
+                    2 => {
+                        ev.fields.insert("query_source".into(), "subagent".into());
+                        let ty = rng.pick(&["general-purpose", "Explore"]);
+                        ev.fields.insert("agent.name".into(), ty.into());
+                    }
+                    _ => {}
+                }
                 match rng.below(3) {
                     0 => {
                         ev.fields.insert("event.name".into(), API_REQUEST.into());
@@ -1233,5 +1387,231 @@ mod tests {
         assert_eq!(state, AgentState::Ended);
         assert_eq!(since, Timestamp::from_unix_ms(11));
         assert_eq!(reason.as_deref(), Some("prompt_input_exit"));
+    }
+    /// A telemetry event as OTLP ingest stores it (`fields` from the attributes).
+    fn telemetry_event(ms: i64, fields: serde_json::Value) -> Event {
+        let mut ev = Event::new("claude-code", Kind::Log, "telemetry");
+        ev.ts = Timestamp::from_unix_ms(ms);
+        ev.session = Some("s".into());
+        if let Some(f) = fields.as_object() {
+            ev.fields = f.clone();
+        }
+        ev
+    }
+
+    fn subagent_start(agent: &str, ty: &str, ms: i64) -> Event {
+        let mut ev = hook_event("SubagentStart", Some(agent), ms, serde_json::json!({}));
+        ev.agent_type = Some(ty.into());
+        ev
+    }
+
+    fn split(
+        book: &Book,
+    ) -> (
+        SessionSummary,
+        Vec<(Option<String>, Option<SessionTelemetry>)>,
+    ) {
+        let s = book.sessions["s"].summary("s", Timestamp::from_unix_ms(99), "h", i64::MAX);
+        let lanes = s
+            .agents
+            .iter()
+            .map(|a| (a.agent.clone(), a.telemetry))
+            .collect();
+        (s, lanes)
+    }
+
+    #[test]
+    fn request_records_are_summed_per_agent_by_id_and_the_rest_is_unattributed() {
+        use serde_json::json;
+        let mut book = Book::default();
+        book.add(&hook_event("SessionStart", None, 1, json!({})));
+        book.add(&subagent_start("a1", "general-purpose", 2));
+        book.add(&subagent_start("a2", "general-purpose", 3));
+        let call = |ms, cost: f64, input: u64, extra: serde_json::Value| {
+            let mut f = json!({"event.name": API_REQUEST, "cost_usd": cost,
+                               "input_tokens": input, "output_tokens": 1, "duration_ms": 10});
+            if let (Some(f), Some(e)) = (f.as_object_mut(), extra.as_object()) {
+                f.extend(e.clone());
+            }
+            telemetry_event(ms, f)
+        };
+        // As Claude Code 2.1.337 sends them: the main loop's calls name no agent
+        // but a query source; a subagent's carry its id and type.
+        book.add(&call(4, 0.5, 100, json!({"query_source": "sdk"})));
+        book.add(&call(
+            5,
+            0.25,
+            10,
+            json!({"query_source": "repl_main_thread"}),
+        ));
+        book.add(&call(
+            6,
+            0.125,
+            20,
+            json!({"agent_id": "a1", "agent.name": "general-purpose",
+            "query_source": "agent:builtin:general-purpose"}),
+        ));
+        book.add(&call(
+            7,
+            0.0625,
+            30,
+            json!({"agent_id": "a2", "agent.name": "general-purpose",
+            "query_source": "agent:builtin:general-purpose"}),
+        ));
+        // Never given to a lane: an id no hook reported, a type two subagents
+        // share (with no id), a call that names no agent at all.
+        book.add(&call(8, 1.0, 1, json!({"agent_id": "ghost"})));
+        book.add(&call(
+            9,
+            2.0,
+            2,
+            json!({"query_source": "agent:builtin:general-purpose",
+            "agent.name": "general-purpose"}),
+        ));
+        book.add(&call(10, 4.0, 4, json!({})));
+        let (s, lanes) = split(&book);
+        let t = s.telemetry.expect("session telemetry");
+        assert_eq!(
+            (t.cost_usd, t.input_tokens, t.api_requests),
+            (7.9375, 167, 7)
+        );
+        let got: Vec<_> = lanes
+            .iter()
+            .map(|(a, t)| {
+                (
+                    a.as_deref(),
+                    t.map(|t| (t.cost_usd, t.input_tokens, t.api_requests)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, Some((0.75, 110, 2))),
+                (Some("a1"), Some((0.125, 20, 1))),
+                (Some("a2"), Some((0.0625, 30, 1))),
+            ]
+        );
+        let u = s.unattributed.expect("unattributed");
+        assert_eq!((u.cost_usd, u.input_tokens, u.api_requests), (7.0, 7, 3));
+        assert_eq!(u.api_duration_ms, 30);
+        // The lanes and the unattributed part add up to the session.
+        let mut sum = u;
+        for (_, t) in &lanes {
+            sum.add(&t.unwrap_or_default());
+        }
+        assert_eq!(sum, t);
+        // A row written before sums were kept by agent loads; its calls are
+        // the session's, no lane's.
+        let mut row = serde_json::to_value(&book.sessions["s"]).unwrap();
+        row["telemetry"].as_object_mut().unwrap().remove("by_agent");
+        let old: SessionAgg = serde_json::from_value(row).unwrap();
+        let s = old.summary("s", Timestamp::from_unix_ms(99), "h", i64::MAX);
+        assert_eq!(s.telemetry, Some(t));
+        assert_eq!(s.unattributed, Some(t));
+        assert!(s.agents.iter().all(|a| a.telemetry.is_none()));
+    }
+
+    #[test]
+    fn metrics_name_a_subagent_by_its_type_while_it_is_the_only_one_of_it() {
+        use serde_json::json;
+        let mut book = Book::default();
+        book.add(&hook_event("SessionStart", None, 1, json!({})));
+        book.add(&subagent_start("a1", "general-purpose", 2));
+        book.add(&subagent_start("e1", "Explore", 3));
+        let point = |ms, name: &str, temporality: &str, value: f64, extra: serde_json::Value| {
+            let mut f = json!({"metric.name": name, "metric.temporality": temporality,
+                               "metric.value": value, "model": "m"});
+            if let (Some(f), Some(e)) = (f.as_object_mut(), extra.as_object()) {
+                f.extend(e.clone());
+            }
+            telemetry_event(ms, f)
+        };
+        let sub = json!({"query_source": "subagent", "agent.name": "general-purpose"});
+        book.add(&point(
+            4,
+            COST_METRIC,
+            "delta",
+            0.5,
+            json!({"query_source": "main"}),
+        ));
+        book.add(&point(5, COST_METRIC, "delta", 0.25, sub.clone()));
+        book.add(&point(6, COST_METRIC, "delta", 0.25, sub.clone()));
+        book.add(&point(
+            7,
+            TOKEN_METRIC,
+            "delta",
+            40.0,
+            json!({"query_source": "subagent", "agent.name": "general-purpose", "type": "input"}),
+        ));
+        // Cumulative series of the main agent and a subagent are two series.
+        let cum = |ms, v, q: serde_json::Value| {
+            let mut q = q;
+            q["type"] = "output".into();
+            point(ms, TOKEN_METRIC, "cumulative", v, q)
+        };
+        book.add(&cum(8, 7.0, json!({"query_source": "main"})));
+        book.add(&cum(9, 9.0, json!({"query_source": "main"})));
+        book.add(&cum(
+            10,
+            3.0,
+            json!({"query_source": "subagent", "agent.name": "Explore"}),
+        ));
+        // A point without a query source names no agent.
+        book.add(&point(11, COST_METRIC, "delta", 2.0, json!({})));
+        let (s, lanes) = split(&book);
+        let t = s.telemetry.expect("session telemetry");
+        assert_eq!((t.cost_usd, t.input_tokens, t.output_tokens), (3.0, 40, 12));
+        let got: Vec<_> = lanes
+            .iter()
+            .map(|(a, t)| {
+                (
+                    a.as_deref(),
+                    t.map(|t| (t.cost_usd, t.input_tokens, t.output_tokens)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, Some((0.5, 0, 9))),
+                (Some("a1"), Some((0.5, 40, 0))),
+                (Some("e1"), Some((0.0, 0, 3))),
+            ]
+        );
+        assert_eq!(s.unattributed.map(|u| u.cost_usd), Some(2.0));
+        // A second general-purpose subagent: its type no longer tells which.
+        book.add(&subagent_start("a2", "general-purpose", 12));
+        let (s, lanes) = split(&book);
+        assert!(
+            lanes
+                .iter()
+                .all(|(a, t)| a.as_deref() != Some("a1") || t.is_none()),
+            "{lanes:?}"
+        );
+        let u = s.unattributed.expect("unattributed");
+        assert_eq!((u.cost_usd, u.input_tokens), (2.5, 40));
+        // Telemetry with no hooks at all: the main agent's calls are still its own.
+        let mut book = Book::default();
+        book.add(&point(
+            1,
+            COST_METRIC,
+            "delta",
+            0.5,
+            json!({"query_source": "main"}),
+        ));
+        book.add(&point(2, COST_METRIC, "delta", 0.25, sub));
+        let (s, lanes) = split(&book);
+        assert_eq!(
+            lanes,
+            [(
+                None,
+                Some(SessionTelemetry {
+                    cost_usd: 0.5,
+                    ..Default::default()
+                })
+            )]
+        );
+        assert_eq!(s.unattributed.map(|u| u.cost_usd), Some(0.25));
     }
 }

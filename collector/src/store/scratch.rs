@@ -79,9 +79,17 @@ pub(crate) fn figures(s: &super::SessionAgg) -> SessionFigures {
                 )
             })
             .collect(),
-        telemetry: s
-            .summary("x", swarm_obs::Timestamp::now(), "", i64::MAX)
-            .telemetry
-            .map(|t| format!("{t:?}")),
+        telemetry: {
+            // The session's sums, each lane's and the part no lane can be given.
+            let summary = s.summary("x", swarm_obs::Timestamp::now(), "", i64::MAX);
+            let lanes: BTreeMap<_, _> = summary
+                .agents
+                .iter()
+                .map(|a| (a.agent.clone(), a.telemetry))
+                .collect();
+            summary
+                .telemetry
+                .map(|t| format!("{t:?} {lanes:?} {:?}", summary.unattributed))
+        },
     }
 }
