@@ -81,7 +81,7 @@ pub use collector::{
     AddressError, COLLECTOR_ENV, CollectorAddress, CollectorClient, CollectorInfo, DEFAULT_PORT,
     PostError, PostedAndHanded, TOKEN_ENV, write_collector_info,
 };
-pub use config::{CollectorConfig, Config, ConfigError, HookConfig, OtlpConfig};
+pub use config::{CollectorConfig, Config, ConfigError, HookConfig, OtlpConfig, TranscriptsConfig};
 pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
 pub use event_log::{EventLog, EventLogError, EventReader, MAX_LINE_BYTES, ReadStats};
 pub use health::{
