@@ -81,6 +81,27 @@ pub fn fraction(p: Progress) -> String {
     format!("{}/{} {pct}%", p.done, p.total)
 }
 
+/// A cost in US dollars: four decimals under a dollar (`$0.0123`), else two.
+pub fn cost(usd: f64) -> String {
+    if usd.abs() < 1.0 {
+        format!("${usd:.4}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
+/// The environment that makes Claude Code send its cost and tokens to the
+/// collector at `addr`, one variable each.
+pub fn telemetry_env(addr: &str) -> [String; 5] {
+    [
+        "CLAUDE_CODE_ENABLE_TELEMETRY=1".into(),
+        "OTEL_METRICS_EXPORTER=otlp".into(),
+        "OTEL_LOGS_EXPORTER=otlp".into(),
+        "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf".into(),
+        format!("OTEL_EXPORTER_OTLP_ENDPOINT=http://{addr}"),
+    ]
+}
+
 /// A count in thousands or millions: `950`, `12.3k`, `4.1M`.
 pub fn count(n: u64) -> String {
     match n {

@@ -220,7 +220,9 @@ fn session_table(sessions: &[Session], color: bool) -> String {
         return String::new();
     }
     let now = swarm_obs::Timestamp::now().unix_ms();
-    let head = ["SESSION", "STATE", "AGENTS", "DOING", "SINCE", "SOURCE"];
+    let head = [
+        "SESSION", "STATE", "AGENTS", "COST", "DOING", "SINCE", "SOURCE",
+    ];
     let rows: Vec<Vec<String>> = sessions
         .iter()
         .map(|s| {
@@ -238,10 +240,22 @@ fn session_table(sessions: &[Session], color: bool) -> String {
                 _ => "-".into(),
             };
             let working = s.agents.iter().filter(|a| a.state.is_live()).count();
+            // Claude Code's own telemetry: cost and every token, when it sends any.
+            let cost = s.telemetry.map_or_else(
+                || "-".to_owned(),
+                |t| {
+                    format!(
+                        "{} · {} tok",
+                        display::cost(t.cost_usd),
+                        display::count(t.tokens())
+                    )
+                },
+            );
             vec![
                 display::truncate(&display::one_line(&s.session), 13),
                 s.state.to_string(),
                 format!("{working}/{}", s.agents.len()),
+                cost,
                 display::truncate(&display::one_line(&doing), 48),
                 format!("{} ago", display::age(now - s.since.unix_ms())),
                 display::truncate(&display::one_line(&s.sources.join(",")), 24),
@@ -360,4 +374,25 @@ fn grid(
         line(r, *state);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_table_shows_cost_and_tokens_when_claude_code_sends_them() {
+        let at = r#""first_seen":"2026-01-05T14:32:15.000Z","last_seen":"2026-01-05T14:32:15.000Z","state":"waiting","since":"2026-01-05T14:32:15.000Z""#;
+        let json = format!(
+            r#"{{"sessions":[
+                {{"session":"with-cost",{at},"telemetry":{{"cost_usd":0.0123,"input_tokens":4000,"output_tokens":500}}}},
+                {{"session":"without",{at}}}]}}"#
+        );
+        let answer: crate::sessions::SessionsAnswer = serde_json::from_str(&json).unwrap();
+        let table = session_table(&answer.sessions, false);
+        let line = |id: &str| table.lines().find(|l| l.starts_with(id)).unwrap_or("");
+        assert!(table.contains("AGENTS  COST"), "{table}");
+        assert!(line("with-cost").contains("$0.0123 · 4.5k tok"), "{table}");
+        assert!(line("without").contains(" -  "), "{table}");
+    }
 }

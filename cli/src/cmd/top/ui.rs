@@ -21,7 +21,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         .iter()
         .take(8)
         .map(|s| 2 + s.agents.len().min(6) + usize::from(exchange(s).is_some()))
-        .sum();
+        .sum::<usize>()
+        + if no_telemetry(app) { 6 } else { 0 };
     // Probes are rows of the same pane: it is sized for both.
     let worker_lines = app
         .workers
@@ -254,6 +255,16 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
             Style::new().fg(Color::Yellow),
         ));
     }
+    if let Some(u) = s.unattributed {
+        detail.push(Span::styled(
+            format!(
+                " ({} · {} tok unattributed)",
+                display::cost(u.cost_usd),
+                display::count(u.tokens())
+            ),
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::DIM),
+        ));
+    }
     detail.push(Span::styled(
         format!(
             " · {} ago",
@@ -304,6 +315,16 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
                 Style::new().fg(Color::Red),
             ));
         }
+        if let Some(t) = a.telemetry {
+            spans.push(Span::styled(
+                format!(
+                    " · {} · {} tok",
+                    display::cost(t.cost_usd),
+                    display::count(t.tokens())
+                ),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
         if let (Some(said), Some(_)) = (&a.last_message, &a.agent) {
             spans.push(Span::styled(
                 format!(" · “{}”", one_line(said)),
@@ -330,6 +351,12 @@ fn exchange(s: &Session) -> Option<String> {
     }
 }
 
+/// Whether there are sessions and none has Claude Code's telemetry: then the
+/// sessions pane says, once, how to turn it on.
+fn no_telemetry(app: &App) -> bool {
+    !app.sessions.is_empty() && app.sessions.iter().all(|s| s.telemetry.is_none())
+}
+
 fn draw_sessions(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered().title(" Claude sessions ");
     if app.sessions.is_empty() {
@@ -338,11 +365,26 @@ fn draw_sessions(frame: &mut Frame, app: &App, area: Rect) {
     }
     let now = Timestamp::now();
     let width = area.width.saturating_sub(2) as usize;
-    let lines: Vec<Line> = app
+    let mut lines: Vec<Line> = app
         .sessions
         .iter()
         .flat_map(|s| session_lines(s, now, width))
         .collect();
+    // Said once, under the sessions: how to get cost and tokens when none has them.
+    if no_telemetry(app) {
+        let addr = app
+            .source
+            .strip_prefix("collector ")
+            .unwrap_or("127.0.0.1:4780");
+        let dim = Style::new().add_modifier(Modifier::DIM);
+        lines.push(Line::styled(
+            "no cost yet: for cost & tokens per agent run claude with",
+            dim,
+        ));
+        for var in display::telemetry_env(addr) {
+            lines.push(Line::styled(truncate(&format!("  {var}"), width), dim));
+        }
+    }
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -474,6 +516,7 @@ mod tests {
             tool_since: None,
             reason: None,
             last_message: agent.map(|_| "found 3 call sites".to_owned()),
+            telemetry: None,
         };
         Session {
             session: "5e55i0n-0000".into(),
@@ -493,6 +536,7 @@ mod tests {
             prompt: Some("fix the build".into()),
             host: None,
             claude_pid: None,
+            unattributed: None,
         }
     }
 
@@ -536,7 +580,23 @@ mod tests {
         assert!(screen.contains("» fix the build"), "{screen}");
         let wide = render_sized(&app, 240, 40);
         assert!(wide.contains("1 tool · “found 3 call sites”"), "{wide}");
-        assert!(!screen.contains('$') && !screen.contains("tok"), "{screen}");
+        assert!(
+            !screen.contains('$') && !screen.contains(" tok "),
+            "{screen}"
+        );
+        // No session has telemetry: how to turn it on, once.
+        let two = vec![session(None), session(None)];
+        app.apply(Update::Sessions(Ok(two)));
+        let screen = render_sized(&app, 240, 80);
+        assert_eq!(
+            screen.matches("CLAUDE_CODE_ENABLE_TELEMETRY=1").count(),
+            1,
+            "{screen}"
+        );
+        assert!(
+            screen.contains("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4780"),
+            "{screen}"
+        );
 
         let t = Telemetry {
             cost_usd: 1.234,
@@ -545,9 +605,29 @@ mod tests {
             cache_read_tokens: 300,
             ..Telemetry::default()
         };
-        app.apply(Update::Sessions(Ok(vec![session(Some(t))])));
-        let screen = render(&app);
+        let mut s = session(Some(t));
+        s.agents[0].telemetry = Some(Telemetry {
+            cost_usd: 0.0123,
+            input_tokens: 4_500,
+            ..Telemetry::default()
+        });
+        s.unattributed = Some(Telemetry {
+            cost_usd: 0.5,
+            input_tokens: 20,
+            ..Telemetry::default()
+        });
+        app.apply(Update::Sessions(Ok(vec![s])));
+        let screen = render_sized(&app, 240, 40);
         assert!(screen.contains("$1.23 · 12.3k tok"), "{screen}");
+        assert!(
+            screen.contains("($0.5000 · 20 tok unattributed)"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("main working 0.0s · 2 ev · 1 tool · $0.0123 · 4.5k tok"),
+            "{screen}"
+        );
+        assert!(!screen.contains("CLAUDE_CODE_ENABLE_TELEMETRY"), "{screen}");
     }
 
     #[test]
