@@ -418,3 +418,99 @@ fn a_hook_in_a_build_directory_is_a_warning_with_the_install_command() {
         );
     }
 }
+
+/// A directory holding only a stand-in `claude` whose `--version` prints
+/// `version` as the real CLI does, to be all of PATH.
+fn claude_of_version(user: &UserHome, version: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = user.path().join(format!("claude-{version}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let claude = dir.join("claude");
+    std::fs::write(
+        &claude,
+        format!("#!/bin/sh\necho '{version} (Claude Code)'\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// The form of the entries is named, and judged against the `claude` on PATH:
+/// exec form for a Claude Code that predates it fails, shell form where exec form
+/// would do is a warning, and each fix is the install that writes the right one.
+#[test]
+fn the_hooks_form_is_named_and_judged_against_the_claude_on_path() {
+    let user = UserHome::new();
+    let state = TestHome::new();
+    let swarm_obs = installed_programs(&user);
+    let new = claude_of_version(&user, "2.1.337");
+    let old = claude_of_version(&user, "2.1.100");
+    let none = user.path().join("no-claude");
+    std::fs::create_dir(&none).unwrap();
+    let install = |form: &str| {
+        let out = output_retrying_busy(
+            user.command(&swarm_obs)
+                .args(["hooks", "install", "--form", form])
+                .env("PATH", &none),
+        );
+        assert!(out.status.success(), "{out:?}");
+    };
+    let hooks_check = |path: &Path| -> Value {
+        let out = output_retrying_busy(
+            user.command(&swarm_obs)
+                .args(["doctor", "--json"])
+                .env("SWARM_OBS_HOME", state.path())
+                .env("PATH", path),
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON");
+        check(&report, "hooks (user)").clone()
+    };
+    let message = |c: &Value| c["message"].as_str().unwrap_or_default().to_owned();
+
+    install("exec");
+    let c = hooks_check(&new);
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert!(
+        message(&c).contains("on all 15 events, exec form, which Claude Code 2.1.337"),
+        "{c:#}"
+    );
+    let c = hooks_check(&old);
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        message(&c).contains("exec form, which Claude Code 2.1.100")
+            && message(&c).contains("predates"),
+        "{c:#}"
+    );
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("swarm-obs hooks install --scope user"),
+        "{c:#}"
+    );
+    let c = hooks_check(&none);
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert!(
+        message(&c).contains("exec form (no claude on PATH"),
+        "{c:#}"
+    );
+
+    install("shell");
+    let c = hooks_check(&new);
+    assert_eq!(c["status"], "warn", "{c:#}");
+    assert!(
+        message(&c).contains("in shell form: Claude Code 2.1.337")
+            && message(&c).contains("starts /bin/sh for each event"),
+        "{c:#}"
+    );
+    assert_eq!(
+        c["fix"],
+        "swarm-obs hooks install --scope user (switches to exec form)"
+    );
+    let c = hooks_check(&old);
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert!(
+        message(&c).contains("shell form, which Claude Code 2.1.100"),
+        "{c:#}"
+    );
+}

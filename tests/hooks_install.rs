@@ -29,12 +29,42 @@ fn assert_golden(actual: &str, name: &str) {
     assert_eq!(actual, golden, "differs from {}", path.display());
 }
 
+/// A directory holding a stand-in `claude` whose `--version` prints `version` as
+/// the real CLI does (`2.1.337 (Claude Code)`), for PATH.
+fn claude_of_version(home: &UserHome, version: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = home.path().join(format!("claude-{version}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let claude = dir.join("claude");
+    std::fs::write(
+        &claude,
+        format!("#!/bin/sh\necho '{version} (Claude Code)'\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// `PATH` with `dir` first.
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir.to_owned()).chain(std::env::split_paths(&rest)))
+        .expect("a PATH")
+}
+
+/// Runs swarm-obs with a Claude Code that predates exec form first on PATH, so
+/// entries come out in shell form whatever `claude` this machine has.
 fn swarm_obs(home: &UserHome, args: &[&str]) -> Output {
-    let out = home
-        .command(bin("swarm-obs"))
-        .args(args)
-        .output()
-        .expect("run swarm-obs");
+    swarm_obs_with_claude(home, "2.1.100", args)
+}
+
+/// Runs swarm-obs with a `claude` of `version` first on PATH.
+fn swarm_obs_with_claude(home: &UserHome, version: &str, args: &[&str]) -> Output {
+    let out = output_retrying_busy(
+        home.command(bin("swarm-obs"))
+            .args(args)
+            .env("PATH", path_with(&claude_of_version(home, version))),
+    );
     eprintln!(
         "swarm-obs {}\n--- stdout\n{}--- stderr\n{}",
         args.join(" "),
@@ -46,6 +76,13 @@ fn swarm_obs(home: &UserHome, args: &[&str]) -> Output {
 
 fn ok(home: &UserHome, args: &[&str]) -> String {
     let out = swarm_obs(home, args);
+    assert!(out.status.success(), "swarm-obs {args:?} failed");
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// [`ok`] with a `claude` of `version` first on PATH.
+fn ok_with_claude(home: &UserHome, version: &str, args: &[&str]) -> String {
+    let out = swarm_obs_with_claude(home, version, args);
     assert!(out.status.success(), "swarm-obs {args:?} failed");
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
@@ -311,4 +348,102 @@ fn a_missing_hook_binary_is_named_and_nothing_is_written() {
     );
     assert!(out.status.success());
     assert!(read(&home.user_settings()).contains(&hook_path()));
+}
+
+#[test]
+fn exec_form_follows_the_claude_code_version() {
+    let home = UserHome::new();
+    let settings = home.user_settings();
+    // The claude on PATH runs exec form: the path as it is, "args": [], no shell.
+    let stdout = ok_with_claude(&home, "2.1.337", &["hooks", "install"]);
+    assert!(
+        stdout.contains("Exec form: Claude Code 2.1.337 (")
+            && stdout.contains("on PATH) spawns swarm-hook directly"),
+        "{stdout}"
+    );
+    let exec = read(&settings);
+    assert_golden(&exec, "absent.installed.exec.json");
+    let value: serde_json::Value = serde_json::from_str(&exec).unwrap();
+    for (event, groups) in value["hooks"].as_object().unwrap() {
+        let h = &groups[0]["hooks"][0];
+        assert_eq!(h["command"], hook_path().as_str(), "{event}");
+        assert_eq!(h["args"], serde_json::json!([]), "{event}");
+    }
+    // Again: nothing changes, whichever way the version is given.
+    let stdout = ok_with_claude(&home, "2.1.337", &["hooks", "install"]);
+    assert!(stdout.contains("nothing to change"), "{stdout}");
+    let stdout = ok(&home, &["hooks", "install", "--claude-version", "2.1.139"]);
+    assert!(stdout.contains("nothing to change"), "{stdout}");
+    assert!(
+        stdout.contains("Exec form: Claude Code 2.1.139 (--claude-version)"),
+        "{stdout}"
+    );
+    let stdout = ok(&home, &["hooks", "install", "--form", "exec"]);
+    assert!(stdout.contains("nothing to change"), "{stdout}");
+    assert_eq!(read(&settings), exec);
+
+    // An older Claude Code: back to the shell form, in place.
+    let stdout = ok(&home, &["hooks", "install"]);
+    assert!(
+        stdout.contains("Shell form: Claude Code 2.1.100 (")
+            && stdout.contains("exec form needs 2.1.139"),
+        "{stdout}"
+    );
+    assert_golden(&read(&settings), "absent.installed.json");
+    let stdout = ok_with_claude(
+        &home,
+        "2.1.337",
+        &["hooks", "install", "--claude-version", "2.1.138"],
+    );
+    assert!(stdout.contains("nothing to change"), "{stdout}");
+    let stdout = ok_with_claude(&home, "2.1.337", &["hooks", "install", "--form", "shell"]);
+    assert!(stdout.contains("nothing to change"), "{stdout}");
+
+    // No claude anywhere on PATH: the shell form, which every release runs.
+    let out = output_retrying_busy(
+        home.command(bin("swarm-obs"))
+            .args(["hooks", "install", "--dry-run"])
+            .env("PATH", home.path().join("nowhere")),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Shell form: no claude on PATH"), "{stdout}");
+    assert!(stdout.contains("nothing to change"), "{stdout}");
+
+    // Uninstall takes exec entries as it takes shell ones.
+    ok_with_claude(&home, "2.1.337", &["hooks", "install"]);
+    let stdout = ok(&home, &["hooks", "uninstall"]);
+    assert!(stdout.contains("Removed 15 swarm-hook entries"), "{stdout}");
+    assert!(!read(&settings).contains("swarm-hook"));
+
+    // A version that cannot be read is refused.
+    let out = swarm_obs(&home, &["hooks", "install", "--claude-version", "latest"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("X.Y.Z"));
+}
+
+#[test]
+fn entries_of_ours_move_to_exec_form_unless_a_shell_must_run_them() {
+    let home = UserHome::new();
+    let settings = place(&home, "existing_swarm_hook.json");
+    let stdout = ok_with_claude(&home, "2.1.337", &["hooks", "install"]);
+    // `SWARM_OBS_SOURCE=api /old/place/swarm-hook` sets a variable: only a shell runs that.
+    assert!(
+        stdout.contains("1 swarm-hook entries stay in shell form"),
+        "{stdout}"
+    );
+    let installed = read(&settings);
+    assert_golden(&installed, "existing_swarm_hook.installed.exec.json");
+    assert!(installed.contains(&format!("SWARM_OBS_SOURCE=api {}", hook_path())));
+    // The MessageDisplay entry, an event install does not manage, is left as it was.
+    assert!(
+        installed.contains("\"command\": \"swarm-hook\"\n"),
+        "{installed}"
+    );
+    let again = ok_with_claude(&home, "2.1.337", &["hooks", "install"]);
+    assert!(again.contains("nothing to change"), "{again}");
+    assert_eq!(read(&settings), installed);
+    // And back to shell form: the same file as a shell-form install of the original.
+    ok(&home, &["hooks", "install"]);
+    assert_golden(&read(&settings), "existing_swarm_hook.installed.json");
 }

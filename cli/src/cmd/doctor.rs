@@ -15,7 +15,8 @@ use swarm_obs::{
 };
 
 use crate::locate;
-use crate::settings::hooks::{EVENTS, HOOK_PROGRAM, installed};
+use crate::settings::claude::{ClaudeCli, EXEC_FORM_SINCE};
+use crate::settings::hooks::{EVENTS, Form, HOOK_PROGRAM, Installed, installed};
 use crate::settings::{Json, Scope, SettingsFile};
 
 /// How long the collector and the notification server get to answer.
@@ -167,8 +168,10 @@ fn hook_binary() -> Check {
     }
 }
 
-/// The `swarm-hook` entries of each settings scope.
+/// The `swarm-hook` entries of each settings scope, and their form against the
+/// Claude Code on PATH.
 fn settings(project_dir: &Path) -> Vec<Check> {
+    let cli = ClaudeCli::on_path();
     let mut checks = Vec::new();
     let mut commands_seen: Vec<(Scope, BTreeSet<String>)> = Vec::new();
     let mut seen_files: Vec<(Scope, PathBuf)> = Vec::new();
@@ -234,12 +237,19 @@ fn settings(project_dir: &Path) -> Vec<Check> {
             .find(|(_, seen)| !seen.is_empty() && *seen != commands)
             .map(|(s, _)| *s);
         commands_seen.push((scope, commands));
+        let fit = form_fit(&found, cli.as_ref());
         checks.push(if !broken.is_empty() {
             let list: Vec<&str> = broken.into_iter().collect();
             Check::fail(
                 name,
                 format!("{path} runs {}, which is not an executable file", list.join(", ")),
                 format!("{install} (points the entries at the swarm-hook beside swarm-obs)"),
+            )
+        } else if let FormFit::Unsupported(why) = &fit {
+            Check::fail(
+                name,
+                format!("{path}: {why}"),
+                format!("{install} (writes the form that Claude Code runs)"),
             )
         } else if !missing.is_empty() {
             Check::warn(
@@ -257,7 +267,11 @@ fn settings(project_dir: &Path) -> Vec<Check> {
             .map(|i| Path::new(i.program.as_str()))
             .find(|p| locate::in_build_dir(p))
         {
-            Check::warn(name, format!("{path} runs {}", p.display()), locate::build_dir_advice(p))
+            Check::warn(
+                name,
+                format!("{path} runs {} ({})", p.display(), fit.text()),
+                locate::build_dir_advice(p),
+            )
         } else if let Some(other) = twice {
             Check::warn(
                 name,
@@ -267,10 +281,16 @@ fn settings(project_dir: &Path) -> Vec<Check> {
                 ),
                 format!("swarm-obs hooks uninstall --scope {}", scope.name()),
             )
+        } else if let FormFit::Slower(why) = &fit {
+            Check::warn(
+                name,
+                format!("{path}: swarm-hook on all {} events; {why}", EVENTS.len()),
+                format!("{install} (switches to exec form)"),
+            )
         } else {
             Check::ok(
                 name,
-                format!("{path}: swarm-hook on all {} events", EVENTS.len()),
+                format!("{path}: swarm-hook on all {} events, {}", EVENTS.len(), fit.text()),
             )
         });
     }
@@ -287,6 +307,61 @@ fn settings(project_dir: &Path) -> Vec<Check> {
         );
     }
     checks
+}
+
+/// How the form of the entries suits the Claude Code on PATH.
+enum FormFit {
+    /// It runs them as written; says which form, and what was checked.
+    Fits(String),
+    /// It runs them, through a shell it could do without.
+    Slower(String),
+    /// It predates their form.
+    Unsupported(String),
+}
+
+impl FormFit {
+    fn text(&self) -> &str {
+        match self {
+            FormFit::Fits(t) | FormFit::Slower(t) | FormFit::Unsupported(t) => t,
+        }
+    }
+}
+
+/// Judges the form of `found` (one scope's entries) against `cli`.
+fn form_fit(found: &[Installed], cli: Option<&ClaudeCli>) -> FormFit {
+    let exec = found.iter().filter(|i| i.form == Form::Exec).count();
+    let form = match exec {
+        0 => "shell form",
+        n if n == found.len() => "exec form",
+        _ => "exec and shell form mixed",
+    };
+    let Some(cli) = cli else {
+        return FormFit::Fits(format!(
+            "{form} (no claude on PATH to check it against; exec form needs Claude Code {EXEC_FORM_SINCE} or later)"
+        ));
+    };
+    let claude = cli.path.display();
+    let version = match &cli.version {
+        Ok(v) => *v,
+        Err(e) => return FormFit::Fits(format!("{form} ({e})")),
+    };
+    if exec > 0 && !version.runs_exec_form() {
+        return FormFit::Unsupported(format!(
+            "swarm-hook in {form}, which Claude Code {version} ({claude}) predates: exec form needs {EXEC_FORM_SINCE} or later"
+        ));
+    }
+    // Shell entries that hold nothing but the program would run the same in exec form.
+    let bare_shell = found.iter().filter(|i| i.form == Form::Shell).any(|i| {
+        crate::shell::program_word(&i.command).is_some_and(|(r, _)| r == (0..i.command.len()))
+    });
+    if version.runs_exec_form() && bare_shell {
+        return FormFit::Slower(format!(
+            "in {form}: Claude Code {version} ({claude}) starts /bin/sh for each event, where exec form spawns swarm-hook directly"
+        ));
+    }
+    FormFit::Fits(format!(
+        "{form}, which Claude Code {version} runs ({claude})"
+    ))
 }
 
 /// Whether two paths name one file: run from the home directory, Claude Code's

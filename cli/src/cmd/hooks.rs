@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use crate::locate;
-use crate::settings::hooks::{self as entries, EVENTS, HOOK_PROGRAM};
+use crate::settings::claude::{ClaudeCli, EXEC_FORM_SINCE, Version};
+use crate::settings::hooks::{self as entries, EVENTS, Form, HOOK_PROGRAM};
 use crate::settings::{Json, Scope, SettingsFile};
 
 /// Arguments of `swarm-obs hooks`.
@@ -24,7 +25,7 @@ pub struct Args {
 enum Action {
     /// Add swarm-hook to every hook event in a Claude Code settings file.
     #[command(
-        after_help = "Examples:\n  swarm-obs hooks install                       # ~/.claude/settings.json\n  swarm-obs hooks install --dry-run             # show the change, write nothing\n  swarm-obs hooks install --scope project       # .claude/settings.json, shared with the team\n  swarm-obs hooks install --scope local --project-dir ~/src/app\n\nThe change is printed as a unified diff; the previous file is kept beside it as\nsettings.json.<time>.bak. Running it again changes nothing. Existing swarm-hook\nentries are updated in place; every other key and hook is left as it was."
+        after_help = "Examples:\n  swarm-obs hooks install                       # ~/.claude/settings.json\n  swarm-obs hooks install --dry-run             # show the change, write nothing\n  swarm-obs hooks install --scope project       # .claude/settings.json, shared with the team\n  swarm-obs hooks install --scope local --project-dir ~/src/app\n  swarm-obs hooks install --claude-version 2.1.337   # for a Claude Code not on PATH\n\nThe change is printed as a unified diff; the previous file is kept beside it as\nsettings.json.<time>.bak. Running it again changes nothing. Existing swarm-hook\nentries are updated in place; every other key and hook is left as it was.\n\nClaude Code 2.1.139 and later spawn a hook in exec form (\"args\": []) directly;\nolder releases run every hook through /bin/sh, a shell per event. The form follows\n--claude-version, else what the claude on PATH says it is, else shell."
     )]
     Install(InstallArgs),
     /// Remove every swarm-hook entry from a Claude Code settings file.
@@ -56,6 +57,16 @@ struct InstallArgs {
     /// The swarm-hook binary to run (default: the one beside swarm-obs, else on PATH).
     #[arg(long, value_name = "PATH")]
     hook: Option<PathBuf>,
+    /// How Claude Code starts the hook: exec (spawned directly, no shell; Claude
+    /// Code 2.1.139 and later) or shell (through /bin/sh; every release). Default:
+    /// exec when the Claude Code version (--claude-version, else what the claude on
+    /// PATH says it is) runs it, else shell.
+    #[arg(long, value_enum, value_name = "FORM")]
+    form: Option<Form>,
+    /// The version of the Claude Code that reads these settings, when it is not
+    /// the claude on PATH (or none is there): exec form from 2.1.139.
+    #[arg(long, value_name = "X.Y.Z", conflicts_with = "form")]
+    claude_version: Option<Version>,
 }
 
 /// Runs `hooks install` or `hooks uninstall`.
@@ -87,21 +98,30 @@ fn install(args: InstallArgs) -> Result<ExitCode> {
             hook.display()
         );
     };
-    let command = crate::shell::shell_word(hook_text);
+    let (form, why) = choose_form(args.form, args.claude_version);
+    let command = match form {
+        Form::Exec => hook_text.to_owned(),
+        Form::Shell => crate::shell::shell_word(hook_text),
+    };
     let file = load(&args.target)?;
     let mut settings = file.value().clone();
-    entries::install(&mut settings, &command)
+    let shell_kept = entries::install(&mut settings, hook_text, form)
         .with_context(|| format!("cannot add swarm-hook to {}", file.path().display()))?;
     let scope = args.target.scope.name();
+    let form_line = format!("{} form: {why}.", capitalised(form.name()));
     if file.exists() && settings == *file.value() {
         println!(
             "{} already runs {command} on all {} hook events ({scope} scope); nothing to change.",
             file.path().display(),
             EVENTS.len()
         );
+        println!("{form_line}");
+        say_shell_kept(shell_kept);
         return Ok(ExitCode::SUCCESS);
     }
     if !apply(&file, &args.target, &settings)? {
+        println!("{form_line}");
+        say_shell_kept(shell_kept);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -109,7 +129,63 @@ fn install(args: InstallArgs) -> Result<ExitCode> {
         EVENTS.len(),
         file.path().display()
     );
+    println!("{form_line}");
+    say_shell_kept(shell_kept);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The form to write the entries in, and why, for the user: `--form`, else what
+/// the Claude Code version (`--claude-version`, else the claude on PATH) runs.
+fn choose_form(form: Option<Form>, version: Option<Version>) -> (Form, String) {
+    if let Some(form) = form {
+        return (form, format!("--form {}", form.name()));
+    }
+    let (version, whose) = match version {
+        Some(v) => (Ok(v), "--claude-version".to_owned()),
+        None => match ClaudeCli::on_path() {
+            Some(cli) => (cli.version, format!("{} on PATH", cli.path.display())),
+            None => {
+                return (
+                    Form::Shell,
+                    format!(
+                        "no claude on PATH tells which Claude Code reads these settings, and exec form (no shell per event) needs {EXEC_FORM_SINCE} or later; pass --claude-version X.Y.Z or --form exec to use it"
+                    ),
+                );
+            }
+        },
+    };
+    match version {
+        Ok(v) if v.runs_exec_form() => (
+            Form::Exec,
+            format!("Claude Code {v} ({whose}) spawns swarm-hook directly, without a shell"),
+        ),
+        Ok(v) => (
+            Form::Shell,
+            format!(
+                "Claude Code {v} ({whose}) runs hooks through /bin/sh; exec form needs {EXEC_FORM_SINCE} or later"
+            ),
+        ),
+        Err(e) => (
+            Form::Shell,
+            format!("{e}; exec form needs Claude Code {EXEC_FORM_SINCE} or later"),
+        ),
+    }
+}
+
+fn capitalised(word: &str) -> String {
+    let mut c = word.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Says which entries kept the shell form exec form was asked for.
+fn say_shell_kept(n: usize) {
+    if n > 0 {
+        println!(
+            "{n} swarm-hook entries stay in shell form: their commands hold more than the program (an environment assignment, arguments), which only a shell runs."
+        );
+    }
 }
 
 fn uninstall(target: Target) -> Result<ExitCode> {

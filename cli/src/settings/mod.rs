@@ -1,6 +1,7 @@
 //! Claude Code's `settings.json` files: where each scope keeps one, reading them
 //! without losing anything, and replacing them safely (backup, then atomic write).
 
+pub mod claude;
 pub mod hooks;
 pub mod json;
 mod splice;
