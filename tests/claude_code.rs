@@ -4,7 +4,12 @@
 //! command, a failing one, and a foreground subagent that runs its own Bash. Then
 //! both sides must agree: every hook the CLI reports in its stream-json output
 //! (`--include-hook-events`) exited 0 with nothing on stdout, and a real collector
-//! and the hook's event log hold exactly one event per hook that ran.
+//! and the hook's event log hold exactly one event per hook that ran. It runs
+//! twice: with the hook in shell form (`/bin/sh -c`), and in exec form as
+//! `hooks install` writes it for a `claude` on PATH of 2.1.139 or later
+//! (`"command": "<path>", "args": []`); the program registered notes its parent
+//! before it becomes swarm-hook, so the test sees the CLI spawn the hook itself in
+//! exec form, and a shell in between in shell form.
 //!
 //! The CLI is the npm package `@anthropic-ai/claude-code` that `.ci/run` installs
 //! under `target/claude-code` (`SWARM_OBS_CLAUDE` names another `claude`). Without
@@ -201,8 +206,60 @@ fn essence(e: &Value) -> String {
     )
 }
 
+/// How `hooks install` registers the hook for one run of the CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    /// `"command": "<shell word>"`: Claude Code runs `/bin/sh -c <command>`.
+    Shell,
+    /// `"command": "<path>", "args": []`: Claude Code spawns it directly.
+    Exec,
+}
+
+/// The first Claude Code release that runs a hook in exec form.
+const EXEC_FORM_SINCE: (u32, u32, u32) = (2, 1, 139);
+
+/// `2.1.337` of `2.1.337 (Claude Code)`.
+fn version_number(text: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = text.split_whitespace().next()?.split('.');
+    let mut next = || parts.next()?.parse::<u32>().ok();
+    Some((next()?, next()?, next()?))
+}
+
+/// A stand-in for swarm-hook that notes its pid, its parent's pid, name and
+/// parent, then becomes the real swarm-hook (`exec`, same process): so the
+/// test learns, per event (whose `pid` is the hook's), who spawned the hook.
+fn noting_hook(dir: &Path, notes: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).expect("create the hook's directory");
+    let hook = dir.join("swarm-hook");
+    let script = format!(
+        "#!/bin/sh\n\
+         read -r _ name _ grandparent _ < /proc/$PPID/stat\n\
+         printf '%s %s %s %s\\n' \"$$\" \"$PPID\" \"$name\" \"$grandparent\" >> '{}'\n\
+         exec '{}'\n",
+        notes.display(),
+        bin("swarm-hook").display()
+    );
+    std::fs::write(&hook, script).expect("write the noting hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+        .expect("make the noting hook executable");
+    hook
+}
+
 #[test]
 fn the_real_claude_code_cli_runs_the_hook_and_every_event_arrives_once() {
+    scripted_session(Form::Shell);
+}
+
+/// The same session with the hook installed in exec form, as `hooks install`
+/// writes it when the `claude` on PATH is 2.1.139 or later: every event arrives
+/// once, and the process that ran swarm-hook was the CLI itself, no shell between.
+#[test]
+fn in_exec_form_the_cli_spawns_the_hook_itself_and_every_event_arrives_once() {
+    scripted_session(Form::Exec);
+}
+
+fn scripted_session(form: Form) {
     let Some(cli) = claude_cli() else { return };
     let home = TestHome::new();
     // No desktop notifications from a test run.
@@ -220,24 +277,58 @@ fn the_real_claude_code_cli_runs_the_hook_and_every_event_arrives_once() {
     let (out, status) = version.finish(Duration::from_secs(60));
     assert!(status.success(), "claude --version: {status}: {out:?}");
     eprintln!("Claude Code CLI {}: {}", cli.display(), out.join(" "));
+    let cli_version = version_number(&out.join(" "));
+    if form == Form::Exec && cli_version.is_none_or(|v| v < EXEC_FORM_SINCE) {
+        eprintln!(
+            "claude_code: SKIPPED — exec form needs Claude Code 2.1.139 or later; {} is {out:?}",
+            cli.display()
+        );
+        return;
+    }
 
-    // swarm-hook into the project's settings, as a user would.
-    let install = user
-        .command(bin("swarm-obs"))
-        .args(["hooks", "install", "--scope", "project"])
-        .output()
-        .expect("run swarm-obs hooks install");
+    // swarm-hook into the project's settings, as a user would; the program
+    // registered notes who spawns it, then becomes swarm-hook.
+    let notes = user.path().join("hook-parents");
+    let hook = noting_hook(&user.path().join("hook-bin"), &notes);
+    let mut install = user.command(bin("swarm-obs"));
+    install
+        .args(["hooks", "install", "--scope", "project", "--hook"])
+        .arg(&hook);
+    match form {
+        Form::Shell => {
+            install.args(["--form", "shell"]);
+        }
+        // The form follows the claude on PATH, as for a user who has it there.
+        Form::Exec => {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let dirs = std::iter::once(cli.parent().expect("the CLI's directory").to_owned())
+                .chain(std::env::split_paths(&path));
+            install.env("PATH", std::env::join_paths(dirs).expect("a PATH"));
+        }
+    }
+    let install = swarm_obs_suite::output_retrying_busy(&mut install);
+    let said = String::from_utf8_lossy(&install.stdout);
     assert!(
         install.status.success(),
-        "swarm-obs hooks install --scope project: {}",
+        "swarm-obs hooks install --scope project: {said}{}",
         String::from_utf8_lossy(&install.stderr)
     );
     let settings = std::fs::read_to_string(user.project().join(".claude/settings.json"))
         .expect("the project's settings.json");
-    assert!(
-        settings.contains(bin("swarm-hook").to_str().expect("UTF-8 path")),
-        "{settings}"
-    );
+    let settings_value: Value = serde_json::from_str(&settings).expect("settings JSON");
+    let entry = &settings_value["hooks"]["Stop"][0]["hooks"][0];
+    let hook_text = hook.to_str().expect("UTF-8 path");
+    match form {
+        Form::Shell => {
+            assert_eq!(entry["command"], hook_text, "{settings}");
+            assert!(entry.get("args").is_none(), "{settings}");
+        }
+        Form::Exec => {
+            assert!(said.contains("Exec form: Claude Code"), "{said}");
+            assert_eq!(entry["command"], hook_text, "{settings}");
+            assert_eq!(entry["args"], serde_json::json!([]), "{settings}");
+        }
+    }
 
     // One scripted run of the real CLI.
     let mut run = ClaudeRun::spawn(claude_command(&cli, &user, &home, &api).args([
@@ -480,6 +571,37 @@ fn the_real_claude_code_cli_runs_the_hook_and_every_event_arrives_once() {
     for e in &events {
         assert_eq!(e["claude_pid"], run.child.pid(), "{e}");
     }
+    // And who spawned it: in exec form the CLI itself; in shell form a /bin/sh
+    // that the CLI spawned.
+    let notes = std::fs::read_to_string(&notes).expect("the hook's notes");
+    let spawned_by: BTreeMap<u64, (u64, String, u64)> = notes
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let n = |i: usize| f.get(i).and_then(|t| t.parse().ok()).unwrap_or(0);
+            (
+                n(0),
+                (n(1), f.get(2).copied().unwrap_or("").to_owned(), n(3)),
+            )
+        })
+        .collect();
+    let cli_pid = u64::from(run.child.pid());
+    for e in &events {
+        let pid = e["pid"].as_u64().expect("the hook's pid");
+        let (parent, name, grandparent) = spawned_by
+            .get(&pid)
+            .unwrap_or_else(|| panic!("no note of hook {pid}: {notes}"));
+        match form {
+            Form::Exec => assert_eq!(
+                *parent, cli_pid,
+                "the hook's parent is {parent} {name}, not the CLI: {e}"
+            ),
+            Form::Shell => {
+                assert_eq!(name, "(sh)", "{notes}");
+                assert_eq!(*grandparent, cli_pid, "{notes}");
+            }
+        }
+    }
 
     // The session ended (SessionEnd closes a -p run), with its subagent, its
     // tool calls and its one error.
@@ -528,7 +650,8 @@ fn the_real_claude_code_cli_runs_the_hook_and_every_event_arrives_once() {
         .with_extension("")
         .join(format!("subagents/agent-{subagent}.jsonl"));
     assert!(sub_transcript.is_file(), "{}", sub_transcript.display());
-    if std::env::var_os("UPDATE_TRANSCRIPTS").is_some() {
+    // From the shell-form run only: both runs write the same files.
+    if form == Form::Shell && std::env::var_os("UPDATE_TRANSCRIPTS").is_some() {
         let dir = workspace_root().join("tests/fixtures/claude-code-transcripts");
         std::fs::create_dir_all(&dir).expect("create the transcripts fixture dir");
         // Written afresh, not copied: the CLI's files are 0600.
