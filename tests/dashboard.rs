@@ -413,8 +413,9 @@ fn the_dashboard_shows_live_events_filters_workers_and_never_runs_event_text() {
         WAIT,
     );
 
-    // Nothing ran from event text; the page threw nothing and broke no policy.
-    assert_page_clean(&mut b, &[]);
+    // Nothing ran from event text; the page threw nothing and broke no policy. (The
+    // session's view asked for its conversation: it has no transcript, a 404.)
+    assert_page_clean(&mut b, &["/conversation"]);
 
     let dir = artifacts_dir();
     b.eval("document.documentElement.dataset.theme = 'dark'");
@@ -1939,4 +1940,284 @@ fn side_panels_say_loading_until_answered_and_nothing_behind_the_token_prompt() 
         "{side:#}"
     );
     assert_page_clean(&mut b, &["status of 401"]);
+}
+
+/// JavaScript: the turns the session view shows, in its order.
+const TURNS: &str = "[...document.querySelectorAll('#sv-turns .turn')].map(t => ({
+    seq: Number(t.dataset.seq), kind: t.dataset.kind, id: t.dataset.toolUseId || null,
+    error: t.classList.contains('is-error'), text: t.querySelector('.text').textContent }))";
+
+/// The kinds of the turns `TURNS` read.
+fn kinds(turns: &Value) -> Vec<&str> {
+    turns
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_session_opens_its_story_lanes_and_conversation_linked_to_the_timeline() {
+    use swarm_obs_suite::transcripts::{self, ClaudeUser, SESSION, SUBAGENT};
+    if !have_programs("dashboard", Browser::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let user = ClaudeUser::new();
+    let shift = transcripts::shift_ms();
+    user.install_fixtures(SESSION, shift);
+    let c = user.collector(&home, &[]);
+    let (main, sub) = (user.main_path(SESSION), user.sub_path(SESSION, SUBAGENT));
+    let run = transcripts::fixture_events(SESSION, &main, Some(&sub), shift);
+    c.post_events(&run);
+    // A session whose transcript is not there.
+    let gone = "60e5e5e5-0000-4000-8000-000000000404";
+    let gone_path = user.main_path(gone);
+    c.post_events(&[transcripts::hook(
+        gone,
+        "SessionStart",
+        swarm_obs::Timestamp::now(),
+        None,
+        json!({"transcript_path": gone_path.to_str().unwrap()}),
+    )]);
+    let elsewhere = post(&c, &event("elsewhere", Kind::Log, "not in the session"));
+
+    let mut b = Browser::start(1400, 900);
+    b.navigate(&c.url("/"));
+    b.wait_for("the stream to connect", LIVE, WAIT);
+    b.wait_for("the unrelated event", &row(&elsewhere), WAIT);
+    let pick = |id: &str| format!("document.querySelector('#sessions li[data-session=\"{id}\"]')");
+    b.wait_for("the session in the panel", &pick(SESSION), WAIT);
+    b.eval(&format!("{}.click()", pick(SESSION)));
+    b.wait_for(
+        "the session view",
+        "!document.getElementById('session-view').hidden",
+        WAIT,
+    );
+    // The timeline keeps to the session while the view is open.
+    b.wait_for(
+        "the session filter",
+        &format!("location.search.includes('session={SESSION}')"),
+        WAIT,
+    );
+    wait_until(
+        &mut b,
+        "the session's events only",
+        "[...document.querySelectorAll('#timeline .row')].map(r => r.dataset.source)",
+        |v| {
+            v.as_array()
+                .is_some_and(|a| a.len() == run.len() && a.iter().all(|s| s == "proj"))
+        },
+    );
+
+    // Its lanes: the main agent and the subagent, each with its state, calls,
+    // errors and last message.
+    let lanes = wait_until(
+        &mut b,
+        "both lanes",
+        "[...document.querySelectorAll('#sv-lanes .sv-lane')].map(l => [l.dataset.agent, l.textContent])",
+        |v| v.as_array().is_some_and(|a| a.len() == 2),
+    );
+    assert_eq!(lanes[0][0], "main", "{lanes:#}");
+    let text = lanes[0][1].as_str().unwrap();
+    for part in ["ended", "3 tool calls", "1 error", "« All steps done."] {
+        assert!(text.contains(part), "main lane lacks {part:?}: {text}");
+    }
+    assert_eq!(lanes[1][0], SUBAGENT, "{lanes:#}");
+    let text = lanes[1][1].as_str().unwrap();
+    for part in ["general-purpose", "ended", "1 tool call", "0 errors"] {
+        assert!(text.contains(part), "subagent lane lacks {part:?}: {text}");
+    }
+
+    // The main agent's conversation, in order, the failing command marked.
+    let turns = wait_until(&mut b, "the main agent's turns", TURNS, |v| {
+        v.as_array().is_some_and(|a| a.len() == 8)
+    });
+    assert_eq!(
+        kinds(&turns),
+        [
+            "prompt",
+            "tool_use",
+            "tool_result",
+            "tool_use",
+            "tool_result",
+            "tool_use",
+            "tool_result",
+            "text"
+        ]
+    );
+    let seqs: Vec<u64> = turns
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (0..8).collect::<Vec<_>>());
+    assert!(
+        turns[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Follow this script")
+    );
+    assert_eq!(
+        turns[1]["text"],
+        r#"{"command":"echo hello-from-bash","description":"Run a scripted command"}"#
+    );
+    assert_eq!(turns[1]["id"], "toolu_fake_0000");
+    let errors: Vec<u64> = turns
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["error"] == true)
+        .map(|t| t["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(errors, [4], "only the failing ls is an error: {turns:#}");
+    assert_eq!(
+        b.eval("document.querySelector('#sv-turns .turn[data-seq=\"4\"] .err')?.textContent"),
+        "error"
+    );
+    assert_eq!(turns[7]["text"], "All steps done.");
+    assert_eq!(
+        b.eval("document.getElementById('sv-older').hidden"),
+        true,
+        "every turn is on the first page"
+    );
+
+    // A tool call leads to its events in the timeline: the PreToolUse selected,
+    // its events (the call and its failure) highlighted, and no other.
+    let call = "toolu_fake_0003";
+    let expected: Vec<String> = run
+        .iter()
+        .filter(|e| e.tool_use_id.as_deref() == Some(call))
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(expected.len(), 2);
+    b.eval(&format!(
+        "document.querySelector('#sv-turns .turn[data-tool-use-id=\"{call}\"][data-kind=\"tool_use\"] button.link').click()"
+    ));
+    let linked = wait_until(
+        &mut b,
+        "the call's events highlighted",
+        "[...document.querySelectorAll('#timeline .row.linked')].map(r => [r.dataset.id, r.dataset.toolUseId]).sort()",
+        |v| v.as_array().is_some_and(|a| a.len() == 2),
+    );
+    let mut want: Vec<Value> = expected.iter().map(|id| json!([id, call])).collect();
+    want.sort_by_key(|v| v[0].as_str().unwrap().to_owned());
+    assert_eq!(linked, Value::Array(want), "{linked:#}");
+    let pre = run
+        .iter()
+        .find(|e| e.tool_use_id.as_deref() == Some(call) && e.hook.as_deref() == Some("PreToolUse"))
+        .unwrap();
+    assert_eq!(
+        b.eval("document.querySelector('#timeline .row.selected')?.dataset.id"),
+        pre.id.to_string()
+    );
+    assert!(
+        b.eval("document.getElementById('detail-body').textContent")
+            .as_str()
+            .unwrap()
+            .contains(call)
+    );
+
+    // The subagent's conversation.
+    b.eval(&format!(
+        "document.querySelector('#sv-agents button[data-agent=\"{SUBAGENT}\"]').click()"
+    ));
+    let turns = wait_until(&mut b, "the subagent's turns", TURNS, |v| {
+        v.as_array()
+            .is_some_and(|a| a.len() == 4 && a[0]["text"] == "run: echo hello-from-subagent")
+    });
+    assert_eq!(kinds(&turns), ["prompt", "tool_use", "tool_result", "text"]);
+    assert_eq!(turns[1]["id"], "toolu_fake_0009");
+    assert!(
+        turns[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("echo hello-from-subagent")
+    );
+    assert_eq!(
+        b.eval(&format!(
+            "document.querySelector('#sv-agents button[data-agent=\"{SUBAGENT}\"]').getAttribute('aria-pressed')"
+        )),
+        "true"
+    );
+
+    // Back on the main agent, a turn written now arrives while the view is open;
+    // markup in it stays text and runs nothing.
+    b.eval("document.querySelector('#sv-agents button[data-agent=\"main\"]').click()");
+    wait_until(&mut b, "the main agent's turns again", TURNS, |v| {
+        v.as_array().is_some_and(|a| a.len() == 8)
+    });
+    let line = json!({
+        "type": "assistant",
+        "uuid": "feedface-0000-4000-8000-000000000001",
+        "timestamp": swarm_obs::Timestamp::now().to_string(),
+        "message": {"role": "assistant", "content": [{"type": "text", "text": XSS}]},
+    });
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&main)
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+    let turns = wait_until(&mut b, "the new turn, live", TURNS, |v| {
+        v.as_array().is_some_and(|a| a.len() == 9)
+    });
+    assert_eq!(turns[8]["text"], XSS);
+    assert_eq!(turns[8]["seq"], 8);
+    assert_eq!(
+        b.eval("document.querySelectorAll('#session-view img, #session-view [onerror]').length"),
+        0
+    );
+
+    b.screenshot(&artifacts_dir().join("dashboard-session-view.png"));
+
+    // Esc closes the view.
+    for kind in ["keyDown", "keyUp"] {
+        b.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": kind, "key": "Escape", "code": "Escape", "windowsVirtualKeyCode": 27}),
+        );
+    }
+    b.wait_for(
+        "the view closed",
+        "document.getElementById('session-view').hidden",
+        WAIT,
+    );
+
+    // A session whose transcript is missing: the endpoint's own message.
+    let mut resp = c
+        .get(&format!("/v1/sessions/{gone}/conversation"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let answer: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let message = answer["error"].as_str().unwrap().to_owned();
+    b.wait_for("the other session", &pick(gone), WAIT);
+    b.eval(&format!("{}.click()", pick(gone)));
+    let shown = b.wait_for(
+        "the 404 said",
+        "(() => { const e = document.getElementById('sv-error'); return !e.hidden && e.textContent; })()",
+        WAIT,
+    );
+    let shown = shown.as_str().unwrap();
+    assert!(
+        shown.contains("404") && shown.contains(&message),
+        "{shown} / {message}"
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#sv-turns .turn').length"),
+        0
+    );
+    // Picked again, the view closes and the timeline shows everything.
+    b.eval(&format!("{}.click()", pick(gone)));
+    b.wait_for("no filter", "location.search === ''", WAIT);
+    assert_eq!(
+        b.eval("document.getElementById('session-view').hidden"),
+        true
+    );
+    assert_page_clean(&mut b, &["/conversation"]);
 }

@@ -361,6 +361,7 @@
       }
       node.style.top = pos * rowH + 'px';
       node.classList.toggle('selected', key === selectedId);
+      node.classList.toggle('linked', linkedTool !== null && toolUseIdOf(ev) === linkedTool);
     }
     for (const [key, node] of rowPool) {
       if (!wanted.has(key)) {
@@ -385,6 +386,7 @@
       tabindex: '0',
       'data-id': ev.id,
       'data-source': String(ev.source || ''),
+      'data-tool-use-id': toolUseIdOf(ev),
       onclick: () => select(ev.id),
     },
     el('span', { class: 'c-time', title: String(ev.ts || ''), text: fmtTime(ev.ts) }),
@@ -482,6 +484,7 @@
       }
       sessionList.sort((a, b) => Date.parse(b.last_seen) - Date.parse(a.last_seen));
       renderSessions();
+      sessionMoved(s.session);
     });
     // Fell behind the live stream: resume from the last event seen, so the missed
     // events come from the store instead of being lost.
@@ -863,6 +866,7 @@
       });
       answered.sessions = true;
       renderSessions();
+      renderSessionLanes();
     } catch (_) { /* the connection indicator says why */ }
   }
 
@@ -916,11 +920,8 @@
         'data-session': id,
         class: filters.session === id ? 'selected' : '',
         tabindex: '0',
-        title: 'Show only this session in the timeline (click again to show all)',
-        onclick: () => {
-          $('f-session').value = filters.session === id ? '' : id;
-          applyFilters();
-        },
+        title: 'Open this session, with only its events in the timeline (click again to close it and show all)',
+        onclick: () => sessionClicked(id),
       },
       el('div', { class: 'top' },
         el('span', { class: 'id', text: id.slice(0, 8) }),
@@ -969,6 +970,316 @@
       li.append(lanes);
       ul.append(li);
     }
+  }
+
+  // ---- session view ----------------------------------------------------------------
+
+  // A session's story: its agents' lanes and the conversation of one of them, read
+  // from Claude Code's transcript by the collector on request (never stored),
+  // paged back with `before` and kept current with `after` while the view is open.
+  // The timeline stays filtered to the session meanwhile, and each tool call leads
+  // to its PreToolUse/PostToolUse events there (same tool_use_id).
+  const SV_PAGE = 50;
+  const SV_POLL_MS = 3000;
+  const sv = {
+    id: null,
+    agent: 'main',
+    turns: [],
+    nextBefore: null,
+    nextAfter: null,
+    // Bumped on every open and agent switch: answers to an older question are dropped.
+    gen: 0,
+    busy: false,
+    timer: null,
+    soon: null,
+  };
+  // The tool_use_id whose events are highlighted in the timeline.
+  let linkedTool = null;
+
+  const agentKey = (a) => (a && a.agent ? String(a.agent) : 'main');
+  const agentName = (a) => (a && a.agent ? String(a.agent_type || 'subagent') + ' ' + String(a.agent).slice(0, 8) : 'main');
+  const toolUseIdOf = (ev) => (ev.tool_use_id ? String(ev.tool_use_id)
+    : ev.payload && typeof ev.payload.tool_use_id === 'string' ? ev.payload.tool_use_id : null);
+
+  /** A session picked in the sessions panel: its view opens and the timeline shows
+   *  only it; picked again while open, both go (every event shows again). */
+  function sessionClicked(id) {
+    if (sv.id === id) {
+      closeSessionView();
+      if (filters.session === id) {
+        $('f-session').value = '';
+        applyFilters();
+      }
+      return;
+    }
+    if (filters.session !== id) {
+      $('f-session').value = id;
+      applyFilters();
+    }
+    openSessionView(id);
+  }
+
+  function openSessionView(id) {
+    sv.id = id;
+    sv.agent = 'main';
+    $('sv-id').textContent = id;
+    $('session-view').hidden = false;
+    renderSessionLanes();
+    loadConversation();
+    clearInterval(sv.timer);
+    sv.timer = setInterval(pollConversation, SV_POLL_MS);
+    $('sv-close').focus();
+  }
+
+  function closeSessionView() {
+    if (sv.id === null) return;
+    sv.id = null;
+    sv.gen++;
+    clearInterval(sv.timer);
+    clearTimeout(sv.soon);
+    sv.timer = null;
+    $('session-view').hidden = true;
+    linkedTool = null;
+    queueRender();
+    renderSessions();
+  }
+
+  function telemetryText(t) {
+    if (!t || typeof t !== 'object') return '';
+    const tokens = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens']
+      .reduce((n, k) => n + (Number(t[k]) || 0), 0);
+    return '$' + (Number(t.cost_usd) || 0).toFixed(4) + ' · ' + tokens.toLocaleString() + ' tokens';
+  }
+
+  /** The session's agents, as the sessions list holds them (kept current by the
+   *  stream): state, tool calls, errors, the last message, cost when known. */
+  function renderSessionLanes() {
+    if (sv.id === null) return;
+    const s = sessionList.find((x) => x.session === sv.id);
+    $('sv-state').replaceChildren(s ? stateBadge(s) : '');
+    const agents = s && Array.isArray(s.agents) && s.agents.length ? s.agents : [{}];
+    $('sv-lanes').replaceChildren(...agents.map((a) => {
+      const key = agentKey(a);
+      const state = STATE_LABELS[a.state] ? a.state : null;
+      const li = el('li', {
+        class: 'sv-lane' + (key === sv.agent ? ' current' : ''),
+        'data-agent': key,
+        tabindex: '0',
+        title: 'Show this agent\'s conversation',
+        onclick: () => switchAgent(key),
+      },
+      el('div', {},
+        el('span', { class: 'name', text: agentName(a) }),
+        state ? el('span', { class: 'state-badge state-' + state, text: STATE_LABELS[state] + (a.tool ? ' · ' + String(a.tool) : '') }) : null),
+      el('div', { class: 'meta' },
+        el('span', { class: 'calls', text: count(Number(a.tool_calls) || 0, 'tool call') }),
+        ' · ',
+        el('span', { class: Number(a.errors) > 0 ? 'errors' : '', text: count(Number(a.errors) || 0, 'error') }),
+        ' · ',
+        el('span', { text: count(Number(a.events) || 0, 'event') }),
+        a.telemetry ? ' · ' : null,
+        a.telemetry ? el('span', { class: 'telemetry', text: telemetryText(a.telemetry) }) : null,
+        a.reason ? el('span', { text: ' · ' + String(a.reason) }) : null));
+      if (a.last_message) li.append(el('div', { class: 'meta said', text: '« ' + String(a.last_message) }));
+      li.addEventListener('keydown', (e) => { if (e.key === 'Enter') li.click(); });
+      return li;
+    }));
+    renderAgentSwitcher(agents);
+  }
+
+  function renderAgentSwitcher(agents) {
+    $('sv-agents').replaceChildren(...agents.map((a) => el('button', {
+      type: 'button',
+      'data-agent': agentKey(a),
+      'aria-pressed': agentKey(a) === sv.agent ? 'true' : 'false',
+      text: agentName(a),
+      onclick: () => switchAgent(agentKey(a)),
+    })));
+  }
+
+  function switchAgent(key) {
+    if (sv.id === null || key === sv.agent) return;
+    sv.agent = key;
+    renderSessionLanes();
+    loadConversation();
+  }
+
+  function conversationParams(extra) {
+    const p = new URLSearchParams({ limit: String(SV_PAGE) });
+    if (sv.agent !== 'main') p.set('agent', sv.agent);
+    for (const [k, v] of Object.entries(extra || {})) p.set(k, String(v));
+    return p;
+  }
+  const conversationPath = () => '/v1/sessions/' + encodeURIComponent(sv.id) + '/conversation';
+
+  /** The newest page of the current agent's conversation, replacing what is shown. */
+  async function loadConversation(quiet) {
+    const gen = ++sv.gen;
+    sv.busy = true;
+    if (!quiet) {
+      sv.turns = [];
+      sv.nextBefore = null;
+      sv.nextAfter = null;
+      $('sv-turns').replaceChildren();
+      $('sv-notes').textContent = '';
+      $('sv-error').hidden = true;
+      $('sv-older').hidden = true;
+      $('sv-status').textContent = 'Reading the transcript…';
+    }
+    try {
+      const page = await getJson(conversationPath(), conversationParams());
+      if (gen !== sv.gen) return;
+      takePage(page, 'replace');
+    } catch (e) {
+      if (gen === sv.gen) showConversationError(e);
+    } finally {
+      if (gen === sv.gen) sv.busy = false;
+    }
+  }
+
+  async function olderTurns() {
+    if (sv.id === null || sv.nextBefore === null || sv.busy) return;
+    const gen = sv.gen;
+    sv.busy = true;
+    $('sv-older').disabled = true;
+    try {
+      const page = await getJson(conversationPath(), conversationParams({ before: sv.nextBefore }));
+      if (gen === sv.gen) takePage(page, 'older');
+    } catch (e) {
+      if (gen === sv.gen) showConversationError(e);
+    } finally {
+      if (gen === sv.gen) sv.busy = false;
+      $('sv-older').disabled = false;
+    }
+  }
+
+  /** Turns written since the newest shown (or, with none shown yet, the newest page). */
+  async function pollConversation() {
+    if (sv.id === null || sv.busy) return;
+    if (sv.nextAfter === null) {
+      loadConversation(true);
+      return;
+    }
+    const gen = sv.gen;
+    sv.busy = true;
+    try {
+      const page = await getJson(conversationPath(), conversationParams({ after: sv.nextAfter }));
+      if (gen === sv.gen) takePage(page, 'newer');
+    } catch (e) {
+      if (gen === sv.gen) showConversationError(e);
+    } finally {
+      if (gen === sv.gen) sv.busy = false;
+    }
+  }
+
+  /** New events of the open session (its state moved): read the newer turns soon. */
+  function sessionMoved(id) {
+    if (sv.id !== id) return;
+    renderSessionLanes();
+    clearTimeout(sv.soon);
+    sv.soon = setTimeout(pollConversation, 300);
+  }
+
+  function takePage(page, how) {
+    const turns = Array.isArray(page.turns) ? page.turns.filter((t) => t && typeof t === 'object') : [];
+    const held = new Set(sv.turns.map((t) => t.seq));
+    const fresh = turns.filter((t) => !held.has(t.seq));
+    if (how === 'replace') sv.turns = turns;
+    else if (how === 'older') sv.turns = fresh.concat(sv.turns);
+    else sv.turns = sv.turns.concat(fresh);
+    sv.turns.sort((a, b) => Number(a.seq) - Number(b.seq));
+    if (how !== 'newer') sv.nextBefore = page.next_before ?? null;
+    if (how !== 'older' || sv.nextAfter === null) {
+      if (page.next_after !== undefined && page.next_after !== null) sv.nextAfter = page.next_after;
+    }
+    $('sv-error').hidden = true;
+    $('sv-older').hidden = sv.nextBefore === null;
+    renderNotes(page);
+    if (how === 'replace') renderTurns();
+    else if (fresh.length) renderTurns();
+    $('sv-status').textContent = sv.turns.length === 0 ? 'No turns in the transcript yet.'
+      : 'Turns ' + sv.turns.length + ' of ' + (Number(page.total) || sv.turns.length) + ' · ' + String(page.path || '');
+  }
+
+  /** What the collector said about the transcript, plainly. */
+  function renderNotes(page) {
+    const notes = [];
+    if (page.lags) notes.push('The transcript is behind the events: ' + String(page.lag || 'a turn they report is not written yet') + '.');
+    if (page.truncated) notes.push('Its last line is not complete yet (Claude Code may be writing it); it was skipped.');
+    if (Number(page.skipped_lines) > 0) notes.push(count(Number(page.skipped_lines), 'line') + ' could not be read and were skipped.');
+    if (Number(page.oversized_lines) > 0) notes.push(count(Number(page.oversized_lines), 'line') + ' over the size cap were skipped unread.');
+    $('sv-notes').textContent = notes.join('\n');
+  }
+
+  function showConversationError(e) {
+    const status = e && e.status ? ' (' + e.status + ')' : '';
+    $('sv-error').textContent = 'No conversation' + status + ': ' + String((e && e.message) || e);
+    $('sv-error').hidden = false;
+    if (e && (e.status === 403 || e.status === 404)) {
+      sv.turns = [];
+      $('sv-turns').replaceChildren();
+      $('sv-older').hidden = true;
+      $('sv-status').textContent = '';
+    }
+  }
+
+  const TURN_LABELS = { prompt: 'prompt', text: 'said', tool_use: 'tool call', tool_result: 'tool result' };
+
+  function renderTurns() {
+    const ol = $('sv-turns');
+    const atBottom = ol.lastElementChild === null || $('session-view').scrollTop + $('session-view').clientHeight >= $('session-view').scrollHeight - 40;
+    ol.replaceChildren(...sv.turns.map(renderTurn));
+    if (atBottom && sv.turns.length) $('session-view').scrollTop = $('session-view').scrollHeight;
+  }
+
+  function renderTurn(t) {
+    const kind = TURN_LABELS[t.kind] ? t.kind : 'text';
+    const role = t.role === 'user' ? 'user' : 'assistant';
+    const id = typeof t.tool_use_id === 'string' ? t.tool_use_id : null;
+    const head = el('div', { class: 'head' },
+      el('span', { class: 'who', text: (role === 'user' && kind === 'prompt' ? 'user ' : role === 'assistant' ? 'assistant ' : '') + TURN_LABELS[kind] }),
+      t.tool ? el('span', { class: 'tool mono', text: String(t.tool) }) : null,
+      t.is_error ? el('span', { class: 'err', text: 'error' }) : null,
+      el('span', { class: 'time', title: String(t.ts || ''), text: t.ts ? fmtTime(t.ts) : '' }),
+      el('span', { class: 'seq', text: '#' + t.seq }));
+    if (id) {
+      head.append(el('button', {
+        type: 'button',
+        class: 'link',
+        title: 'Find this call\'s events in the timeline (' + id + ')',
+        text: 'in timeline',
+        onclick: () => showToolInTimeline(id),
+      }));
+    }
+    const li = el('li', {
+      class: 'turn k-' + kind + ' r-' + role + (t.is_error ? ' is-error' : ''),
+      'data-seq': String(t.seq),
+      'data-kind': kind,
+      'data-tool-use-id': id,
+    }, head, el('pre', { class: 'text', text: String(t.text ?? '') }));
+    if (t.full_bytes) li.append(el('div', { class: 'muted', text: 'cut: ' + Number(t.full_bytes).toLocaleString() + ' bytes in all' }));
+    return li;
+  }
+
+  /** Finds the events of tool call `id` among the timeline's (PreToolUse first),
+   *  highlights them, selects the call and scrolls to it. The events may still be
+   *  arriving (the filter just changed): it looks again for a few seconds. */
+  function showToolInTimeline(id, tries) {
+    linkedTool = id;
+    const matches = events.filter((ev) => toolUseIdOf(ev) === id);
+    const pick = matches.find((ev) => ev.hook === 'PreToolUse') || matches[0];
+    if (!pick) {
+      queueRender();
+      if ((tries || 0) < 20) setTimeout(() => { if (linkedTool === id) showToolInTimeline(id, (tries || 0) + 1); }, 250);
+      else $('sv-status').textContent = 'No event of tool call ' + id + ' is in the timeline.';
+      return;
+    }
+    const i = events.indexOf(pick);
+    const box = $('timeline');
+    const pos = following() ? i : events.length - 1 - i;
+    box.scrollTop = Math.max(0, pos * lastRowH - box.clientHeight / 2 + lastRowH / 2);
+    select(pick.id);
+    onTimelineScroll();
   }
 
   // ---- activity --------------------------------------------------------------------
@@ -1128,6 +1439,14 @@
     $('timeline').addEventListener('scroll', onTimelineScroll, { passive: true });
     window.addEventListener('resize', queueRender);
     $('detail-close').addEventListener('click', () => { $('detail').hidden = true; selectedId = null; queueRender(); });
+    $('sv-close').addEventListener('click', closeSessionView);
+    $('sv-older').addEventListener('click', olderTurns);
+    // Esc closes the session view (the kind menu, when open, takes its own Esc).
+    document.addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape' || sv.id === null || $('f-kind-menu').open) return;
+      if ($('f-kind-menu').contains(e.target)) return;
+      closeSessionView();
+    });
     $('token-form').addEventListener('submit', (e) => {
       e.preventDefault();
       try { sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim()); } catch (_) { /* storage off */ }
