@@ -1405,12 +1405,10 @@ mod tests {
         ev
     }
 
-    fn split(
-        book: &Book,
-    ) -> (
-        SessionSummary,
-        Vec<(Option<String>, Option<SessionTelemetry>)>,
-    ) {
+    /// Each lane's agent and telemetry.
+    type Lanes = Vec<(Option<String>, Option<SessionTelemetry>)>;
+
+    fn split(book: &Book) -> (SessionSummary, Lanes) {
         let s = book.sessions["s"].summary("s", Timestamp::from_unix_ms(99), "h", i64::MAX);
         let lanes = s
             .agents
