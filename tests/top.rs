@@ -213,6 +213,14 @@ fn top_reads_the_files_without_a_collector() {
     // New lines in the event file appear live.
     replay(&home, None, &["Stop"]);
     tmux.wait_for("the live Stop", |s| s.contains("[DONE] [proj] Stop: done"));
+    // A session's view needs a collector for its conversation, and says so.
+    tmux.send_keys(&["Tab"]);
+    tmux.send_keys(&["Enter"]);
+    tmux.wait_for("the session view without a collector", |s| {
+        s.contains("Conversation of main") && s.contains("by a running collector")
+    });
+    tmux.send_keys(&["Escape"]);
+    tmux.wait_for("the dashboard again", |s| !s.contains("Conversation of"));
     tmux.send_keys(&["C-c"]);
     assert_eq!(tmux.wait_exit(), 0);
 }
@@ -275,4 +283,115 @@ fn top_ends_when_its_terminal_goes_away() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// A session's story: the real CLI's transcripts in a temporary Claude Code
+/// directory read by a real collector, and the hook events of that run. Tab moves
+/// to the sessions pane, ↓ picks the session, Enter shows its lanes and its
+/// conversation; `a` shows the subagent's; Esc goes back. A session whose
+/// transcript is missing shows the collector's 404.
+#[test]
+fn top_opens_a_session_with_its_lanes_and_conversation() {
+    use swarm_obs_suite::transcripts::{self, ClaudeUser, SESSION, SUBAGENT};
+    if !have_programs("top_opens_a_session", Tmux::PROGRAMS) {
+        return;
+    }
+    let home = TestHome::new();
+    let user = ClaudeUser::new();
+    let shift = transcripts::shift_ms();
+    user.install_fixtures(SESSION, shift);
+    let collector = user.collector(&home, &[]);
+    let (main, sub) = (user.main_path(SESSION), user.sub_path(SESSION, SUBAGENT));
+    collector.post_events(&transcripts::fixture_events(
+        SESSION,
+        &main,
+        Some(&sub),
+        shift,
+    ));
+    // A newer session whose transcript is not there: listed first.
+    let gone = "60e5e5e5-0000-4000-8000-000000000404";
+    collector.post_events(&[transcripts::hook(
+        gone,
+        "SessionStart",
+        swarm_obs::Timestamp::now(),
+        None,
+        serde_json::json!({"transcript_path": user.main_path(gone).to_str().unwrap()}),
+    )]);
+    let tmux = top(&home, collector.addr());
+    tmux.wait_for("both sessions", |s| {
+        s.contains("● dc66a00") && s.contains("● 60e5e5e")
+    });
+
+    tmux.send_keys(&["Tab"]);
+    tmux.wait_for("the sessions pane focused", |s| {
+        s.contains("Enter  open it") && s.contains("pick a session")
+    });
+    tmux.send_keys(&["Down"]);
+    tmux.send_keys(&["Enter"]);
+    let screen = tmux.wait_for("the session's lanes and conversation", |s| {
+        s.contains(&format!("Session {SESSION}"))
+            && s.contains(
+                r#"{"command":"echo hello-from-bash","description":"Run a scripted command"}"#,
+            )
+    });
+    let main_lane = line_with(&screen, "● main");
+    assert!(
+        main_lane.contains("ended") && main_lane.contains("3 tool calls · 1 error"),
+        "{screen}"
+    );
+    let sub_lane = line_with(&screen, &format!("general-purpose {SUBAGENT}"));
+    assert!(
+        sub_lane.contains("ended") && sub_lane.contains("1 tool call · 0 errors"),
+        "{screen}"
+    );
+    assert!(screen.contains("« All steps done."), "{screen}");
+    assert!(screen.contains("Conversation of main"), "{screen}");
+    assert!(screen.contains("8 of 8 turns"), "{screen}");
+    assert!(screen.contains("#0 user prompt"), "{screen}");
+    assert!(
+        screen.contains("Follow this script, one tool call per line:"),
+        "{screen}"
+    );
+    assert!(
+        line_with(&screen, "#1 tool call Bash").contains("ago"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("#4 tool result Bash ERROR"),
+        "the failing ls is marked: {screen}"
+    );
+    assert!(
+        screen.contains("a  next agent") && screen.contains("Esc  back"),
+        "{screen}"
+    );
+
+    // The subagent's conversation.
+    tmux.send_keys(&["a"]);
+    let screen = tmux.wait_for("the subagent's conversation", |s| {
+        s.contains(&format!("Conversation of {SUBAGENT}")) && s.contains("4 of 4 turns")
+    });
+    assert!(
+        screen.contains(
+            r#"{"command":"echo hello-from-subagent","description":"Run a scripted command"}"#
+        ),
+        "{screen}"
+    );
+
+    // Esc returns to the dashboard, the sessions pane still focused.
+    tmux.send_keys(&["Escape"]);
+    let screen = tmux.wait_for("the dashboard again", |s| {
+        !s.contains("Conversation of") && s.contains("┌ Events")
+    });
+    assert!(screen.contains("Enter  open it"), "{screen}");
+
+    // The other session: its transcript is missing, the collector says so.
+    tmux.send_keys(&["Up"]);
+    tmux.send_keys(&["Enter"]);
+    let screen = tmux.wait_for("the 404", |s| s.contains("No conversation:"));
+    assert!(
+        screen.contains("HTTP 404") && screen.contains(gone),
+        "{screen}"
+    );
+    tmux.send_keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), 0);
 }

@@ -7,6 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use swarm_obs::{Event, EventId};
 
 use super::feed::Update;
+use super::session_view::{Focus, Request, SessionView};
 use crate::display::one_line;
 use crate::probes::ProbeRow;
 use crate::sessions::Session;
@@ -95,6 +96,18 @@ pub struct App {
     selected: Option<EventId>,
     /// The detail view, when open.
     pub detail: Option<Detail>,
+    /// Which pane ↑/↓ and Enter act on (Tab moves it).
+    pub focus: Focus,
+    /// The session picked in the sessions pane, by id.
+    pub(super) session_cursor: Option<String>,
+    /// The session view, when open.
+    pub session_view: Option<SessionView>,
+    /// A conversation page to read, for the loop to hand to the fetcher.
+    pub conversation_request: Option<Request>,
+    /// Whether a collector is read (it alone can read a conversation).
+    pub reads_collector: bool,
+    /// Conversation requests made, to match their replies.
+    pub(super) asked: u64,
     /// Set when a quit key was pressed.
     pub quit: bool,
     /// Set when something shown changed.
@@ -121,6 +134,12 @@ impl App {
             filtered: Vec::new(),
             selected: None,
             detail: None,
+            focus: Focus::Events,
+            session_cursor: None,
+            session_view: None,
+            conversation_request: None,
+            reads_collector: false,
+            asked: 0,
             quit: false,
             dirty: true,
         }
@@ -245,6 +264,10 @@ impl App {
             self.quit = true;
             return;
         }
+        if self.session_view.is_some() {
+            self.on_session_view_key(key.code);
+            return;
+        }
         if let Some(detail) = &mut self.detail {
             match key.code {
                 KeyCode::Char('q') => self.quit = true,
@@ -288,8 +311,12 @@ impl App {
             }
             return;
         }
+        if self.focus == Focus::Sessions && self.on_sessions_key(key.code) {
+            return;
+        }
         match key.code {
             KeyCode::Char('q') => self.quit = true,
+            KeyCode::Tab => self.toggle_focus(),
             KeyCode::Esc if self.filter.is_empty() => self.quit = true,
             KeyCode::Esc => {
                 self.filter.clear();

@@ -7,6 +7,7 @@
 
 mod app;
 mod feed;
+mod session_view;
 mod ui;
 
 use std::io::IsTerminal;
@@ -28,7 +29,10 @@ const TICK: Duration = Duration::from_secs(1);
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Keys: q quit · / filter as you type (Enter keeps it, Esc clears it) · ↑↓ PgUp PgDn
-select an event · Enter its full detail · End follow the newest · Ctrl-C quit.
+select an event · Enter its full detail · End follow the newest · Tab the sessions
+pane: ↑↓ pick a session, Enter shows its agents and its conversation (read from its
+transcript by the collector; a next agent, o older turns, r reload, Esc back) ·
+Ctrl-C quit.
 
 Examples:
   swarm-obs top                       # from the running collector, else the files
@@ -125,6 +129,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     catch_termination()?;
     let opened = Source::open(&args.source)?;
     let feed = feed::Feed::start(opened.source.clone(), opened.root.clone(), args.keep)?;
+    let conversations = session_view::Fetcher::new(&opened.source);
     exit_if_stuck_after_termination();
     let mut app = app::App::new(
         opened.source.describe(),
@@ -132,6 +137,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.keep,
         args.filter,
     );
+    app.reads_collector = matches!(opened.source, Source::Collector(_));
     // `try_init` also installs a panic hook that restores the terminal first.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let _restore = RestoreTerminal;
@@ -157,6 +163,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         while let Some(update) = feed.try_next()? {
             app.apply(update);
+        }
+        if let Some(req) = app.conversation_request.take() {
+            conversations.ask(req);
+        }
+        while let Some(reply) = conversations.try_next() {
+            app.apply_conversation(reply);
         }
     }
     Ok(ExitCode::SUCCESS)

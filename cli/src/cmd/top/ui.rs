@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row as TableRow, Table, Wr
 use swarm_obs::{Kind, Level, Timestamp, WorkerState};
 
 use super::app::App;
+use super::session_view::{self, Focus};
 use crate::display::{self, one_line, truncate};
 use crate::sessions::Session;
 use swarm_obs_collector::api::AgentState;
@@ -47,6 +48,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if app.detail.is_some() {
         draw_detail(frame, app, events.union(panes));
     }
+    session_view::draw(frame, app, events.union(panes));
 }
 
 fn state_color(state: WorkerState) -> Color {
@@ -358,7 +360,9 @@ fn no_telemetry(app: &App) -> bool {
 }
 
 fn draw_sessions(frame: &mut Frame, app: &App, area: Rect) {
-    let block = Block::bordered().title(" Claude sessions ");
+    let block = Block::bordered()
+        .title(" Claude sessions ")
+        .border_style(session_view::pane_border(app));
     if app.sessions.is_empty() {
         frame.render_widget(Paragraph::new("no sessions yet").block(block), area);
         return;
@@ -368,7 +372,7 @@ fn draw_sessions(frame: &mut Frame, app: &App, area: Rect) {
     let mut lines: Vec<Line> = app
         .sessions
         .iter()
-        .flat_map(|s| session_lines(s, now, width))
+        .flat_map(|s| session_view::mark(app, s, session_lines(s, now, width)))
         .collect();
     // Said once, under the sessions: how to get cost and tokens when none has them.
     if no_telemetry(app) {
@@ -438,7 +442,9 @@ fn draw_events(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
-    let keys: &[(&str, &str)] = if app.detail.is_some() {
+    let keys: &[(&str, &str)] = if app.session_view.is_some() {
+        session_view::VIEW_KEYS
+    } else if app.detail.is_some() {
         &[
             ("↑↓ PgUp PgDn", "scroll"),
             ("Esc/Enter", "close"),
@@ -452,12 +458,15 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             ("Ctrl-U", "erase"),
             ("Ctrl-C", "quit"),
         ]
+    } else if app.focus == Focus::Sessions {
+        session_view::PANE_KEYS
     } else {
         &[
             ("q", "quit"),
             ("/", "filter"),
             ("↑↓ PgUp PgDn", "select"),
             ("Enter", "detail"),
+            ("Tab", "sessions"),
             ("End", "follow"),
             ("Esc", "clear filter/quit"),
         ]
