@@ -17,7 +17,9 @@
 //! the same way. Budget (DESIGN.md): swarm-hook ≤ 1.2× `cat` with the collector up.
 //! The variants run in interleaved rounds (each round runs every one, in a rotating
 //! order), so a machine busy with something else slows them alike; medians.
-//! `cargo bench --bench hook -- claude-code` runs only this part.
+//! `cargo bench --bench hook -- claude-code` runs only this part;
+//! `SWARM_OBS_BENCH_HOOK_BEFORE=<another swarm-hook build>` adds its rows to the
+//! same rounds, to compare a change with the build before it.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -148,16 +150,20 @@ fn inside_claude_code(hook: &Path, input: &[u8], rounds: usize) {
             ("SWARM_OBS_COLLECTOR", addr),
         ]
     };
-    // Rows: what runs; `None` is the baseline.
-    let rows = [
-        ("cat > /dev/null", None),
-        (
-            "swarm-hook, collector up",
-            Some(env(&up_home, collector.addr().to_owned())),
-        ),
-        ("swarm-hook, collector down", Some(env(&down_home, gone))),
+    // Rows: what runs (no program: the baseline, cat) and where.
+    let before = std::env::var_os("SWARM_OBS_BENCH_HOOK_BEFORE").map(PathBuf::from);
+    let up_env = env(&up_home, collector.addr().to_owned());
+    let down_env = env(&down_home, gone);
+    let mut rows = vec![
+        ("cat > /dev/null", None, Vec::new()),
+        ("swarm-hook, collector up", Some(hook), up_env.clone()),
+        ("swarm-hook, collector down", Some(hook), down_env.clone()),
     ];
-    let quoted = format!("'{}'", hook.display().to_string().replace('\'', r"'\''"));
+    if let Some(before) = &before {
+        rows.push(("before, collector up", Some(before.as_path()), up_env));
+        rows.push(("before, collector down", Some(before.as_path()), down_env));
+    }
+    let quoted = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
     let columns = [
         (Form::Shell, 1, "sh -c, one"),
         (Form::Shell, 8, "sh -c, 8 at once"),
@@ -165,15 +171,15 @@ fn inside_claude_code(hook: &Path, input: &[u8], rounds: usize) {
         (Form::Exec, 8, "exec, 8 at once"),
     ];
     let mut cells = Vec::new();
-    for (row, (_, envs)) in rows.iter().enumerate() {
+    for (row, (_, program, envs)) in rows.iter().enumerate() {
         for (column, &(form, width, _)) in columns.iter().enumerate() {
-            let command: OsString = match (envs, form) {
+            let command: OsString = match (program, form) {
                 (None, Form::Shell) => "cat > /dev/null".into(),
                 (None, Form::Exec) => "cat".into(),
-                (Some(_), Form::Shell) => quoted.clone().into(),
-                (Some(_), Form::Exec) => hook.as_os_str().to_owned(),
+                (Some(p), Form::Shell) => quoted(p).into(),
+                (Some(p), Form::Exec) => p.as_os_str().to_owned(),
             };
-            let envs = envs.clone().unwrap_or_default();
+            let envs = envs.clone();
             cells.push(Cell {
                 row,
                 column,
@@ -213,14 +219,17 @@ fn inside_claude_code(hook: &Path, input: &[u8], rounds: usize) {
         print!("{head:>24}");
     }
     println!();
-    for ((what, _), row) in rows.iter().zip(&medians) {
+    if let Some(before) = &before {
+        println!("  (before: {})", before.display());
+    }
+    for ((what, _, _), row) in rows.iter().zip(&medians) {
         print!("  {what:<28}");
         for (d, base) in row.iter().zip(&medians[0]) {
             let ratio = d.as_secs_f64() / base.as_secs_f64();
             let figure = format!("{:.3} ms {ratio:.2}x", d.as_secs_f64() * 1e3);
             print!("{figure:>24}");
         }
-        if what.ends_with("collector up") {
+        if what.starts_with("swarm-hook, collector up") {
             print!("  (budget 1.2x)");
         }
         println!();
