@@ -25,14 +25,6 @@ pub(crate) fn send(
     conn.status()
 }
 
-/// Ends a request its client leaves without reading the answer: an empty line, which
-/// a server ignores before a request line (RFC 9112, section 2.2) and which here
-/// never has a request behind it. It puts bytes between the request and the
-/// client's close, so a server that takes the close of a connection with nothing
-/// more to read as the client giving up on its request (hyper, by default, drops
-/// the handler then) sees the request out: its read returns the empty line first.
-const LEAVING: &[u8] = b"\r\n";
-
 /// Writes `method path` with `body` to `host` (`host:port`) and returns without
 /// the answer: once this returns, every byte of the request is in the kernel's
 /// send buffer, which delivers it whether or not this process is still there, and
@@ -49,7 +41,8 @@ pub(crate) fn send_unanswered(
 ) -> io::Result<()> {
     check_headers(headers)?;
     let mut conn = Pipeline::connect(host, budget)?;
-    conn.write_request(method, path, content_type, headers, body, true, LEAVING)
+    conn.send(method, path, content_type, headers, body, true)?;
+    conn.leave()
 }
 
 /// One connection on which requests go out one after another without waiting for
@@ -109,19 +102,19 @@ impl Pipeline {
         body: &[u8],
         last: bool,
     ) -> io::Result<()> {
-        self.write_request(method, path, content_type, headers, body, last, b"")
+        self.write_request(method, path, content_type, headers, body, last)
     }
 
     /// Leaves the connection without reading the answers to the requests sent on
     /// it: they are fully written (the kernel delivers them after the socket is
     /// closed), and the server is told no more comes, so it serves them out.
-    pub(crate) fn leave(mut self) -> io::Result<()> {
-        self.stream.set_write_timeout(Some(left(self.deadline)?))?;
-        self.stream.write_all(LEAVING)
+    pub(crate) fn leave(self) -> io::Result<()> {
+        // The collector serves a request whose client has half-closed (hyper's
+        // `half_close`), so saying "no more" is a plain shutdown of this side.
+        self.stream.shutdown(std::net::Shutdown::Write)
     }
 
-    /// Writes one request with `trailer` after it, in one write.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes one request, in one write.
     fn write_request(
         &mut self,
         method: &str,
@@ -130,7 +123,6 @@ impl Pipeline {
         headers: &[(&str, &str)],
         body: &[u8],
         last: bool,
-        trailer: &[u8],
     ) -> io::Result<()> {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nhost: {}\r\nuser-agent: swarm-obs/{}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n",
@@ -148,9 +140,7 @@ impl Pipeline {
         head.push_str("\r\n");
         // One buffer, one write for small requests: no Nagle pause between head and body.
         let mut request = head.into_bytes();
-        request.reserve(body.len() + trailer.len());
         request.extend_from_slice(body);
-        request.extend_from_slice(trailer);
         self.stream.set_write_timeout(Some(left(self.deadline)?))?;
         self.stream.write_all(&request)?;
         self.unanswered += 1;
@@ -438,7 +428,7 @@ mod tests {
             sent.contains("connection: close\r\nx: y\r\n\r\nbody"),
             "{sent}"
         );
-        assert!(sent.ends_with("body\r\n"), "{sent:?}");
+        assert!(sent.ends_with("body"), "{sent:?}");
 
         let (addr, t) = silent_server();
         let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
@@ -447,7 +437,7 @@ mod tests {
         p.leave().unwrap();
         let sent = String::from_utf8(t.join().unwrap()).unwrap();
         assert!(!sent.contains("connection: close"), "{sent}");
-        assert!(sent.ends_with("\r\n\r\ntwo\r\n"), "{sent:?}");
+        assert!(sent.ends_with("\r\n\r\ntwo"), "{sent:?}");
     }
 
     #[test]

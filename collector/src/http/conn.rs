@@ -169,6 +169,10 @@ pub async fn serve(
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
+            // A client may write its request and close without reading the
+            // answer (the hook, for an event already in its log): serve it out
+            // rather than drop the request at the end of input.
+            .half_close(true)
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
         let (table, metrics, close, ended) = (
