@@ -2029,6 +2029,15 @@ fn a_session_opens_its_story_lanes_and_conversation_linked_to_the_timeline() {
     for part in ["general-purpose", "ended", "1 tool call", "0 errors"] {
         assert!(text.contains(part), "subagent lane lacks {part:?}: {text}");
     }
+    // No telemetry for this session: the view says how Claude Code sends it.
+    let hint = b.eval(
+        "(() => { const e = document.getElementById('sv-cost-hint'); return e.hidden ? '' : e.textContent; })()",
+    );
+    let hint = hint.as_str().unwrap_or("");
+    assert!(
+        hint.contains("CLAUDE_CODE_ENABLE_TELEMETRY=1") && hint.contains(c.addr()),
+        "{hint:?}"
+    );
 
     // The main agent's conversation, in order, the failing command marked.
     let turns = wait_until(&mut b, "the main agent's turns", TURNS, |v| {

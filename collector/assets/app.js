@@ -1084,6 +1084,9 @@
       li.addEventListener('keydown', (e) => { if (e.key === 'Enter') li.click(); });
       return li;
     }));
+    // No telemetry at all: say once, here, how Claude Code sends it.
+    $('sv-cost-origin').textContent = location.origin;
+    $('sv-cost-hint').hidden = !s || Boolean(s.telemetry) || agents.some((a) => a.telemetry);
     renderAgentSwitcher(agents);
   }
 
