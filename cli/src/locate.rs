@@ -49,12 +49,15 @@ pub fn is_executable(path: &Path) -> bool {
 }
 
 /// Whether `path` lies in a cargo build directory (`target/`, or wherever
-/// `CARGO_TARGET_DIR` points): cargo marks each with a `CACHEDIR.TAG`, and a
-/// `cargo clean` removes everything under it.
+/// `CARGO_TARGET_DIR` points), which a `cargo clean` empties. Cargo leaves a
+/// `.cargo-lock` in each profile directory (`target/release/`), and a
+/// `CACHEDIR.TAG` in the build directory when it created it (not when another
+/// tool made `target/` first).
 pub fn in_build_dir(path: &Path) -> bool {
     path.ancestors().skip(1).any(|dir| {
-        std::fs::read(dir.join("CACHEDIR.TAG"))
-            .is_ok_and(|tag| tag.starts_with(b"Signature: 8a477f597d28d172789f06886806bc55"))
+        dir.join(".cargo-lock").is_file()
+            || std::fs::read(dir.join("CACHEDIR.TAG"))
+                .is_ok_and(|tag| tag.starts_with(b"Signature: 8a477f597d28d172789f06886806bc55"))
     })
 }
 
@@ -83,6 +86,15 @@ mod tests {
             "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cargo.\n",
         )
         .unwrap();
+        assert!(in_build_dir(&bin));
+        // A profile directory with cargo's lock file, in a build directory that
+        // another tool created first (no tag).
+        let other = tempfile::tempdir().unwrap();
+        let bin = other.path().join("debug").join("swarm-hook");
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::write(&bin, b"").unwrap();
+        assert!(!in_build_dir(&bin));
+        std::fs::write(other.path().join("debug").join(".cargo-lock"), b"").unwrap();
         assert!(in_build_dir(&bin));
         // This test's own binary is in one.
         assert!(in_build_dir(&std::env::current_exe().unwrap()));
