@@ -240,8 +240,12 @@ fn ctrl_c_to_the_whole_process_group_mid_replay_stops_cleanly() {
 /// removes its temporary state root.
 #[test]
 fn the_live_demo_keeps_going_and_cleans_up_after_itself() {
+    use std::os::unix::process::CommandExt;
     let tmp = TestHome::new();
     let mut cmd = Command::new(bin("swarm-obs"));
+    // Its own process group, so a failing test takes the collector and workers
+    // down with it.
+    cmd.process_group(0);
     cmd.args(["demo", "--color", "never"])
         // Its temporary state root lands here, where the test can look.
         .env("TMPDIR", tmp.path())
@@ -251,6 +255,7 @@ fn the_live_demo_keeps_going_and_cleans_up_after_itself() {
         .env_remove("SWARM_OBS_COLLECTOR")
         .env_remove("SWARM_OBS_TOKEN");
     let mut running = LineChild::spawn(&mut cmd);
+    let _cleanup = KillGroupOnPanic(running.pid() as libc::pid_t);
     let banner = running.lines_until("Ctrl-C", WAIT);
     let mut pids = announced_pids(&banner.join("\n"));
     assert_eq!(pids.len(), 4, "{banner:?}");

@@ -9,7 +9,7 @@ pub mod select;
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use swarm_obs::{Config, Event, EventId, StateRoot};
@@ -22,6 +22,8 @@ use select::Selection;
 /// How often the event files are polled, and how long a wait for the stream lasts
 /// before the stop condition is checked again.
 const TICK: Duration = Duration::from_millis(200);
+/// How long news of the connection is held before it is printed (see [`Tail::run`]).
+const NOTICE_HOLD: Duration = Duration::from_millis(500);
 
 /// Event ids remembered to drop repeats: a stream resumed after the files were
 /// followed in its absence sends again what they showed, and one reopened without a
@@ -219,21 +221,25 @@ impl<W: Write> Tail<W> {
             return Ok(Ended::Done);
         }
         let mut notices = Vec::new();
-        let mut held = Vec::new();
+        let mut held: Vec<(Instant, String)> = Vec::new();
         loop {
             if should_stop() {
                 return Ok(Ended::Stopped);
             }
-            // News of the connection waits one round and is dropped if a stop comes
+            // News of the connection waits a moment and is dropped if a stop comes
             // meanwhile: a Ctrl-C reaches the collector too, which may end the
             // stream before this process has taken its own signal.
-            for n in held.drain(..) {
-                eprintln!("swarm-obs tail: {n}");
-            }
+            held.retain(|(at, n)| {
+                let due = at.elapsed() >= NOTICE_HOLD;
+                if due {
+                    eprintln!("swarm-obs tail: {n}");
+                }
+                !due
+            });
             let batch = feed
                 .next_batch(&mut notices)
                 .with_context(|| format!("cannot follow {}", feed.describe()))?;
-            held.append(&mut notices);
+            held.extend(notices.drain(..).map(|n| (Instant::now(), n)));
             if let Some(end) = self.show(&batch, watch)? {
                 return Ok(end);
             }
