@@ -286,11 +286,14 @@ fn follow_the_collector_across_a_restart_without_gap_or_repeat() {
     }
     assert_eq!(msgs(&after), ["b1", "b2", "c1"], "{}", follower.stderr());
     assert!(after[2].contains("[late-joiner]"));
+    // News of the connection is held a moment (a stop under way makes it moot).
+    let deadline = std::time::Instant::now() + WAIT;
+    let told = |s: &str| s.contains("following the event files") && s.contains("again");
+    while !told(&follower.stderr()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let stderr = follower.stderr();
-    assert!(
-        stderr.contains("following the event files") && stderr.contains("again"),
-        "{stderr}"
-    );
+    assert!(told(&stderr), "{stderr}");
 
     // Resumed, not refilled: the follower is stopped (as by Ctrl-Z) so it can neither
     // reconnect early nor read the files meanwhile; the collector goes down, and more
