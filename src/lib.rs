@@ -964,6 +964,31 @@ impl Collector {
         serde_json::from_str(&text).expect("collector answered JSON")
     }
 
+    /// The session `id` as `/v1/sessions` shows it, polled until `ok` holds for
+    /// it; panics with the last answer after 30 s.
+    pub fn session_when(
+        &self,
+        id: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let t = std::time::Instant::now();
+        loop {
+            let all = self.get_json("/v1/sessions");
+            if let Some(s) = all["sessions"]
+                .as_array()
+                .and_then(|list| list.iter().find(|s| s["session"] == id))
+                && ok(s)
+            {
+                return s.clone();
+            }
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(30),
+                "session {id}: {all:#}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// The `/metrics` text.
     pub fn metrics(&self) -> String {
         let mut resp = self.get("/metrics").call().expect("GET /metrics");

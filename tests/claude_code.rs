@@ -18,16 +18,13 @@
 //! tests/fixtures/claude-code-transcripts/.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use swarm_obs_suite::claude_cli::{ClaudeRun, claude_cli, claude_command};
 use swarm_obs_suite::fake_anthropic::FINAL_TEXT;
-use swarm_obs_suite::{
-    Collector, FakeAnthropic, LineChild, TestHome, UserHome, bin, skip_or_fail, workspace_root,
-};
+use swarm_obs_suite::{Collector, FakeAnthropic, TestHome, UserHome, bin, workspace_root};
 
 /// How long one run of the CLI may take before it is killed.
 const CLI_BOUND: Duration = Duration::from_secs(120);
@@ -52,89 +49,6 @@ const EXPECTED_HOOKS: &[&str] = &[
 ];
 
 const TOOL_HOOKS: &[&str] = &["PreToolUse", "PostToolUse", "PostToolUseFailure"];
-
-/// The `claude` to drive, or `None` (after a loud skip) when it is not installed.
-fn claude_cli() -> Option<PathBuf> {
-    let path = std::env::var_os("SWARM_OBS_CLAUDE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/claude-code/node_modules/.bin/claude"));
-    if !path.is_file() {
-        skip_or_fail(&format!(
-            "claude_code: SKIPPED — no Claude Code CLI at {} (.ci/run installs it with \
-             `npm install --prefix target/claude-code @anthropic-ai/claude-code@<version>`; \
-             SWARM_OBS_CLAUDE names another)",
-            path.display()
-        ));
-        return None;
-    }
-    Some(path)
-}
-
-/// A `claude` process in its own process group; the whole group is killed on
-/// drop, so nothing it started outlives the test.
-struct ClaudeRun {
-    child: LineChild,
-}
-
-impl ClaudeRun {
-    fn spawn(cmd: &mut Command) -> Self {
-        cmd.process_group(0);
-        Self {
-            child: LineChild::spawn(cmd),
-        }
-    }
-
-    /// Every stdout line until the CLI exits, and its exit status; panics with
-    /// what it printed when it runs past `bound`.
-    fn finish(&mut self, bound: Duration) -> (Vec<String>, std::process::ExitStatus) {
-        let deadline = Instant::now() + bound;
-        let mut lines = Vec::new();
-        // The channel ends when stdout closes; a timeout also ends the loop.
-        while let Some(line) = self
-            .child
-            .next_line(deadline.saturating_duration_since(Instant::now()))
-        {
-            lines.push(line);
-        }
-        match self
-            .child
-            .wait_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            Some(status) => (lines, status),
-            None => panic!(
-                "claude did not finish within {bound:?}; stdout:\n{}\nstderr:\n{}",
-                lines.join("\n"),
-                self.child.stderr()
-            ),
-        }
-    }
-}
-
-impl Drop for ClaudeRun {
-    fn drop(&mut self) {
-        // SAFETY: signalling the process group our own child leads.
-        unsafe { libc::kill(-(self.child.pid() as libc::pid_t), libc::SIGKILL) };
-    }
-}
-
-/// `claude` run in the user's project with nothing of the caller's environment
-/// (this test may itself run inside Claude Code), talking to `api`.
-fn claude_command(cli: &Path, user: &UserHome, home: &TestHome, api: &FakeAnthropic) -> Command {
-    let tmp = user.path().join("tmp");
-    std::fs::create_dir_all(&tmp).expect("create the CLI's TMPDIR");
-    let mut cmd = Command::new(cli);
-    cmd.current_dir(user.project())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", user.path())
-        .env("TMPDIR", &tmp)
-        .env("SWARM_OBS_HOME", home.path())
-        .env("ANTHROPIC_BASE_URL", api.base_url())
-        .env("ANTHROPIC_API_KEY", "test-key")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
-    cmd
-}
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
@@ -167,26 +81,6 @@ fn collector_events(c: &Collector, session: &str, ready: impl Fn(&[Value]) -> bo
         assert!(
             t.elapsed() < Duration::from_secs(30),
             "the collector's events of session {session} never became complete: {events:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The session as `/v1/sessions` shows it, polled (bounded) until `ok` holds.
-fn session_when(c: &Collector, id: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let t = Instant::now();
-    loop {
-        let all = c.get_json("/v1/sessions");
-        if let Some(s) = all["sessions"]
-            .as_array()
-            .and_then(|list| list.iter().find(|s| s["session"] == id))
-            && ok(s)
-        {
-            return s.clone();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "session {id}: {all:#}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -260,7 +154,9 @@ fn in_exec_form_the_cli_spawns_the_hook_itself_and_every_event_arrives_once() {
 }
 
 fn scripted_session(form: Form) {
-    let Some(cli) = claude_cli() else { return };
+    let Some(cli) = claude_cli("claude_code") else {
+        return;
+    };
     let home = TestHome::new();
     // No desktop notifications from a test run.
     std::fs::write(
@@ -605,7 +501,7 @@ fn scripted_session(form: Form) {
 
     // The session ended (SessionEnd closes a -p run), with its subagent, its
     // tool calls and its one error.
-    let s = session_when(&collector, &session, |s| s["state"] == "ended");
+    let s = collector.session_when(&session, |s| s["state"] == "ended");
     assert_eq!(s["claude_pid"], run.child.pid(), "{s:#}");
     assert_eq!(s["errors"], 1, "{s:#}");
     assert_eq!(s["tools"]["Bash"], 3, "{s:#}");

@@ -124,26 +124,6 @@ fn telemetry_events(c: &Collector, session: &str, ready: impl Fn(&[Value]) -> bo
     }
 }
 
-/// The session as `/v1/sessions` shows it, polled (bounded) until `ok` holds.
-fn session_when(c: &Collector, id: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let t = Instant::now();
-    loop {
-        let all = c.get_json("/v1/sessions");
-        if let Some(s) = all["sessions"]
-            .as_array()
-            .and_then(|list| list.iter().find(|s| s["session"] == id))
-            && ok(s)
-        {
-            return s.clone();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "session {id}: {all:#}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn event_name(e: &Value) -> &str {
     e["fields"]["event.name"].as_str().unwrap_or("")
 }
@@ -290,7 +270,7 @@ fn the_real_cli_says_which_agent_made_each_model_call() {
 
     // ---- The session's sums: every request, priced.
     let n = requests.len() as u64;
-    let s = session_when(&collector, &session, |s| {
+    let s = collector.session_when(&session, |s| {
         s["state"] == "ended" && s["telemetry"]["api_requests"] == n
     });
     let t = &s["telemetry"];
@@ -313,7 +293,7 @@ fn the_real_cli_says_which_agent_made_each_model_call() {
 
     // ---- Each agent's own: the main agent's calls and the subagent's (matched
     // to the lane its hooks created by its id), adding up to the session's.
-    let s = session_when(&collector, &session, |s| {
+    let s = collector.session_when(&session, |s| {
         s["agents"]
             .as_array()
             .is_some_and(|a| a.iter().all(|a| a["telemetry"].is_object()))

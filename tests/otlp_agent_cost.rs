@@ -3,7 +3,7 @@
 //! posted as protobuf to a real collector beside the hook events of the same
 //! session, land on the agent lanes the hooks created.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use swarm_obs::otlp::Message;
@@ -219,22 +219,6 @@ fn lanes(c: &Collector, session: &str, subagents: &[(&str, &str)]) {
     c.post_events(&evs);
 }
 
-fn session_when(c: &Collector, id: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let t = Instant::now();
-    loop {
-        let all = c.get_json("/v1/sessions");
-        if let Some(s) = all["sessions"]
-            .as_array()
-            .and_then(|l| l.iter().find(|s| s["session"] == id))
-            && ok(s)
-        {
-            return s.clone();
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "{id}: {all:#}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn lane<'a>(s: &'a Value, agent: Option<&str>) -> &'a Value {
     let found = s["agents"]
         .as_array()
@@ -277,9 +261,7 @@ fn request_records_put_each_call_on_its_agents_lane_by_id() {
         &logs().encode_to_vec(),
     );
     assert_eq!(status, 200, "{body}");
-    let s = session_when(&c, &session, |s| {
-        s["telemetry"]["api_requests"] == calls.len()
-    });
+    let s = c.session_when(&session, |s| s["telemetry"]["api_requests"] == calls.len());
     let (m, a) = (lane(&s, None), lane(&s, Some(&subagent)));
     assert_eq!(m["api_requests"], main.len(), "{s:#}");
     assert_eq!(a["api_requests"], sub.len(), "{s:#}");
@@ -303,7 +285,7 @@ fn request_records_put_each_call_on_its_agents_lane_by_id() {
     );
     assert_eq!(status, 200, "{body}");
     std::thread::sleep(Duration::from_millis(300));
-    let again = session_when(&c, &session, |_| true);
+    let again = c.session_when(&session, |_| true);
     assert_eq!(again["telemetry"], s["telemetry"], "{again:#}");
     assert_eq!(lane(&again, Some(&subagent)), a, "{again:#}");
 }
@@ -352,7 +334,7 @@ fn metric_points_name_a_subagent_by_type_only_so_a_shared_type_stays_unattribute
         &req.encode_to_vec(),
     );
     assert_eq!(status, 200, "{body}");
-    let s = session_when(&c, &session, |s| s["telemetry"].is_object());
+    let s = c.session_when(&session, |s| s["telemetry"].is_object());
     assert!(
         close(
             lane(&s, None)["cost_usd"].as_f64().unwrap_or(-1.0),
@@ -370,7 +352,7 @@ fn metric_points_name_a_subagent_by_type_only_so_a_shared_type_stays_unattribute
 
     // A second general-purpose subagent: the type no longer tells which one.
     lanes(&c, &session, &[("a0000000000000002", "general-purpose")]);
-    let s = session_when(&c, &session, |s| s["unattributed"].is_object());
+    let s = c.session_when(&session, |s| s["unattributed"].is_object());
     assert!(lane(&s, Some("a0000000000000001")).is_null(), "{s:#}");
     assert!(lane(&s, Some("a0000000000000002")).is_null(), "{s:#}");
     assert!(

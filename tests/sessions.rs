@@ -351,7 +351,7 @@ fn the_real_hook_under_a_killed_claude_process_reports_it_dead() {
     ) else {
         return;
     };
-    let s = session_when(&c, id, |s| s["state"] == "working");
+    let s = c.session_when(id, |s| s["state"] == "working");
     assert_eq!(
         s["claude_pid"],
         claude.id(),
@@ -414,28 +414,11 @@ fn the_real_hook_under_a_claude_that_ended_cleanly_reports_it_ended() {
     ) else {
         return;
     };
-    let s = session_when(&c, id, |s| s["state"] == "ended");
+    let s = c.session_when(id, |s| s["state"] == "ended");
     assert_eq!(s["claude_pid"], claude.id(), "{s}");
     claude.kill();
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(session(&c, id)["state"], "ended");
     let (code, out) = status(&home);
     assert_eq!(code, 0, "{out}");
-}
-
-/// Waits (bounded) until the session exists and `ok` holds for it.
-fn session_when(c: &Collector, id: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let t = Instant::now();
-    loop {
-        let all = c.get_json("/v1/sessions");
-        if let Some(s) = all["sessions"]
-            .as_array()
-            .and_then(|list| list.iter().find(|s| s["session"] == id))
-            && ok(s)
-        {
-            return s.clone();
-        }
-        assert!(t.elapsed() < Duration::from_secs(15), "session {id}: {all}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
