@@ -328,11 +328,21 @@ fn top_opens_a_session_with_its_lanes_and_conversation() {
     });
     tmux.send_keys(&["Down"]);
     tmux.send_keys(&["Enter"]);
+    // Everything drawn, footer included: a capture can land mid-redraw.
+    let session_line = format!("Session {SESSION}");
+    let whole = [
+        session_line.as_str(),
+        r#"{"command":"echo hello-from-bash","description":"Run a scripted command"}"#,
+        "« All steps done.",
+        "Conversation of main",
+        "8 of 8 turns",
+        "#0 user prompt",
+        "#4 tool result Bash ERROR",
+        "a  next agent",
+        "Esc  back",
+    ];
     let screen = tmux.wait_for("the session's lanes and conversation", |s| {
-        s.contains(&format!("Session {SESSION}"))
-            && s.contains(
-                r#"{"command":"echo hello-from-bash","description":"Run a scripted command"}"#,
-            )
+        whole.iter().all(|w| s.contains(w)) && s.contains("3 tool calls · 1 error")
     });
     let main_lane = line_with(&screen, "● main");
     assert!(
@@ -368,7 +378,9 @@ fn top_opens_a_session_with_its_lanes_and_conversation() {
     // The subagent's conversation.
     tmux.send_keys(&["a"]);
     let screen = tmux.wait_for("the subagent's conversation", |s| {
-        s.contains(&format!("Conversation of {SUBAGENT}")) && s.contains("4 of 4 turns")
+        s.contains(&format!("Conversation of {SUBAGENT}"))
+            && s.contains("4 of 4 turns")
+            && s.contains("Esc  back")
     });
     assert!(
         screen.contains(
@@ -379,19 +391,18 @@ fn top_opens_a_session_with_its_lanes_and_conversation() {
 
     // Esc returns to the dashboard, the sessions pane still focused.
     tmux.send_keys(&["Escape"]);
-    let screen = tmux.wait_for("the dashboard again", |s| {
-        !s.contains("Conversation of") && s.contains("┌ Events")
+    // (The footer is part of the wait: a capture can land mid-redraw.)
+    tmux.wait_for("the dashboard again, its footer naming Enter", |s| {
+        !s.contains("Conversation of") && s.contains("┌ Events") && s.contains("Enter  open it")
     });
-    assert!(screen.contains("Enter  open it"), "{screen}");
 
     // The other session: its transcript is missing, the collector says so.
     tmux.send_keys(&["Up"]);
     tmux.send_keys(&["Enter"]);
-    let screen = tmux.wait_for("the 404", |s| s.contains("No conversation:"));
-    assert!(
-        screen.contains("HTTP 404") && screen.contains(gone),
-        "{screen}"
-    );
+    // The whole message, not the first half of a redraw.
+    tmux.wait_for("the 404 naming the missing transcript", |s| {
+        s.contains("No conversation:") && s.contains("HTTP 404") && s.contains(gone)
+    });
     tmux.send_keys(&["q"]);
     assert_eq!(tmux.wait_exit(), 0);
 }
