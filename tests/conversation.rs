@@ -11,121 +11,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use swarm_obs::{Event, Kind, Timestamp};
+use swarm_obs::{Event, Timestamp};
 use swarm_obs_collector::api::{ConversationAnswer, TurnKind, TurnRole};
-use swarm_obs_suite::{Collector, TestHome, workspace_root};
+use swarm_obs_suite::transcripts::{
+    ClaudeUser, SESSION, SUBAGENT, fixture, fixture_events, hook, shift_ms, shifted, write,
+};
+use swarm_obs_suite::{Collector, TestHome};
 
-/// The session and subagent of the fixture transcripts.
-const SESSION: &str = "dc66a002-3dd9-4318-a00f-9eea0b6cbd4e";
-const SUBAGENT: &str = "ac7b7a184035db829";
-/// The fixture's first line time, moved to `now - 60 s` in the copies.
-const FIXTURE_START: &str = "2026-12-07T16:45:18.000Z";
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(
-        workspace_root()
-            .join("tests/fixtures/claude-code-transcripts")
-            .join(name),
-    )
-    .expect("read a transcript fixture")
-}
-
-/// How far the copies' times are moved: the fixture's start becomes a minute ago.
-fn shift_ms() -> i64 {
-    let start: Timestamp = FIXTURE_START.parse().unwrap();
-    Timestamp::now().unix_ms() - 60_000 - start.unix_ms()
-}
-
-/// A fixture time (`"18.136"`: seconds past 16:45 of the fixture's day), moved.
-fn at(secs: &str, shift: i64) -> Timestamp {
-    let t: Timestamp = format!("2026-12-07T16:45:{secs}Z").parse().unwrap();
-    Timestamp::from_unix_ms(t.unix_ms() + shift)
-}
-
-/// The transcript text with every `timestamp` moved by `shift` ms.
-fn shifted(text: &str, shift: i64) -> String {
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut v: Value = serde_json::from_str(line).expect("fixture line is JSON");
-        if let Some(ts) = v.get("timestamp").and_then(Value::as_str) {
-            let t: Timestamp = ts.parse().unwrap();
-            v["timestamp"] = json!(Timestamp::from_unix_ms(t.unix_ms() + shift).to_string());
-        }
-        out.push_str(&v.to_string());
-        out.push('\n');
-    }
-    out
-}
-
-/// A temporary user: `<home>/.claude/projects/-tmp-proj/` holds the transcripts.
-struct User {
-    dir: tempfile::TempDir,
-}
-
-impl User {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp home");
-        std::fs::create_dir_all(dir.path().join(".claude/projects/-tmp-proj"))
-            .expect("create the projects dir");
-        Self { dir }
-    }
-
-    fn home(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn claude(&self) -> PathBuf {
-        self.dir.path().join(".claude")
-    }
-
-    fn project(&self) -> PathBuf {
-        self.claude().join("projects/-tmp-proj")
-    }
-
-    /// `<project>/<session>.jsonl`
-    fn main_path(&self, session: &str) -> PathBuf {
-        self.project().join(format!("{session}.jsonl"))
-    }
-
-    /// `<project>/<session>/subagents/agent-<id>.jsonl`
-    fn sub_path(&self, session: &str, agent: &str) -> PathBuf {
-        self.project()
-            .join(session)
-            .join("subagents")
-            .join(format!("agent-{agent}.jsonl"))
-    }
-
-    /// Copies both fixture transcripts into place, times moved by `shift`.
-    fn install_fixtures(&self, session: &str, shift: i64) {
-        write(
-            &self.main_path(session),
-            &shifted(&fixture("session.jsonl"), shift),
-        );
-        write(
-            &self.sub_path(session, SUBAGENT),
-            &shifted(&fixture("subagent.jsonl"), shift),
-        );
-    }
-
-    /// A collector whose Claude Code directory is this user's.
-    fn collector(&self, home: &TestHome) -> Collector {
-        let claude = self.claude();
-        Collector::start_with_env(
-            home,
-            &[],
-            &[
-                ("HOME", self.home().to_str().unwrap()),
-                ("CLAUDE_CONFIG_DIR", claude.to_str().unwrap()),
-            ],
-        )
-    }
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).expect("write a transcript");
-}
-
+/// Appends `text` to the transcript at `path`, as Claude Code writes its next turns.
 fn append(path: &Path, text: &str) {
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -134,124 +27,9 @@ fn append(path: &Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
-/// A hook event of `session` as swarm-hook makes it from a payload.
-fn hook(session: &str, name: &str, ts: Timestamp, agent: Option<&str>, extra: Value) -> Event {
-    let mut ev = Event::new("proj", Kind::Hook, name);
-    ev.ts = ts;
-    ev.session = Some(session.into());
-    ev.hook = Some(name.into());
-    ev.agent = agent.map(str::to_owned);
-    ev.agent_type = agent.map(|_| "general-purpose".to_owned());
-    ev.tool = extra["tool_name"].as_str().map(str::to_owned);
-    ev.tool_use_id = extra["tool_use_id"].as_str().map(str::to_owned);
-    let mut payload = json!({"hook_event_name": name, "session_id": session});
-    if let Some(a) = agent {
-        payload["agent_id"] = json!(a);
-    }
-    if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
-        p.extend(e.clone());
-    }
-    ev.payload = Some(payload);
-    ev
-}
-
-/// The hook events of the fixture run, in its timeline, naming `main` (and
-/// `sub`, on SubagentStop, when given).
-fn fixture_events(session: &str, main: &Path, sub: Option<&Path>, shift: i64) -> Vec<Event> {
-    let tp = json!(main.to_str().unwrap());
-    let with = |v: Value| {
-        let mut v = v;
-        v["transcript_path"] = tp.clone();
-        v
-    };
-    let t = |s: &str| at(s, shift);
-    let sa = Some(SUBAGENT);
-    let mut stop = json!({"last_assistant_message": "All steps done."});
-    if let Some(sub) = sub {
-        stop["agent_transcript_path"] = json!(sub.to_str().unwrap());
-    }
-    vec![
-        hook(session, "SessionStart", t("18.050"), None, with(json!({}))),
-        hook(
-            session,
-            "UserPromptSubmit",
-            t("18.100"),
-            None,
-            with(json!({"prompt": "Follow this script"})),
-        ),
-        hook(
-            session,
-            "PreToolUse",
-            t("18.300"),
-            None,
-            with(json!({"tool_name": "Bash", "tool_use_id": "toolu_fake_0000"})),
-        ),
-        hook(
-            session,
-            "PostToolUse",
-            t("18.400"),
-            None,
-            with(json!({"tool_name": "Bash", "tool_use_id": "toolu_fake_0000"})),
-        ),
-        hook(
-            session,
-            "PreToolUse",
-            t("18.460"),
-            None,
-            with(json!({"tool_name": "Bash", "tool_use_id": "toolu_fake_0003"})),
-        ),
-        hook(
-            session,
-            "PostToolUseFailure",
-            t("18.540"),
-            None,
-            with(json!({"tool_name": "Bash", "tool_use_id": "toolu_fake_0003"})),
-        ),
-        hook(
-            session,
-            "PreToolUse",
-            t("18.680"),
-            None,
-            with(json!({"tool_name": "Agent", "tool_use_id": "toolu_fake_0006"})),
-        ),
-        hook(session, "SubagentStart", t("18.690"), sa, with(json!({}))),
-        hook(
-            session,
-            "PreToolUse",
-            t("18.760"),
-            sa,
-            with(json!({"tool_name": "Bash", "tool_use_id": "toolu_fake_0009"})),
-        ),
-        hook(
-            session,
-            "PostToolUse",
-            t("18.815"),
-            sa,
-            with(json!({"tool_name": "Bash", "tool_use_id": "toolu_fake_0009"})),
-        ),
-        hook(session, "SubagentStop", t("18.860"), sa, with(stop.clone())),
-        hook(
-            session,
-            "PostToolUse",
-            t("18.940"),
-            None,
-            with(json!({"tool_name": "Agent", "tool_use_id": "toolu_fake_0006"})),
-        ),
-        hook(
-            session,
-            "Stop",
-            t("18.995"),
-            None,
-            with(json!({"last_assistant_message": "All steps done."})),
-        ),
-        hook(
-            session,
-            "SessionEnd",
-            t("19.100"),
-            None,
-            with(json!({"reason": "other"})),
-        ),
-    ]
+fn at(secs: &str, shift: i64) -> Timestamp {
+    let t: Timestamp = format!("2026-12-07T16:45:{secs}Z").parse().unwrap();
+    Timestamp::from_unix_ms(t.unix_ms() + shift)
 }
 
 /// GETs a conversation: the status and the body text.
@@ -294,10 +72,10 @@ fn stored(c: &Collector, session: &str) -> usize {
 #[test]
 fn main_and_subagent_conversations_read_in_order_with_calls_and_results_paired() {
     let home = TestHome::new();
-    let user = User::new();
+    let user = ClaudeUser::new();
     let shift = shift_ms();
     user.install_fixtures(SESSION, shift);
-    let c = user.collector(&home);
+    let c = user.collector(&home, &[]);
     let (main, sub) = (user.main_path(SESSION), user.sub_path(SESSION, SUBAGENT));
     c.post_events(&fixture_events(SESSION, &main, Some(&sub), shift));
 
@@ -417,7 +195,7 @@ fn main_and_subagent_conversations_read_in_order_with_calls_and_results_paired()
     // The paths are kept with the session in the store: a restarted collector
     // serves both conversations without any new event.
     drop(c);
-    let c = user.collector(&home);
+    let c = user.collector(&home, &[]);
     assert_eq!(conversation(&c, SESSION, "").total, 8);
     assert_eq!(
         conversation(&c, SESSION, &format!("?agent={SUBAGENT}")).total,
@@ -428,7 +206,7 @@ fn main_and_subagent_conversations_read_in_order_with_calls_and_results_paired()
 #[test]
 fn a_subagent_transcript_is_found_beside_the_session_before_any_subagent_stop_names_it() {
     let home = TestHome::new();
-    let user = User::new();
+    let user = ClaudeUser::new();
     let shift = shift_ms();
     user.install_fixtures(SESSION, shift);
     // No CLAUDE_CONFIG_DIR: the root is ~/.claude of the collector's HOME.
@@ -473,10 +251,10 @@ fn a_subagent_transcript_is_found_beside_the_session_before_any_subagent_stop_na
 #[test]
 fn pages_go_back_from_the_newest_turn_and_forward_from_a_cursor() {
     let home = TestHome::new();
-    let user = User::new();
+    let user = ClaudeUser::new();
     let shift = shift_ms();
     user.install_fixtures(SESSION, shift);
-    let c = user.collector(&home);
+    let c = user.collector(&home, &[]);
     let main = user.main_path(SESSION);
     c.post_events(&fixture_events(SESSION, &main, None, shift));
 
@@ -540,10 +318,10 @@ fn pages_go_back_from_the_newest_turn_and_forward_from_a_cursor() {
 #[test]
 fn a_transcript_behind_its_events_says_it_lags_until_the_turns_are_written() {
     let home = TestHome::new();
-    let user = User::new();
+    let user = ClaudeUser::new();
     let shift = shift_ms();
     user.install_fixtures(SESSION, shift);
-    let c = user.collector(&home);
+    let c = user.collector(&home, &[]);
     let main = user.main_path(SESSION);
     let mut events = fixture_events(SESSION, &main, None, shift);
     events.retain(|e| e.hook.as_deref() != Some("SessionEnd"));
@@ -691,9 +469,9 @@ fn peak_kib(pid: u32) -> u64 {
 #[test]
 fn garbage_huge_and_truncated_lines_are_skipped_and_counted() {
     let home = TestHome::new();
-    let user = User::new();
+    let user = ClaudeUser::new();
     let shift = shift_ms();
-    let c = user.collector(&home);
+    let c = user.collector(&home, &[]);
     let main = user.main_path(SESSION);
     let good = shifted(&fixture("session.jsonl"), shift);
     let lines: Vec<&str> = good.lines().collect();
@@ -736,8 +514,8 @@ fn garbage_huge_and_truncated_lines_are_skipped_and_counted() {
 #[test]
 fn secrets_inside_a_transcript_are_redacted() {
     let home = TestHome::new();
-    let user = User::new();
-    let c = user.collector(&home);
+    let user = ClaudeUser::new();
+    let c = user.collector(&home, &[]);
     let main = user.main_path("s-secret");
     let key = "sk-ant-api03-Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNm-AbCdEfGhIjKlMn";
     let gh = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
@@ -786,9 +564,9 @@ fn secrets_inside_a_transcript_are_redacted() {
 #[test]
 fn paths_outside_the_allowed_roots_are_refused() {
     let home = TestHome::new();
-    let user = User::new();
+    let user = ClaudeUser::new();
     let shift = shift_ms();
-    let c = user.collector(&home);
+    let c = user.collector(&home, &[]);
     let elsewhere = tempfile::tempdir().unwrap();
     let outside_copy = elsewhere.path().join("copy.jsonl");
     write(&outside_copy, &shifted(&fixture("session.jsonl"), shift));
@@ -894,8 +672,8 @@ fn paths_outside_the_allowed_roots_are_refused() {
 #[test]
 fn unknown_sessions_and_sessions_without_a_transcript_are_404() {
     let home = TestHome::new();
-    let user = User::new();
-    let c = user.collector(&home);
+    let user = ClaudeUser::new();
+    let c = user.collector(&home, &[]);
     let err = refused(&c, "no-such-session", "", 404);
     assert!(err.contains("no-such-session"), "{err}");
     c.post_events(&[hook(
@@ -912,7 +690,7 @@ fn unknown_sessions_and_sessions_without_a_transcript_are_404() {
 #[test]
 fn a_root_given_on_the_command_line_is_allowed() {
     let home = TestHome::new();
-    let user = User::new();
+    let user = ClaudeUser::new();
     let extra = tempfile::tempdir().unwrap();
     let shift = shift_ms();
     let path = extra.path().join("elsewhere/s.jsonl");
@@ -926,7 +704,7 @@ fn a_root_given_on_the_command_line_is_allowed() {
             json!({"transcript_path": path.to_str().unwrap()}),
         )
     };
-    let c = user.collector(&home);
+    let c = user.collector(&home, &[]);
     c.post_events(&[event("s-extra")]);
     refused(&c, "s-extra", "", 403);
     drop(c);
