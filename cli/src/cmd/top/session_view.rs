@@ -17,6 +17,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use swarm_obs::Timestamp;
+
+use super::ui::cost_span;
 use swarm_obs_collector::api::{AgentState, ConversationAnswer, Turn, TurnKind, TurnRole};
 
 use super::app::App;
@@ -455,14 +457,7 @@ pub fn lines(app: &App, view: &SessionView, now: Timestamp) -> Vec<Line<'static>
                 )),
             ];
             if let Some(t) = s.telemetry {
-                head.push(Span::styled(
-                    format!(
-                        " · {} · {} tok",
-                        display::cost(t.cost_usd),
-                        display::count(t.tokens())
-                    ),
-                    Style::new().fg(Color::Yellow),
-                ));
+                head.push(cost_span(&t));
             }
             out.push(Line::from(head));
             if let Some(p) = &s.prompt {
@@ -503,14 +498,7 @@ pub fn lines(app: &App, view: &SessionView, now: Timestamp) -> Vec<Line<'static>
                     ),
                 ];
                 if let Some(t) = a.telemetry {
-                    spans.push(Span::styled(
-                        format!(
-                            " · {} · {} tok",
-                            display::cost(t.cost_usd),
-                            display::count(t.tokens())
-                        ),
-                        Style::new().fg(Color::Yellow),
-                    ));
+                    spans.push(cost_span(&t));
                 }
                 if let Some(r) = &a.reason {
                     spans.push(Span::raw(format!(" · {}", one_line(r))));

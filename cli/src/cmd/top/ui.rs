@@ -318,14 +318,7 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
             ));
         }
         if let Some(t) = a.telemetry {
-            spans.push(Span::styled(
-                format!(
-                    " · {} · {} tok",
-                    display::cost(t.cost_usd),
-                    display::count(t.tokens())
-                ),
-                Style::new().fg(Color::Yellow),
-            ));
+            spans.push(cost_span(&t));
         }
         if let (Some(said), Some(_)) = (&a.last_message, &a.agent) {
             spans.push(Span::styled(
@@ -336,6 +329,18 @@ fn session_lines(s: &Session, now: Timestamp, width: usize) -> Vec<Line<'static>
         lines.push(Line::from(spans));
     }
     lines
+}
+
+/// An agent's cost and tokens, as its lane ends with them: ` · $0.0123 · 4.5k tok`.
+pub(super) fn cost_span(t: &swarm_obs_collector::api::SessionTelemetry) -> Span<'static> {
+    Span::styled(
+        format!(
+            " · {} · {} tok",
+            display::cost(t.cost_usd),
+            display::count(t.tokens())
+        ),
+        Style::new().fg(Color::Yellow),
+    )
 }
 
 /// The session's last prompt and the main agent's last answer, on one line.
