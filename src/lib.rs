@@ -11,6 +11,7 @@ pub use browser::{Browser, HeldRequest, artifacts_dir};
 pub mod claude_cli;
 pub mod fake_anthropic;
 pub use fake_anthropic::FakeAnthropic;
+pub mod tls;
 pub mod transcripts;
 
 /// The workspace root (where the top-level `Cargo.toml` is).
