@@ -505,6 +505,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// One counter or gauge of a `/metrics` text, by its full name.
+pub fn metric_value(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+}
+
+/// How many times each log record body starting with `prefix` (`evt-`, say)
+/// appears in a rotel debug `log`: what it accepted, repeats included.
+pub fn record_bodies(log: &str, prefix: &str) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    for line in log.lines() {
+        if let Some(b) = line.trim().strip_prefix("Body: Str(")
+            && let Some(b) = b.strip_suffix(')')
+            && b.starts_with(prefix)
+        {
+            *out.entry(b.to_owned()).or_default() += 1;
+        }
+    }
+    out
+}
+
 /// `rotel-agent` (a real OpenTelemetry collector from `pip install rotel`): on
 /// PATH, or inside the `rotel` Python package.
 pub fn find_rotel_agent() -> Option<PathBuf> {
@@ -623,6 +645,32 @@ impl Rotel {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// [`record_bodies`] of everything rotel printed.
+    pub fn bodies(&self, prefix: &str) -> std::collections::HashMap<String, usize> {
+        record_bodies(&self.log(), prefix)
+    }
+
+    /// Waits up to 120 s for rotel's log to satisfy `done`.
+    pub fn wait_for(&self, what: &str, mut done: impl FnMut(&str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let log = self.log();
+            if done(&log) {
+                return;
+            }
+            let mut tail = log.len().saturating_sub(4000);
+            while !log.is_char_boundary(tail) {
+                tail += 1;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} within 120 s; rotel log tail:\n{}",
+                &log[tail..]
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
 
@@ -812,6 +860,8 @@ pub struct Collector {
     child: std::process::Child,
     addr: String,
     token: Option<String>,
+    /// What the collector wrote to stderr, kept for [`stderr`](Self::stderr).
+    stderr_log: tempfile::NamedTempFile,
 }
 
 impl Collector {
@@ -864,6 +914,8 @@ impl Collector {
         if !args.contains(&"--addr") {
             cmd.args(["--addr", "127.0.0.1:0"]);
         }
+        let stderr_log = tempfile::NamedTempFile::new().expect("temp file for serve's stderr");
+        let stderr = stderr_log.reopen().expect("open serve's stderr file");
         let child = cmd
             .arg("--home")
             .arg(home.path())
@@ -878,17 +930,22 @@ impl Collector {
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn swarm-obs serve");
         let mut me = Self {
             child,
             addr: String::new(),
             token: None,
+            stderr_log,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = me.child.try_wait().expect("poll the collector") {
-                panic!("swarm-obs serve exited early with {status}");
+                panic!(
+                    "swarm-obs serve exited early with {status}:\n{}",
+                    me.stderr()
+                );
             }
             if let Some(info) = swarm_obs::CollectorInfo::read(&info_path)
                 && info.pid == me.child.id()
@@ -995,6 +1052,32 @@ impl Collector {
         let mut resp = self.get("/metrics").call().expect("GET /metrics");
         assert_eq!(resp.status(), 200, "GET /metrics");
         resp.body_mut().read_to_string().expect("read /metrics")
+    }
+
+    /// One counter or gauge of `/metrics`, by its full name.
+    pub fn metric(&self, name: &str) -> u64 {
+        metric_value(&self.metrics(), name)
+    }
+
+    /// Everything the collector wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.stderr_log.path()).unwrap_or_default()
+    }
+
+    /// Waits up to 60 s for the collector's stderr to satisfy `done`, and returns it.
+    pub fn wait_for_stderr(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let text = self.stderr();
+            if done(&text) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} within 60 s; the collector's stderr:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Every stored event id, newest first, paging through `/v1/events`.

@@ -9,13 +9,6 @@ use std::time::{Duration, Instant};
 
 use swarm_obs_suite::{Collector, TestHome};
 
-fn metric(c: &Collector, name: &str) -> u64 {
-    c.metrics()
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-}
 
 /// Slowloris: connections that send half a request are closed after the header
 /// timeout, and a normal request is served all along.
@@ -71,12 +64,12 @@ fn idle_sockets_beyond_the_cap_shed_the_idlest_and_requests_still_work() {
         assert_eq!(resp.status(), 200);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&c, "swarm_obs_connections_shed_total") == 0 {
+    while c.metric("swarm_obs_connections_shed_total") == 0 {
         assert!(Instant::now() < deadline, "{}", c.metrics());
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        metric(&c, "swarm_obs_connections") <= 1300,
+        c.metric("swarm_obs_connections") <= 1300,
         "{}",
         c.metrics()
     );

@@ -2,11 +2,10 @@
 //! arrive with the right attributes, none is lost while the receiver restarts, and
 //! a restarted collector resumes from its persisted cursor instead of re-sending.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use swarm_obs::{Event, Kind, Level};
-use swarm_obs_suite::{Collector, Rotel, TestHome};
+use swarm_obs_suite::{Collector, Rotel, TestHome, metric_value, record_bodies};
 
 const BATCHES: usize = 12;
 const PER_BATCH: usize = 50;
@@ -25,36 +24,6 @@ fn batch(b: usize) -> Vec<Event> {
             ev
         })
         .collect()
-}
-
-/// How many times each `evt-NNNN` body appears in rotel's debug log.
-fn bodies(log: &str) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
-    for line in log.lines() {
-        if let Some(b) = line.trim().strip_prefix("Body: Str(")
-            && let Some(b) = b.strip_suffix(')')
-            && b.starts_with("evt-")
-        {
-            *out.entry(b.to_owned()).or_default() += 1;
-        }
-    }
-    out
-}
-
-fn wait_for(what: &str, rotel: &Rotel, mut done: impl FnMut(&str) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let log = rotel.log();
-        if done(&log) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} within 120 s; rotel log tail:\n{}",
-            &log[log.len().saturating_sub(4000)..]
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -82,7 +51,7 @@ fn events_reach_a_real_otlp_receiver_through_its_restart() {
         collector.post_events(&batch(b));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&collector.metrics(), "swarm_obs_otlp_export_failures_total") == 0 {
+    while collector.metric("swarm_obs_otlp_export_failures_total") == 0 {
         assert!(
             Instant::now() < deadline,
             "no export failure counted while rotel was down"
@@ -95,8 +64,8 @@ fn events_reach_a_real_otlp_receiver_through_its_restart() {
     }
 
     let total = BATCHES * PER_BATCH;
-    wait_for("every event at the receiver", &rotel, |log| {
-        bodies(log).len() == total
+    rotel.wait_for("every event at the receiver", |log| {
+        record_bodies(log, "evt-").len() == total
     });
     let log = rotel.log();
     for needle in [
@@ -114,7 +83,7 @@ fn events_reach_a_real_otlp_receiver_through_its_restart() {
         assert!(log.contains(needle), "rotel log lacks {needle:?}");
     }
     // Worker verdicts and counters arrive as metrics.
-    wait_for("collector metrics at the receiver", &rotel, |log| {
+    rotel.wait_for("collector metrics at the receiver", |log| {
         log.contains("-> Name: swarm_obs.export.exported")
             && log.contains("-> Name: swarm_obs.workers")
             && log.contains("-> Name: swarm_obs.events.ingested")
@@ -122,10 +91,10 @@ fn events_reach_a_real_otlp_receiver_through_its_restart() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let m = collector.metrics();
-        if metric(&m, "swarm_obs_otlp_export_lag") == 0
-            && metric(&m, "swarm_obs_otlp_exported_total") >= total as u64
+        if metric_value(&m, "swarm_obs_otlp_export_lag") == 0
+            && metric_value(&m, "swarm_obs_otlp_exported_total") >= total as u64
         {
-            assert_eq!(metric(&m, "swarm_obs_otlp_export_skipped_total"), 0);
+            assert_eq!(metric_value(&m, "swarm_obs_otlp_export_skipped_total"), 0);
             break;
         }
         assert!(
@@ -136,16 +105,16 @@ fn events_reach_a_real_otlp_receiver_through_its_restart() {
     }
 
     // A collector restart resumes from the persisted cursor: nothing is re-sent.
-    let before = bodies(&rotel.log());
+    let before = rotel.bodies("evt-");
     assert!(collector.terminate().success());
     let collector = Collector::start_with(&home, &args);
     let mut marker = Event::new("otlp-src", Kind::Log, "evt-after-restart");
     marker.host = Some("host-a".into());
     collector.post_events(&[marker]);
-    wait_for("the event posted after the restart", &rotel, |log| {
+    rotel.wait_for("the event posted after the restart", |log| {
         log.contains("Body: Str(evt-after-restart)")
     });
-    let mut after = bodies(&rotel.log());
+    let mut after = rotel.bodies("evt-");
     assert_eq!(after.remove("evt-after-restart"), Some(1));
     assert_eq!(
         after, before,
@@ -172,13 +141,13 @@ fn events_reach_a_real_otlp_receiver_over_grpc() {
     ];
     let collector = Collector::start_with(&home, &args);
     collector.post_events(&batch(0));
-    wait_for("the first batch over gRPC", &rotel, |log| {
-        bodies(log).len() == PER_BATCH
+    rotel.wait_for("the first batch over gRPC", |log| {
+        record_bodies(log, "evt-").len() == PER_BATCH
     });
     rotel.kill();
     collector.post_events(&batch(1));
     let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&collector.metrics(), "swarm_obs_otlp_export_failures_total") == 0 {
+    while collector.metric("swarm_obs_otlp_export_failures_total") == 0 {
         assert!(
             Instant::now() < deadline,
             "no failure counted while rotel was down"
@@ -187,8 +156,8 @@ fn events_reach_a_real_otlp_receiver_over_grpc() {
     }
     rotel.restart();
     collector.post_events(&batch(2));
-    wait_for("every event over gRPC", &rotel, |log| {
-        bodies(log).len() == 3 * PER_BATCH
+    rotel.wait_for("every event over gRPC", |log| {
+        record_bodies(log, "evt-").len() == 3 * PER_BATCH
     });
     let log = rotel.log();
     for needle in [
@@ -261,10 +230,10 @@ fn refusals_are_skipped_and_overload_is_retried() {
     let metrics_of = |c: &Collector| {
         let m = c.metrics();
         [
-            metric(&m, "swarm_obs_otlp_exported_total"),
-            metric(&m, "swarm_obs_otlp_export_skipped_total"),
-            metric(&m, "swarm_obs_otlp_export_failures_total"),
-            metric(&m, "swarm_obs_otlp_export_lag"),
+            metric_value(&m, "swarm_obs_otlp_exported_total"),
+            metric_value(&m, "swarm_obs_otlp_export_skipped_total"),
+            metric_value(&m, "swarm_obs_otlp_export_failures_total"),
+            metric_value(&m, "swarm_obs_otlp_export_lag"),
         ]
     };
     let wait = |c: &Collector, what: &str, ok: &dyn Fn([u64; 4]) -> bool| {
@@ -315,11 +284,6 @@ fn refusals_are_skipped_and_overload_is_retried() {
     assert_eq!(m[3], PER_BATCH as u64, "the events wait in the store");
 }
 
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
-}
 
 /// Where to export comes from `OTEL_EXPORTER_OTLP_*` (headers included), else from
 /// `[otlp]` in config.toml.
@@ -385,7 +349,7 @@ fn secrets_in_any_field_never_reach_the_receiver() {
     ev.fields.insert("note".into(), secrets[2].into());
     ev.payload = Some(serde_json::json!({ "cmd": format!("--token {}", secrets[1]) }));
     collector.post_events(&[ev]);
-    wait_for("the event at the receiver", &rotel, |log| {
+    rotel.wait_for("the event at the receiver", |log| {
         log.contains("leaky")
     });
     let log = rotel.log();

@@ -34,6 +34,9 @@ pub struct ProbeRow {
     /// Healthy checks over all checks in the collector's rollup window.
     #[serde(default)]
     pub healthy_ratio: Option<f64>,
+    /// An `https://` probe that accepts any certificate.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 #[derive(Deserialize)]

@@ -25,11 +25,14 @@ use swarm_obs::otlp::proto::{
     AnyValue, ExportMetricsServiceRequest, Gauge, KeyValue, Metric, NumberDataPoint, Resource,
     ResourceMetrics, ScopeMetrics, Sum, TEMPORALITY_CUMULATIVE, metric, number_data_point,
 };
-use swarm_obs::otlp::{Message, OtlpProtocol, OtlpTarget, PostOutcome, logs_request, post, scope};
+use swarm_obs::otlp::{
+    Message, OtlpProtocol, OtlpTarget, PostOutcome, SignalSender, SignalTarget, logs_request,
+    scope,
+};
 use swarm_obs::{Event, Timestamp};
 
 use crate::catchup::sleep_unless_stopped;
-use crate::grpc::{GrpcClient, LOGS_METHOD, METRICS_METHOD};
+use crate::grpc::{GrpcClient, Signal};
 use crate::heartbeats::Watch;
 use crate::hub::Metrics;
 use crate::store::{self, Store, StoreError};
@@ -69,26 +72,48 @@ impl ExportOptions {
     }
 }
 
-/// How requests travel: OTLP/HTTP (a connection per request) or OTLP/gRPC (one
-/// HTTP/2 connection, kept).
+/// How requests travel: OTLP/HTTP (the one HTTP client, a sender per signal) or
+/// OTLP/gRPC (one HTTP/2 connection, kept).
 enum Transport {
-    Http,
+    Http {
+        logs: Option<SignalSender>,
+        metrics: Option<SignalSender>,
+    },
     Grpc(GrpcClient),
 }
 
 impl Transport {
-    fn send(
-        &mut self,
-        target: &OtlpTarget,
-        url: &str,
-        grpc_method: &str,
-        body: &[u8],
-    ) -> PostOutcome {
-        match self {
-            Self::Http => post(url, &target.headers, body, target.timeout),
-            Self::Grpc(client) => {
-                client.export(url, grpc_method, &target.headers, body, target.timeout)
+    /// The transport `target` asks for; fails when its TLS files cannot be used.
+    fn new(target: &OtlpTarget) -> Result<Self, String> {
+        match target.protocol {
+            OtlpProtocol::HttpProtobuf => {
+                let sender = |s: &Option<SignalTarget>| {
+                    s.as_ref()
+                        .map(|s| SignalSender::new(target, s))
+                        .transpose()
+                        .map_err(|e| e.to_string())
+                };
+                Ok(Self::Http {
+                    logs: sender(&target.logs)?,
+                    metrics: sender(&target.metrics)?,
+                })
             }
+            OtlpProtocol::Grpc => GrpcClient::new(target).map(Self::Grpc),
+        }
+    }
+
+    fn send(&mut self, signal: Signal, body: &[u8]) -> PostOutcome {
+        match self {
+            Self::Http { logs, metrics } => {
+                let sender = match signal {
+                    Signal::Logs => logs,
+                    Signal::Metrics => metrics,
+                };
+                sender
+                    .as_ref()
+                    .map_or(PostOutcome::Accepted, |s| s.send(body))
+            }
+            Self::Grpc(client) => client.export(signal, body),
         }
     }
 }
@@ -109,12 +134,8 @@ impl Exporter {
             .store
             .read(|c| store::cursor(c, LOGS_CURSOR))?
             .unwrap_or(0);
-        let transport = match self.options.target.protocol {
-            OtlpProtocol::HttpProtobuf => Transport::Http,
-            OtlpProtocol::Grpc => Transport::Grpc(GrpcClient::new().map_err(|e| {
-                StoreError::Write(format!("cannot start the OTLP/gRPC client: {e}"))
-            })?),
-        };
+        let transport = Transport::new(&self.options.target)
+            .map_err(|e| StoreError::Write(format!("cannot start OTLP export: {e}")))?;
         std::thread::Builder::new()
             .name("otlp-export".into())
             .spawn(move || self.run(cursor, transport))
@@ -171,7 +192,7 @@ impl Exporter {
                 sleep_unless_stopped(self.options.poll, &self.stop);
                 continue;
             };
-            let Some(url) = &self.options.target.logs_url else {
+            let Some(url) = self.options.target.logs.as_ref().map(|s| &s.url) else {
                 // Metrics only: nothing to send, but keep the lag honest.
                 cursor = last_seq;
                 continue;
@@ -179,7 +200,7 @@ impl Exporter {
             let events: Vec<&Event> = rows.iter().map(|r| &r.event).collect();
             let body = logs_request(events.iter().copied()).encode_to_vec();
             let n = rows.len() as u64;
-            let outcome = match transport.send(&self.options.target, url, LOGS_METHOD, &body) {
+            let outcome = match transport.send(Signal::Logs, &body) {
                 // Credentials or address are wrong: every batch would be refused
                 // alike, so hold them until the receiver is configured right.
                 PostOutcome::Refused(status @ (401 | 403 | 404 | 407)) => {
@@ -239,14 +260,13 @@ impl Exporter {
     }
 
     fn send_metrics(&self, started: Timestamp, transport: &mut Transport) {
-        let Some(url) = &self.options.target.metrics_url else {
+        if self.options.target.metrics.is_none() {
             return;
-        };
+        }
         let now = Timestamp::now();
         let request = metrics_request(&self.metrics, &self.watch.workers(now), started, now);
         let body = request.encode_to_vec();
-        if transport.send(&self.options.target, url, METRICS_METHOD, &body) != PostOutcome::Accepted
-        {
+        if transport.send(Signal::Metrics, &body) != PostOutcome::Accepted {
             self.metrics.add_export_failure();
         }
     }
@@ -483,7 +503,7 @@ mod tests {
 
         let (addr, requests) = receiver();
         let mut options = ExportOptions::new(OtlpTarget::new(&format!("http://{addr}")).unwrap());
-        options.target.metrics_url = None;
+        options.target.metrics = None;
         options.batch = 2;
         options.poll = Duration::from_millis(10);
         let stop = Arc::new(AtomicBool::new(false));

@@ -182,6 +182,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A probe's settings cannot be used (its CA file, say).
+    #[error("{0}")]
+    Probe(String),
     /// The async runtime or a signal handler could not start.
     #[error("cannot start the collector runtime: {0}")]
     Runtime(std::io::Error),
@@ -246,7 +249,7 @@ pub fn run(options: Options) -> Result<(), Error> {
         store: store.clone(),
         notify: notifier.handle(),
     });
-    let probes = Arc::new(probes::Probes::new(options.probes.clone()));
+    let probes = Arc::new(probes::Probes::new(options.probes.clone()).map_err(Error::Probe)?);
     let probers = probes::spawn(&probes, store.clone(), alerts.clone(), stop.clone());
     let session_watch = session_watch::spawn(
         store.clone(),
@@ -272,12 +275,7 @@ pub fn run(options: Options) -> Result<(), Error> {
         Some(export) => {
             eprintln!(
                 "swarm-obs serve: exporting to OTLP receiver {}",
-                export
-                    .target
-                    .logs_url
-                    .as_deref()
-                    .or(export.target.metrics_url.as_deref())
-                    .unwrap_or("")
+                export.target.urls().next().unwrap_or("")
             );
             Some(
                 export::Exporter {

@@ -1,5 +1,6 @@
-//! Health probes: HTTP endpoints, TCP ports, pidfiles, processes by name and systemd
-//! units, each checked on its own thread and judged like a worker's heartbeat.
+//! Health probes: HTTP(S) endpoints, TCP ports, pidfiles, processes by name and
+//! systemd units, each checked on its own thread and judged like a worker's
+//! heartbeat. HTTP(S) goes through the one outbound client (`swarm_obs::http_client`).
 //!
 //! A probe is `alive` while its checks pass, `late` from its first failed check, and
 //! `down` once it has failed for its grace: the drift between "expected running" and
@@ -7,7 +8,7 @@
 //! through the collector's one alert path; every check counts in an hourly rollup
 //! of the healthy ratio.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
+use swarm_obs::http_client::HttpClient;
+use swarm_obs::tls::TlsOptions;
 use swarm_obs::{
     Event, Kind, Level, LocalProcesses, ProbeSpec, ProbeTarget, ProcessStatus, ProcessTable,
     Timestamp, WorkerState,
@@ -25,8 +28,6 @@ use swarm_obs::{
 use crate::store::{ProbeRecord, Store, StoreError};
 use crate::{Alerts, catchup};
 
-/// Bytes of an HTTP answer read to find its status line.
-const MAX_STATUS_LINE: usize = 8 << 10;
 /// Bytes of a pidfile read.
 const MAX_PIDFILE: u64 = 64;
 
@@ -70,6 +71,32 @@ struct Status {
 struct Entry {
     spec: ProbeSpec,
     status: Mutex<Status>,
+    /// For HTTP(S) probes: the client, with the probe's TLS settings and timeout.
+    client: Option<HttpClient>,
+}
+
+impl Entry {
+    /// The probe of `spec`; fails when its CA file cannot be used.
+    fn new(spec: ProbeSpec) -> Result<Self, String> {
+        let client = match &spec.target {
+            ProbeTarget::Http { .. } => {
+                let tls = TlsOptions {
+                    ca_file: spec.ca_file.clone(),
+                    insecure: spec.insecure,
+                    ..TlsOptions::default()
+                }
+                .load()
+                .map_err(|e| format!("probe {}: {e}", spec.name))?;
+                Some(HttpClient::new(&tls, spec.timeout))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            spec,
+            status: Mutex::default(),
+            client,
+        })
+    }
 }
 
 /// A probe as `GET /v1/probes` shows it (the rollup is added from the store).
@@ -88,6 +115,9 @@ pub struct ProbeView {
     pub interval_ms: u64,
     /// Failing this long makes it down.
     pub grace_ms: u64,
+    /// An `https://` probe that accepts any certificate (`insecure = true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// When its checks started failing, while they do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<Timestamp>,
@@ -106,19 +136,15 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Probes for these specs, none checked yet.
-    pub fn new(specs: Vec<ProbeSpec>) -> Self {
-        Self {
+    /// Probes for these specs, none checked yet; fails when a probe's CA file
+    /// cannot be used.
+    pub fn new(specs: Vec<ProbeSpec>) -> Result<Self, String> {
+        Ok(Self {
             entries: specs
                 .into_iter()
-                .map(|spec| {
-                    Arc::new(Entry {
-                        spec,
-                        status: Mutex::default(),
-                    })
-                })
-                .collect(),
-        }
+                .map(|spec| Entry::new(spec).map(Arc::new))
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// How each probe stands now, in configuration order.
@@ -134,6 +160,7 @@ impl Probes {
                     state: st.state,
                     interval_ms: millis(e.spec.interval),
                     grace_ms: millis(e.spec.grace),
+                    insecure: e.spec.insecure,
                     failing_since: st.failing_since,
                     last_check: st.last_check.clone(),
                     last_transition: st.last_transition.clone(),
@@ -282,7 +309,7 @@ pub(crate) fn spawn(
                 .name(format!("probe-{i}"))
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        let (record, alert) = entry.apply(check(&entry.spec));
+                        let (record, alert) = entry.apply(entry.check());
                         match store.record_probe(record) {
                             Err(StoreError::Closed) => return,
                             Err(e) => eprintln!("swarm-obs serve: probe {}: {e}", entry.spec.name),
@@ -307,27 +334,35 @@ pub(crate) fn spawn(
         .collect()
 }
 
-/// Runs one check of `spec` (blocking, bounded by its timeout).
-pub fn check(spec: &ProbeSpec) -> CheckResult {
-    let started = Instant::now();
-    let outcome = match &spec.target {
-        ProbeTarget::Http { authority, path } => {
-            check_http(authority, path, spec.expect_status, spec.timeout)
+impl Entry {
+    /// Runs one check (blocking, bounded by the probe's timeout).
+    fn check(&self) -> CheckResult {
+        let spec = &self.spec;
+        let started = Instant::now();
+        let outcome = match (&spec.target, &self.client) {
+            (ProbeTarget::Http { url }, Some(client)) => {
+                check_http(client, url, spec.expect_status)
+            }
+            (ProbeTarget::Http { .. }, None) => Err("no HTTP client".to_owned()),
+            (ProbeTarget::Tcp(addr), _) => {
+                connect(addr, spec.timeout).map(|_| "port open".to_owned())
+            }
+            (ProbeTarget::Pidfile(path), _) => check_pidfile(path),
+            (ProbeTarget::Process(name), _) => check_process(name),
+            (ProbeTarget::Systemd { unit, user }, _) => {
+                check_systemd(unit, *user, spec.timeout)
+            }
+        };
+        let (healthy, detail) = match outcome {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        CheckResult {
+            ts: Timestamp::now(),
+            healthy,
+            detail,
+            latency_ms: millis(started.elapsed()),
         }
-        ProbeTarget::Tcp(addr) => connect(addr, spec.timeout).map(|_| "port open".to_owned()),
-        ProbeTarget::Pidfile(path) => check_pidfile(path),
-        ProbeTarget::Process(name) => check_process(name),
-        ProbeTarget::Systemd { unit, user } => check_systemd(unit, *user, spec.timeout),
-    };
-    let (healthy, detail) = match outcome {
-        Ok(d) => (true, d),
-        Err(d) => (false, d),
-    };
-    CheckResult {
-        ts: Timestamp::now(),
-        healthy,
-        detail,
-        latency_ms: millis(started.elapsed()),
     }
 }
 
@@ -347,48 +382,13 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// GETs `path` and compares the status with `expect` (default: 2xx or 3xx).
-fn check_http(
-    authority: &str,
-    path: &str,
-    expect: Option<u16>,
-    timeout: Duration,
-) -> Result<String, String> {
-    let deadline = Instant::now() + timeout;
-    let mut conn = connect(authority, timeout)?;
-    let left = || {
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1))
-    };
-    let _ = conn.set_write_timeout(Some(left()));
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: swarm-obs-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
-    conn.write_all(request.as_bytes())
-        .map_err(|e| format!("cannot send the request to {authority}: {e}"))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.contains(&b'\n') && head.len() < MAX_STATUS_LINE {
-        let _ = conn.set_read_timeout(Some(left()));
-        match conn.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(format!(
-                    "no answer from {authority} within the timeout: {e}"
-                ));
-            }
-        }
-    }
-    let line = String::from_utf8_lossy(&head);
-    let line = line.lines().next().unwrap_or("");
-    let status: u16 = line
-        .strip_prefix("HTTP/")
-        .and_then(|rest| rest.split_whitespace().nth(1))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer from {authority}: {line:?}"))?;
+/// GETs `url` and compares the status with `expect` (default: 2xx or 3xx).
+fn check_http(client: &HttpClient, url: &str, expect: Option<u16>) -> Result<String, String> {
+    let headers = [("accept".to_owned(), "*/*".to_owned())];
+    let status = client
+        .get(url, &headers)
+        .map_err(|e| e.to_string())?
+        .status;
     let good = match expect {
         Some(want) => status == want,
         None => (200..400).contains(&status),
@@ -531,10 +531,7 @@ mod tests {
 
     #[test]
     fn transitions_are_recorded_and_alerted() {
-        let entry = Entry {
-            spec: spec("tcp:127.0.0.1:1 name=db", 1000),
-            status: Mutex::default(),
-        };
+        let entry = Entry::new(spec("tcp:127.0.0.1:1 name=db", 1000)).unwrap();
         // Healthy first sight: stored, not alerted.
         let (rec, alert) = entry.apply(result(0, true));
         assert!(alert.is_none());
@@ -570,6 +567,12 @@ mod tests {
             view.last_transition.as_ref().unwrap().from,
             Some(WorkerState::Down)
         );
+    }
+
+    use std::io::Write;
+
+    fn check(spec: &ProbeSpec) -> CheckResult {
+        Entry::new(spec.clone()).unwrap().check()
     }
 
     #[test]

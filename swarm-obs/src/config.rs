@@ -79,8 +79,21 @@ pub struct TranscriptsConfig {
 }
 
 /// The `[otlp]` table: where the collector (or a worker built with the `otlp`
-/// feature) exports events and metrics over OTLP/HTTP. The standard
+/// feature) exports events and metrics over OTLP, plain or over TLS. The standard
 /// `OTEL_EXPORTER_OTLP_*` variables take precedence over it.
+///
+/// ```toml
+/// [otlp]
+/// endpoint = "https://otlp.example.com"     # /v1/logs, /v1/metrics appended
+/// headers = { authorization = "Bearer …" }
+/// certificate = "/etc/otel/ca.pem"          # trust this CA, not the system's
+/// client_certificate = "/etc/otel/me.pem"   # mutual TLS
+/// client_key = "/etc/otel/me.key"
+/// compression = "gzip"
+///
+/// [otlp.metrics]                            # per signal, over the above
+/// endpoint = "https://metrics.example.com/v1/metrics"
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OtlpConfig {
@@ -94,6 +107,33 @@ pub struct OtlpConfig {
     pub timeout_ms: Option<u64>,
     /// `http/protobuf` (the default) or `grpc`.
     pub protocol: Option<String>,
+    /// PEM file of the CA(s) to trust instead of the system's roots.
+    pub certificate: Option<PathBuf>,
+    /// PEM file of a client certificate, for mutual TLS.
+    pub client_certificate: Option<PathBuf>,
+    /// PEM file of the client certificate's key.
+    pub client_key: Option<PathBuf>,
+    /// `gzip` to compress requests, `none` (the default) not to.
+    pub compression: Option<String>,
+    /// Settings for logs only, over the ones above.
+    pub logs: OtlpSignalConfig,
+    /// Settings for metrics only, over the ones above.
+    pub metrics: OtlpSignalConfig,
+}
+
+/// `[otlp.logs]` or `[otlp.metrics]`: one signal's own endpoint and TLS files,
+/// like `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` and its kin.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpSignalConfig {
+    /// Full URL of this signal (used as given, nothing appended).
+    pub endpoint: Option<String>,
+    /// PEM file of the CA(s) to trust for this signal.
+    pub certificate: Option<PathBuf>,
+    /// PEM file of this signal's client certificate.
+    pub client_certificate: Option<PathBuf>,
+    /// PEM file of its key.
+    pub client_key: Option<PathBuf>,
 }
 
 /// The `[collector]` table.

@@ -107,6 +107,10 @@ pub enum InitError {
     /// The heartbeat could not start.
     #[error(transparent)]
     Heartbeat(#[from] HeartbeatError),
+    /// The OTLP target's TLS files cannot be used.
+    #[cfg(feature = "otlp")]
+    #[error("OTLP export: {0}")]
+    OtlpTls(#[from] crate::tls::TlsError),
     /// A background thread could not start.
     #[error("cannot start the swarm-obs {what} thread: {source}")]
     Spawn {
@@ -327,7 +331,7 @@ impl SwarmBuilder {
             .otlp
             .clone()
             .map(|target| {
-                let sink = crate::otlp::OtlpSink::new(target);
+                let sink = crate::otlp::OtlpSink::new(target)?;
                 start_shipper(sink, "OTLP exporter", &mut sinks)
             })
             .transpose()?;

@@ -48,7 +48,9 @@
 //!
 //! With the `otlp` feature, the `otlp` module maps events to OpenTelemetry log
 //! records and [`SwarmBuilder`] gains `otlp(target)`, which sends a worker's events
-//! straight to an OTLP/HTTP receiver, with or without a collector.
+//! straight to an OTLP/HTTP receiver (plain or HTTPS, with a CA file or client
+//! certificates), with or without a collector. The `http-client` feature (part of
+//! `otlp`) is the one outbound HTTP(S) client: [`http_client`] and [`tls`].
 #![warn(missing_docs)]
 
 mod atomic_file;
@@ -60,6 +62,8 @@ mod event_log;
 mod health;
 mod heartbeat;
 mod host;
+#[cfg(feature = "http-client")]
+pub mod http_client;
 mod http_post;
 mod id;
 mod init;
@@ -73,6 +77,8 @@ mod redact;
 mod shipper;
 mod state;
 mod timestamp;
+#[cfg(feature = "http-client")]
+pub mod tls;
 mod trust;
 pub mod visible;
 
@@ -81,7 +87,10 @@ pub use collector::{
     AddressError, COLLECTOR_ENV, CollectorAddress, CollectorClient, CollectorInfo, DEFAULT_PORT,
     PostError, PostedAndHanded, TOKEN_ENV, write_collector_info,
 };
-pub use config::{CollectorConfig, Config, ConfigError, HookConfig, OtlpConfig, TranscriptsConfig};
+pub use config::{
+    CollectorConfig, Config, ConfigError, HookConfig, OtlpConfig, OtlpSignalConfig,
+    TranscriptsConfig,
+};
 pub use event::{Event, EventError, Kind, Level, Progress, SCHEMA_VERSION};
 pub use event_log::{EventLog, EventLogError, EventReader, MAX_LINE_BYTES, ReadStats};
 pub use health::{

@@ -7,12 +7,16 @@
 //! name = "api"                              # default: KIND:TARGET
 //! http = "http://127.0.0.1:8080/health"     # exactly one of http, tcp, pidfile,
 //! expect_status = 200                       #   process, systemd, systemd_user
+//! # for https:// URLs: trust this CA instead of the system's, or
+//! # `insecure = true` to accept any certificate (self-signed; said in `status`)
+//! ca_file = "/etc/app/ca.pem"
 //! interval_ms = 5000                        # time between checks
 //! timeout_ms = 2000                         # one check's time limit
 //! grace_ms = 10000                          # failing this long: down, and an alert
 //! ```
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -24,9 +28,16 @@ pub struct ProbeConfig {
     /// The probe's source name; default `KIND:TARGET`.
     #[serde(default)]
     pub name: Option<String>,
-    /// An `http://` URL answered with the expected status.
+    /// An `http://` or `https://` URL answered with the expected status.
     #[serde(default)]
     pub http: Option<String>,
+    /// For `https://`: a PEM file of the CA(s) to trust instead of the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// For `https://`: accept any certificate (a self-signed service). Anyone on
+    /// the path could answer for it; `status` says so.
+    #[serde(default)]
+    pub insecure: bool,
     /// A `host:port` accepting TCP connections.
     #[serde(default)]
     pub tcp: Option<String>,
@@ -72,12 +83,10 @@ fn default_grace_ms() -> u64 {
 /// What a probe checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeTarget {
-    /// GET this `http://` URL.
+    /// GET this URL: `http://` or `https://`, with the port made explicit.
     Http {
-        /// `host:port` to connect to.
-        authority: String,
-        /// The request path, from `/`.
-        path: String,
+        /// The URL.
+        url: String,
     },
     /// Connect to this `host:port`.
     Tcp(String),
@@ -114,9 +123,13 @@ impl ProbeTarget {
         let target = target.trim().to_owned();
         Ok(match kind {
             "http" => {
-                let Some(rest) = target.strip_prefix("http://") else {
+                let (scheme, port, rest) = if let Some(rest) = target.strip_prefix("http://") {
+                    ("http", 80, rest)
+                } else if let Some(rest) = target.strip_prefix("https://") {
+                    ("https", 443, rest)
+                } else {
                     return Err(format!(
-                        "probe `http = \"{target}\"` must be an http:// URL (https is not supported; probe the port with `tcp` instead)"
+                        "probe `http = \"{target}\"` must be an http:// or https:// URL"
                     ));
                 };
                 let (authority, path) = match rest.find('/') {
@@ -129,11 +142,10 @@ impl ProbeTarget {
                 let authority = if authority.contains(':') && !authority.ends_with(']') {
                     authority.to_owned()
                 } else {
-                    format!("{authority}:80")
+                    format!("{authority}:{port}")
                 };
                 Self::Http {
-                    authority,
-                    path: path.to_owned(),
+                    url: format!("{scheme}://{authority}{path}"),
                 }
             }
             "tcp" => {
@@ -164,7 +176,7 @@ impl fmt::Display for ProbeTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // A URL says its kind itself.
-            Self::Http { authority, path } => write!(f, "http://{authority}{path}"),
+            Self::Http { url } => f.write_str(url),
             Self::Tcp(t) | Self::Pidfile(t) | Self::Process(t) => write!(f, "{}:{t}", self.kind()),
             Self::Systemd { unit, .. } => write!(f, "{}:{unit}", self.kind()),
         }
@@ -186,6 +198,17 @@ pub struct ProbeSpec {
     pub timeout: Duration,
     /// How long it may fail before it is down.
     pub grace: Duration,
+    /// For `https://`: the CA file to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// For `https://`: any certificate is accepted.
+    pub insecure: bool,
+}
+
+impl ProbeSpec {
+    /// Whether this probe speaks TLS.
+    pub fn is_https(&self) -> bool {
+        matches!(&self.target, ProbeTarget::Http { url } if url.starts_with("https://"))
+    }
 }
 
 impl ProbeConfig {
@@ -217,6 +240,19 @@ impl ProbeConfig {
             }
         };
         let target = ProbeTarget::parse(kind, value)?;
+        let https = target.to_string().starts_with("https://");
+        for (key, set) in [("ca_file", self.ca_file.is_some()), ("insecure", self.insecure)] {
+            if set && !https {
+                return Err(format!(
+                    "probe `{key}` only applies to https:// probes, not `{target}`"
+                ));
+            }
+        }
+        if self.ca_file.is_some() && self.insecure {
+            return Err(
+                "probe has both `ca_file` and `insecure = true`: a CA file is checked, insecure checks nothing; give one".to_owned(),
+            );
+        }
         if self.expect_status.is_some() && kind != "http" {
             return Err(format!(
                 "probe `expect_status` only applies to http probes, not `{kind}`"
@@ -249,12 +285,14 @@ impl ProbeConfig {
             interval: Duration::from_millis(self.interval_ms),
             timeout: Duration::from_millis(self.timeout_ms),
             grace: Duration::from_millis(self.grace_ms),
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
         })
     }
 
     /// Parses the compact form `KIND:TARGET [key=value …]`, with the keys of
     /// `[[probe]]` (`name`, `expect_status`, `interval_ms`, `timeout_ms`,
-    /// `grace_ms`) after the target, separated by spaces.
+    /// `grace_ms`, `ca_file`, `insecure`) after the target, separated by spaces.
     ///
     /// ```
     /// use swarm_obs::ProbeConfig;
@@ -282,6 +320,8 @@ impl ProbeConfig {
         let mut config = Self {
             name: None,
             http: None,
+            ca_file: None,
+            insecure: false,
             tcp: None,
             pidfile: None,
             process: None,
@@ -328,9 +368,15 @@ impl ProbeConfig {
                 "interval_ms" => config.interval_ms = number("milliseconds")?,
                 "timeout_ms" => config.timeout_ms = number("milliseconds")?,
                 "grace_ms" => config.grace_ms = number("milliseconds")?,
+                "ca_file" => config.ca_file = Some(PathBuf::from(value)),
+                "insecure" => {
+                    config.insecure = value.parse().map_err(|_| {
+                        format!("probe option `{key}={value}`: true or false expected")
+                    })?;
+                }
                 other => {
                     return Err(format!(
-                        "unknown probe option `{other}` in {text:?} (expected name, expect_status, interval_ms, timeout_ms or grace_ms)"
+                        "unknown probe option `{other}` in {text:?} (expected name, expect_status, interval_ms, timeout_ms, grace_ms, ca_file or insecure)"
                     ));
                 }
             }
@@ -356,10 +402,21 @@ mod tests {
         assert_eq!(
             p.target,
             ProbeTarget::Http {
-                authority: "127.0.0.1:8080".into(),
-                path: "/health".into()
+                url: "http://127.0.0.1:8080/health".into()
             }
         );
+        let tls = ProbeConfig::parse_compact("https://localhost/h ca_file=/ca.pem")
+            .unwrap()
+            .spec()
+            .unwrap();
+        assert_eq!(tls.name, "https://localhost:443/h");
+        assert!(tls.is_https());
+        assert_eq!(tls.ca_file, Some("/ca.pem".into()));
+        let insecure = ProbeConfig::parse_compact("https://[::1]:8443 insecure=true")
+            .unwrap()
+            .spec()
+            .unwrap();
+        assert!(insecure.insecure);
         assert_eq!(
             (p.expect_status, p.interval, p.grace),
             (
@@ -390,7 +447,11 @@ mod tests {
             ("", "KIND:TARGET"),
             ("nginx", "KIND:TARGET"),
             ("ftp:x", "unknown probe kind `ftp`"),
-            ("http:https://x/", "http:// URL"),
+            ("http:ftp://x/", "http:// or https:// URL"),
+            ("http://x/ insecure=true", "only applies to https://"),
+            ("tcp:127.0.0.1:1 ca_file=/x", "only applies to https://"),
+            ("https://x/ insecure=yes", "true or false"),
+            ("https://x/ insecure=true ca_file=/x", "give one"),
             ("http:http:///x", "no host"),
             ("tcp:localhost", "host:port"),
             ("tcp:127.0.0.1:99999", "host:port"),

@@ -105,10 +105,7 @@ fn exports_to_itself(target: &OtlpTarget, addr: SocketAddr) -> bool {
                 .is_ok_and(|ip| ip == addr.ip());
         port.parse::<u16>().is_ok_and(|p| p == addr.port()) && loopback
     };
-    [&target.logs_url, &target.metrics_url]
-        .into_iter()
-        .flatten()
-        .any(|u| ours(u))
+    target.urls().any(ours)
 }
 
 /// Runs the collector until SIGINT or SIGTERM.

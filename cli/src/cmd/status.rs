@@ -335,7 +335,16 @@ fn probe_table(probes: &[ProbeRow], color: bool) -> String {
         })
         .collect();
     let states: Vec<_> = probes.iter().map(|p| p.state).collect();
-    format!("\n{}", grid(&HEAD, &rows, &states, color))
+    let mut out = format!("\n{}", grid(&HEAD, &rows, &states, color));
+    // Said where it cannot be missed: such a probe's "alive" proves less.
+    for p in probes.iter().filter(|p| p.insecure) {
+        out.push_str(&format!(
+            "INSECURE: probe {} accepts any certificate from {} (insecure = true); anyone on the path could answer for it. Give it a ca_file instead.\n",
+            display::one_line(&p.name),
+            display::one_line(&p.target),
+        ));
+    }
+    out
 }
 
 /// Columns padded to their widest cell; the second column coloured by `states`.

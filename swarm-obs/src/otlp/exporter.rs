@@ -3,12 +3,12 @@
 //! lets a worker's [`Shipper`](crate::Shipper) send its events straight to a
 //! receiver without a collector.
 
-use std::time::Duration;
-
 use prost::Message;
 
-use super::OtlpTarget;
 use super::logs::logs_request;
+use super::{Compression, OtlpTarget, SignalTarget};
+use crate::http_client::HttpClient;
+use crate::tls::TlsError;
 use crate::{Event, PostError, ShipSink};
 
 /// Content type of OTLP/HTTP protobuf bodies.
@@ -26,48 +26,80 @@ pub enum PostOutcome {
     Refused(u16),
 }
 
-/// Splits `http://host:port/path` into `host:port` (port 80 when absent) and
-/// `/path`; `None` for anything but a plain `http://` URL with a host.
-pub fn split_url(url: &str) -> Option<(String, &str)> {
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if host.is_empty() {
-        return None;
-    }
-    // `[::1]:4318` and `h:4318` carry a port; `h` and `[::1]` do not.
-    let has_port = host
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.ends_with(':') && !p.contains(']'));
-    let host = if has_port {
-        host.to_owned()
-    } else {
-        format!("{host}:80")
-    };
-    Some((host, path))
+/// Gzips `body` (OTLP's one standard compression).
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
 }
 
-/// Posts one OTLP/HTTP protobuf body to `url` within `timeout`.
-pub fn post(
-    url: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    timeout: Duration,
-) -> PostOutcome {
-    let Some((host, path)) = split_url(url) else {
-        return PostOutcome::Refused(400);
-    };
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    match crate::http_post::send(&host, "POST", path, PROTOBUF, &headers, body, timeout) {
-        Ok(s) if (200..300).contains(&s) => PostOutcome::Accepted,
-        Ok(s) if s == 429 || s >= 500 => PostOutcome::Retry(format!("HTTP {s}")),
-        Ok(s) => PostOutcome::Refused(s),
-        Err(e) => PostOutcome::Retry(e.to_string()),
+/// Sends OTLP/HTTP protobuf requests for one signal: its URL, TLS settings,
+/// headers, timeout and compression, over the one [`HttpClient`].
+///
+/// ```no_run
+/// use swarm_obs::otlp::{OtlpTarget, SignalSender};
+/// let target = OtlpTarget::new("https://otlp.example.com").unwrap();
+/// let logs = SignalSender::new(&target, target.logs.as_ref().unwrap()).unwrap();
+/// let outcome = logs.send(b"");
+/// ```
+#[derive(Clone, Debug)]
+pub struct SignalSender {
+    url: String,
+    client: HttpClient,
+    headers: Vec<(String, String)>,
+    compression: Compression,
+}
+
+impl SignalSender {
+    /// A sender for `signal` of `target`; fails when its TLS files cannot be used.
+    pub fn new(target: &OtlpTarget, signal: &SignalTarget) -> Result<Self, TlsError> {
+        let tls = signal.tls.load()?;
+        let mut headers = target.headers.clone();
+        if target.compression == Compression::Gzip {
+            headers.push(("content-encoding".into(), "gzip".into()));
+        }
+        Ok(Self {
+            url: signal.url.clone(),
+            client: HttpClient::new(&tls, target.timeout),
+            headers,
+            compression: target.compression,
+        })
+    }
+
+    /// The URL requests go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Posts one protobuf `body` (compressed here when the target says so) and
+    /// classifies the answer.
+    pub fn send(&self, body: &[u8]) -> PostOutcome {
+        let zipped;
+        let body = match self.compression {
+            Compression::Gzip => {
+                zipped = gzip(body);
+                &zipped[..]
+            }
+            Compression::None => body,
+        };
+        match self.client.post(&self.url, &self.headers, PROTOBUF, body) {
+            Ok(r) => classify(r.status),
+            Err(e) => PostOutcome::Retry(e.to_string()),
+        }
+    }
+}
+
+/// What an OTLP/HTTP status means for the sender.
+fn classify(status: u16) -> PostOutcome {
+    match status {
+        200..=299 => PostOutcome::Accepted,
+        429 | 500.. => PostOutcome::Retry(format!("HTTP {status}")),
+        s => PostOutcome::Refused(s),
     }
 }
 
@@ -86,24 +118,34 @@ pub fn post(
 /// ```
 #[derive(Clone, Debug)]
 pub struct OtlpSink {
-    target: OtlpTarget,
+    protocol: super::OtlpProtocol,
+    logs: Option<SignalSender>,
 }
 
 impl OtlpSink {
-    /// A sink sending to `target`'s logs URL.
-    pub fn new(target: OtlpTarget) -> Self {
-        Self { target }
+    /// A sink sending to `target`'s logs URL; fails when its TLS files cannot be
+    /// used.
+    pub fn new(target: OtlpTarget) -> Result<Self, TlsError> {
+        let logs = match &target.logs {
+            Some(signal) => Some(SignalSender::new(&target, signal)?),
+            None => None,
+        };
+        Ok(Self {
+            protocol: target.protocol,
+            logs,
+        })
     }
 }
 
 impl ShipSink for OtlpSink {
     fn post_ndjson(&self, body: &[u8]) -> Result<(), PostError> {
-        let Some(url) = &self.target.logs_url else {
+        let Some(logs) = &self.logs else {
             return Ok(());
         };
-        if self.target.protocol != super::OtlpProtocol::HttpProtobuf {
+        let url = logs.url().to_owned();
+        if self.protocol != super::OtlpProtocol::HttpProtobuf {
             return Err(PostError::Unreachable {
-                url: url.clone(),
+                url,
                 message: "a worker exports over http/protobuf only; use port 4318 or run the collector for gRPC".into(),
             });
         }
@@ -119,16 +161,10 @@ impl ShipSink for OtlpSink {
             return Ok(());
         }
         let request = logs_request(&events).encode_to_vec();
-        match post(url, &self.target.headers, &request, self.target.timeout) {
+        match logs.send(&request) {
             PostOutcome::Accepted => Ok(()),
-            PostOutcome::Retry(message) => Err(PostError::Unreachable {
-                url: url.clone(),
-                message,
-            }),
-            PostOutcome::Refused(status) => Err(PostError::Rejected {
-                url: url.clone(),
-                status,
-            }),
+            PostOutcome::Retry(message) => Err(PostError::Unreachable { url, message }),
+            PostOutcome::Refused(status) => Err(PostError::Rejected { url, status }),
         }
     }
 }
@@ -138,23 +174,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_split_into_host_and_path() {
-        assert_eq!(
-            split_url("http://h:4318/v1/logs"),
-            Some(("h:4318".into(), "/v1/logs"))
-        );
-        assert_eq!(
-            split_url("http://h/v1/logs"),
-            Some(("h:80".into(), "/v1/logs"))
-        );
-        assert_eq!(
-            split_url("http://[::1]:1/x"),
-            Some(("[::1]:1".into(), "/x"))
-        );
-        assert_eq!(split_url("http://[::1]/x"), Some(("[::1]:80".into(), "/x")));
-        assert_eq!(split_url("http://h:1"), Some(("h:1".into(), "/")));
-        assert_eq!(split_url("https://h:1"), None);
-        assert_eq!(split_url("http:///x"), None);
+    fn statuses_follow_the_otlp_retry_rules() {
+        assert_eq!(classify(200), PostOutcome::Accepted);
+        assert_eq!(classify(204), PostOutcome::Accepted);
+        assert!(matches!(classify(429), PostOutcome::Retry(_)));
+        assert!(matches!(classify(503), PostOutcome::Retry(_)));
+        assert_eq!(classify(400), PostOutcome::Refused(400));
+        assert_eq!(classify(301), PostOutcome::Refused(301));
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let body = b"a body worth compressing, a body worth compressing".repeat(20);
+        let z = gzip(&body);
+        assert!(z.len() < body.len() / 4);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&z[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, body);
     }
 
     #[test]
@@ -164,12 +203,10 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let out = post(
-            &format!("http://127.0.0.1:{port}/v1/logs"),
-            &[],
-            b"",
-            Duration::from_millis(500),
-        );
+        let mut target = OtlpTarget::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        target.timeout = std::time::Duration::from_millis(500);
+        let logs = SignalSender::new(&target, target.logs.as_ref().unwrap()).unwrap();
+        let out = logs.send(b"");
         assert!(matches!(out, PostOutcome::Retry(_)), "{out:?}");
     }
 }

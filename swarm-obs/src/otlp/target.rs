@@ -2,9 +2,11 @@
 //! settings, the standard `OTEL_EXPORTER_OTLP_*` variables, or the `[otlp]` table of
 //! `config.toml`, in that order.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::OtlpConfig;
+use crate::config::{OtlpConfig, OtlpSignalConfig};
+use crate::tls::TlsOptions;
 
 /// Default request timeout (the OpenTelemetry SDKs' default too).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,21 +44,63 @@ impl OtlpProtocol {
     }
 }
 
-/// An OTLP receiver: one URL per signal, the protocol, extra headers, a request
-/// timeout.
+/// How request bodies travel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// As they are.
+    #[default]
+    None,
+    /// gzip (`Content-Encoding: gzip`, or `grpc-encoding: gzip`).
+    Gzip,
+}
+
+impl Compression {
+    fn parse(s: &str) -> Result<Self, OtlpTargetError> {
+        match s.trim() {
+            "gzip" => Ok(Self::Gzip),
+            "none" | "" => Ok(Self::None),
+            other => Err(OtlpTargetError(format!(
+                "compression {other:?} is not supported; use gzip or none"
+            ))),
+        }
+    }
+}
+
+/// Where one signal goes: its URL and the TLS settings for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalTarget {
+    /// Full URL (`…/v1/logs` for OTLP/HTTP; `scheme://host:port` for gRPC).
+    /// `https://` means TLS.
+    pub url: String,
+    /// CA file and client certificate; defaults trust the system's roots.
+    pub tls: TlsOptions,
+}
+
+impl SignalTarget {
+    fn plain(url: String) -> Self {
+        Self {
+            url,
+            tls: TlsOptions::default(),
+        }
+    }
+}
+
+/// An OTLP receiver: where each signal goes, the protocol, extra headers, a
+/// request timeout, compression.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OtlpTarget {
     /// How requests travel.
     pub protocol: OtlpProtocol,
-    /// Full URL logs are posted to (`…/v1/logs`); `None`: logs are not exported.
-    pub logs_url: Option<String>,
-    /// Full URL metrics are posted to (`…/v1/metrics`); `None`: metrics are not
-    /// exported.
-    pub metrics_url: Option<String>,
+    /// Where logs go; `None`: logs are not exported.
+    pub logs: Option<SignalTarget>,
+    /// Where metrics go; `None`: metrics are not exported.
+    pub metrics: Option<SignalTarget>,
     /// Headers sent with every request (`authorization`, API keys, …).
     pub headers: Vec<(String, String)>,
-    /// Time one request may take, connect to response.
+    /// Time one request may take, name resolution to answer.
     pub timeout: Duration,
+    /// Whether request bodies are gzipped.
+    pub compression: Compression,
 }
 
 /// The OTLP settings are unusable; the message says which and what to do.
@@ -65,15 +109,12 @@ pub struct OtlpTarget {
 pub struct OtlpTargetError(String);
 
 fn check_url(what: &str, url: &str) -> Result<(), OtlpTargetError> {
-    let rest = if let Some(rest) = url.strip_prefix("http://") {
-        rest
-    } else if url.starts_with("https://") {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
         return Err(OtlpTargetError(format!(
-            "{what} {url:?} uses https, which this build does not speak; send to a local OpenTelemetry Collector over http:// and let it forward with TLS"
-        )));
-    } else {
-        return Err(OtlpTargetError(format!(
-            "{what} {url:?} is not an http:// URL (expected something like http://127.0.0.1:4318)"
+            "{what} {url:?} is not an http:// or https:// URL (expected something like http://127.0.0.1:4318 or https://otlp.example.com)"
         )));
     };
     let host = rest.split('/').next().unwrap_or("");
@@ -127,17 +168,71 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// One TLS file setting for one signal: the flag's, the signal's variable
+/// (`OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE`), the general one
+/// (`OTEL_EXPORTER_OTLP_CERTIFICATE`), then the config's `[otlp.logs]` and `[otlp]`.
+struct TlsFiles<'a> {
+    var: &'a dyn Fn(&str) -> Option<String>,
+    flags: &'a OtlpConfig,
+    config: &'a OtlpConfig,
+}
+
+impl TlsFiles<'_> {
+    fn options(&self, signal: &str) -> TlsOptions {
+        let sig = |c: &'_ OtlpConfig| -> OtlpSignalConfig {
+            if signal == "LOGS" {
+                c.logs.clone()
+            } else {
+                c.metrics.clone()
+            }
+        };
+        let (flag_sig, config_sig) = (sig(self.flags), sig(self.config));
+        let pick = |suffix: &str,
+                    of_sig: fn(&OtlpSignalConfig) -> &Option<PathBuf>,
+                    of_all: fn(&OtlpConfig) -> &Option<PathBuf>|
+         -> Option<PathBuf> {
+            of_sig(&flag_sig)
+                .clone()
+                .or_else(|| of_all(self.flags).clone())
+                .or_else(|| (self.var)(&format!("OTEL_EXPORTER_OTLP_{signal}_{suffix}")).map(PathBuf::from))
+                .or_else(|| (self.var)(&format!("OTEL_EXPORTER_OTLP_{suffix}")).map(PathBuf::from))
+                .or_else(|| of_sig(&config_sig).clone())
+                .or_else(|| of_all(self.config).clone())
+        };
+        TlsOptions {
+            ca_file: pick("CERTIFICATE", |s| &s.certificate, |c| &c.certificate),
+            client_certificate: pick(
+                "CLIENT_CERTIFICATE",
+                |s| &s.client_certificate,
+                |c| &c.client_certificate,
+            ),
+            client_key: pick("CLIENT_KEY", |s| &s.client_key, |c| &c.client_key),
+            insecure: false,
+        }
+    }
+}
+
 impl OtlpTarget {
-    /// A target sending both signals under `endpoint` (`http://host:4318`).
+    /// A target sending both signals under `endpoint` (`http://host:4318` or
+    /// `https://…`), trusting the system's roots.
     pub fn new(endpoint: &str) -> Result<Self, OtlpTargetError> {
         check_url("endpoint", endpoint)?;
         Ok(Self {
             protocol: OtlpProtocol::HttpProtobuf,
-            logs_url: Some(signal_url(endpoint, "logs")),
-            metrics_url: Some(signal_url(endpoint, "metrics")),
+            logs: Some(SignalTarget::plain(signal_url(endpoint, "logs"))),
+            metrics: Some(SignalTarget::plain(signal_url(endpoint, "metrics"))),
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            compression: Compression::None,
         })
+    }
+
+    /// Every URL this target sends to.
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        [&self.logs, &self.metrics]
+            .into_iter()
+            .flatten()
+            .map(|s| s.url.as_str())
     }
 
     /// Resolves the target: `flags` (command-line options, say) first, then the
@@ -147,16 +242,20 @@ impl OtlpTarget {
     /// Honoured variables: `OTEL_EXPORTER_OTLP_ENDPOINT`,
     /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`
     /// (used as given), `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`
-    /// (milliseconds) and `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or
+    /// (milliseconds), `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or
     /// `grpc`; `http/json` is sent as protobuf, which OTLP/HTTP receivers take on
-    /// the same URLs). With gRPC the endpoint is used as given for both signals.
+    /// the same URLs), `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` or `none`), and the
+    /// TLS files `OTEL_EXPORTER_OTLP_CERTIFICATE`,
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY`
+    /// with their `_LOGS_` and `_METRICS_` variants. With gRPC the endpoint is used
+    /// as given for both signals; `https://` means TLS for either protocol.
     ///
     /// ```
     /// use swarm_obs::otlp::OtlpTarget;
     /// let env = |k: &str| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://otel:4318".to_owned());
     /// let none = Default::default();
     /// let t = OtlpTarget::resolve(&none, &env, &none).unwrap().unwrap();
-    /// assert_eq!(t.logs_url.as_deref(), Some("http://otel:4318/v1/logs"));
+    /// assert_eq!(t.logs.unwrap().url, "http://otel:4318/v1/logs");
     /// ```
     pub fn resolve(
         flags: &OtlpConfig,
@@ -164,18 +263,16 @@ impl OtlpTarget {
         config: &OtlpConfig,
     ) -> Result<Option<Self>, OtlpTargetError> {
         let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-        let endpoint = flags.endpoint.as_deref();
-        let base = endpoint
-            .map(str::to_owned)
-            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"))
-            .or_else(|| config.endpoint.clone());
-        let any_signal = [
-            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-        ]
-        .iter()
-        .any(|k| var(k).is_some());
-        if base.is_none() && !any_signal {
+        let flag_endpoint = flags.endpoint.as_deref();
+        let env_base = var("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let any_endpoint = flag_endpoint.is_some()
+            || env_base.is_some()
+            || var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT").is_some()
+            || var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_some()
+            || config.endpoint.is_some()
+            || config.logs.endpoint.is_some()
+            || config.metrics.endpoint.is_some();
+        if !any_endpoint {
             // Export is off; other OTLP settings (made for another program) do not matter.
             return Ok(None);
         }
@@ -193,23 +290,40 @@ impl OtlpTarget {
             OtlpProtocol::HttpProtobuf => signal_url(b, sig),
             OtlpProtocol::Grpc => b.to_owned(),
         };
-        let signal = |name: &str, sig: &str| -> Option<String> {
-            if let Some(e) = endpoint {
+        let signal = |name: &str, sig: &str, of_config: &OtlpSignalConfig| -> Option<String> {
+            if let Some(e) = flag_endpoint {
                 return Some(from_base(e, sig));
             }
-            var(name).or_else(|| base.as_deref().map(|b| from_base(b, sig)))
+            var(name)
+                .or_else(|| env_base.as_deref().map(|b| from_base(b, sig)))
+                .or_else(|| of_config.endpoint.clone())
+                .or_else(|| config.endpoint.as_deref().map(|b| from_base(b, sig)))
         };
-        let logs = signal("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "logs");
-        let metrics = signal("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "metrics");
-        if logs.is_none() && metrics.is_none() {
-            return Ok(None);
-        }
+        let logs = signal("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "logs", &config.logs);
+        let metrics = signal(
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "metrics",
+            &config.metrics,
+        );
         // Only a signal with an endpoint of its own (or from the base) is exported.
         for (what, url) in [("logs endpoint", &logs), ("metrics endpoint", &metrics)] {
             if let Some(u) = url {
                 check_url(what, u)?;
             }
         }
+        let tls = TlsFiles {
+            var: &var,
+            flags,
+            config,
+        };
+        let logs = logs.map(|url| SignalTarget {
+            url,
+            tls: tls.options("LOGS"),
+        });
+        let metrics = metrics.map(|url| SignalTarget {
+            url,
+            tls: tls.options("METRICS"),
+        });
         let mut headers: Vec<(String, String)> = config
             .headers
             .iter()
@@ -233,12 +347,22 @@ impl OtlpTarget {
                 .timeout_ms
                 .map_or(DEFAULT_TIMEOUT, Duration::from_millis),
         };
+        let compression = match flags
+            .compression
+            .clone()
+            .or_else(|| var("OTEL_EXPORTER_OTLP_COMPRESSION"))
+            .or_else(|| config.compression.clone())
+        {
+            Some(c) => Compression::parse(&c)?,
+            None => Compression::None,
+        };
         Ok(Some(Self {
             protocol,
-            logs_url: logs,
-            metrics_url: metrics,
+            logs,
+            metrics,
             headers,
             timeout: timeout.max(Duration::from_millis(1)),
+            compression,
         }))
     }
 
@@ -275,14 +399,14 @@ mod tests {
         let t = OtlpTarget::resolve(&no_flags, &none, &cfg)
             .unwrap()
             .unwrap();
-        assert_eq!(t.logs_url.unwrap(), "http://from-config:4318/v1/logs");
+        assert_eq!(t.logs.unwrap().url, "http://from-config:4318/v1/logs");
         let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://from-env:4318/")]);
         let t = OtlpTarget::resolve(&no_flags, &e, &cfg).unwrap().unwrap();
-        assert_eq!(t.metrics_url.unwrap(), "http://from-env:4318/v1/metrics");
+        assert_eq!(t.metrics.unwrap().url, "http://from-env:4318/v1/metrics");
         let t = OtlpTarget::resolve(&flag("http://flag:1"), &e, &cfg)
             .unwrap()
             .unwrap();
-        assert_eq!(t.logs_url.unwrap(), "http://flag:1/v1/logs");
+        assert_eq!(t.logs.unwrap().url, "http://flag:1/v1/logs");
         assert_eq!(
             OtlpTarget::resolve(&no_flags, &none, &OtlpConfig::default()).unwrap(),
             None
@@ -305,14 +429,14 @@ mod tests {
         let cfg = OtlpConfig::default();
         let t = OtlpTarget::resolve(&cfg, &e, &cfg).unwrap().unwrap();
         assert_eq!(t.protocol, OtlpProtocol::Grpc);
-        assert_eq!(t.logs_url.as_deref(), Some("http://h:4317"));
-        assert_eq!(t.metrics_url.as_deref(), Some("http://h:4317"));
+        assert_eq!(t.logs.as_ref().map(|s| s.url.as_str()), Some("http://h:4317"));
+        assert_eq!(t.metrics.as_ref().map(|s| s.url.as_str()), Some("http://h:4317"));
         // A flag wins over the environment.
         let mut flags = flag("http://h:4318");
         flags.protocol = Some("http/protobuf".into());
         let t = OtlpTarget::resolve(&flags, &e, &cfg).unwrap().unwrap();
         assert_eq!(t.protocol, OtlpProtocol::HttpProtobuf);
-        assert_eq!(t.logs_url.as_deref(), Some("http://h:4318/v1/logs"));
+        assert_eq!(t.logs.as_ref().map(|s| s.url.as_str()), Some("http://h:4318/v1/logs"));
     }
 
     #[test]
@@ -324,8 +448,8 @@ mod tests {
         ]);
         let cfg = OtlpConfig::default();
         let t = OtlpTarget::resolve(&cfg, &e, &cfg).unwrap().unwrap();
-        assert_eq!(t.logs_url.as_deref(), Some("http://h:1/custom/logs"));
-        assert_eq!(t.metrics_url, None);
+        assert_eq!(t.logs.as_ref().map(|s| s.url.as_str()), Some("http://h:1/custom/logs"));
+        assert_eq!(t.metrics, None);
         assert_eq!(
             t.headers,
             [("api-key".into(), "a b".into()), ("x".into(), "y".into())]
@@ -352,9 +476,15 @@ mod tests {
         ]);
         let t = OtlpTarget::resolve(&cfg, &json, &cfg).unwrap().unwrap();
         assert_eq!(t.protocol, OtlpProtocol::HttpProtobuf);
-        assert_eq!(t.logs_url.as_deref(), Some("http://h:4318/v1/logs"));
-        let err = OtlpTarget::resolve(&flag("https://h"), &env(&[]), &cfg).unwrap_err();
-        assert!(err.to_string().contains("https"), "{err}");
+        assert_eq!(t.logs.as_ref().map(|s| s.url.as_str()), Some("http://h:4318/v1/logs"));
+        let t = OtlpTarget::resolve(&flag("https://h"), &env(&[]), &cfg).unwrap();
+        assert_eq!(t.unwrap().logs.unwrap().url, "https://h/v1/logs");
+        let gz = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+        ]);
+        let err = OtlpTarget::resolve(&cfg, &gz, &cfg).unwrap_err();
+        assert!(err.to_string().contains("gzip"), "{err}");
         let err = OtlpTarget::resolve(&flag("h:4318"), &env(&[]), &cfg).unwrap_err();
         assert!(err.to_string().contains("http://"), "{err}");
         let bad = env(&[
@@ -362,5 +492,43 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
         ]);
         assert!(OtlpTarget::resolve(&cfg, &bad, &cfg).is_err());
+    }
+
+    #[test]
+    fn tls_files_and_compression_per_signal() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://h"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/env/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/env/metrics-ca.pem"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ]);
+        let cfg: OtlpConfig = toml::from_str(
+            r#"
+            client_certificate = "/cfg/me.pem"
+            client_key = "/cfg/me.key"
+            [logs]
+            client_key = "/cfg/logs.key"
+            "#,
+        )
+        .unwrap();
+        let t = OtlpTarget::resolve(&OtlpConfig::default(), &e, &cfg)
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.compression, Compression::Gzip);
+        let logs = t.logs.unwrap().tls;
+        let metrics = t.metrics.unwrap().tls;
+        assert_eq!(logs.ca_file, Some("/env/ca.pem".into()));
+        assert_eq!(metrics.ca_file, Some("/env/metrics-ca.pem".into()));
+        assert_eq!(logs.client_key, Some("/cfg/logs.key".into()));
+        assert_eq!(metrics.client_key, Some("/cfg/me.key".into()));
+        assert_eq!(metrics.client_certificate, Some("/cfg/me.pem".into()));
+        // A signal's endpoint from the config alone turns export on for it only.
+        let only_metrics: OtlpConfig =
+            toml::from_str("[metrics]\nendpoint = \"https://m/v1/metrics\"").unwrap();
+        let t = OtlpTarget::resolve(&OtlpConfig::default(), &env(&[]), &only_metrics)
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.logs, None);
+        assert_eq!(t.metrics.unwrap().url, "https://m/v1/metrics");
     }
 }

@@ -671,6 +671,7 @@ mod tests {
             state,
             last_check: None,
             healthy_ratio: None,
+            insecure: false,
         };
         app.apply(Update::Probes(Ok(vec![
             probe("api", Some(WorkerState::Down)),
