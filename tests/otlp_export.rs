@@ -306,11 +306,33 @@ fn the_environment_and_config_name_the_receiver() {
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr%20et"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
         ],
     );
     c.post_events(&batch(0));
     let req = logs_request(&from_env);
     assert_eq!(req.header("x-api-key"), Some("s3cr et"));
+    // gzip, as a real `gzip -d` reads it, holding every event of the batch.
+    assert_eq!(req.header("content-encoding"), Some("gzip"));
+    let mut gunzip = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    std::io::Write::write_all(&mut gunzip.stdin.take().unwrap(), &req.body).unwrap();
+    let plain = gunzip.wait_with_output().unwrap();
+    assert!(plain.status.success(), "gzip -d refused the body");
+    use swarm_obs::otlp::Message;
+    let logs = swarm_obs::otlp::proto::ExportLogsServiceRequest::decode(&plain.stdout[..])
+        .expect("a protobuf logs request inside the gzip");
+    let records: usize = logs
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum();
+    assert!(records > 0 && records <= PER_BATCH, "{records} records");
     drop(c);
 
     let from_config = TestListener::start(ListenerMode::Answer(200));

@@ -108,6 +108,63 @@ fn an_http_server_that_starts_answering_500_is_late_then_down_then_recovers() {
     assert!(stored["events"].as_array().unwrap().len() >= 3, "{stored}");
 }
 
+/// HTTPS probes against a real TLS server with a certificate from a CA made in
+/// the test: trusted through `ca_file`, refused without it (the system's roots do
+/// not know that CA), accepted by `insecure = true`, which `status` says loudly;
+/// a failing status is a failing probe over TLS too.
+#[test]
+fn https_probes_check_the_certificate_unless_told_not_to() {
+    use swarm_obs_suite::tls::{HttpsAnswerer, TestCa};
+    let home = TestHome::new();
+    let ca = TestCa::new(home.path());
+    let leaf = ca.server("service", &["localhost", "127.0.0.1"]);
+    let service = HttpsAnswerer::start(&leaf, 200);
+    let url = format!("https://localhost:{}/health", service.port());
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[[probe]]\nname = \"trusted\"\nhttp = \"{url}\"\nca_file = {:?}\ninterval_ms = 100\ngrace_ms = 500\n\n\
+             [[probe]]\nname = \"untrusted\"\nhttp = \"{url}\"\ninterval_ms = 100\ngrace_ms = 500\n\n\
+             [[probe]]\nname = \"insecure\"\nhttp = \"{url}\"\ninsecure = true\ninterval_ms = 100\ngrace_ms = 500\n",
+            ca.ca_path()
+        ),
+    )
+    .unwrap();
+    let collector = Collector::start(&home);
+    let trusted = wait_for_probe_state(&collector, "trusted", "alive");
+    assert_eq!(trusted["last_check"]["detail"], "HTTP 200");
+    assert_eq!(trusted.get("insecure"), None, "{trusted}");
+    let untrusted = wait_for_probe_state(&collector, "untrusted", "down");
+    let detail = untrusted["last_check"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("TLS with localhost:{} failed", service.port()))
+            && detail.contains("unknown certificate authority"),
+        "{untrusted}"
+    );
+    let insecure = wait_for_probe_state(&collector, "insecure", "alive");
+    assert_eq!(insecure["insecure"], true, "{insecure}");
+
+    let status = home
+        .swarm_obs()
+        .env("SWARM_OBS_COLLECTOR", collector.addr())
+        .arg("status")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("INSECURE: probe insecure accepts any certificate"),
+        "{text}"
+    );
+
+    // A failing answer over TLS fails the probe like one over plain HTTP.
+    service.set_status(503);
+    let failing = wait_for_probe_state(&collector, "trusted", "down");
+    assert_eq!(failing["last_check"]["detail"], "HTTP 503", "{failing}");
+    service.set_status(200);
+    wait_for_probe_state(&collector, "trusted", "alive");
+    assert!(service.requests() > 0);
+}
+
 #[test]
 fn a_tcp_listener_from_config_toml_that_goes_away_is_down_until_it_returns() {
     let home = TestHome::new();
@@ -160,7 +217,12 @@ fn a_bad_probe_stops_serve_with_a_clear_error() {
     for (arg, want) in [
         ("ftp:x", "unknown probe kind `ftp`"),
         ("tcp:nohost", "host:port"),
-        ("http:https://x/", "http:// URL"),
+        ("http:ftp://x/", "http:// or https:// URL"),
+        ("https://127.0.0.1:1/ insecure=maybe", "true or false"),
+        (
+            "https://127.0.0.1:1/ ca_file=/no/such/ca.pem",
+            "cannot read CA certificate file /no/such/ca.pem",
+        ),
     ] {
         let out = Command::new(bin("swarm-obs"))
             .args(["serve", "--addr", "127.0.0.1:0", "--home"])
