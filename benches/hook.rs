@@ -282,6 +282,37 @@ fn main() {
         ],
         &input,
     );
+    // The hook's own client against the one outbound client (ureq), in-process, one
+    // event per call to the same collector, a new client per call as a fresh hook
+    // process has: what keeping the hook's client buys.
+    let event = swarm_obs::Event::new("bench", swarm_obs::Kind::Log, "one event");
+    let address = swarm_obs::CollectorAddress::parse(collector.addr()).expect("address");
+    let budget = Duration::from_secs(2);
+    let hook_leaves = median_of(&mut c, "client: hook's, request written, no answer", || {
+        let t = Instant::now();
+        swarm_obs::CollectorClient::new(address.clone(), budget)
+            .send_logged(std::slice::from_ref(&event))
+            .expect("send");
+        t.elapsed()
+    });
+    let hook_answered = median_of(&mut c, "client: hook's, answer read", || {
+        let t = Instant::now();
+        swarm_obs::CollectorClient::new(address.clone(), budget)
+            .post_logged(std::slice::from_ref(&event))
+            .expect("post");
+        t.elapsed()
+    });
+    let url = address.url("/v1/events?ack=queued");
+    let body = event.to_json_line();
+    let tls = swarm_obs::tls::TlsOptions::default().load().expect("tls");
+    let ureq_answered = median_of(&mut c, "client: ureq (http_client), answer read", || {
+        let t = Instant::now();
+        let r = swarm_obs::http_client::HttpClient::new(&tls, budget)
+            .post(&url, &[], "application/x-ndjson", body.as_bytes())
+            .expect("post");
+        assert!(r.status < 300, "{}", r.status);
+        t.elapsed()
+    });
     drop(collector);
     let hung = TestListener::start(ListenerMode::Hang);
     let hung_median = measure(
@@ -402,6 +433,20 @@ fn main() {
         "  events written during the run: {}",
         home.event_lines().len()
     );
+    let per = |d: Duration| d.as_secs_f64() / hook_leaves.as_secs_f64();
+    println!();
+    println!("one event to the collector, in-process, new client per call (median):");
+    for (what, d) in [
+        ("hook's client, written, no answer", hook_leaves),
+        ("hook's client, answer read       ", hook_answered),
+        ("ureq (http_client), answer read  ", ureq_answered),
+    ] {
+        println!(
+            "  {what} {:>9.3} ms   {:.2}x",
+            d.as_secs_f64() * 1e3,
+            per(d)
+        );
+    }
 
     inside_claude_code(&hook, &input, rounds);
 }

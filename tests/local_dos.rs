@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use swarm_obs_suite::{Collector, TestHome};
 
-
 /// Slowloris: connections that send half a request are closed after the header
 /// timeout, and a normal request is served all along.
 #[test]
@@ -68,11 +67,7 @@ fn idle_sockets_beyond_the_cap_shed_the_idlest_and_requests_still_work() {
         assert!(Instant::now() < deadline, "{}", c.metrics());
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        c.metric("swarm_obs_connections") <= 1300,
-        "{}",
-        c.metrics()
-    );
+    assert!(c.metric("swarm_obs_connections") <= 1300, "{}", c.metrics());
     drop(idle);
     let resp = c.get("/healthz").call().expect("served after the flood");
     assert_eq!(resp.status(), 200);

@@ -284,7 +284,6 @@ fn refusals_are_skipped_and_overload_is_retried() {
     assert_eq!(m[3], PER_BATCH as u64, "the events wait in the store");
 }
 
-
 /// Where to export comes from `OTEL_EXPORTER_OTLP_*` (headers included), else from
 /// `[otlp]` in config.toml.
 #[test]
@@ -371,9 +370,7 @@ fn secrets_in_any_field_never_reach_the_receiver() {
     ev.fields.insert("note".into(), secrets[2].into());
     ev.payload = Some(serde_json::json!({ "cmd": format!("--token {}", secrets[1]) }));
     collector.post_events(&[ev]);
-    rotel.wait_for("the event at the receiver", |log| {
-        log.contains("leaky")
-    });
+    rotel.wait_for("the event at the receiver", |log| log.contains("leaky"));
     let log = rotel.log();
     for s in secrets {
         assert!(!log.contains(s), "{s} reached the receiver");

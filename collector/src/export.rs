@@ -26,8 +26,7 @@ use swarm_obs::otlp::proto::{
     ResourceMetrics, ScopeMetrics, Sum, TEMPORALITY_CUMULATIVE, metric, number_data_point,
 };
 use swarm_obs::otlp::{
-    Message, OtlpProtocol, OtlpTarget, PostOutcome, SignalSender, SignalTarget, logs_request,
-    scope,
+    Message, OtlpProtocol, OtlpTarget, PostOutcome, SignalSender, SignalTarget, logs_request, scope,
 };
 use swarm_obs::{Event, Timestamp};
 

@@ -27,7 +27,10 @@ struct Endpoint {
     /// `host:port`, also the key of the kept connection.
     host: String,
     /// For `https://`: the TLS settings and the name the certificate must carry.
-    tls: Option<(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)>,
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 impl Endpoint {
@@ -93,9 +96,10 @@ async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, String>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-        .await
-        .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -175,14 +179,11 @@ impl GrpcClient {
         framed.push(flag);
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(message);
-        let mut request = hyper::Request::post(format!(
-            "{}://{}{method}",
-            endpoint.scheme(),
-            endpoint.host
-        ))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("grpc-timeout", format!("{}m", timeout.as_millis().max(1)));
+        let mut request =
+            hyper::Request::post(format!("{}://{}{method}", endpoint.scheme(), endpoint.host))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("grpc-timeout", format!("{}m", timeout.as_millis().max(1)));
         if flag == 1 {
             request = request.header("grpc-encoding", "gzip");
         }
@@ -270,7 +271,10 @@ mod tests {
             .port();
         let mut target = OtlpTarget::new(&format!("http://127.0.0.1:{port}")).unwrap();
         target.protocol = swarm_obs::otlp::OtlpProtocol::Grpc;
-        for s in [&mut target.logs, &mut target.metrics].into_iter().flatten() {
+        for s in [&mut target.logs, &mut target.metrics]
+            .into_iter()
+            .flatten()
+        {
             s.url = format!("http://127.0.0.1:{port}");
         }
         target.timeout = Duration::from_secs(5);

@@ -349,9 +349,7 @@ impl Entry {
             }
             (ProbeTarget::Pidfile(path), _) => check_pidfile(path),
             (ProbeTarget::Process(name), _) => check_process(name),
-            (ProbeTarget::Systemd { unit, user }, _) => {
-                check_systemd(unit, *user, spec.timeout)
-            }
+            (ProbeTarget::Systemd { unit, user }, _) => check_systemd(unit, *user, spec.timeout),
         };
         let (healthy, detail) = match outcome {
             Ok(d) => (true, d),
@@ -385,10 +383,7 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
 /// GETs `url` and compares the status with `expect` (default: 2xx or 3xx).
 fn check_http(client: &HttpClient, url: &str, expect: Option<u16>) -> Result<String, String> {
     let headers = [("accept".to_owned(), "*/*".to_owned())];
-    let status = client
-        .get(url, &headers)
-        .map_err(|e| e.to_string())?
-        .status;
+    let status = client.get(url, &headers).map_err(|e| e.to_string())?.status;
     let good = match expect {
         Some(want) => status == want,
         None => (200..400).contains(&status),

@@ -267,7 +267,8 @@ mod tests {
 
     #[test]
     fn tls_to_a_plain_server_is_explained() {
-        let url = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").replace("http:", "https:");
+        let url =
+            answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").replace("http:", "https:");
         let e = client(2000).get(&url, &[]).unwrap_err().to_string();
         assert!(e.contains("TLS with 127.0.0.1"), "{e}");
     }

@@ -241,7 +241,10 @@ impl ProbeConfig {
         };
         let target = ProbeTarget::parse(kind, value)?;
         let https = target.to_string().starts_with("https://");
-        for (key, set) in [("ca_file", self.ca_file.is_some()), ("insecure", self.insecure)] {
+        for (key, set) in [
+            ("ca_file", self.ca_file.is_some()),
+            ("insecure", self.insecure),
+        ] {
             if set && !https {
                 return Err(format!(
                     "probe `{key}` only applies to https:// probes, not `{target}`"

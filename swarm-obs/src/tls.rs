@@ -236,15 +236,13 @@ impl LoadedTls {
                 )),
         };
         let mut config = match &self.client {
-            Some(id) => {
-                builder
-                    .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-                    .map_err(|e| {
+            Some(id) => builder
+                .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+                .map_err(|e| {
                     TlsError::Invalid(format!(
                         "the client key does not fit the client certificate: {e}"
                     ))
-                })?
-            }
+                })?,
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -318,7 +316,10 @@ mod tests {
             ..TlsOptions::default()
         };
         let e = none.load().unwrap_err().to_string();
-        assert!(e.contains("absent.pem") && e.contains("CA certificate"), "{e}");
+        assert!(
+            e.contains("absent.pem") && e.contains("CA certificate"),
+            "{e}"
+        );
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not pem at all").unwrap();
         let e = TlsOptions {

@@ -194,7 +194,9 @@ impl TlsFiles<'_> {
             of_sig(&flag_sig)
                 .clone()
                 .or_else(|| of_all(self.flags).clone())
-                .or_else(|| (self.var)(&format!("OTEL_EXPORTER_OTLP_{signal}_{suffix}")).map(PathBuf::from))
+                .or_else(|| {
+                    (self.var)(&format!("OTEL_EXPORTER_OTLP_{signal}_{suffix}")).map(PathBuf::from)
+                })
                 .or_else(|| (self.var)(&format!("OTEL_EXPORTER_OTLP_{suffix}")).map(PathBuf::from))
                 .or_else(|| of_sig(&config_sig).clone())
                 .or_else(|| of_all(self.config).clone())
@@ -429,14 +431,23 @@ mod tests {
         let cfg = OtlpConfig::default();
         let t = OtlpTarget::resolve(&cfg, &e, &cfg).unwrap().unwrap();
         assert_eq!(t.protocol, OtlpProtocol::Grpc);
-        assert_eq!(t.logs.as_ref().map(|s| s.url.as_str()), Some("http://h:4317"));
-        assert_eq!(t.metrics.as_ref().map(|s| s.url.as_str()), Some("http://h:4317"));
+        assert_eq!(
+            t.logs.as_ref().map(|s| s.url.as_str()),
+            Some("http://h:4317")
+        );
+        assert_eq!(
+            t.metrics.as_ref().map(|s| s.url.as_str()),
+            Some("http://h:4317")
+        );
         // A flag wins over the environment.
         let mut flags = flag("http://h:4318");
         flags.protocol = Some("http/protobuf".into());
         let t = OtlpTarget::resolve(&flags, &e, &cfg).unwrap().unwrap();
         assert_eq!(t.protocol, OtlpProtocol::HttpProtobuf);
-        assert_eq!(t.logs.as_ref().map(|s| s.url.as_str()), Some("http://h:4318/v1/logs"));
+        assert_eq!(
+            t.logs.as_ref().map(|s| s.url.as_str()),
+            Some("http://h:4318/v1/logs")
+        );
     }
 
     #[test]
@@ -448,7 +459,10 @@ mod tests {
         ]);
         let cfg = OtlpConfig::default();
         let t = OtlpTarget::resolve(&cfg, &e, &cfg).unwrap().unwrap();
-        assert_eq!(t.logs.as_ref().map(|s| s.url.as_str()), Some("http://h:1/custom/logs"));
+        assert_eq!(
+            t.logs.as_ref().map(|s| s.url.as_str()),
+            Some("http://h:1/custom/logs")
+        );
         assert_eq!(t.metrics, None);
         assert_eq!(
             t.headers,
@@ -476,7 +490,10 @@ mod tests {
         ]);
         let t = OtlpTarget::resolve(&cfg, &json, &cfg).unwrap().unwrap();
         assert_eq!(t.protocol, OtlpProtocol::HttpProtobuf);
-        assert_eq!(t.logs.as_ref().map(|s| s.url.as_str()), Some("http://h:4318/v1/logs"));
+        assert_eq!(
+            t.logs.as_ref().map(|s| s.url.as_str()),
+            Some("http://h:4318/v1/logs")
+        );
         let t = OtlpTarget::resolve(&flag("https://h"), &env(&[]), &cfg).unwrap();
         assert_eq!(t.unwrap().logs.unwrap().url, "https://h/v1/logs");
         let gz = env(&[
@@ -499,7 +516,10 @@ mod tests {
         let e = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://h"),
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/env/ca.pem"),
-            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/env/metrics-ca.pem"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+                "/env/metrics-ca.pem",
+            ),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
         ]);
         let cfg: OtlpConfig = toml::from_str(
