@@ -514,3 +514,63 @@ fn the_hooks_form_is_named_and_judged_against_the_claude_on_path() {
         "{c:#}"
     );
 }
+
+/// With OTLP export configured, doctor calls the receiver: a trusted HTTPS
+/// receiver passes, an unknown CA and a refused token fail with what to do.
+#[test]
+fn otlp_export_to_an_https_receiver_is_tried() {
+    use swarm_obs_suite::tls::{HttpsAnswerer, TestCa};
+    let user = UserHome::new();
+    let state = TestHome::new();
+    let ca = TestCa::new(state.path());
+    let receiver = HttpsAnswerer::start(&ca.server("receiver", &["localhost"]), 200);
+    let endpoint = format!("https://localhost:{}", receiver.port());
+    let write_config = |extra: &str| {
+        std::fs::write(
+            state.path().join("config.toml"),
+            format!("{COMMAND_NOTIFY}[otlp]\nendpoint = \"{endpoint}\"\n{extra}"),
+        )
+        .unwrap();
+    };
+    let clean_env = |c: &mut std::process::Command| {
+        for k in [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ] {
+            c.env_remove(k);
+        }
+    };
+
+    write_config(&format!("certificate = {:?}\n", ca.ca_path()));
+    let (_, report) = doctor_with(&user, state.path(), &[], clean_env);
+    let c = check(&report, "otlp export");
+    assert_eq!(c["status"], "ok", "{c:#}");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("{endpoint}/v1/logs accepts logs")) && msg.contains("metrics"),
+        "{msg}"
+    );
+    assert!(receiver.requests() >= 2, "both signals were called");
+
+    write_config("");
+    let (out, report) = doctor_with(&user, state.path(), &[], clean_env);
+    assert_eq!(out.status.code(), Some(1));
+    let c = check(&report, "otlp export");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("signed by an unknown certificate authority"),
+        "{c:#}"
+    );
+    assert!(c["fix"].as_str().unwrap().contains("certificate"), "{c:#}");
+
+    write_config(&format!("certificate = {:?}\n", ca.ca_path()));
+    receiver.set_status(401);
+    let (_, report) = doctor_with(&user, state.path(), &[], clean_env);
+    let c = check(&report, "otlp export");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(c["message"].as_str().unwrap().contains("HTTP 401"), "{c:#}");
+}

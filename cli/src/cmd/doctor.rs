@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use swarm_obs::notify::{DesktopBackend, OffReason, backend_for, off_reason};
+use swarm_obs::otlp::{OtlpProtocol, OtlpTarget, PostOutcome, SignalSender};
 use swarm_obs::{
     COLLECTOR_ENV, CollectorAddress, CollectorInfo, Config, ConfigError, LocalProcesses,
-    ProcessStatus, ProcessTable, StateRoot,
+    OtlpConfig, ProcessStatus, ProcessTable, StateRoot,
 };
 
 use crate::locate;
@@ -103,6 +104,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     checks.push(config_check);
     checks.push(collector(&root, &config));
     checks.push(notifications(&config));
+    checks.extend(otlp_export(&config));
 
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
@@ -604,6 +606,65 @@ fn collector(root: &StateRoot, config: &Config) -> Check {
             )
         }
     }
+}
+
+/// OTLP export, when an endpoint is configured: the settings resolve, the TLS
+/// files load, and each OTLP/HTTP receiver takes an empty export request (valid
+/// OTLP that stores nothing), so a wrong URL, token or certificate shows here
+/// rather than as events piling up. gRPC receivers are not called.
+fn otlp_export(config: &Config) -> Option<Check> {
+    const NAME: &str = "otlp export";
+    let fix_settings = "fix the OTEL_EXPORTER_OTLP_* variables or [otlp] in config.toml";
+    let mut target = match OtlpTarget::from_env(&OtlpConfig::default(), &config.otlp) {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(e) => return Some(Check::fail(NAME, e.to_string(), fix_settings)),
+    };
+    target.timeout = target.timeout.min(PROBE_TIMEOUT);
+    let mut seen = Vec::new();
+    for (signal, s) in [("logs", &target.logs), ("metrics", &target.metrics)] {
+        let Some(s) = s else { continue };
+        let url = &s.url;
+        if target.protocol == OtlpProtocol::Grpc {
+            if let Err(e) = s.tls.load() {
+                return Some(Check::fail(
+                    NAME,
+                    format!("{signal} to {url}: {e}"),
+                    fix_settings,
+                ));
+            }
+            seen.push(format!("{signal} to {url} over gRPC (not called)"));
+            continue;
+        }
+        let sender = match SignalSender::new(&target, s) {
+            Ok(sender) => sender,
+            Err(e) => {
+                return Some(Check::fail(
+                    NAME,
+                    format!("{signal} to {url}: {e}"),
+                    fix_settings,
+                ));
+            }
+        };
+        match sender.send(&[]) {
+            PostOutcome::Accepted => seen.push(format!("{url} accepts {signal}")),
+            PostOutcome::Refused(status) => {
+                return Some(Check::fail(
+                    NAME,
+                    format!("{url} refused an empty {signal} export with HTTP {status}"),
+                    "check the endpoint URL and the headers (OTEL_EXPORTER_OTLP_HEADERS or [otlp] headers)",
+                ));
+            }
+            PostOutcome::Retry(why) => {
+                return Some(Check::fail(
+                    NAME,
+                    format!("{signal} to {url}: {why}"),
+                    "check that the receiver runs and that its certificate is trusted (OTEL_EXPORTER_OTLP_CERTIFICATE or [otlp] certificate names its CA)",
+                ));
+            }
+        }
+    }
+    Some(Check::ok(NAME, seen.join("; ")))
 }
 
 /// The configured notification backend can deliver.
