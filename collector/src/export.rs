@@ -34,7 +34,7 @@ use crate::catchup::sleep_unless_stopped;
 use crate::grpc::{GrpcClient, Signal};
 use crate::heartbeats::Watch;
 use crate::hub::Metrics;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store};
 
 /// Name of the logs cursor in `export_cursors`.
 pub const LOGS_CURSOR: &str = "otlp-logs";
@@ -128,17 +128,19 @@ pub(crate) struct Exporter {
 
 impl Exporter {
     /// Starts the export thread.
-    pub(crate) fn spawn(self) -> Result<JoinHandle<()>, StoreError> {
+    /// Starts the export thread; fails with what to fix when the target's TLS
+    /// files cannot be used or the cursor cannot be read.
+    pub(crate) fn spawn(self) -> Result<JoinHandle<()>, String> {
         let cursor = self
             .store
-            .read(|c| store::cursor(c, LOGS_CURSOR))?
+            .read(|c| store::cursor(c, LOGS_CURSOR))
+            .map_err(|e| format!("cannot read the export cursor: {e}"))?
             .unwrap_or(0);
-        let transport = Transport::new(&self.options.target)
-            .map_err(|e| StoreError::Write(format!("cannot start OTLP export: {e}")))?;
+        let transport = Transport::new(&self.options.target)?;
         std::thread::Builder::new()
             .name("otlp-export".into())
             .spawn(move || self.run(cursor, transport))
-            .map_err(|e| StoreError::Write(format!("cannot start the OTLP export thread: {e}")))
+            .map_err(|e| format!("cannot start its thread: {e}"))
     }
 
     fn run(self, mut cursor: i64, mut transport: Transport) {

@@ -182,6 +182,11 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// OTLP export cannot start (a TLS file it names cannot be used, say).
+    #[error(
+        "cannot start OTLP export: {0} (fix the OTEL_EXPORTER_OTLP_* variables or [otlp] in config.toml)"
+    )]
+    Export(String),
     /// A probe's settings cannot be used (its CA file, say).
     #[error("{0}")]
     Probe(String),
@@ -285,7 +290,8 @@ pub fn run(options: Options) -> Result<(), Error> {
                     watch: watch.clone(),
                     stop: stop.clone(),
                 }
-                .spawn()?,
+                .spawn()
+                .map_err(Error::Export)?,
             )
         }
         None => None,
