@@ -3,46 +3,13 @@
 //! view from the files has none.
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
-use swarm_obs::{Timestamp, WorkerState};
 
 use crate::display::state_is_fine;
 use crate::source::Source;
 
-/// One probe's last check.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProbeCheck {
-    /// When it ran.
-    pub ts: Timestamp,
-    /// What it found, e.g. `HTTP 500`.
-    pub detail: String,
-}
-
 /// One probe as the collector reports it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProbeRow {
-    /// Its source name.
-    pub name: String,
-    /// What it checks, as `KIND:TARGET`.
-    pub target: String,
-    /// `alive`, `late` or `down`; absent before the first check.
-    #[serde(default)]
-    pub state: Option<WorkerState>,
-    /// The last check.
-    #[serde(default)]
-    pub last_check: Option<ProbeCheck>,
-    /// Healthy checks over all checks in the collector's rollup window.
-    #[serde(default)]
-    pub healthy_ratio: Option<f64>,
-    /// An `https://` probe that accepts any certificate.
-    #[serde(default)]
-    pub insecure: bool,
-}
-
-#[derive(Deserialize)]
-struct ProbesAnswer {
-    probes: Vec<ProbeRow>,
-}
+pub use swarm_obs_collector::api::ProbeSummary as ProbeRow;
+use swarm_obs_collector::api::ProbesAnswer;
 
 /// Every probe of the collector, or none when reading the files.
 pub fn load(source: &Source) -> Result<Vec<ProbeRow>> {
@@ -59,6 +26,8 @@ pub fn all_fine(probes: &[ProbeRow]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use swarm_obs::WorkerState;
+
     use super::*;
 
     #[test]

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use swarm_obs::Timestamp;
+use swarm_obs::{Timestamp, WorkerState};
 
 /// One source, as `GET /v1/sources` reports it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -293,6 +293,79 @@ pub struct RollupHour {
     pub healthy: i64,
     /// `healthy / checks`.
     pub healthy_ratio: f64,
+}
+
+/// One check of a health probe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeCheck {
+    /// When it finished.
+    pub ts: Timestamp,
+    /// Whether the target was as expected.
+    pub healthy: bool,
+    /// What was seen: `HTTP 200`, `connection refused`, …
+    pub detail: String,
+    /// How long the check took.
+    pub latency_ms: u64,
+}
+
+/// The last change of a probe's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeLastTransition {
+    /// When.
+    pub ts: Timestamp,
+    /// The state before; absent on first sight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<WorkerState>,
+    /// The state after.
+    pub to: WorkerState,
+    /// What the check saw.
+    pub detail: String,
+}
+
+/// One health probe, as `GET /v1/probes` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSummary {
+    /// Its source name.
+    pub name: String,
+    /// `http`, `tcp`, `pidfile`, `process`, `systemd` or `systemd-user`.
+    pub kind: String,
+    /// What it checks: a URL, or `KIND:TARGET`.
+    pub target: String,
+    /// `alive`, `late` or `down`; absent before the first check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<WorkerState>,
+    /// Time between checks.
+    pub interval_ms: u64,
+    /// Failing this long makes it down.
+    pub grace_ms: u64,
+    /// An `https://` probe that accepts any certificate (`insecure = true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// When its checks started failing, while they do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<Timestamp>,
+    /// The last check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<ProbeCheck>,
+    /// The last change of state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition: Option<ProbeLastTransition>,
+    /// Checks per hour over the last day, oldest first.
+    #[serde(default)]
+    pub rollup: Vec<RollupHour>,
+    /// The latest stored transitions, newest first.
+    #[serde(default)]
+    pub transitions: Vec<ProbeTransition>,
+    /// Healthy checks over all checks of the rollup; `None` before any check.
+    #[serde(default)]
+    pub healthy_ratio: Option<f64>,
+}
+
+/// `GET /v1/probes`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbesAnswer {
+    /// Every configured probe, in configuration order.
+    pub probes: Vec<ProbeSummary>,
 }
 
 /// One stored state transition of a probe.

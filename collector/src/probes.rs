@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::json;
 use swarm_obs::http_client::HttpClient;
 use swarm_obs::tls::TlsOptions;
@@ -25,45 +24,19 @@ use swarm_obs::{
     Timestamp, WorkerState,
 };
 
+use crate::api::{ProbeCheck, ProbeLastTransition, ProbeSummary};
 use crate::store::{ProbeRecord, Store, StoreError};
 use crate::{Alerts, catchup};
 
 /// Bytes of a pidfile read.
 const MAX_PIDFILE: u64 = 64;
 
-/// One check's outcome.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CheckResult {
-    /// When it finished.
-    pub ts: Timestamp,
-    /// Whether the target was as expected.
-    pub healthy: bool,
-    /// What was seen: `HTTP 200`, `connection refused`, …
-    pub detail: String,
-    /// How long the check took.
-    pub latency_ms: u64,
-}
-
-/// The last change of a probe's state.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LastTransition {
-    /// When.
-    pub ts: Timestamp,
-    /// The state before; absent on first sight.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<WorkerState>,
-    /// The state after.
-    pub to: WorkerState,
-    /// What the check saw.
-    pub detail: String,
-}
-
 #[derive(Debug, Default)]
 struct Status {
     state: Option<WorkerState>,
     failing_since: Option<Timestamp>,
-    last_check: Option<CheckResult>,
-    last_transition: Option<LastTransition>,
+    last_check: Option<ProbeCheck>,
+    last_transition: Option<ProbeLastTransition>,
 }
 
 /// One probe and what it has seen.
@@ -99,36 +72,6 @@ impl Entry {
     }
 }
 
-/// A probe as `GET /v1/probes` shows it (the rollup is added from the store).
-#[derive(Debug, Serialize)]
-pub struct ProbeView {
-    /// Its source name.
-    pub name: String,
-    /// `http`, `tcp`, `pidfile`, `process`, `systemd` or `systemd-user`.
-    pub kind: &'static str,
-    /// What it checks, as `KIND:TARGET`.
-    pub target: String,
-    /// `alive`, `late` or `down`; absent before the first check.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<WorkerState>,
-    /// Time between checks.
-    pub interval_ms: u64,
-    /// Failing this long makes it down.
-    pub grace_ms: u64,
-    /// An `https://` probe that accepts any certificate (`insecure = true`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub insecure: bool,
-    /// When its checks started failing, while they do.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failing_since: Option<Timestamp>,
-    /// The last check.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_check: Option<CheckResult>,
-    /// The last change of state.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_transition: Option<LastTransition>,
-}
-
 /// Every configured probe.
 #[derive(Debug, Default)]
 pub struct Probes {
@@ -148,14 +91,14 @@ impl Probes {
     }
 
     /// How each probe stands now, in configuration order.
-    pub fn views(&self) -> Vec<ProbeView> {
+    pub fn views(&self) -> Vec<ProbeSummary> {
         self.entries
             .iter()
             .map(|e| {
                 let st = e.status.lock().unwrap_or_else(|p| p.into_inner());
-                ProbeView {
+                ProbeSummary {
                     name: e.spec.name.clone(),
-                    kind: e.spec.target.kind(),
+                    kind: e.spec.target.kind().to_owned(),
                     target: e.spec.target.to_string(),
                     state: st.state,
                     interval_ms: millis(e.spec.interval),
@@ -164,6 +107,8 @@ impl Probes {
                     failing_since: st.failing_since,
                     last_check: st.last_check.clone(),
                     last_transition: st.last_transition.clone(),
+                    // Added from the store by `GET /v1/probes`.
+                    ..ProbeSummary::default()
                 }
             })
             .collect()
@@ -196,7 +141,7 @@ pub fn next_state(
 impl Entry {
     /// Takes in a check; returns the store record and the alert for a change of
     /// state (none for a first sight that is healthy).
-    fn apply(&self, check: CheckResult) -> (ProbeRecord, Option<Event>) {
+    fn apply(&self, check: ProbeCheck) -> (ProbeRecord, Option<Event>) {
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
         let previous = st.state;
         let (state, since) = next_state(st.failing_since, check.healthy, check.ts, self.spec.grace);
@@ -215,7 +160,7 @@ impl Entry {
                 state.as_str().to_owned(),
                 check.detail.clone(),
             ));
-            st.last_transition = Some(LastTransition {
+            st.last_transition = Some(ProbeLastTransition {
                 ts: check.ts,
                 from: previous,
                 to: state,
@@ -234,7 +179,7 @@ impl Entry {
         previous: Option<WorkerState>,
         state: WorkerState,
         since: Option<Timestamp>,
-        check: &CheckResult,
+        check: &ProbeCheck,
     ) -> Event {
         let name = &self.spec.name;
         let failing_ms = since.map(|s| millis(s.until(check.ts)));
@@ -336,7 +281,7 @@ pub(crate) fn spawn(
 
 impl Entry {
     /// Runs one check (blocking, bounded by the probe's timeout).
-    fn check(&self) -> CheckResult {
+    fn check(&self) -> ProbeCheck {
         let spec = &self.spec;
         let started = Instant::now();
         let outcome = match (&spec.target, &self.client) {
@@ -355,7 +300,7 @@ impl Entry {
             Ok(d) => (true, d),
             Err(d) => (false, d),
         };
-        CheckResult {
+        ProbeCheck {
             ts: Timestamp::now(),
             healthy,
             detail,
@@ -488,8 +433,8 @@ mod tests {
         Timestamp::from_unix_ms(1_000_000 + ms)
     }
 
-    fn result(ms: i64, healthy: bool) -> CheckResult {
-        CheckResult {
+    fn result(ms: i64, healthy: bool) -> ProbeCheck {
+        ProbeCheck {
             ts: at(ms),
             healthy,
             detail: if healthy { "ok".into() } else { "bad".into() },
@@ -566,7 +511,7 @@ mod tests {
 
     use std::io::Write;
 
-    fn check(spec: &ProbeSpec) -> CheckResult {
+    fn check(spec: &ProbeSpec) -> ProbeCheck {
         Entry::new(spec.clone()).unwrap().check()
     }
 

@@ -49,25 +49,20 @@ pub(super) async fn probes(State(st): State<Shared>) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let probes: Vec<serde_json::Value> = views
+    let probes = views
         .into_iter()
         .zip(stored)
-        .map(|(view, (rollup, transitions))| {
+        .map(|(mut view, (rollup, transitions))| {
             let (checks, healthy) = rollup
                 .iter()
                 .fold((0, 0), |(c, h), r| (c + r.checks, h + r.healthy));
-            let mut v = serde_json::to_value(view).unwrap_or_default();
-            v["rollup"] = serde_json::json!(rollup);
-            v["transitions"] = serde_json::json!(transitions);
-            v["healthy_ratio"] = if checks > 0 {
-                serde_json::json!(healthy as f64 / checks as f64)
-            } else {
-                serde_json::Value::Null
-            };
-            v
+            view.healthy_ratio = (checks > 0).then(|| healthy as f64 / checks as f64);
+            view.rollup = rollup;
+            view.transitions = transitions;
+            view
         })
         .collect();
-    axum::Json(serde_json::json!({ "probes": probes })).into_response()
+    axum::Json(crate::api::ProbesAnswer { probes }).into_response()
 }
 
 /// Runs a blocking store read off the executor.

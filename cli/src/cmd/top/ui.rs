@@ -669,9 +669,7 @@ mod tests {
             name: name.into(),
             target: "http://127.0.0.1:1/health".into(),
             state,
-            last_check: None,
-            healthy_ratio: None,
-            insecure: false,
+            ..Default::default()
         };
         app.apply(Update::Probes(Ok(vec![
             probe("api", Some(WorkerState::Down)),
