@@ -182,10 +182,20 @@ fn a_wrong_ca_a_wrong_name_and_an_expired_certificate_are_named_and_events_wait(
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.as_str()),
         ];
         let mut collector = Collector::start_with_env(&home, &[], &env);
-        collector.post_events(&events(case, 0, 20));
         let host = format!("TLS with localhost:{} failed", tls.port());
+        // Said at start, before any event: the first metrics export fails alike.
+        collector.wait_for_stderr(
+            &format!("{case}: the failure named before any event"),
+            |e| e.contains("OTLP metrics export to") && e.contains(&host) && e.contains(says),
+        );
+        collector.post_events(&events(case, 0, 20));
+        let logs = format!(
+            "OTLP export to https://localhost:{}/v1/logs failed",
+            tls.port()
+        );
         collector.wait_for_stderr(&format!("{case}: the collector names the failure"), |e| {
-            e.contains(&host) && e.contains(says)
+            e.lines()
+                .any(|l| l.contains(&logs) && l.contains(&host) && l.contains(says))
         });
         wait_for_a_failure(&collector);
         assert_eq!(

@@ -148,9 +148,10 @@ impl Exporter {
         let mut backoff = self.options.min_backoff;
         let mut next_metrics = Instant::now();
         let mut last_error = String::new();
+        let mut last_metrics_error = String::new();
         while !self.stop.load(Ordering::Relaxed) {
             if Instant::now() >= next_metrics {
-                self.send_metrics(started, &mut transport);
+                self.send_metrics(started, &mut transport, &mut last_metrics_error);
                 next_metrics = Instant::now() + self.options.metrics_interval;
             }
             // `newest`: the store's last event number, which the lag counts to.
@@ -260,15 +261,33 @@ impl Exporter {
         new
     }
 
-    fn send_metrics(&self, started: Timestamp, transport: &mut Transport) {
-        if self.options.target.metrics.is_none() {
+    /// Sends the metrics; a failure is counted, and said once per kind of failure
+    /// (`last_error`), so a wrong endpoint or certificate shows in the log at
+    /// start even before any event is exported.
+    fn send_metrics(&self, started: Timestamp, transport: &mut Transport, last_error: &mut String) {
+        let Some(url) = self.options.target.metrics.as_ref().map(|s| &s.url) else {
             return;
-        }
+        };
         let now = Timestamp::now();
         let request = metrics_request(&self.metrics, &self.watch.workers(now), started, now);
         let body = request.encode_to_vec();
-        if transport.send(Signal::Metrics, &body) != PostOutcome::Accepted {
-            self.metrics.add_export_failure();
+        let why = match transport.send(Signal::Metrics, &body) {
+            PostOutcome::Accepted => {
+                if !last_error.is_empty() {
+                    eprintln!("swarm-obs serve: OTLP metrics export to {url} resumed");
+                    last_error.clear();
+                }
+                return;
+            }
+            PostOutcome::Retry(why) => why,
+            PostOutcome::Refused(status) => format!("HTTP {status}"),
+        };
+        self.metrics.add_export_failure();
+        if why != *last_error {
+            eprintln!(
+                "swarm-obs serve: OTLP metrics export to {url} failed ({why}); the next interval sends the same totals"
+            );
+            *last_error = why;
         }
     }
 }
