@@ -11,9 +11,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use swarm_obs::http_client::authority;
 use swarm_obs::otlp::{Compression, OtlpTarget, PostOutcome, SignalTarget, gzip};
 use swarm_obs::tls::{describe_tls_failure, rustls_error};
+use swarm_obs::url::authority;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls;
 

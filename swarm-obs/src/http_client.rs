@@ -20,6 +20,7 @@
 use std::time::Duration;
 
 use crate::tls::{LoadedTls, describe_tls_failure, rustls_error};
+use crate::url::authority;
 
 /// Largest answer body kept; OTLP and health answers are small.
 const MAX_BODY: u64 = 64 << 10;
@@ -69,38 +70,6 @@ pub enum HttpError {
         /// What failed.
         message: String,
     },
-}
-
-/// `host:port` of `url` (default port by scheme), for messages and checks.
-///
-/// ```
-/// use swarm_obs::http_client::authority;
-/// assert_eq!(authority("https://otel.example/v1/logs").as_deref(), Some("otel.example:443"));
-/// assert_eq!(authority("http://[::1]:4318").as_deref(), Some("[::1]:4318"));
-/// assert_eq!(authority("ftp://h"), None);
-/// ```
-pub fn authority(url: &str) -> Option<String> {
-    let (rest, port) = if let Some(r) = url.strip_prefix("http://") {
-        (r, 80)
-    } else if let Some(r) = url.strip_prefix("https://") {
-        (r, 443)
-    } else {
-        return None;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    // Credentials in the URL are not part of the name.
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    if host.is_empty() || host.starts_with(':') {
-        return None;
-    }
-    let has_port = host
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.ends_with(':') && !p.contains(']'));
-    Some(if has_port {
-        host.to_owned()
-    } else {
-        format!("{host}:{port}")
-    })
 }
 
 impl HttpClient {

@@ -80,6 +80,7 @@ mod timestamp;
 #[cfg(feature = "http-client")]
 pub mod tls;
 mod trust;
+pub mod url;
 pub mod visible;
 
 pub use atomic_file::write_atomic;

@@ -123,27 +123,13 @@ impl ProbeTarget {
         let target = target.trim().to_owned();
         Ok(match kind {
             "http" => {
-                let (scheme, port, rest) = if let Some(rest) = target.strip_prefix("http://") {
-                    ("http", 80, rest)
-                } else if let Some(rest) = target.strip_prefix("https://") {
-                    ("https", 443, rest)
-                } else {
+                if !(target.starts_with("http://") || target.starts_with("https://")) {
                     return Err(format!(
                         "probe `http = \"{target}\"` must be an http:// or https:// URL"
                     ));
-                };
-                let (authority, path) = match rest.find('/') {
-                    Some(i) => (&rest[..i], &rest[i..]),
-                    None => (rest, "/"),
-                };
-                if authority.is_empty() {
-                    return Err(format!("probe `http = \"{target}\"` has no host"));
                 }
-                let authority = if authority.contains(':') && !authority.ends_with(']') {
-                    authority.to_owned()
-                } else {
-                    format!("{authority}:{port}")
-                };
+                let (scheme, authority, path) = crate::url::split(&target)
+                    .ok_or_else(|| format!("probe `http = \"{target}\"` has no host"))?;
                 Self::Http {
                     url: format!("{scheme}://{authority}{path}"),
                 }

@@ -92,10 +92,9 @@ fn transcript_root(dir: &std::path::Path, home: Option<&std::path::Path>) -> Res
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` for Claude Code).
 fn exports_to_itself(target: &OtlpTarget, addr: SocketAddr) -> bool {
     let ours = |url: &str| {
-        let Some(rest) = url.strip_prefix("http://") else {
+        let Some(host) = swarm_obs::url::authority(url) else {
             return false;
         };
-        let host = rest.split('/').next().unwrap_or("");
         let Some((name, port)) = host.rsplit_once(':') else {
             return false;
         };

@@ -109,16 +109,12 @@ pub struct OtlpTarget {
 pub struct OtlpTargetError(String);
 
 fn check_url(what: &str, url: &str) -> Result<(), OtlpTargetError> {
-    let Some(rest) = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-    else {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(OtlpTargetError(format!(
             "{what} {url:?} is not an http:// or https:// URL (expected something like http://127.0.0.1:4318 or https://otlp.example.com)"
         )));
-    };
-    let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() {
+    }
+    if crate::url::authority(url).is_none() {
         return Err(OtlpTargetError(format!("{what} {url:?} names no host")));
     }
     Ok(())
