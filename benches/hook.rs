@@ -144,19 +144,22 @@ fn inside_claude_code(hook: &Path, input: &[u8], rounds: usize) {
     let down_home = TestHome::new();
     // The address of a collector that is gone: connects are refused.
     let gone = format!("127.0.0.1:{}", swarm_obs_suite::free_port());
-    let env = |home: &TestHome, addr: String| {
-        vec![
-            ("SWARM_OBS_HOME", home.path().display().to_string()),
-            ("SWARM_OBS_COLLECTOR", addr),
-        ]
+    let env = |home: &TestHome, addr: Option<String>| {
+        let mut env = vec![("SWARM_OBS_HOME", home.path().display().to_string())];
+        env.extend(addr.map(|a| ("SWARM_OBS_COLLECTOR", a)));
+        env
     };
-    // Rows: what runs (no program: the baseline, cat) and where.
+    // Rows: what runs (no program: the baseline, cat) and where. "Collector up" is
+    // a hook of the collector's own state root, which finds it as a user's hook
+    // does (collector.json: its Unix socket); "over TCP" is told its address.
     let before = std::env::var_os("SWARM_OBS_BENCH_HOOK_BEFORE").map(PathBuf::from);
-    let up_env = env(&up_home, collector.addr().to_owned());
-    let down_env = env(&down_home, gone);
+    let up_env = env(&up_home, None);
+    let tcp_env = env(&up_home, Some(collector.addr().to_owned()));
+    let down_env = env(&down_home, Some(gone));
     let mut rows = vec![
         ("cat > /dev/null", None, Vec::new()),
         ("swarm-hook, collector up", Some(hook), up_env.clone()),
+        ("swarm-hook, up, over TCP", Some(hook), tcp_env),
         ("swarm-hook, collector down", Some(hook), down_env.clone()),
     ];
     if let Some(before) = &before {

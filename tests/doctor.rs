@@ -138,6 +138,7 @@ fn a_broken_setup_names_each_failure_and_its_fix() {
         started_at: swarm_obs::Timestamp::now(),
         token: None,
         notifications: None,
+        socket: None,
     };
     swarm_obs::write_collector_info(&state.path().join("collector.json"), &info).unwrap();
 

@@ -54,6 +54,7 @@ fn the_collector_is_found_through_collector_json() {
         started_at: Timestamp::now(),
         token: None,
         notifications: None,
+        socket: None,
     };
     swarm_obs::write_collector_info(
         &swarm_obs::StateRoot::new(home.path()).collector_file(),
@@ -387,6 +388,7 @@ fn a_collector_that_refuses_the_notification_leaves_it_to_the_hook() {
         started_at: Timestamp::now(),
         token: None,
         notifications: Some("desktop".into()),
+        socket: None,
     };
     swarm_obs::write_collector_info(&home.path().join("collector.json"), &info).unwrap();
     let out = run_with_stdin(&mut home.hook(), stop_fixture());
@@ -419,4 +421,60 @@ fn a_collector_with_a_token_takes_the_hooks_event_and_notification() {
         assert!(Instant::now() < deadline, "{:?}", collector.stored_ids());
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Hooks of the collector's own state root reach it on its Unix socket, which
+/// only its user may open. A socket file left behind by a killed collector does
+/// not cost a hook its event (it goes over TCP), a new collector takes the socket
+/// over, and a stopped one removes it.
+#[test]
+fn hooks_of_the_state_root_use_the_collectors_unix_socket() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let home = TestHome::new();
+    let socket = home.path().join("collector.sock");
+    let info_path = home.path().join("collector.json");
+    let fixture = std::fs::read(fixtures_dir().join("PreToolUse.json")).unwrap();
+    let run_hooks = |n: usize| -> Vec<String> {
+        let before = home.events().len();
+        for _ in 0..n {
+            let out = run_with_stdin(&mut home.hook(), fixture.clone());
+            assert_eq!(out.status.code(), Some(0));
+            assert!(out.stdout.is_empty() && out.stderr.is_empty());
+        }
+        let events = home.events();
+        assert_eq!(events.len(), before + n);
+        events[before..].iter().map(|e| e.id.to_string()).collect()
+    };
+
+    let mut collector = Collector::start(&home);
+    let info = CollectorInfo::read(&info_path).unwrap();
+    assert_eq!(info.socket.as_deref(), Some(socket.as_path()));
+    let meta = std::fs::symlink_metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let ids = run_hooks(5);
+    assert_eq!(stored_counts(&collector, &ids), vec![1; 5]);
+    assert_eq!(collector.metric("swarm_obs_unix_connections_total"), 5);
+
+    // collector.json naming a socket nobody serves: the hooks go over TCP.
+    let dead = home.path().join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+    let mut moved = info.clone();
+    moved.socket = Some(dead);
+    swarm_obs::write_collector_info(&info_path, &moved).unwrap();
+    let ids = run_hooks(3);
+    assert_eq!(stored_counts(&collector, &ids), vec![1; 3]);
+    assert_eq!(collector.metric("swarm_obs_unix_connections_total"), 5);
+
+    // Killed, it leaves its socket file; the next collector takes it over.
+    collector.kill();
+    assert!(socket.exists());
+    let mut collector = Collector::start(&home);
+    let ids = run_hooks(2);
+    assert_eq!(stored_counts(&collector, &ids), vec![1; 2]);
+    assert_eq!(collector.metric("swarm_obs_unix_connections_total"), 2);
+
+    // Stopped, it removes the socket with collector.json.
+    assert!(collector.terminate().success());
+    assert!(!socket.exists() && !info_path.exists());
 }

@@ -438,6 +438,15 @@ async fn serve(
         )),
     };
     let signals = signals().map_err(Error::Runtime)?;
+    #[cfg(unix)]
+    let (unix, socket) = bind_socket(&options.root).unzip();
+    #[cfg(not(unix))]
+    let socket = None;
+    let listeners = http::conn::Listeners {
+        tcp: listener,
+        #[cfg(unix)]
+        unix,
+    };
 
     let info_path = options.root.collector_file();
     let info = CollectorInfo {
@@ -446,6 +455,7 @@ async fn serve(
         started_at: Timestamp::now(),
         token: state.token.as_deref().map(str::to_owned),
         notifications: shows.map(|(_, backend)| backend.to_owned()),
+        socket,
     };
     write_collector_info(&info_path, &info).map_err(|reason| Error::File {
         path: info_path.clone(),
@@ -463,7 +473,7 @@ async fn serve(
     // (the CLI, doctor, a page load) an idle collector spent about a third more
     // CPU per connection the other way.
     let mut server = tokio::spawn(http::conn::serve(
-        listener,
+        listeners,
         http::router(state),
         cap,
         conn_metrics,
@@ -484,12 +494,61 @@ async fn serve(
     };
     // Past the grace period: stop accepting, whatever is still open.
     server.abort();
-    // Only remove the file if it is still ours (another collector may have replaced it).
+    // Only remove the files if they are still ours (another collector of this
+    // state root may have taken them over).
     if CollectorInfo::read(&info_path).is_some_and(|i| i.pid == info.pid) {
+        if let Some(socket) = &info.socket {
+            let _ = std::fs::remove_file(socket);
+        }
         let _ = std::fs::remove_file(&info_path);
     }
     eprintln!("swarm-obs serve: stopped");
     result
+}
+
+/// Listens on `collector.sock` in the state root, besides the TCP port: local hooks
+/// and workers connect there (no TCP handshake; the kernel names the peer's user).
+/// `None`, said once on stderr, where it cannot be had; clients then use TCP.
+#[cfg(unix)]
+fn bind_socket(root: &StateRoot) -> Option<(tokio::net::UnixListener, PathBuf)> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let path = root.socket_file();
+    let warn = |what: String| {
+        eprintln!("swarm-obs serve: {what}; local clients use TCP");
+    };
+    // A socket left by a collector that was killed, or one another collector of
+    // this state root serves: the newest takes it over, as it does collector.json.
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_socket() => {
+            let _ = std::fs::remove_file(&path);
+        }
+        Ok(_) => {
+            warn(format!(
+                "{} exists and is not a socket; remove it to serve the Unix socket",
+                path.display()
+            ));
+            return None;
+        }
+        Err(_) => {}
+    }
+    let listener = match tokio::net::UnixListener::bind(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            warn(format!(
+                "cannot serve the Unix socket {}: {e}",
+                path.display()
+            ));
+            return None;
+        }
+    };
+    // Private as the rest of the state root (whose directory already keeps other
+    // users out): only this user, and root, may connect.
+    if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+        let _ = std::fs::remove_file(&path);
+        warn(format!("cannot make {} private: {e}", path.display()));
+        return None;
+    }
+    Some((listener, path))
 }
 
 /// Resolves on the first SIGINT or SIGTERM (Ctrl-C elsewhere).

@@ -48,6 +48,10 @@ pub struct CollectorInfo {
     /// starting a delivery process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<String>,
+    /// The Unix socket the collector also serves on (`collector.sock` in the state
+    /// root), when it has one: local clients connect there first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
 }
 
 impl CollectorInfo {
@@ -70,6 +74,9 @@ pub struct CollectorAddress {
     /// Whether the collector shows notifications handed to it, per its
     /// `collector.json` (an address from the environment or config says nothing).
     pub shows_notifications: bool,
+    /// The collector's Unix socket, per its `collector.json`: tried before the TCP
+    /// address, which stays the fallback and the requests' `Host`.
+    pub socket: Option<PathBuf>,
 }
 
 /// A collector address could not be understood.
@@ -101,6 +108,7 @@ impl CollectorAddress {
             base_url: format!("http://{hostport}"),
             token: None,
             shows_notifications: false,
+            socket: None,
         })
     }
 
@@ -117,6 +125,7 @@ impl CollectorAddress {
                     let mut a = Self::parse(&info.addr).ok()?;
                     a.token = info.token;
                     a.shows_notifications = info.notifications.is_some();
+                    a.socket = info.socket;
                     a
                 }
                 None => Self::parse(config.collector.address.as_deref()?).ok()?,
@@ -138,6 +147,14 @@ impl CollectorAddress {
     /// The URL of an endpoint path such as `/v1/events`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
+    }
+
+    /// Where requests go: the Unix socket first, if there is one.
+    fn target(&self) -> crate::http_post::Target<'_> {
+        crate::http_post::Target {
+            host: self.host_port(),
+            socket: self.socket.as_deref(),
+        }
     }
 }
 
@@ -273,7 +290,7 @@ impl CollectorClient {
         }
         let auth = self.authorization();
         crate::http_post::send_unanswered(
-            self.address.host_port(),
+            self.address.target(),
             "POST",
             EVENTS_QUEUED,
             "application/x-ndjson",
@@ -321,27 +338,26 @@ impl CollectorClient {
             url: self.address.url(path),
             message: e.to_string(),
         };
-        let mut conn =
-            match crate::http_post::Pipeline::connect(self.address.host_port(), self.budget)
-                .and_then(|mut c| {
-                    c.send(
-                        "POST",
-                        events_path,
-                        "application/x-ndjson",
-                        &headers,
-                        &ndjson(events),
-                        false,
-                    )
-                    .map(|()| c)
-                }) {
-                Ok(c) => c,
-                Err(e) => {
-                    return PostedAndHanded {
-                        job: decide().map(|j| (j, Err(unreachable(NOTIFY, &e)))),
-                        posted: Err(unreachable(events_path, &e)),
-                    };
-                }
-            };
+        let mut conn = match crate::http_post::Pipeline::connect(self.address.target(), self.budget)
+            .and_then(|mut c| {
+                c.send(
+                    "POST",
+                    events_path,
+                    "application/x-ndjson",
+                    &headers,
+                    &ndjson(events),
+                    false,
+                )
+                .map(|()| c)
+            }) {
+            Ok(c) => c,
+            Err(e) => {
+                return PostedAndHanded {
+                    job: decide().map(|j| (j, Err(unreachable(NOTIFY, &e)))),
+                    posted: Err(unreachable(events_path, &e)),
+                };
+            }
+        };
         let job = decide();
         if job.is_none() && !self.not_logged {
             // No answer decides anything: leave with the POST written.
@@ -403,7 +419,7 @@ impl CollectorClient {
     ) -> io::Result<u16> {
         let auth = self.authorization();
         crate::http_post::send(
-            self.address.host_port(),
+            self.address.target(),
             method,
             path,
             content_type,
@@ -472,6 +488,7 @@ mod tests {
             started_at: Timestamp::now(),
             token: Some("t0k".into()),
             notifications: Some("desktop".into()),
+            socket: Some(root.socket_file()),
         };
         write_collector_info(&root.collector_file(), &info).unwrap();
         assert_eq!(CollectorInfo::read(&root.collector_file()), Some(info));

@@ -1,17 +1,31 @@
 //! Just enough HTTP/1.1 client to post one body and read the status back, on plain
 //! std sockets: one request per connection, no resolver thread, no pool, and one
-//! time budget from connect to status line. Used for the loopback collector and for
-//! OTLP receivers alike. A caller whose request needs no answer (the event is on
-//! disk, the collector reads it from there too) can write it and leave:
-//! [`send_unanswered`].
+//! time budget from connect to status line. Used for the local collector. A caller
+//! whose request needs no answer (the event is on disk, the collector reads it
+//! from there too) can write it and leave: [`send_unanswered`].
+//!
+//! Where the collector also serves a Unix socket, requests go there: no TCP
+//! handshake, and no loopback round trip through the network stack, which is most
+//! of what a one-shot hook pays for reaching the collector.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Sends `method path` with `body` to `host` (`host:port`) and returns the status.
+/// Where a request goes: the collector's Unix socket when it has one (tried first),
+/// and its `host:port`, which is also the request's `Host`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target<'a> {
+    /// `host:port`.
+    pub host: &'a str,
+    /// The collector's Unix socket, if it serves one.
+    pub socket: Option<&'a Path>,
+}
+
+/// Sends `method path` with `body` to `to` and returns the status.
 pub(crate) fn send(
-    host: &str,
+    to: Target<'_>,
     method: &str,
     path: &str,
     content_type: &str,
@@ -20,18 +34,18 @@ pub(crate) fn send(
     budget: Duration,
 ) -> io::Result<u16> {
     check_headers(headers)?;
-    let mut conn = Pipeline::connect(host, budget)?;
+    let mut conn = Pipeline::connect(to, budget)?;
     conn.send(method, path, content_type, headers, body, true)?;
     conn.status()
 }
 
-/// Writes `method path` with `body` to `host` (`host:port`) and returns without
+/// Writes `method path` with `body` to `to` and returns without
 /// the answer: once this returns, every byte of the request is in the kernel's
 /// send buffer, which delivers it whether or not this process is still there, and
 /// the socket may be closed (by exit). Fails only when the connect or the write
 /// does not finish within `budget`.
 pub(crate) fn send_unanswered(
-    host: &str,
+    to: Target<'_>,
     method: &str,
     path: &str,
     content_type: &str,
@@ -40,7 +54,7 @@ pub(crate) fn send_unanswered(
     budget: Duration,
 ) -> io::Result<()> {
     check_headers(headers)?;
-    let mut conn = Pipeline::connect(host, budget)?;
+    let mut conn = Pipeline::connect(to, budget)?;
     conn.send(method, path, content_type, headers, body, true)?;
     conn.leave()
 }
@@ -50,7 +64,7 @@ pub(crate) fn send_unanswered(
 /// pays for one connect and can work between them while the server answers the
 /// first. One time budget covers everything from connect to the last status line.
 pub(crate) struct Pipeline {
-    stream: TcpStream,
+    stream: Stream,
     host: String,
     deadline: Instant,
     /// Requests sent whose answers are not read yet.
@@ -68,28 +82,22 @@ const MAX_HEAD: usize = 16 << 10;
 const MAX_BODY: usize = 1 << 20;
 
 impl Pipeline {
-    /// Connects to `host` (`host:port`) within `budget`.
-    pub(crate) fn connect(host: &str, budget: Duration) -> io::Result<Self> {
+    /// Connects to `to` within `budget`: its Unix socket if it has one that takes
+    /// the connection at once, else `host:port` over TCP.
+    pub(crate) fn connect(to: Target<'_>, budget: Duration) -> io::Result<Self> {
         let deadline = Instant::now() + budget;
-        let addrs: Vec<SocketAddr> = host.to_socket_addrs()?.collect();
-        let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no address");
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, left(deadline)?) {
-                Ok(stream) => {
-                    stream.set_nodelay(true)?;
-                    return Ok(Self {
-                        stream,
-                        host: host.to_owned(),
-                        deadline,
-                        unanswered: 0,
-                        buf: Vec::new(),
-                        closing: false,
-                    });
-                }
-                Err(e) => last_err = e,
-            }
-        }
-        Err(last_err)
+        let stream = match to.socket.and_then(|p| unix::connect(p).ok()) {
+            Some(s) => s,
+            None => Stream::Tcp(connect_tcp(to.host, deadline)?),
+        };
+        Ok(Self {
+            stream,
+            host: to.host.to_owned(),
+            deadline,
+            unanswered: 0,
+            buf: Vec::new(),
+            closing: false,
+        })
     }
 
     /// Writes one request; `last` asks the server to close after answering it.
@@ -111,7 +119,7 @@ impl Pipeline {
     pub(crate) fn leave(self) -> io::Result<()> {
         // The collector serves a request whose client has half-closed (hyper's
         // `half_close`), so saying "no more" is a plain shutdown of this side.
-        self.stream.shutdown(std::net::Shutdown::Write)
+        self.stream.shutdown_write()
     }
 
     /// Writes one request, in one write.
@@ -216,6 +224,181 @@ impl Pipeline {
     }
 }
 
+/// Connects to the first address of `host` (`host:port`) that answers before `deadline`.
+fn connect_tcp(host: &str, deadline: Instant) -> io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = host.to_socket_addrs()?.collect();
+    let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, left(deadline)?) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+/// A connection to the collector, over TCP or its Unix socket.
+enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_read_timeout(t),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_write_timeout(t),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            #[cfg(unix)]
+            Self::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Self::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Self::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+mod unix {
+    use std::io;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::UnixStream;
+    use std::path::Path;
+
+    use super::Stream;
+
+    /// Connects to the Unix socket at `path` without waiting: a collector whose
+    /// backlog is full (hung, or swamped) answers "try again" at once, and the
+    /// caller goes on to TCP, whose connect has a timeout, instead of blocking
+    /// without one (a blocking connect to a full Unix socket waits for ever).
+    pub(super) fn connect(path: &Path) -> io::Result<Stream> {
+        let bytes = path.as_os_str().as_bytes();
+        // SAFETY: an all-zero sockaddr_un is valid; the path is copied in below.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "socket path empty, too long or holding NUL",
+            ));
+        }
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+            *d = *s as libc::c_char;
+        }
+        let fd = new_socket()?;
+        let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+        // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes.
+        let rc = unsafe {
+            libc::connect(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                (&raw const addr).cast(),
+                len,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let stream = UnixStream::from(fd);
+        stream.set_nonblocking(false)?;
+        Ok(Stream::Unix(stream))
+    }
+
+    /// A non-blocking, close-on-exec stream socket.
+    fn new_socket() -> io::Result<OwnedFd> {
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        {
+            // SAFETY: socket has no memory preconditions.
+            let fd = unsafe {
+                libc::socket(
+                    libc::AF_UNIX,
+                    libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    0,
+                )
+            };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `fd` is a new descriptor that nothing else owns.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+        {
+            // SAFETY: socket has no memory preconditions.
+            let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `fd` is a new descriptor that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let stream = UnixStream::from(fd);
+            stream.set_nonblocking(true)?;
+            // SAFETY: fcntl on a descriptor this function owns.
+            unsafe {
+                libc::fcntl(
+                    std::os::fd::AsRawFd::as_raw_fd(&stream),
+                    libc::F_SETFD,
+                    libc::FD_CLOEXEC,
+                )
+            };
+            Ok(OwnedFd::from(stream))
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod unix {
+    use std::io;
+    use std::path::Path;
+
+    /// No Unix sockets here: always TCP.
+    pub(super) fn connect(_: &Path) -> io::Result<super::Stream> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no Unix sockets",
+        ))
+    }
+}
+
 /// Refuses a header that would smuggle a second header or request.
 fn check_headers(headers: &[(&str, &str)]) -> io::Result<()> {
     match headers
@@ -314,6 +497,10 @@ mod tests {
         }
     }
 
+    fn tcp(host: &str) -> Target<'_> {
+        Target { host, socket: None }
+    }
+
     /// A server on a loopback port that reads one connection's bytes until it has
     /// seen `requests` request heads, then writes `answer`.
     fn server(
@@ -345,7 +532,7 @@ mod tests {
             2,
             b"HTTP/1.1 202 Accepted\r\nContent-Length: 12\r\n\r\n{\"queued\":1}HTTP/1.1 503 Busy\r\nconnection: close\r\n\r\n",
         );
-        let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
+        let mut p = Pipeline::connect(tcp(&addr), Duration::from_secs(10)).unwrap();
         p.send("POST", "/a", "text/plain", &[], b"one", false)
             .unwrap();
         p.send("POST", "/b", "text/plain", &[("x", "y")], b"two", true)
@@ -366,7 +553,7 @@ mod tests {
             2,
             b"HTTP/1.1 202 Accepted\r\nConnection: keep-alive, Close\r\ncontent-length: 2\r\n\r\nok",
         );
-        let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
+        let mut p = Pipeline::connect(tcp(&addr), Duration::from_secs(10)).unwrap();
         p.send("POST", "/a", "text/plain", &[], b"", false).unwrap();
         p.send("POST", "/b", "text/plain", &[], b"", true).unwrap();
         assert!(!p.closing());
@@ -386,7 +573,7 @@ mod tests {
             b"SSH-2.0-x\r\n\r\n",
         ] {
             let (addr, t) = server(2, answer);
-            let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
+            let mut p = Pipeline::connect(tcp(&addr), Duration::from_secs(10)).unwrap();
             p.send("POST", "/a", "text/plain", &[], b"", false).unwrap();
             p.send("POST", "/b", "text/plain", &[], b"", true).unwrap();
             assert!(p.status().is_err(), "{:?}", String::from_utf8_lossy(answer));
@@ -413,7 +600,7 @@ mod tests {
     fn a_request_left_unanswered_is_written_whole_then_an_empty_line() {
         let (addr, t) = silent_server();
         send_unanswered(
-            &addr,
+            tcp(&addr),
             "POST",
             "/a",
             "text/plain",
@@ -431,7 +618,7 @@ mod tests {
         assert!(sent.ends_with("body"), "{sent:?}");
 
         let (addr, t) = silent_server();
-        let mut p = Pipeline::connect(&addr, Duration::from_secs(10)).unwrap();
+        let mut p = Pipeline::connect(tcp(&addr), Duration::from_secs(10)).unwrap();
         p.send("POST", "/b", "text/plain", &[], b"two", false)
             .unwrap();
         p.leave().unwrap();
@@ -443,7 +630,7 @@ mod tests {
     #[test]
     fn header_injection_is_refused() {
         let err = send(
-            "127.0.0.1:9",
+            tcp("127.0.0.1:9"),
             "POST",
             "/",
             "text/plain",
@@ -452,5 +639,106 @@ mod tests {
             Duration::from_millis(10),
         );
         assert_eq!(err.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_unix_socket_is_used_when_it_takes_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collector.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !got.windows(3).any(|w| w == b"one") {
+                let n = s.read(&mut chunk).unwrap();
+                got.extend_from_slice(&chunk[..n]);
+            }
+            s.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            got
+        });
+        // Port 9 (discard) is closed here: only the socket can answer.
+        let to = Target {
+            host: "127.0.0.1:9",
+            socket: Some(&path),
+        };
+        let status = send(
+            to,
+            "POST",
+            "/a",
+            "text/plain",
+            &[],
+            b"one",
+            Duration::from_secs(10),
+        );
+        assert_eq!(status.unwrap(), 202);
+        let sent = String::from_utf8(t.join().unwrap()).unwrap();
+        // The Host is the collector's TCP address, which its Host check knows.
+        assert!(sent.contains("host: 127.0.0.1:9\r\n"), "{sent}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_missing_or_dead_socket_falls_back_to_tcp() {
+        let dir = tempfile::tempdir().unwrap();
+        // A socket file nobody listens on (a collector killed with SIGKILL leaves one).
+        let dead = dir.path().join("dead.sock");
+        drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+        let missing = dir.path().join("missing.sock");
+        let long = dir.path().join("x".repeat(200));
+        for socket in [&dead, &missing, &long] {
+            let (addr, t) = silent_server();
+            let to = Target {
+                host: &addr,
+                socket: Some(socket),
+            };
+            send_unanswered(
+                to,
+                "POST",
+                "/a",
+                "text/plain",
+                &[],
+                b"body",
+                Duration::from_secs(10),
+            )
+            .unwrap();
+            assert!(t.join().unwrap().ends_with(b"body"), "{}", socket.display());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_socket_with_a_full_backlog_does_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hung.sock");
+        // A listener that never accepts: its backlog fills, then a blocking connect
+        // would wait for ever.
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut held = Vec::new();
+        while let Ok(s) = super::unix::connect(&path) {
+            held.push(s);
+            assert!(held.len() < 10_000, "the backlog never filled");
+        }
+        let (addr, t) = silent_server();
+        let started = Instant::now();
+        let to = Target {
+            host: &addr,
+            socket: Some(&path),
+        };
+        send_unanswered(
+            to,
+            "POST",
+            "/a",
+            "text/plain",
+            &[],
+            b"body",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert!(t.join().unwrap().ends_with(b"body"));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(listener);
     }
 }

@@ -118,6 +118,11 @@ impl StateRoot {
         self.dir.join("collector.json")
     }
 
+    /// `collector.sock`: the Unix socket the collector serves besides its TCP port.
+    pub fn socket_file(&self) -> PathBuf {
+        self.dir.join("collector.sock")
+    }
+
     /// `config.toml`
     pub fn config_file(&self) -> PathBuf {
         self.dir.join("config.toml")

@@ -5,6 +5,10 @@
 //! the cap the connection idle the longest (no request in progress, no response
 //! streaming) is closed to make room; only when every one is busy is the new one
 //! refused.
+//!
+//! Besides its TCP port the collector serves a Unix socket in its state root,
+//! where local hooks and workers connect: no TCP handshake, and the kernel names
+//! the peer's user with the connection.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -18,6 +22,7 @@ use axum::Router;
 use axum::body::Body;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
@@ -70,22 +75,75 @@ pub fn connection_cap() -> usize {
     }
 }
 
-/// How many connections were closed to make room, and refused for want of any.
+/// How many connections are open, were closed to make room, refused for want of
+/// any, and came in on the Unix socket.
 #[derive(Debug, Default)]
 pub struct ConnMetrics {
     open: AtomicUsize,
     shed: AtomicU64,
     refused: AtomicU64,
+    unix: AtomicU64,
 }
 
 impl ConnMetrics {
-    /// `[open, shed, refused]`.
-    pub fn snapshot(&self) -> [u64; 3] {
+    /// `[open, shed, refused, accepted on the Unix socket]`.
+    pub fn snapshot(&self) -> [u64; 4] {
         [
             self.open.load(Ordering::Relaxed) as u64,
             self.shed.load(Ordering::Relaxed),
             self.refused.load(Ordering::Relaxed),
+            self.unix.load(Ordering::Relaxed),
         ]
+    }
+}
+
+/// What the collector listens on: its TCP port, and its Unix socket where it has one.
+pub struct Listeners {
+    /// The TCP port.
+    pub tcp: TcpListener,
+    /// The Unix socket.
+    #[cfg(unix)]
+    pub unix: Option<tokio::net::UnixListener>,
+}
+
+/// One accepted connection, either way.
+enum Accepted {
+    Tcp(tokio::net::TcpStream, Peer),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream, Peer),
+}
+
+impl Listeners {
+    /// The next connection on either listener.
+    async fn accept(&self) -> std::io::Result<Accepted> {
+        #[cfg(unix)]
+        let unix = async {
+            match &self.unix {
+                Some(l) => {
+                    let (stream, _) = l.accept().await?;
+                    let uid = stream.peer_cred().ok().map(|c| c.uid());
+                    Ok(Accepted::Unix(stream, Peer::local(uid)))
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let unix = std::future::pending();
+        tokio::select! {
+            a = self.tcp.accept() => {
+                let (tcp, addr) = a?;
+                // Small responses must not wait for delayed ACKs (Nagle).
+                let _ = tcp.set_nodelay(true);
+                // Looked up once, while the peer's socket is surely open; every
+                // request on the connection carries it.
+                let peer = match tcp.local_addr() {
+                    Ok(local) => Peer::accepted(addr, local),
+                    Err(_) => Peer { addr: Some(addr), uid: None },
+                };
+                Ok(Accepted::Tcp(tcp, peer))
+            }
+            a = unix => a,
+        }
     }
 }
 
@@ -105,10 +163,10 @@ struct Table {
     open: HashMap<u64, Tracked>,
 }
 
-/// Serves `app` on `listener` until `shutdown` turns true, then lets requests in
+/// Serves `app` on `listeners` until `shutdown` turns true, then lets requests in
 /// progress finish (their streams end on the same signal); the caller bounds the wait.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     app: Router,
     cap: usize,
     metrics: Arc<ConnMetrics>,
@@ -120,10 +178,10 @@ pub async fn serve(
     let ended = Arc::new(Notify::new());
     loop {
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            a = listeners.accept() => a,
             _ = shutdown.wait_for(|s| *s) => break,
         };
-        let (tcp, addr) = match accepted {
+        let accepted = match accepted {
             Ok(a) => a,
             // Out of descriptors or a connection reset before it was taken: wait
             // a moment rather than spin.
@@ -134,23 +192,64 @@ pub async fn serve(
         };
         let Some((id, tracked)) = admit(&table, cap, epoch, &metrics) else {
             metrics.refused.fetch_add(1, Ordering::Relaxed);
-            drop(tcp);
+            drop(accepted);
             continue;
         };
-        // Small responses must not wait for delayed ACKs (Nagle).
-        let _ = tcp.set_nodelay(true);
-        // Looked up once, while the peer's socket is surely open; every request
-        // on the connection carries it.
-        let peer = match tcp.local_addr() {
-            Ok(local) => Peer::accepted(addr, local),
-            Err(_) => Peer { addr, uid: None },
+        let conn = Connection {
+            app: app.clone(),
+            id,
+            tracked,
+            epoch,
+            table: table.clone(),
+            metrics: metrics.clone(),
+            ended: ended.clone(),
+            shutdown: shutdown.clone(),
         };
+        match accepted {
+            Accepted::Tcp(io, peer) => conn.spawn(io, peer),
+            #[cfg(unix)]
+            Accepted::Unix(io, peer) => {
+                metrics.unix.fetch_add(1, Ordering::Relaxed);
+                conn.spawn(io, peer);
+            }
+        }
+    }
+    drop(listeners);
+    while metrics.open.load(Ordering::Relaxed) > 0 {
+        let _ = tokio::time::timeout(Duration::from_millis(50), ended.notified()).await;
+    }
+}
+
+/// What serving one admitted connection needs.
+struct Connection {
+    app: Router,
+    id: u64,
+    tracked: Tracked,
+    epoch: Instant,
+    table: Arc<Mutex<Table>>,
+    metrics: Arc<ConnMetrics>,
+    ended: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 (and WebSocket upgrades) on `io` in a task of its own.
+    fn spawn<I>(self, io: I, peer: Peer)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self {
+            app,
+            id,
+            tracked,
+            epoch,
+            table,
+            metrics,
+            ended,
+            mut shutdown,
+        } = self;
         let service = {
-            let (app, busy, idle_since) = (
-                app.clone(),
-                tracked.busy.clone(),
-                tracked.idle_since.clone(),
-            );
+            let (busy, idle_since) = (tracked.busy.clone(), tracked.idle_since.clone());
             hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let app = app.clone();
                 req.extensions_mut().insert(peer);
@@ -173,15 +272,9 @@ pub async fn serve(
             // answer (the hook, for an event already in its log): serve it out
             // rather than drop the request at the end of input.
             .half_close(true)
-            .serve_connection(TokioIo::new(tcp), service)
+            .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
-        let (table, metrics, close, ended) = (
-            table.clone(),
-            metrics.clone(),
-            tracked.close.clone(),
-            ended.clone(),
-        );
-        let mut stop = shutdown.clone();
+        let close = tracked.close.clone();
         metrics.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             tokio::pin!(conn);
@@ -189,7 +282,7 @@ pub async fn serve(
                 _ = conn.as_mut() => {}
                 _ = close.notified() => {}
                 () = async {
-                    let _ = stop.wait_for(|s| *s).await;
+                    let _ = shutdown.wait_for(|s| *s).await;
                 } => {
                     // Finish the request in progress, take no next one.
                     conn.as_mut().graceful_shutdown();
@@ -204,10 +297,6 @@ pub async fn serve(
             metrics.open.fetch_sub(1, Ordering::Relaxed);
             ended.notify_waiters();
         });
-    }
-    drop(listener);
-    while metrics.open.load(Ordering::Relaxed) > 0 {
-        let _ = tokio::time::timeout(Duration::from_millis(50), ended.notified()).await;
     }
 }
 

@@ -237,7 +237,7 @@ pub(super) async fn healthz() -> Response {
 
 pub(super) async fn metrics(State(st): State<Shared>) -> Response {
     let [ingested, duplicates, rejected, viewers, lagged] = st.hub.metrics.snapshot();
-    let [open_conns, shed_conns, refused_conns] = st.connections.snapshot();
+    let [open_conns, shed_conns, refused_conns, unix_conns] = st.connections.snapshot();
     let [exported, export_failures, export_skipped, export_lag] = st.hub.metrics.export_snapshot();
     let size = st.store.size_bytes();
     let mut out = String::new();
@@ -295,6 +295,12 @@ pub(super) async fn metrics(State(st): State<Shared>) -> Response {
             "counter",
             "Connections refused at the cap because every open one was busy.",
             refused_conns,
+        ),
+        (
+            "swarm_obs_unix_connections_total",
+            "counter",
+            "Connections accepted on the Unix socket (local hooks and workers); the rest came over TCP.",
+            unix_conns,
         ),
         (
             "swarm_obs_store_failing",

@@ -14,10 +14,10 @@ pub use crate::hub::ClientKey;
 /// The client behind one connection.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer {
-    /// Its address.
-    pub addr: SocketAddr,
+    /// Its address; `None` on the Unix socket.
+    pub addr: Option<SocketAddr>,
     /// The local user owning its socket, when the kernel says (Linux, loopback,
-    /// socket still open).
+    /// socket still open; always on the Unix socket).
     pub uid: Option<u32>,
 }
 
@@ -30,7 +30,21 @@ impl Peer {
             .is_loopback()
             .then(|| socket_owner(addr, local))
             .flatten();
-        Self { addr, uid }
+        Self {
+            addr: Some(addr),
+            uid,
+        }
+    }
+
+    /// The peer of a connection on the Unix socket, whose owner the kernel gives
+    /// with the connection (`SO_PEERCRED`). Only the collector's user and root can
+    /// open the socket (it is 0600 in a private directory), so an owner the kernel
+    /// did not give is taken as the collector's own.
+    pub fn local(uid: Option<u32>) -> Self {
+        Self {
+            addr: None,
+            uid: Some(uid.unwrap_or_else(own_uid)),
+        }
     }
 
     /// Whether the socket belongs to another local user than the collector's
@@ -41,9 +55,10 @@ impl Peer {
 
     /// The key its viewers are counted under.
     pub fn key(&self) -> ClientKey {
-        match self.uid {
-            Some(u) => ClientKey::User(u),
-            None => ClientKey::Addr(self.addr.ip()),
+        match (self.uid, self.addr) {
+            (Some(u), _) => ClientKey::User(u),
+            (None, Some(a)) => ClientKey::Addr(a.ip()),
+            (None, None) => ClientKey::User(own_uid()),
         }
     }
 }
