@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Heartbeat, HeartbeatError, HeartbeatState, StateRoot, Timestamp};
 
 /// Slack when comparing a process's start time with a heartbeat's `started_at`:
-/// the kernel's boot time is whole seconds and its start ticks are 1/100 s.
+/// start ticks are 1/100 s, and the wall clock may be stepped while a process runs.
 const START_TIME_SLACK_MS: i64 = 2_000;
 
 /// A reader's verdict on one worker.
@@ -160,7 +160,9 @@ pub struct ProcessInfo {
 /// ```
 #[cfg(not(target_os = "macos"))]
 pub fn process_info(pid: u32) -> Option<ProcessInfo> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // 52 fields of at most 20 digits, and a name of at most 64 bytes.
+    let mut buf = [0u8; 2048];
+    let stat = read_proc_line(&format!("/proc/{pid}/stat"), &mut buf)?;
     // The name may hold spaces and parentheses: it ends at the last ')'.
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
@@ -178,6 +180,26 @@ pub fn process_info(pid: u32) -> Option<ProcessInfo> {
         name,
         started_at,
     })
+}
+
+/// The one line of a `/proc` file such as `/proc/<pid>/stat`, read into `buf`
+/// with as few reads as it takes to see its newline (one, for a line that fits):
+/// a hook looks up one or two processes on every run, and `read_to_string` would
+/// spend a `statx` and half a dozen growing reads on a file that says it is empty.
+#[cfg(not(target_os = "macos"))]
+fn read_proc_line<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a str> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut len = 0;
+    while len < buf.len() && !buf[..len].ends_with(b"\n") {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    std::str::from_utf8(&buf[..len]).ok()
 }
 
 /// Looks `pid` up on this host through `proc_pidinfo(PROC_PIDTBSDINFO)`: one
@@ -218,28 +240,50 @@ pub fn process_info(pid: u32) -> Option<ProcessInfo> {
 }
 
 /// A start time in clock ticks after boot (as `/proc/<pid>/stat` gives it) as a
-/// timestamp, with the boot time from `/proc/stat`.
+/// timestamp.
 #[cfg(not(target_os = "macos"))]
 fn ticks_after_boot_to_time(ticks: u64) -> Option<Timestamp> {
-    static BOOT_MS: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
-    let boot_ms = (*BOOT_MS.get_or_init(|| {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let secs: i64 = stat
-            .lines()
-            .find_map(|l| l.strip_prefix("btime "))?
-            .trim()
-            .parse()
-            .ok()?;
-        Some(secs * 1000)
-    }))?;
     // SAFETY: sysconf has no preconditions.
     #[cfg(unix)]
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     #[cfg(not(unix))]
     let hz = 100;
     let hz = if hz > 0 { hz as u64 } else { 100 };
-    let ms = boot_ms + i64::try_from(ticks.checked_mul(1000)? / hz).ok()?;
+    let ms = boot_ms()? + i64::try_from(ticks.checked_mul(1000)? / hz).ok()?;
     Some(Timestamp::from_unix_ms(ms))
+}
+
+/// When this host booted, in ms since the epoch: the wall clock less the time
+/// since boot, which is how the kernel derives the `btime` of `/proc/stat` too,
+/// read from the vDSO clocks instead of a file the kernel assembles from every
+/// CPU's counters (a hook pays for each start-up step).
+#[cfg(target_os = "linux")]
+fn boot_ms() -> Option<i64> {
+    // time_t and c_long are i32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let read = |clock| {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes only the timespec given.
+        (unsafe { libc::clock_gettime(clock, &mut t) } == 0)
+            .then(|| i64::from(t.tv_sec) * 1000 + i64::from(t.tv_nsec) / 1_000_000)
+    };
+    Some(read(libc::CLOCK_REALTIME)? - read(libc::CLOCK_BOOTTIME)?)
+}
+
+/// Elsewhere `/proc/stat` says, where there is one.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn boot_ms() -> Option<i64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let secs: i64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(secs * 1000)
 }
 
 /// The default grace: twice the interval, at least 10 s.
@@ -358,6 +402,22 @@ mod tests {
 
     fn at(ms: i64) -> Timestamp {
         Timestamp::from_unix_ms(1_000_000 + ms)
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn boot_time_from_the_clocks_is_the_kernels_btime() {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap();
+        let btime: i64 = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // btime is whole seconds, truncated.
+        let ms = super::boot_ms().unwrap();
+        assert!((ms - btime * 1000).abs() < 1500, "{ms} vs {btime} s");
     }
 
     #[test]
