@@ -128,7 +128,7 @@ impl Listeners {
             }
         };
         #[cfg(not(unix))]
-        let unix = std::future::pending();
+        let unix = std::future::pending::<std::io::Result<Accepted>>();
         tokio::select! {
             a = self.tcp.accept() => {
                 let (tcp, addr) = a?;
