@@ -1,10 +1,55 @@
 //! `swarm-hook`: run by Claude Code on every hook event. Never writes to stdout
 //! when Claude Code runs it (it passes no arguments; `--help` and `--version` are
 //! for a person), always exits 0.
+//!
+//! It runs once per hook event of every agent, so its start-up is part of what
+//! an agent waits for. On Linux it skips the Rust runtime's start-up (`no_main`),
+//! which would spend about twenty system calls on a stack-overflow handler
+//! (reading `/proc/self/maps` to find the main thread's stack) that a hook
+//! parsing bounded JSON has no use for; it keeps the two parts that matter: the
+//! standard descriptors are checked, and SIGPIPE is ignored.
+#![cfg_attr(target_os = "linux", no_main)]
 
 use std::io::Write;
 
+/// Entry point without the runtime's start-up (see the crate docs). glibc hands
+/// `argc`/`argv` to the standard library itself, so `std::env::args` works.
+#[cfg(target_os = "linux")]
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: plain system calls on this process's own descriptors and signals,
+    // before any other thread exists.
+    unsafe {
+        // A write to a closed pipe or socket is an error to handle, not death.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // A closed 0, 1 or 2 would be reused by the next file opened, and a line
+        // meant for stderr would land in the event log: hold them on /dev/null.
+        let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        });
+        if libc::poll(fds.as_mut_ptr(), 3, 0) >= 0 {
+            // open(2) takes the lowest free number: each takes a closed one's place.
+            let closed = fds
+                .iter()
+                .filter(|p| p.revents & libc::POLLNVAL != 0)
+                .count();
+            for _ in 0..closed {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+    hook_main();
+    0
+}
+
+#[cfg(not(target_os = "linux"))]
 fn main() {
+    hook_main();
+}
+
+fn hook_main() {
     // A panic must not turn into exit code 101 ("hook error") or a message on stdout.
     std::panic::set_hook(Box::new(|info| {
         let _ = writeln!(std::io::stderr(), "swarm-hook: internal error: {info}");
