@@ -229,7 +229,7 @@ fn run_in(args: &Args, home: &Path) -> Result<ExitCode> {
     }
 
     let workers = Arc::new(Mutex::new(Workers::default()));
-    lock(&workers).start(&exe, home, &collector.addr)?;
+    lock(&workers).start(&exe, home)?;
     println!(
         "{}",
         banner(args, &collector, home, &exe, &lock(&workers).running)

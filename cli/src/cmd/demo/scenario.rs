@@ -72,14 +72,16 @@ pub struct Workers {
 
 impl Workers {
     /// Starts every demo worker: this binary in `--worker` mode, on the demo's state
-    /// root and collector.
-    pub fn start(&mut self, exe: &Path, home: &Path, collector: &str) -> Result<()> {
+    /// root, whose `collector.json` names the demo's collector.
+    pub fn start(&mut self, exe: &Path, home: &Path) -> Result<()> {
         for role in Role::ALL {
             let child = signals::unblocked_in_child(
                 Command::new(exe)
                     .args(["demo", "--worker", role.arg()])
                     .env(swarm_obs::HOME_ENV, home)
-                    .env(swarm_obs::COLLECTOR_ENV, collector)
+                    // Found through collector.json (its Unix socket), as a user's
+                    // workers find theirs; not a collector the user's shell names.
+                    .env_remove(swarm_obs::COLLECTOR_ENV)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null()),
             )
@@ -149,7 +151,7 @@ impl Scenario {
         for round in 1.. {
             if round > 1 {
                 let mut w = lock(workers);
-                w.start(&self.exe, &self.home, &self.addr)?;
+                w.start(&self.exe, &self.home)?;
                 let pids: Vec<String> = w
                     .running
                     .iter()
@@ -200,7 +202,8 @@ impl Scenario {
             let mut child = signals::unblocked_in_child(
                 Command::new(&self.hook)
                     .env(swarm_obs::HOME_ENV, &self.home)
-                    .env(swarm_obs::COLLECTOR_ENV, &self.addr)
+                    // As the workers: collector.json, as a user's hooks have it.
+                    .env_remove(swarm_obs::COLLECTOR_ENV)
                     .stdin(Stdio::piped())
                     .stdout(Stdio::null()),
             )
