@@ -17,7 +17,7 @@ pub struct Peer {
     /// Its address; `None` on the Unix socket.
     pub addr: Option<SocketAddr>,
     /// The local user owning its socket, when the kernel says (Linux, loopback,
-    /// socket still open; always on the Unix socket).
+    /// socket still open; on the Unix socket).
     pub uid: Option<u32>,
 }
 
@@ -38,13 +38,10 @@ impl Peer {
 
     /// The peer of a connection on the Unix socket, whose owner the kernel gives
     /// with the connection (`SO_PEERCRED`). Only the collector's user and root can
-    /// open the socket (it is 0600 in a private directory), so an owner the kernel
-    /// did not give is taken as the collector's own.
+    /// open the socket (it is 0600 in a private directory), so one whose owner the
+    /// kernel did not give counts as the collector's own (see [`key`](Self::key)).
     pub fn local(uid: Option<u32>) -> Self {
-        Self {
-            addr: None,
-            uid: Some(uid.unwrap_or_else(own_uid)),
-        }
+        Self { addr: None, uid }
     }
 
     /// Whether the socket belongs to another local user than the collector's
@@ -53,7 +50,8 @@ impl Peer {
         self.uid.is_some_and(|u| u != 0 && u != own_uid())
     }
 
-    /// The key its viewers are counted under.
+    /// The key its viewers are counted under: its user, else its address, else
+    /// (on the Unix socket) the collector's own user.
     pub fn key(&self) -> ClientKey {
         match (self.uid, self.addr) {
             (Some(u), _) => ClientKey::User(u),
