@@ -3,13 +3,12 @@
 //! of budget) still arrives. A torn last line is left until it is whole.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use swarm_obs::{EventLog, EventReader, Redactor, StateRoot, Timestamp};
 
+use crate::Stop;
 use crate::store::{Store, StoreError};
 
 /// Events handed to the store per batch.
@@ -24,14 +23,14 @@ pub fn spawn(
     interval: Duration,
     max_age_ms: i64,
     redactor: Redactor,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
 ) -> Result<JoinHandle<()>, StoreError> {
     let mut offsets = store.log_offsets()?;
     std::thread::Builder::new()
         .name("catch-up".into())
         .spawn(move || {
             let mut warned = false;
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.is_set() {
                 match pass(&root, &store, &mut offsets, max_age_ms, &redactor, &stop) {
                     Ok(()) => warned = false,
                     Err(StoreError::Closed) => return,
@@ -41,19 +40,10 @@ pub fn spawn(
                     }
                     Err(_) => {}
                 }
-                sleep_unless_stopped(interval, &stop);
+                stop.sleep(interval);
             }
         })
         .map_err(|e| StoreError::Write(format!("cannot start the catch-up thread: {e}")))
-}
-
-pub(crate) fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
-    let step = Duration::from_millis(25);
-    let mut slept = Duration::ZERO;
-    while slept < total && !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(step);
-        slept += step;
-    }
 }
 
 /// Reads every event file from its offset to its last complete line.
@@ -63,7 +53,7 @@ fn pass(
     offsets: &mut HashMap<String, u64>,
     max_age_ms: i64,
     redactor: &Redactor,
-    stop: &AtomicBool,
+    stop: &Stop,
 ) -> Result<(), StoreError> {
     let now = Timestamp::now();
     let oldest = now.unix_ms().saturating_sub(max_age_ms);
@@ -91,7 +81,7 @@ fn pass(
         let from = offset;
         let result = (|| {
             loop {
-                if stop.load(Ordering::Relaxed) {
+                if stop.is_set() {
                     return Ok(());
                 }
                 let batch: Vec<_> = reader.by_ref().take(BATCH).collect();

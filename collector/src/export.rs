@@ -15,9 +15,9 @@
 //! Metrics are sent every interval as cumulative sums and gauges; a failed send is
 //! not retried, since the next one carries the same totals.
 
+use crate::Stop;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,6 @@ use swarm_obs::otlp::{
 };
 use swarm_obs::{Event, Timestamp};
 
-use crate::catchup::sleep_unless_stopped;
 use crate::grpc::{GrpcClient, Signal};
 use crate::heartbeats::Watch;
 use crate::hub::Metrics;
@@ -123,7 +122,7 @@ pub(crate) struct Exporter {
     pub(crate) store: Store,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) watch: Arc<Watch>,
-    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) stop: Stop,
 }
 
 impl Exporter {
@@ -149,7 +148,7 @@ impl Exporter {
         let mut next_metrics = Instant::now();
         let mut last_error = String::new();
         let mut last_metrics_error = String::new();
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.stop.is_set() {
             if Instant::now() >= next_metrics {
                 self.send_metrics(started, &mut transport, &mut last_metrics_error);
                 next_metrics = Instant::now() + self.options.metrics_interval;
@@ -186,12 +185,12 @@ impl Exporter {
                 }
                 Err(e) => {
                     eprintln!("swarm-obs serve: OTLP export cannot read the store: {e}");
-                    sleep_unless_stopped(self.options.max_backoff, &self.stop);
+                    self.stop.sleep(self.options.max_backoff);
                     continue;
                 }
             };
             let Some(last_seq) = rows.last().map(|r| r.seq) else {
-                sleep_unless_stopped(self.options.poll, &self.stop);
+                self.stop.sleep(self.options.poll);
                 continue;
             };
             let Some(url) = self.options.target.logs.as_ref().map(|s| &s.url) else {
@@ -231,7 +230,7 @@ impl Exporter {
                         );
                         last_error = why;
                     }
-                    sleep_unless_stopped(backoff, &self.stop);
+                    self.stop.sleep(backoff);
                     backoff = (backoff * 2).min(self.options.max_backoff);
                 }
                 PostOutcome::Refused(status) => {
@@ -465,6 +464,7 @@ pub(crate) fn metrics_request(
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
 
     use swarm_obs::Kind;
 
@@ -526,7 +526,7 @@ mod tests {
         options.target.metrics = None;
         options.batch = 2;
         options.poll = Duration::from_millis(10);
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Stop::default();
         let thread = Exporter {
             options,
             store: store.clone(),
@@ -544,7 +544,7 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        stop.store(true, Ordering::Relaxed);
+        stop.set();
         thread.join().unwrap();
         assert_eq!(
             hub.metrics.export_snapshot()[0],

@@ -40,13 +40,13 @@ mod otlp_json;
 pub mod probes;
 mod session_book;
 mod session_watch;
+mod stop;
 pub mod store;
 pub mod transcript;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use swarm_obs::notify::{Notifier, NotifyConfig, NotifyHandle};
@@ -56,6 +56,7 @@ use swarm_obs::{
 use tokio::sync::watch;
 
 pub use session_book::SessionBook;
+pub use stop::Stop;
 pub use store::{Retention, StoreError};
 
 /// How the collector runs.
@@ -238,7 +239,7 @@ pub fn run(options: Options) -> Result<(), Error> {
     options.root.check_trusted()?;
     let hub = hub::Hub::new(options.viewer_queue);
     let store = store::Store::open(&options.root.collector_db(), hub.clone())?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Stop::default();
     let follower = catchup::spawn(
         options.root.clone(),
         store.clone(),
@@ -315,7 +316,7 @@ pub fn run(options: Options) -> Result<(), Error> {
     ));
 
     // Stop the threads feeding the writer, then let it commit what is queued.
-    stop.store(true, Ordering::Relaxed);
+    stop.set();
     let _ = follower.join();
     let _ = maintainer.join();
     let _ = watcher.join();
@@ -578,12 +579,11 @@ fn signals() -> std::io::Result<impl Future<Output = ()>> {
 fn spawn_maintenance(
     store: store::Store,
     retention: Retention,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut next_retention = std::time::Instant::now() + Duration::from_secs(5);
-        while !stop.load(Ordering::Relaxed) {
-            catchup::sleep_unless_stopped(Duration::from_secs(1), &stop);
+        while !stop.sleep(Duration::from_secs(1)) {
             if let Err(e) = store.checkpoint() {
                 eprintln!("swarm-obs serve: checkpoint of the store failed: {e}");
             }
@@ -634,14 +634,14 @@ fn spawn_watch(
     root: StateRoot,
     alerts: Arc<Alerts>,
     interval: Duration,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_set() {
             if !alerts.emit(watch.tick(&root, Timestamp::now())) {
                 return;
             }
-            catchup::sleep_unless_stopped(interval, &stop);
+            stop.sleep(interval);
         }
     })
 }

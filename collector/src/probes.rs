@@ -8,10 +8,10 @@
 //! through the collector's one alert path; every check counts in an hourly rollup
 //! of the healthy ratio.
 
+use crate::Stop;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,9 +24,9 @@ use swarm_obs::{
     Timestamp, WorkerState,
 };
 
+use crate::Alerts;
 use crate::api::{ProbeCheck, ProbeLastTransition, ProbeSummary};
 use crate::store::{ProbeRecord, Store, StoreError};
-use crate::{Alerts, catchup};
 
 /// Bytes of a pidfile read.
 const MAX_PIDFILE: u64 = 64;
@@ -240,7 +240,7 @@ pub(crate) fn spawn(
     probes: &Probes,
     store: Store,
     alerts: Arc<Alerts>,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
 ) -> Vec<JoinHandle<()>> {
     probes
         .entries
@@ -253,7 +253,7 @@ pub(crate) fn spawn(
             let spawned = std::thread::Builder::new()
                 .name(format!("probe-{i}"))
                 .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
+                    while !stop.is_set() {
                         let (record, alert) = entry.apply(entry.check());
                         match store.record_probe(record) {
                             Err(StoreError::Closed) => return,
@@ -265,7 +265,7 @@ pub(crate) fn spawn(
                         {
                             return;
                         }
-                        catchup::sleep_unless_stopped(entry.next_wait(), &stop);
+                        stop.sleep(entry.next_wait());
                     }
                 });
             match spawned {

@@ -10,9 +10,9 @@
 //! silence alone, with no event to carry the news; the watch pushes that state
 //! to live viewers itself, once per quiet spell.
 
+use crate::Stop;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use swarm_obs::{Event, Kind, Level, LocalProcesses, ProcessTable, Timestamp};
@@ -39,11 +39,11 @@ pub(crate) fn spawn(
     alerts: Arc<Alerts>,
     hub: Hub,
     timing: Timing,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut stale = HashSet::new();
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_set() {
             match store.read(watched_sessions) {
                 Ok(sessions) => {
                     store.push_sessions();
@@ -58,7 +58,7 @@ pub(crate) fn spawn(
                 }
                 Err(e) => eprintln!("swarm-obs serve: reading live sessions failed: {e}"),
             }
-            crate::catchup::sleep_unless_stopped(timing.interval, &stop);
+            stop.sleep(timing.interval);
         }
     })
 }
