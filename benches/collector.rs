@@ -128,13 +128,6 @@ fn batched(c: &Collector, batches: usize, size: usize) -> (Duration, Duration) {
     (t.elapsed(), parse)
 }
 
-fn metric(c: &Collector, name: &str) -> u64 {
-    c.metrics()
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Stores `n` events with export off, then restarts the collector exporting to a
 /// receiver that answers 200: the export rate (over the events exported after the
 /// collector answered, and their count), and the rate of encoding the same events
@@ -177,7 +170,7 @@ fn export(n: usize) -> (f64, usize, f64) {
         ],
     );
     let name = "swarm_obs_otlp_exported_total";
-    let (t0, e0) = (Instant::now(), metric(&c, name));
+    let (t0, e0) = (Instant::now(), c.metric(name));
     let deadline = t0 + Duration::from_secs(600);
     let mut e = e0;
     while e < n as u64 {
@@ -185,7 +178,7 @@ fn export(n: usize) -> (f64, usize, f64) {
         // Drain what the receiver recorded so it does not pile up in memory.
         while receiver.next_request(Duration::ZERO).is_some() {}
         std::thread::sleep(Duration::from_millis(2));
-        e = metric(&c, name);
+        e = c.metric(name);
     }
     let measured = (e - e0) as usize;
     (per_sec(measured, t0.elapsed()), measured, encode)
@@ -339,15 +332,24 @@ fn detection(
     (killed, silent)
 }
 
-/// Lua for `wrk`: POSTs one event per request with a fresh id each time.
+/// Lua for `wrk`: POSTs one event per request, shaped like a real client's: a fresh
+/// time-ordered id (UUIDv7 layout: milliseconds first, then random bits), as the
+/// event model asks, and the current time, so retention keeps what is posted (an
+/// event dated months back is deleted a few seconds after start, and the run would
+/// time that deletion too).
 const WRK_POST: &str = r#"
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/x-ndjson"
+math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+local start = os.time() * 1000
 local n = 0
 request = function()
   n = n + 1
-  local id = string.format("0192f5e4-6c1a-7c3e-8a4b-%012x", (n * 7919 + math.random(1, 1e9)) % 0xffffffffffff)
-  local body = '{"v":1,"id":"' .. id .. '","ts":"2026-01-05T14:32:15.000Z","source":"wrk","kind":"log","level":"info","msg":"load"}\n'
+  local ms = start + n
+  local id = string.format("%08x-%04x-7%03x-%04x-%06x%06x",
+    math.floor(ms / 65536), ms % 65536, math.random(0, 0xfff),
+    0x8000 + math.random(0, 0x3fff), math.random(0, 0xffffff), math.random(0, 0xffffff))
+  local body = '{"v":1,"id":"' .. id .. '","ts":"' .. os.date("!%Y-%m-%dT%H:%M:%S") .. '.000Z","source":"wrk","kind":"log","level":"info","msg":"load"}\n'
   return wrk.format(nil, "/v1/events", nil, body)
 end
 "#;
@@ -511,14 +513,17 @@ fn main() {
         // A faster load generator, where installed, shows what the collector itself can take.
         let script = home.path().join("post.lua");
         std::fs::write(&script, WRK_POST).expect("write the wrk script");
+        let stored = || c.metric("swarm_obs_events_ingested_total");
         if full
-            && let (Some(health), Some(posts)) = (
-                wrk_rate(&c.url("/healthz"), None),
-                wrk_rate(&c.url("/v1/events"), Some(&script)),
-            )
+            && let Some(health) = wrk_rate(&c.url("/healthz"), None)
+            && let before = stored()
+            && let Some(posts) = wrk_rate(&c.url("/v1/events"), Some(&script))
         {
+            // Every answer was a success; each must also be a new event stored, not
+            // a duplicate id (which costs no write), or the rate flatters the store.
+            let new = stored() - before;
             println!(
-                "single POST, wrk 8 keep-alive connections: {posts:.0} events/s = {:.2}× GET /healthz the same way ({health:.0}/s) (budget ≥ 10,000/s)",
+                "single POST, wrk 8 keep-alive connections: {posts:.0} events/s = {:.2}× GET /healthz the same way ({health:.0}/s) (budget ≥ 10,000/s), {new} new events stored",
                 posts / health
             );
         }
