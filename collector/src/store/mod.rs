@@ -223,7 +223,7 @@ impl Store {
         // as used, so a small store stays small). The WAL is copied back by the
         // maintenance thread every second (`checkpoint`), not by the writer at each
         // 1,000 pages: a batch's commit does not wait on copying the last one.
-        conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 16384;")
+        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;")
             .map_err(err)?;
         let book = load_book(&mut conn).map_err(err)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
